@@ -1,0 +1,199 @@
+"""Cross-field checks: what each field alone cannot say is wrong.
+
+Each check_* function yields Problems with a field path; `spec.load_spec`
+attaches file and line. They say what is wrong, why, and how to fix it.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Iterator
+
+from .errors import Problem
+from .packages import missing_names
+from .spec import BootProto, DiskLayout, SELinux, Spec
+from .targets import Family
+
+# Files the baseline writes itself; an extra file may not fight over them.
+MANAGED_PATHS = {
+    "/etc/hostname", "/etc/hosts", "/etc/locale.conf", "/etc/default/locale", "/etc/localtime",
+    "/etc/chrony.conf", "/etc/chrony/chrony.conf", "/etc/rc.local", "/etc/rc.d/rc.local",
+    "/etc/selinux/config", "/etc/ssh/sshd_config",
+}
+MANAGED_DIRS = ("/etc/ssh/sshd_config.d/", "/etc/sysctl.d/", "/etc/security/limits.d/", "/etc/systemd/system.conf.d/")
+
+
+def _p(path: str, message: str, hint: str | None = None, warning: bool = False) -> Problem:
+    return Problem("", None, path, message, hint, warning)
+
+
+def check_spec(spec: Spec) -> list[Problem]:
+    problems: list[Problem] = []
+    for check in (check_target, check_network, check_packages, check_users, check_login_path,
+                  check_selinux_firewall, check_services, check_files, check_repos, check_kickstart):
+        problems.extend(check(spec))
+    return problems
+
+
+def check_target(spec: Spec) -> Iterator[Problem]:
+    info = spec.target.info
+    if info.family is Family.DEBIAN:
+        if spec.kickstart is not None:
+            yield _p("kickstart", f"{spec.target} has no kickstart (it is built as images only)",
+                     "remove the kickstart section, or target an EL release such as centos-stream-9")
+        if spec.selinux is not None:
+            yield _p("selinux", f"SELinux is not part of the {spec.target} baseline", "remove the selinux field")
+
+
+def check_network(spec: Spec) -> Iterator[Problem]:
+    net = spec.network
+    names: dict[str, str] = {}
+    devices = ([(f"network.interfaces[{i}]", e) for i, e in enumerate(net.interfaces)]
+               + [(f"network.vlans[{i}]", v) for i, v in enumerate(net.vlans)]
+               + [(f"network.bridges[{i}]", b) for i, b in enumerate(net.bridges)])
+    for path, dev in devices:
+        if dev.name in names:
+            yield _p(path, f"interface {dev.name} is defined twice (first at {names[dev.name]})")
+        names.setdefault(dev.name, path)
+        yield from _check_ip(path, dev)
+    for i, eth in enumerate(net.interfaces):
+        if net.classic_names and not re.fullmatch(r"eth\d+", eth.name):
+            yield _p(f"network.interfaces[{i}].name", f"with classic_names the NICs are eth0, eth1, ...; {eth.name} will not exist",
+                     "use eth0-style names, or set network.classic_names: false")
+    physical = {e.name for e in net.interfaces}
+    for i, vlan in enumerate(net.vlans):
+        if vlan.parent not in physical:
+            yield _p(f"network.vlans[{i}].parent", f"{vlan.parent} is not one of network.interfaces",
+                     "define the parent interface under network.interfaces (bootproto: none if it carries no address)")
+    enslaved: dict[str, str] = {}
+    for i, bridge in enumerate(net.bridges):
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", bridge.name) or "." in bridge.name:
+            yield _p(f"network.bridges[{i}].name", "not a valid bridge name")
+        for j, port in enumerate(bridge.ports):
+            path = f"network.bridges[{i}].ports[{j}]"
+            if port not in names or port == bridge.name:
+                yield _p(path, f"{port} is not a defined interface or VLAN")
+                continue
+            if port in enslaved:
+                yield _p(path, f"{port} is already a port of {enslaved[port]}")
+            enslaved[port] = bridge.name
+            port_dev = next(d for _, d in devices if d.name == port)
+            if port_dev.bootproto is not BootProto.NONE:
+                yield _p(path, f"{port} is a bridge port, so it cannot have its own address",
+                         f"set bootproto: none on {port}; the bridge carries the address")
+
+
+def _check_ip(path: str, dev) -> Iterator[Problem]:
+    if dev.bootproto is BootProto.STATIC:
+        if dev.address is None:
+            yield _p(f"{path}.address", "a static interface needs an address (like 10.0.0.5/24)")
+        elif dev.gateway is not None:
+            net = ipaddress.ip_interface(dev.address).network
+            if ipaddress.ip_address(dev.gateway) not in net:
+                yield _p(f"{path}.gateway", f"the gateway is not inside {net}")
+    else:
+        for field in ("address", "gateway"):
+            if getattr(dev, field) is not None:
+                yield _p(f"{path}.{field}", f"only a static interface takes {field} (bootproto is {dev.bootproto})")
+        if dev.nameservers and dev.bootproto is BootProto.NONE:
+            yield _p(f"{path}.nameservers", "an interface without an address takes no nameservers")
+
+
+def check_packages(spec: Spec) -> Iterator[Problem]:
+    missing = missing_names(spec.target.info)
+    for field in ("install", "exclude"):
+        for i, name in enumerate(getattr(spec.packages, field)):
+            if name in missing:
+                m = missing[name]
+                yield _p(f"packages.{field}[{i}]", f"{name} does not exist on {spec.target}: {m.why}", f"use {m.replacement}")
+    for i, name in enumerate(spec.packages.install):
+        if name in spec.packages.exclude:
+            yield _p(f"packages.install[{i}]", f"{name} is both installed and excluded")
+    if spec.packages.exclude and not spec.target.info.is_el:
+        yield _p("packages.exclude", f"excluding packages is a kickstart feature; {spec.target} has no kickstart")
+
+
+def check_users(spec: Spec) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, user in enumerate(spec.users):
+        if user.name == "root":
+            yield _p(f"users[{i}].name", "configure root under the `root:` section, not as a user")
+        if user.name in seen:
+            yield _p(f"users[{i}].name", f"user {user.name} is listed twice")
+        seen.add(user.name)
+    if spec.root.lock and spec.root.password_hash:
+        yield _p("root.password_hash", "root is locked, so this password would never be used",
+                 "set root.lock: false to use it, or remove it")
+    if spec.root.ssh_keys and spec.sshd.permit_root_login is False:
+        yield _p("root.ssh_keys", "sshd.permit_root_login is false, so these keys cannot log in", warning=True)
+
+
+def check_login_path(spec: Spec) -> Iterator[Problem]:
+    """A user must never be locked out by their own spec."""
+    if not spec.sshd.enabled:
+        return
+    password_ok = spec.sshd.password_authentication
+    for user in spec.users:
+        if user.ssh_keys or (password_ok and user.password_hash):
+            return
+    root_ssh = spec.sshd.permit_root_login is not False
+    if root_ssh and (spec.root.ssh_keys or (password_ok and spec.root.password_hash and not spec.root.lock)):
+        return
+    yield _p("users", "nobody could log in over SSH: no user has an SSH key (or a password hash with password_authentication on)",
+             "give a user ssh_keys, e.g. users: [{name: ops, admin: true, ssh_keys: ['ssh-ed25519 AAAA...']}]")
+
+
+def check_selinux_firewall(spec: Spec) -> Iterator[Problem]:
+    if spec.selinux is SELinux.DISABLED:
+        yield _p("selinux", "SELinux disabled: the system loses mandatory access control", warning=True)
+    if not spec.firewall.enabled:
+        yield _p("firewall", "firewall disabled: every listening port is reachable", warning=True)
+        if spec.firewall.ports or spec.firewall.services:
+            yield _p("firewall.ports", "the firewall is disabled, so opening ports has no effect",
+                     "set firewall.enabled: true, or remove ports and services")
+
+
+def check_services(spec: Spec) -> Iterator[Problem]:
+    enable = set(spec.services.enable)
+    for i, unit in enumerate(spec.services.disable):
+        if unit in enable:
+            yield _p(f"services.disable[{i}]", f"{unit} is both enabled and disabled")
+        if spec.sshd.enabled and unit.removesuffix(".service") in ("sshd", "ssh"):
+            yield _p(f"services.disable[{i}]", "disabling sshd would lock you out", "set sshd.enabled: false if that is really meant")
+
+
+def check_files(spec: Spec) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, extra in enumerate(spec.files):
+        if extra.path in MANAGED_PATHS or extra.path.startswith(MANAGED_DIRS):
+            yield _p(f"files[{i}].path", f"{extra.path} is managed by the baseline",
+                     "use the spec field for it (sshd, sysctls, limits, hosts, locale, time, rc_local)")
+        if extra.path in seen:
+            yield _p(f"files[{i}].path", f"{extra.path} is listed twice")
+        seen.add(extra.path)
+
+
+def check_repos(spec: Spec) -> Iterator[Problem]:
+    names: set[str] = set()
+    for i, repo in enumerate(spec.repos):
+        if repo.name in names:
+            yield _p(f"repos[{i}].name", f"repository {repo.name} is listed twice")
+        names.add(repo.name)
+        if spec.target.info.family is Family.DEBIAN and not repo.suites:
+            yield _p(f"repos[{i}].suites", "a Debian repository needs suites (like [bookworm, bookworm-updates])")
+        if spec.target.info.is_el and repo.suites:
+            yield _p(f"repos[{i}].suites", "suites are for Debian repositories; an EL repository is one baseurl")
+
+
+def check_kickstart(spec: Spec) -> Iterator[Problem]:
+    disk = spec.kickstart_settings.disk
+    if disk.layout is DiskLayout.CUSTOM:
+        mounts = [p.mount for p in disk.partitions]
+        if "/" not in mounts:
+            yield _p("kickstart.disk.partitions", "a custom layout needs a / partition")
+        for i, mount in enumerate(mounts):
+            if mounts.index(mount) != i and mount != "swap":
+                yield _p(f"kickstart.disk.partitions[{i}].mount", f"{mount} appears twice")
+    elif disk.partitions:
+        yield _p("kickstart.disk.partitions", f"partitions are only used with layout: custom (layout is {disk.layout})",
+                 "set kickstart.disk.layout: custom, or remove partitions")

@@ -1,0 +1,56 @@
+"""One way to fail: a collected list of problems, each tied to a spec location."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem found in a spec, reported as `file:line: field.path: message`."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+    hint: str | None = None
+    warning: bool = False
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        kind = "warning: " if self.warning else ""
+        field = f"{self.path}: " if self.path else ""
+        text = f"{where}: {field}{kind}{self.message}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+class BuilderError(Exception):
+    """An error the user can act on; printed without a traceback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = self.args[0]
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+class SpecError(BuilderError):
+    """The spec is invalid; carries every problem found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.line or 0, p.path))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def warn(message: str) -> None:
+    print(message, file=sys.stderr)

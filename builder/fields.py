@@ -1,0 +1,154 @@
+"""Checked string types for spec fields.
+
+Every value that reaches a kickstart command line or the baseline script is
+matched against a whitelist here. Free text (file contents, commands) is the
+only exception; it is marked FREE_TEXT and carried base64-encoded.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+FREE_TEXT = {"x-free-text": True}
+
+
+def _matcher(pattern: str, what: str, hint: str = "", max_len: int = 255):
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if len(value) > max_len:
+            raise ValueError(f"too long for {what} (at most {max_len} characters)")
+        if not regex.fullmatch(value):
+            raise ValueError(f"not a valid {what}" + (f": {hint}" if hint else ""))
+        return value
+
+    return AfterValidator(check)
+
+
+def _checked(pattern: str, what: str, hint: str = "", max_len: int = 255, **schema):
+    return Annotated[str, _matcher(pattern, what, hint, max_len), Field(json_schema_extra={"pattern": pattern, **schema})]
+
+
+Name = _checked(r"[a-z0-9][a-z0-9._-]*", "name", "lower-case letters, digits, '.', '_' and '-'", 63)
+Hostname = _checked(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*",
+    "host name", "letters, digits and '-', in dot-separated labels",
+)
+UserName = _checked(r"[a-z_][a-z0-9_-]{0,31}", "user or group name", "lower-case, starts with a letter or '_'", 32)
+DeviceName = _checked(r"[A-Za-z][A-Za-z0-9_-]{0,14}", "interface name", "like eth0 or br10", 15)
+PackageName = _checked(r"@?\^?[A-Za-z0-9][A-Za-z0-9._+:-]*", "package name", max_len=128)
+UnitName = _checked(r"[A-Za-z0-9][A-Za-z0-9@_.:-]*", "systemd unit name", max_len=128)
+Locale = _checked(r"(C|POSIX|[a-z]{2,3}(_[A-Z]{2})?)(\.(UTF-8|utf8))?(@[a-z]+)?", "locale", "like en_US.UTF-8", 32)
+Keymap = _checked(r"[a-z0-9][a-z0-9_-]*", "keyboard layout", "like us or de-nodeadkeys", 32)
+Timezone = _checked(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", "time zone", "like UTC or Asia/Shanghai", 64)
+DiskDevice = _checked(r"[a-z][a-z0-9]*|disk/by-[a-z]+/[A-Za-z0-9_.:-]+", "disk name", "like sda, vda, nvme0n1 or disk/by-id/...", 128)
+DebSuite = _checked(r"[a-z0-9][a-z0-9.-]*", "Debian suite or component", max_len=64)
+def _sysctl_key(value: str) -> str:
+    if value.replace("/", ".") == "net.ipv4.tcp_tw_recycle":
+        raise ValueError(
+            "net.ipv4.tcp_tw_recycle was removed in Linux 4.12 (it broke clients behind NAT) and "
+            "`sysctl -p` fails on it; use net.ipv4.tcp_tw_reuse: 1 instead"
+        )
+    return value
+
+
+SysctlKey = Annotated[
+    str,
+    _matcher(r"[a-z0-9_]+(\.[a-z0-9_-]+)+", "sysctl key", "like net.ipv4.tcp_tw_reuse", 128),
+    AfterValidator(_sysctl_key),
+]
+_sysctl_text = _matcher(r"[A-Za-z0-9_.:-]+( [A-Za-z0-9_.:-]+)*", "sysctl value", "a number, or words of letters, digits and _.:-", 256)
+
+
+def _sysctl_value(value: int | str) -> int | str:
+    if isinstance(value, bool):
+        raise ValueError("give a number or a string, not true/false")
+    return value if isinstance(value, int) else _sysctl_text.func(value)
+
+
+SysctlValue = Annotated[int | str, AfterValidator(_sysctl_value)]
+FirewallService = _checked(r"[a-z0-9][a-z0-9_-]*", "firewalld service name", max_len=64)
+FsType = _checked(r"xfs|ext4|ext3|ext2|btrfs|vfat|swap|biosboot|efi", "file system type", "xfs, ext4, btrfs, vfat, swap, biosboot or efi", 16)
+MountPoint = _checked(r"/([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?|swap|biosboot", "mount point", "an absolute path, swap or biosboot", 128)
+FileMode = _checked(r"0?[0-7]{3}", "file mode", "a quoted octal string like '0644'", 4)
+# $releasever and $basearch are the only variables dnf and Anaconda expand in repo URLs;
+# no quotes, spaces, ';' or other '$' can pass.
+Url = _checked(
+    r"(https?|ftp|nfs|file)://[A-Za-z0-9._~:/%+=,@-]*(\$(releasever|basearch|stream)[A-Za-z0-9._~:/%+=,@-]*)*",
+    "URL", "http(s), ftp, nfs or file URL without spaces or quotes; only $releasever, $basearch and $stream may appear",
+    1024,
+)
+SshKey = _checked(
+    r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)"
+    r" [A-Za-z0-9+/]+={0,3}( [A-Za-z0-9@._+:=-]+)?",
+    "SSH public key", "one line: type, base64 key, optional comment of letters, digits and @._+:=-", 16384,
+)
+CryptHash = _checked(
+    r"\$(6|5|y|gy|2b)\$[./A-Za-z0-9$=,]+",
+    "crypt hash", "make one with: openssl passwd -6   (it reads the password from the terminal)", 512,
+    writeOnly=True,
+)
+# One line of printable ASCII and no characters that a shell or a kickstart would read.
+Label = _checked(r"[A-Za-z0-9 .,_+()/:@-]*", "description", "one line of letters, digits, spaces and .,_+()/:@-", 200)
+
+
+def _absolute_path(value: str) -> str:
+    if not re.fullmatch(r"/[A-Za-z0-9._@+-]+(/[A-Za-z0-9._@+-]+)*", value):
+        raise ValueError("not a valid path: absolute, letters, digits and ._@+- only")
+    if any(part in (".", "..") for part in value.split("/")):
+        raise ValueError("path may not contain '.' or '..' components")
+    if value.split("/")[1] in ("proc", "sys", "dev", "run", "tmp"):
+        raise ValueError("path may not be under /proc, /sys, /dev, /run or /tmp")
+    return value
+
+
+AbsPath = Annotated[str, AfterValidator(_absolute_path), Field(max_length=1024)]
+
+
+def _ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError("not a valid IP address") from None
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        iface = ipaddress.ip_interface(value)
+    except ValueError:
+        raise ValueError("not a valid address: write ADDRESS/PREFIX, like 10.0.0.5/24") from None
+    if "/" not in value:
+        raise ValueError("address needs a prefix length, like 10.0.0.5/24")
+    if iface.ip == iface.network.network_address and iface.network.prefixlen < iface.max_prefixlen - 1:
+        raise ValueError("this is a network address, not a host address")
+    return value
+
+
+IPAddress = Annotated[str, AfterValidator(_ip)]
+Interface = Annotated[str, AfterValidator(_cidr)]
+
+
+def _host_or_ip(value: str) -> str:
+    try:
+        return _ip(value)
+    except ValueError:
+        pass
+    if not re.fullmatch(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", value):
+        raise ValueError("not a valid host name or IP address")
+    return value
+
+
+HostOrIP = Annotated[str, AfterValidator(_host_or_ip)]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+FreeText = Annotated[str, AfterValidator(_no_nul), Field(max_length=1 << 20, json_schema_extra=FREE_TEXT)]

@@ -1,0 +1,339 @@
+"""The declarative spec: structure (pydantic), then cross-field checks.
+
+`load_spec()` is the only entry point. It reports every problem at once as
+`file:line: field.path: message`, and never echoes a value (a spec may hold
+secrets). Models are frozen; derived values live in `baseline.Baseline`.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from . import fields as f
+from .errors import Problem, SpecError
+from .targets import Target
+from .yamlsource import Source, format_path, load_file, load_text
+
+SPEC_VERSION = 1
+
+PLAINTEXT_HINT = (
+    "plaintext passwords are refused: give password_hash instead; make one with "
+    "`openssl passwd -6` (it prompts, so the password stays out of your shell history)"
+)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, use_enum_values=False)
+
+
+def _refuse_plaintext(value: Any) -> Any:
+    if value is not None:
+        raise ValueError(PLAINTEXT_HINT)
+    return value
+
+
+PlaintextPassword = SkipJsonSchema[Any]
+
+
+class Repo(Model):
+    """A package repository (an internal mirror is the normal case)."""
+
+    name: f.Name
+    baseurl: f.Url
+    gpgcheck: bool = True
+    gpgkey: f.Url | None = None
+    # Debian only
+    suites: list[f.DebSuite] = []
+    components: list[f.DebSuite] = ["main"]
+
+
+class HostEntry(Model):
+    address: f.IPAddress
+    names: Annotated[list[f.Hostname], Field(min_length=1)]
+
+
+class BootProto(StrEnum):
+    DHCP = "dhcp"
+    STATIC = "static"
+    NONE = "none"
+
+
+class IPConfig(Model):
+    bootproto: BootProto = BootProto.DHCP
+    address: f.Interface | None = None
+    gateway: f.IPAddress | None = None
+    nameservers: list[f.IPAddress] = []
+    mtu: Annotated[int, Field(ge=576, le=9216)] | None = None
+
+
+class Ethernet(IPConfig):
+    name: f.DeviceName
+
+
+class Vlan(IPConfig):
+    parent: f.DeviceName
+    id: Annotated[int, Field(ge=1, le=4094)]
+
+    @property
+    def name(self) -> str:
+        return f"{self.parent}.{self.id}"
+
+
+class Bridge(IPConfig):
+    name: f.DeviceName
+    ports: Annotated[list[f.DeviceName], Field(min_length=1)]
+    stp: bool = False
+
+
+class Network(Model):
+    classic_names: bool = True
+    """Keep eth0-style names (net.ifnames=0 biosdevname=0 on the kernel command line)."""
+    interfaces: list[Ethernet] = []
+    vlans: list[Vlan] = []
+    bridges: list[Bridge] = []
+
+
+class Packages(Model):
+    toolset: bool = True
+    """Install the classic ops toolset, mapped to the target's package names."""
+    install: list[f.PackageName] = []
+    exclude: list[f.PackageName] = []
+
+
+class User(Model):
+    name: f.UserName
+    admin: bool = False
+    """Member of the family's admin group (wheel on EL, sudo on Debian)."""
+    groups: list[f.UserName] = []
+    ssh_keys: list[f.SshKey] = []
+    password_hash: f.CryptHash | None = None
+    shell: f.AbsPath = "/bin/bash"
+    password: PlaintextPassword = None
+
+    _no_plaintext = field_validator("password", mode="before")(_refuse_plaintext)
+
+
+class Root(Model):
+    lock: bool = True
+    password_hash: f.CryptHash | None = None
+    ssh_keys: list[f.SshKey] = []
+    password: PlaintextPassword = None
+
+    _no_plaintext = field_validator("password", mode="before")(_refuse_plaintext)
+
+
+class Sshd(Model):
+    enabled: bool = True
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    permit_root_login: bool | Literal["prohibit-password", "forced-commands-only"] = False
+    use_dns: bool = False
+    gssapi_authentication: bool = False
+    password_authentication: bool = False
+
+
+class SELinux(StrEnum):
+    ENFORCING = "enforcing"
+    PERMISSIVE = "permissive"
+    DISABLED = "disabled"
+
+
+class Firewall(Model):
+    enabled: bool = True
+    ports: list[Annotated[str, f._matcher(r"[0-9]{1,5}(-[0-9]{1,5})?/(tcp|udp|sctp)", "port", "like 8080/tcp or 6000-6010/udp", 16)]] = []
+    services: list[f.FirewallService] = []
+
+
+class Time(Model):
+    servers: list[f.HostOrIP] = []
+    """NTP servers for chrony; empty keeps the distribution's pool."""
+
+
+class Limits(Model):
+    nofile: Annotated[int, Field(ge=1024, le=1048576)] = 65536
+
+
+class RcLocal(Model):
+    commands: list[f.FreeText] = []
+    """Commands for an executable rc.local, run at the end of boot."""
+
+
+class Services(Model):
+    enable: list[f.UnitName] = []
+    disable: list[f.UnitName] = []
+
+
+class ExtraFile(Model):
+    path: f.AbsPath
+    content: f.FreeText
+    mode: f.FileMode = "0644"
+    owner: f.UserName = "root"
+    group: f.UserName = "root"
+
+
+class Partition(Model):
+    mount: f.MountPoint
+    fstype: f.FsType = "xfs"
+    size_mib: Annotated[int, Field(ge=1)]
+    grow: bool = False
+
+
+class DiskLayout(StrEnum):
+    LVM = "lvm"
+    PLAIN = "plain"
+    BTRFS = "btrfs"
+    THINP = "thinp"
+    CUSTOM = "custom"
+
+
+class Disk(Model):
+    device: f.DiskDevice = "sda"
+    layout: DiskLayout = DiskLayout.LVM
+    partitions: list[Partition] = []
+
+
+class KickstartSettings(Model):
+    install_source: Literal["cdrom"] | f.Url = "cdrom"
+    """`cdrom`, or the URL of the installation tree (your internal BaseOS mirror)."""
+    disk: Disk = Disk()
+    reboot: bool = True
+
+
+class Spec(Model):
+    version: Literal[1]
+    name: f.Name
+    description: f.Label = ""
+    target: Target = Target.CENTOS_STREAM_9
+    repos: list[Repo] = []
+    hostname: f.Hostname | None = None
+    hosts: list[HostEntry] = []
+    network: Network = Network()
+    packages: Packages = Packages()
+    users: list[User] = []
+    root: Root = Root()
+    sshd: Sshd = Sshd()
+    selinux: SELinux | None = None
+    """enforcing (the default on EL), permissive or disabled; not applicable to Debian."""
+    firewall: Firewall = Firewall()
+    locale: f.Locale = "en_US.UTF-8"
+    keyboard: f.Keymap = "us"
+    timezone: f.Timezone = "UTC"
+    time: Time = Time()
+    limits: Limits = Limits()
+    sysctls: dict[f.SysctlKey, f.SysctlValue] = {}
+    rc_local: RcLocal = RcLocal()
+    services: Services = Services()
+    files: list[ExtraFile] = []
+    post_commands: list[f.FreeText] = []
+    """Escape hatch: shell commands run after the baseline, as root, with bash -eu."""
+    kickstart: KickstartSettings | None = None
+
+    @property
+    def kickstart_settings(self) -> KickstartSettings:
+        return self.kickstart or KickstartSettings()
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_spec(path: str | Path) -> tuple[Spec, Source, list[Problem]]:
+    """Parse and check a spec file. Returns (spec, source, warnings); raises SpecError."""
+    return spec_from_source(load_file(path))
+
+
+def load_spec_text(text: str, file: str = "<spec>") -> tuple[Spec, Source, list[Problem]]:
+    return spec_from_source(load_text(text, file))
+
+
+def spec_from_source(source: Source) -> tuple[Spec, Source, list[Problem]]:
+    if not isinstance(source.data, dict):
+        raise SpecError([Problem(source.file, 1, "", "a spec is a YAML mapping (key: value)")])
+    version = source.data.get("version")
+    if version != SPEC_VERSION:
+        line = source.line_of(("version",))
+        msg = "missing" if version is None else f"unsupported spec version (this builder reads version {SPEC_VERSION})"
+        raise SpecError([Problem(source.file, line, "version", msg, hint=f"start the spec with `version: {SPEC_VERSION}`")])
+    try:
+        spec = Spec.model_validate(source.data)
+    except ValidationError as exc:
+        raise SpecError([_problem_from_pydantic(source, err) for err in exc.errors(include_input=False)]) from None
+    from .checks import check_spec  # cross-field checks need the model classes
+
+    problems = check_spec(spec)
+    errors = [p for p in problems if not p.warning]
+    located = [_locate(source, p) for p in problems]
+    if errors:
+        raise SpecError([p for p in located if not p.warning])
+    return spec, source, [p for p in located if p.warning]
+
+
+def _locate(source: Source, problem: Problem) -> Problem:
+    loc = tuple(int(p) if p.isdigit() else p for p in _split_path(problem.path))
+    return Problem(source.file, source.line_of(loc), problem.path, problem.message, problem.hint, problem.warning)
+
+
+def _split_path(path: str) -> list[str]:
+    return [part for part in path.replace("[", ".").replace("]", "").split(".") if part]
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+}
+
+
+def _problem_from_pydantic(source: Source, err: dict[str, Any]) -> Problem:
+    # Keep list indexes, keys the user wrote and field names; drop pydantic's
+    # union branch tags ('str', 'function-after[...]', '[key]').
+    loc: tuple = ()
+    for part in err["loc"]:
+        if isinstance(part, int) or part in _KNOWN_KEYS or loc + (part,) in source.lines:
+            loc += (part,)
+    message = _MESSAGES.get(err["type"], err["msg"]).splitlines()[0]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    hint = _unknown_key_hint(loc) if err["type"] == "extra_forbidden" else None
+    return Problem(source.file, source.line_of(loc), format_path(loc), message, hint)
+
+
+def _all_field_names(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return set()
+    seen.add(model)
+    names = set(model.model_fields)
+    for field in model.model_fields.values():
+        for sub in _models_in(field.annotation):
+            names |= _all_field_names(sub, seen)
+    return names
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+_KNOWN_KEYS = _all_field_names(Spec)
+
+
+def _unknown_key_hint(loc: tuple) -> str | None:
+    import difflib
+
+    key = loc[-1] if loc else ""
+    if key == "password":
+        return PLAINTEXT_HINT
+    close = difflib.get_close_matches(str(key), sorted(_KNOWN_KEYS), n=1)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "builder spec"
+    return schema

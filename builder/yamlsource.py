@@ -1,0 +1,109 @@
+"""Load YAML while remembering the line of every key and list item.
+
+Errors name `file:line`, never the offending text itself: a spec may carry
+secrets, and a YAML snippet in an error message would print them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Problem, SpecError
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass
+class Source:
+    """Parsed YAML data and where each value sits in the file."""
+
+    file: str
+    text: str
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The line of `loc`, or of its nearest ancestor that has one."""
+        loc = tuple(loc)
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return self.lines.get((), None)
+
+
+def format_path(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def load_file(path: str | Path) -> Source:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError([Problem(str(path), None, "", f"cannot read spec: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError([Problem(str(path), line, "", "spec is not valid UTF-8")]) from None
+    return load_text(text, str(path))
+
+
+def load_text(text: str, file: str = "<spec>") -> Source:
+    loader = yaml.SafeLoader(text)
+    problems: list[Problem] = []
+    source = Source(file=file, text=text, data=None)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SpecError([Problem(file, 1, "", "spec is empty")])
+        source.lines[()] = node.start_mark.line + 1
+        source.data = _convert(loader, node, (), source, problems)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise SpecError([Problem(file, line, "", f"invalid YAML: {exc.problem or exc.context}")]) from None
+    except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
+        raise SpecError([Problem(file, None, "", f"invalid YAML: {type(exc).__name__}")]) from None
+    finally:
+        loader.dispose()
+    if problems:
+        raise SpecError(problems)
+    return source
+
+
+def _convert(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, source: Source, problems: list[Problem]) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                problems.append(Problem(source.file, line, format_path(loc), "YAML merge keys (<<) are not supported"))
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                problems.append(Problem(source.file, line, format_path(loc), "keys must be strings"))
+                continue
+            if key in out:
+                problems.append(Problem(source.file, line, format_path(loc + (key,)), "duplicate key"))
+                continue
+            source.lines[loc + (key,)] = line
+            out[key] = _convert(loader, value_node, loc + (key,), source, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            source.lines[loc + (index,)] = item.start_mark.line + 1
+            items.append(_convert(loader, item, loc + (index,), source, problems))
+        return items
+    return loader.construct_object(node, deep=True)
