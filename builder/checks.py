@@ -41,6 +41,11 @@ def check_target(spec: Spec) -> Iterator[Problem]:
         if spec.kickstart is not None:
             yield _p("kickstart", f"{spec.target} has no kickstart (it is built as images only)",
                      "remove the kickstart section, or target an EL release such as centos-stream-9")
+        for field in ("interfaces", "vlans", "bridges"):
+            if getattr(spec.network, field):
+                yield _p(f"network.{field}", f"{spec.target} images take their network from DHCP/cloud-init; "
+                         "interface layouts are written as NetworkManager keyfiles on EL targets only",
+                         f"remove network.{field}")
         if spec.selinux is not None:
             yield _p("selinux", f"SELinux is not part of the {spec.target} baseline", "remove the selinux field")
 
@@ -67,8 +72,6 @@ def check_network(spec: Spec) -> Iterator[Problem]:
                      "define the parent interface under network.interfaces (bootproto: none if it carries no address)")
     enslaved: dict[str, str] = {}
     for i, bridge in enumerate(net.bridges):
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", bridge.name) or "." in bridge.name:
-            yield _p(f"network.bridges[{i}].name", "not a valid bridge name")
         for j, port in enumerate(bridge.ports):
             path = f"network.bridges[{i}].ports[{j}]"
             if port not in names or port == bridge.name:

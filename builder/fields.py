@@ -39,6 +39,7 @@ Hostname = _checked(
 )
 UserName = _checked(r"[a-z_][a-z0-9_-]{0,31}", "user or group name", "lower-case, starts with a letter or '_'", 32)
 DeviceName = _checked(r"[A-Za-z][A-Za-z0-9_-]{0,14}", "interface name", "like eth0 or br10", 15)
+PortName = _checked(r"[A-Za-z][A-Za-z0-9_-]{0,14}(\.[0-9]{1,4})?", "interface name", "like eth0, eth0.10 or bond0", 15)
 PackageName = _checked(r"@?\^?[A-Za-z0-9][A-Za-z0-9._+:-]*", "package name", max_len=128)
 UnitName = _checked(r"[A-Za-z0-9][A-Za-z0-9@_.:-]*", "systemd unit name", max_len=128)
 Locale = _checked(r"(C|POSIX|[a-z]{2,3}(_[A-Z]{2})?)(\.(UTF-8|utf8))?(@[a-z]+)?", "locale", "like en_US.UTF-8", 32)

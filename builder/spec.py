@@ -85,7 +85,7 @@ class Vlan(IPConfig):
 
 class Bridge(IPConfig):
     name: f.DeviceName
-    ports: Annotated[list[f.DeviceName], Field(min_length=1)]
+    ports: Annotated[list[f.PortName], Field(min_length=1)]
     stp: bool = False
 
 

@@ -1,0 +1,2 @@
+"""builder: one declarative spec, one server baseline, three artifacts."""
+__version__ = "0.1.0"

@@ -1,0 +1,288 @@
+"""Normalise a spec into the baseline for its target family.
+
+The spec says what the user wants; the Baseline says what that means on the
+target (package and unit names, file paths, implied ports and services).
+Nothing here changes the spec: derived values are computed, not written back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..packages import toolset
+from ..spec import SELinux, Spec
+from ..targets import Family, TargetInfo
+
+# Bump when the rendered script or the checks change meaning.
+BASELINE_VERSION = 1
+
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-builder.conf"
+SYSCTL_FILE = "/etc/sysctl.d/90-builder.conf"
+LIMITS_FILE = "/etc/security/limits.d/90-builder-nofile.conf"
+SYSTEMD_LIMITS_FILE = "/etc/systemd/system.conf.d/90-builder-limits.conf"
+USER_LIMITS_FILE = "/etc/systemd/user.conf.d/90-builder-limits.conf"
+
+
+@dataclass(frozen=True)
+class FamilyPaths:
+    admin_group: str
+    sshd_unit: str
+    chrony_unit: str
+    chrony_conf: str
+    chrony_drift: str
+    rc_local: str
+    locale_conf: str
+    required_packages: tuple[str, ...]
+
+
+FAMILY = {
+    Family.EL: FamilyPaths(
+        admin_group="wheel", sshd_unit="sshd.service", chrony_unit="chronyd.service",
+        chrony_conf="/etc/chrony.conf", chrony_drift="/var/lib/chrony/drift",
+        rc_local="/etc/rc.d/rc.local", locale_conf="/etc/locale.conf",
+        required_packages=("openssh-server", "chrony", "sudo"),
+    ),
+    Family.DEBIAN: FamilyPaths(
+        admin_group="sudo", sshd_unit="ssh.service", chrony_unit="chrony.service",
+        chrony_conf="/etc/chrony/chrony.conf", chrony_drift="/var/lib/chrony/chrony.drift",
+        rc_local="/etc/rc.local", locale_conf="/etc/default/locale",
+        required_packages=("openssh-server", "chrony", "sudo"),
+    ),
+}
+
+
+def _unit(name: str) -> str:
+    return name if "." in name else f"{name}.service"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    spec: Spec
+
+    @property
+    def info(self) -> TargetInfo:
+        return self.spec.target.info
+
+    @property
+    def family(self) -> Family:
+        return self.info.family
+
+    @property
+    def paths(self) -> FamilyPaths:
+        return FAMILY[self.family]
+
+    # ------------------------------------------------------------ packages
+    @cached_property
+    def packages(self) -> tuple[str, ...]:
+        """Packages the baseline needs, in a stable order, without groups."""
+        spec = self.spec
+        names: list[str] = list(self.paths.required_packages)
+        if spec.packages.toolset:
+            names += toolset(self.info)
+        if spec.firewall.enabled:
+            names.append("firewalld")
+        if self.family is Family.EL:
+            if self.selinux_port_label:
+                names.append("policycoreutils-python-utils")
+            lang = spec.locale.split(".")[0].split("_")[0]
+            if lang not in ("C", "POSIX"):
+                names.append(f"glibc-langpack-{lang}")
+        elif self.locale_needs_generation:
+            names.append("locales")
+        names += spec.packages.install
+        return tuple(dict.fromkeys(n for n in names if not n.startswith("@") and n not in spec.packages.exclude))
+
+    @property
+    def locale_needs_generation(self) -> bool:
+        return self.family is Family.DEBIAN and self.spec.locale.split(".")[0] not in ("C", "POSIX")
+
+    # ------------------------------------------------------------ security
+    @property
+    def selinux(self) -> SELinux | None:
+        if self.family is not Family.EL:
+            return None
+        return self.spec.selinux or SELinux.ENFORCING
+
+    @property
+    def selinux_port_label(self) -> bool:
+        """A non-22 sshd port needs ssh_port_t, or sshd cannot bind it."""
+        return (self.selinux not in (None, SELinux.DISABLED) and self.spec.sshd.enabled
+                and self.spec.sshd.port != 22)
+
+    @property
+    def kernel_args(self) -> tuple[str, ...]:
+        args: list[str] = []
+        if self.spec.network.classic_names:
+            args += ["net.ifnames=0", "biosdevname=0"]
+        if self.selinux is SELinux.DISABLED and self.info.major >= 9:
+            args.append("selinux=0")
+        return tuple(args)
+
+    @property
+    def firewall_ports(self) -> tuple[str, ...]:
+        ports = list(self.spec.firewall.ports)
+        if self.spec.sshd.enabled and self.spec.firewall.enabled:
+            ports.append(f"{self.spec.sshd.port}/tcp")
+        return tuple(dict.fromkeys(ports))
+
+    @property
+    def sshd_settings(self) -> tuple[tuple[str, str], ...]:
+        s = self.spec.sshd
+        root = s.permit_root_login
+        yes_no = lambda v: "yes" if v else "no"  # noqa: E731
+        return (
+            ("Port", str(s.port)),
+            ("PermitRootLogin", root if isinstance(root, str) else yes_no(root)),
+            ("UseDNS", yes_no(s.use_dns)),
+            ("GSSAPIAuthentication", yes_no(s.gssapi_authentication)),
+            ("PasswordAuthentication", yes_no(s.password_authentication)),
+        )
+
+    # ------------------------------------------------------------ services
+    @property
+    def services_enabled(self) -> tuple[str, ...]:
+        units = []
+        if self.spec.sshd.enabled:
+            units.append(self.paths.sshd_unit)
+        units.append(self.paths.chrony_unit)
+        if self.spec.firewall.enabled:
+            units.append("firewalld.service")
+        units += [_unit(u) for u in self.spec.services.enable]
+        return tuple(dict.fromkeys(units))
+
+    @property
+    def services_disabled(self) -> tuple[str, ...]:
+        units = [_unit(u) for u in self.spec.services.disable]
+        if not self.spec.firewall.enabled:
+            units.append("firewalld.service")
+        if not self.spec.sshd.enabled:
+            units.append(self.paths.sshd_unit)
+        return tuple(dict.fromkeys(units))
+
+    # ------------------------------------------------------------ files
+    @property
+    def hosts_file(self) -> str:
+        lines = ["127.0.0.1   localhost localhost.localdomain", "::1         localhost localhost.localdomain ip6-localhost ip6-loopback"]
+        if self.spec.hostname and self.family is Family.DEBIAN:
+            short = self.spec.hostname.split(".")[0]
+            names = " ".join(dict.fromkeys([self.spec.hostname, short]))
+            lines.append(f"127.0.1.1   {names}")
+        if self.family is Family.DEBIAN:
+            lines += ["ff02::1     ip6-allnodes", "ff02::2     ip6-allrouters"]
+        for entry in self.spec.hosts:
+            lines.append(f"{entry.address:<11} {' '.join(entry.names)}")
+        return "\n".join(lines) + "\n"
+
+    @property
+    def chrony_conf(self) -> str | None:
+        if not self.spec.time.servers:
+            return None
+        lines = ["# Managed by builder: time sync for the server baseline"]
+        lines += [f"server {server} iburst" for server in self.spec.time.servers]
+        lines += [
+            f"driftfile {self.paths.chrony_drift}",
+            "makestep 1.0 3",
+            "rtcsync",
+            "logdir /var/log/chrony",
+        ]
+        if self.family is Family.DEBIAN:
+            lines.insert(1, "confdir /etc/chrony/conf.d")
+        return "\n".join(lines) + "\n"
+
+    @property
+    def limits_file(self) -> str:
+        n = self.spec.limits.nofile
+        return (
+            "# Managed by builder. '*' does not match root, so root is listed too.\n"
+            f"*    soft nofile {n}\n*    hard nofile {n}\nroot soft nofile {n}\nroot hard nofile {n}\n"
+        )
+
+    @property
+    def systemd_limits_file(self) -> str:
+        return f"# Managed by builder: limits.d covers login sessions only; this covers services.\n[Manager]\nDefaultLimitNOFILE={self.spec.limits.nofile}\n"
+
+    @property
+    def sysctl_file(self) -> str | None:
+        if not self.spec.sysctls:
+            return None
+        return "# Managed by builder\n" + "".join(f"{k} = {v}\n" for k, v in self.spec.sysctls.items())
+
+    @property
+    def sshd_dropin(self) -> str:
+        body = "".join(f"{k} {v}\n" for k, v in self.sshd_settings)
+        return ("# Managed by builder. sshd takes the FIRST value it reads, and this file sorts\n"
+                "# before the distribution's drop-ins (50-redhat.conf), so these settings win.\n" + body)
+
+    @property
+    def locale_file(self) -> str:
+        return f"LANG={self.spec.locale}\n"
+
+    @property
+    def rc_local_body(self) -> str | None:
+        if not self.spec.rc_local.commands:
+            return None
+        head = "#!/bin/bash\n# Managed by builder: rc.local runs once at the end of boot (rc-local.service).\n"
+        if self.family is Family.EL:
+            head += "touch /var/lock/subsys/local\n"
+        return head + "".join(c if c.endswith("\n") else c + "\n" for c in self.spec.rc_local.commands)
+
+    def repo_file(self, repo) -> tuple[str, str]:
+        """(path, content) of the system's repository file for one spec repo."""
+        if self.family is Family.EL:
+            lines = [f"[{repo.name}]", f"name={repo.name}", f"baseurl={repo.baseurl}", "enabled=1",
+                     f"gpgcheck={int(repo.gpgcheck)}"]
+            if repo.gpgkey:
+                lines.append(f"gpgkey={repo.gpgkey}")
+            return f"/etc/yum.repos.d/builder-{repo.name}.repo", "\n".join(lines) + "\n"
+        lines = ["Types: deb", f"URIs: {repo.baseurl}", f"Suites: {' '.join(repo.suites)}",
+                 f"Components: {' '.join(repo.components)}"]
+        if repo.gpgkey:
+            lines.append(f"Signed-By: {repo.gpgkey.removeprefix('file://')}")
+        return f"/etc/apt/sources.list.d/builder-{repo.name}.sources", "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------ network
+    @property
+    def nm_keyfiles(self) -> tuple[tuple[str, str], ...]:
+        """NetworkManager keyfiles (path, content) for every configured interface (EL).
+
+        pykickstart cannot express two VLANs on one parent device (its duplicate
+        check compares --device only, pykickstart#51), so the full layout is
+        written as keyfiles; the kickstart's network lines cover install time.
+        """
+        if self.family is not Family.EL:
+            return ()
+        net = self.spec.network
+        port_of = {port: bridge.name for bridge in net.bridges for port in bridge.ports}
+        out = []
+        for dev, kind in ([(e, "ethernet") for e in net.interfaces] + [(v, "vlan") for v in net.vlans]
+                          + [(b, "bridge") for b in net.bridges]):
+            out.append((f"/etc/NetworkManager/system-connections/{dev.name}.nmconnection",
+                        _keyfile(dev, kind, port_of.get(dev.name))))
+        return tuple(out)
+
+
+def _keyfile(dev, kind: str, master: str | None) -> str:
+    import uuid
+
+    lines = ["[connection]", f"id={dev.name}", f"uuid={uuid.uuid5(uuid.NAMESPACE_URL, 'builder:' + dev.name)}",
+             f"type={kind}", f"interface-name={dev.name}", "autoconnect=true"]
+    if master:
+        lines += [f"master={master}", "slave-type=bridge"]
+    if kind == "ethernet" and dev.mtu:
+        lines += ["", "[ethernet]", f"mtu={dev.mtu}"]
+    if kind == "vlan":
+        lines += ["", "[vlan]", f"parent={dev.parent}", f"id={dev.id}"]
+        if dev.mtu:
+            lines.append(f"mtu={dev.mtu}")
+    if kind == "bridge":
+        lines += ["", "[bridge]", f"stp={'true' if dev.stp else 'false'}"]
+    if not master:
+        proto = str(dev.bootproto)
+        method = {"dhcp": "auto", "static": "manual", "none": "disabled"}[proto]
+        lines += ["", "[ipv4]", f"method={method}"]
+        if proto == "static":
+            lines.append(f"address1={dev.address}" + (f",{dev.gateway}" if dev.gateway else ""))
+        if dev.nameservers:
+            lines.append("dns=" + "".join(f"{ns};" for ns in dev.nameservers))
+        lines += ["", "[ipv6]", f"method={'auto' if proto == 'dhcp' else 'disabled'}"]
+    return "\n".join(lines) + "\n"

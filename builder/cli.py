@@ -1,0 +1,120 @@
+"""Command line: builder validate | schema | build | verify | baseline."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import BuilderError, SpecError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except BuilderError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}" if not isinstance(exc, SpecError) else str(exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="builder", description="One spec, one server baseline: kickstart, qcow2, container.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check specs; report every problem as file:line: field: message")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the spec's JSON Schema (for editor completion)")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("build", help="build artifacts into OUT/<name>/")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument("--only", action="append", choices=["kickstart"], help="build only this artifact (repeatable)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("verify", help="check the baseline in a built system")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--rootfs", required=True, type=Path, metavar="DIR", help="a root file system directory (read only)")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("baseline", help="print the baseline script that every artifact runs")
+    p.add_argument("spec", metavar="SPEC")
+    p.set_defaults(func=cmd_baseline)
+    return parser
+
+
+def _print_warnings(items) -> None:
+    for item in items:
+        for warning in item.warnings:
+            print(warning, file=sys.stderr)
+
+
+def cmd_validate(args) -> int:
+    from .build import load_all
+
+    items = load_all(args.specs)
+    _print_warnings(items)
+    for item in items:
+        print(f"{item.path}: ok ({item.spec.target})")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from .spec import json_schema
+
+    json.dump(json_schema(), sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .build import build, load_all, supported_artifacts
+
+    items = load_all(args.specs)
+    _print_warnings(items)
+    for item in items:
+        if not args.only and not supported_artifacts(item.spec):
+            print(f"{item.path}: {item.spec.target} has no artifact this builder can make yet (it is images only)", file=sys.stderr)
+    for manifest in build(args.specs, args.out, args.only):
+        print(f"wrote {manifest.parent}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .baseline import Baseline
+    from .baseline.verify import Status, verify_rootfs
+    from .build import load_all
+
+    (item,) = load_all([args.spec])
+    if not args.rootfs.is_dir():
+        raise BuilderError(f"{args.rootfs}: not a directory")
+    results = verify_rootfs(Baseline(item.spec), args.rootfs)
+    width = max(len(r.item) for r in results)
+    for r in results:
+        print(f"{r.status.value:<5} {r.item:<{width}}  {r.detail}")
+    failed = sum(r.status is Status.FAIL for r in results)
+    print(f"{len(results)} checks: {failed} failed, {sum(r.status is Status.NA for r in results)} not applicable")
+    return 1 if failed else 0
+
+
+def cmd_baseline(args) -> int:
+    from .baseline import Baseline, render_script
+    from .build import load_all
+
+    (item,) = load_all([args.spec])
+    sys.stdout.write(render_script(Baseline(item.spec)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
