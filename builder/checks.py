@@ -124,6 +124,11 @@ def check_users(spec: Spec) -> Iterator[Problem]:
         if user.name in seen:
             yield _p(f"users[{i}].name", f"user {user.name} is listed twice")
         seen.add(user.name)
+        if user.admin and not user.password_hash and not user.sudo_nopasswd:
+            yield _p(f"users[{i}].admin", f"{user.name} has no password, so sudo will ask for one it cannot give",
+                     "set sudo_nopasswd: true, or give a password_hash", warning=True)
+        if user.sudo_nopasswd and not user.admin:
+            yield _p(f"users[{i}].sudo_nopasswd", "sudo_nopasswd needs admin: true")
     if spec.root.lock and spec.root.password_hash:
         yield _p("root.password_hash", "root is locked, so this password would never be used",
                  "set root.lock: false to use it, or remove it")

@@ -111,6 +111,8 @@ class User(Model):
     groups: list[f.UserName] = []
     ssh_keys: list[f.SshKey] = []
     password_hash: f.CryptHash | None = None
+    sudo_nopasswd: bool = False
+    """sudo without a password (for key-only admins, who have no password to give)."""
     shell: f.AbsPath = "/bin/bash"
     password: PlaintextPassword = None
 

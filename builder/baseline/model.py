@@ -240,6 +240,12 @@ class Baseline:
             lines.append(f"Signed-By: {repo.gpgkey.removeprefix('file://')}")
         return f"/etc/apt/sources.list.d/builder-{repo.name}.sources", "\n".join(lines) + "\n"
 
+    def sudoers_file(self, user) -> tuple[str, str] | None:
+        """(path, content) of the sudoers drop-in for a key-only admin."""
+        if not (user.admin and user.sudo_nopasswd):
+            return None
+        return f"/etc/sudoers.d/90-builder-{user.name}", f"# Managed by builder\n{user.name} ALL=(ALL) NOPASSWD: ALL\n"
+
     # ------------------------------------------------------------ network
     @property
     def nm_keyfiles(self) -> tuple[tuple[str, str], ...]:

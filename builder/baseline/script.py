@@ -168,6 +168,9 @@ def users(b: Baseline) -> list[str]:
             lines.append(f"id -nG -- {name} | tr ' ' '\\n' | grep -qxF -- {quote(group)} || usermod -aG {quote(group)} -- {name}")
         if user.password_hash:
             lines.append(_set_hash(user.name, user.password_hash))
+        sudoers = b.sudoers_file(user)
+        if sudoers:
+            lines.append(put(*sudoers, "0440"))
         if user.ssh_keys:
             home = f"$(getent passwd -- {name} | cut -d: -f6)"
             keys = "".join(k + "\n" for k in user.ssh_keys)

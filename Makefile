@@ -1,0 +1,42 @@
+# The two commands of the README: `make examples` (the main job) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUT    ?= out
+SYSTEM_PACKAGES := debootstrap shellcheck
+
+.PHONY: examples test test-fast lint bench deps venv clean
+
+examples: venv ## validate and build every shipped example spec into $(OUT)/
+	$(BIN)/builder validate examples/*.yaml
+	$(BIN)/builder build examples/*.yaml --out $(OUT)
+
+test: deps venv ## every test, the slow ones (debootstrap, chroot) included
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+test-fast: venv ## the tests that need no system components
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: venv
+	$(BIN)/ruff check builder tests benchmarks
+
+bench: venv
+	$(BIN)/python benchmarks/kickstart_build.py
+
+deps: ## system packages the tests need (Debian 12; run as root)
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -1,0 +1,121 @@
+"""What a check returns, and what every check reads: the shared part of the baseline checks."""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+
+from ..spec import Spec
+from .model import Baseline
+from .rootfs import GroupEntry, PasswdEntry, RootFS, RootfsError, parse_group, parse_passwd, parse_shadow
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    NA = "n/a"
+
+
+@dataclass(frozen=True)
+class Result:
+    item: str
+    status: Status
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.status.value:<4} {self.item}: {self.detail}"
+
+
+CONTEXTS = ("rootfs", "container", "qcow2")
+
+# A container shares the host's kernel, clock, packet filter and SELinux policy.
+CONTAINER_NA = {
+    "time": "a container takes its clock from the host",
+    "selinux": "a container runs under the host's SELinux policy",
+    "firewall": "a container's ports are published by its runtime, not by firewalld",
+    "kernel-args": "a container boots no kernel of its own",
+    "sysctls": "a container shares the host's kernel; set sysctls through the container runtime",
+}
+
+
+@dataclass
+class Check:
+    """What one check reads: the baseline, the tree, and the tree's account databases."""
+
+    baseline: Baseline
+    fs: RootFS
+    context: str
+
+    @property
+    def spec(self) -> Spec:
+        return self.baseline.spec
+
+    @cached_property
+    def passwd(self) -> dict[str, PasswdEntry]:
+        return parse_passwd(self.fs.read_text("/etc/passwd"))
+
+    @cached_property
+    def groups(self) -> dict[str, GroupEntry]:
+        return parse_group(self.fs.read_text("/etc/group"))
+
+    @cached_property
+    def shadow(self) -> dict[str, str]:
+        return parse_shadow(self.fs.read_text("/etc/shadow"))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def passed(item: str, detail: str) -> Result:
+    return Result(item, Status.PASS, detail)
+
+
+def failed(item: str, detail: str) -> Result:
+    return Result(item, Status.FAIL, detail)
+
+
+def not_applicable(item: str, detail: str) -> Result:
+    return Result(item, Status.NA, detail)
+
+
+def verdict(item: str, problems: list[str], ok: str, subject: str = "") -> Result:
+    prefix = f"{subject}: " if subject else ""
+    return failed(item, prefix + "; ".join(problems)) if problems else passed(item, prefix + ok)
+
+
+def same_file(c: Check, item: str, path: str, expected: str, show: bool = True) -> Result:
+    """Compare a file with its expected text; `show` quotes the differing line (never for spec files)."""
+    try:
+        actual = c.fs.read_text(path)
+    except RootfsError as exc:
+        return failed(item, str(exc))
+    if actual is None:
+        return failed(item, f"{path} is missing")
+    if actual == expected:
+        return passed(item, f"{path} is as the baseline writes it")
+    return failed(item, f"{path} differs from the baseline: {first_difference(actual, expected, show)}")
+
+
+def first_difference(actual: str, expected: str, show: bool) -> str:
+    have, want = actual.splitlines(keepends=True), expected.splitlines(keepends=True)
+    for number, (a, e) in enumerate(zip(have, want), 1):
+        if a != e:
+            return f"line {number} is {short(a)}, expected {short(e)}" if show else f"line {number} differs"
+    if len(have) != len(want):
+        return f"{len(have)} lines, expected {len(want)}"
+    return "line endings differ"
+
+
+def short(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def mode_of(st: os.stat_result) -> str:
+    return f"{stat.S_IMODE(st.st_mode):04o}"
+
+
+# ---------------------------------------------------------------- items
+
+

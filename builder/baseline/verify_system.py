@@ -1,0 +1,246 @@
+"""Checks of accounts, sshd, SELinux, the firewall, the kernel command line and systemd units."""
+from __future__ import annotations
+
+import re
+import stat
+import xml.etree.ElementTree as ET
+from typing import Iterator
+
+from . import model as m
+from .results import CONTAINER_NA, Check, Result, failed, mode_of, not_applicable, passed, same_file, verdict
+from .rootfs import PasswdEntry, RootFS, RootfsError, parse_env, sshd_global_settings
+
+
+def check_users(c: Check) -> Iterator[Result]:
+    if not c.spec.users:
+        yield not_applicable("users", "no users in the spec")
+    for user in c.spec.users:
+        entry = c.passwd.get(user.name)
+        if entry is None:
+            yield failed("users", f"{user.name}: no entry in /etc/passwd")
+            continue
+        problems = [] if entry.shell == user.shell else [f"shell is {entry.shell}, expected {user.shell}"]
+        wanted = dict.fromkeys(([c.baseline.paths.admin_group] if user.admin else []) + list(user.groups))
+        for name in wanted:
+            group = c.groups.get(name)
+            if group is None:
+                problems.append(f"group {name} does not exist")
+            elif user.name not in group.members and group.gid != entry.gid:
+                problems.append(f"not a member of {name}")
+        if user.password_hash and c.shadow.get(user.name) != user.password_hash:
+            problems.append("password hash in /etc/shadow is not the spec's")
+        problems += _key_problems(c, entry, user.ssh_keys)
+        ok = ", ".join(filter(None, [
+            f"shell {entry.shell}", "groups " + " ".join(wanted) if wanted else "",
+            "password hash" if user.password_hash else "", f"{len(user.ssh_keys)} SSH key(s)" if user.ssh_keys else ""]))
+        yield verdict("users", problems, ok, subject=user.name)
+
+
+def _key_problems(c: Check, entry: PasswdEntry, keys: list[str]) -> list[str]:
+    """What is wrong with a user's authorized_keys, as sshd's StrictModes would see it."""
+    if not keys:
+        return []
+    ssh_dir = f"{entry.home.rstrip('/')}/.ssh"
+    path = f"{ssh_dir}/authorized_keys"
+    problems = []
+    try:
+        for where, mode in ((ssh_dir, 0o700), (path, 0o600)):
+            st = c.fs.stat(where)
+            if st is None:
+                return problems + [f"{where} is missing"]
+            if stat.S_IMODE(st.st_mode) != mode:
+                problems.append(f"{where} has mode {mode_of(st)}, expected {mode:04o}")
+            if st.st_uid != entry.uid:
+                problems.append(f"{where} is owned by uid {st.st_uid}, expected {entry.uid}")
+        present = {_key_id(line) for line in (c.fs.read_text(path) or "").splitlines()}
+    except RootfsError as exc:
+        return problems + [str(exc)]
+    for number, key in enumerate(keys, 1):
+        if _key_id(key) not in present:
+            comment = key.split()[2] if len(key.split()) > 2 else key.split()[0]
+            problems.append(f"SSH key {number} ({comment}) is not in {path}")
+    return problems
+
+
+def _key_id(line: str) -> tuple[str, str] | None:
+    """(type, base64) of a key line, skipping any options in front of it."""
+    words = line.split()
+    for i, word in enumerate(words[:-1]):
+        if re.fullmatch(r"(ssh-[a-z0-9]+|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9@.-]+)", word):
+            return word, words[i + 1]
+    return None
+
+
+def check_root(c: Check) -> Iterator[Result]:
+    root = c.spec.root
+    field = c.shadow.get("root")
+    if root.lock:
+        if field is None:
+            yield failed("root", "no root entry in /etc/shadow")
+        elif field.startswith(("!", "*")):
+            yield passed("root", "root password is locked")
+        else:
+            yield failed("root", "root password is not locked")
+    elif root.password_hash:
+        yield (passed("root", "root password hash is the spec's") if field == root.password_hash
+               else failed("root", "root password hash in /etc/shadow is not the spec's"))
+    else:
+        yield not_applicable("root", "root is not locked and the spec gives no hash: the password is left as it is")
+    if root.ssh_keys:
+        entry = c.passwd.get("root")
+        if entry is None:
+            yield failed("root", "no root entry in /etc/passwd")
+        else:
+            yield verdict("root", _key_problems(c, entry, root.ssh_keys), f"{len(root.ssh_keys)} SSH key(s) for root")
+
+
+def check_sshd(c: Check) -> Iterator[Result]:
+    if not c.spec.sshd.enabled:
+        yield not_applicable("sshd", "sshd is disabled in the spec (its unit is checked under services)")
+        return
+    yield same_file(c, "sshd", m.SSHD_DROPIN, c.baseline.sshd_dropin)
+    settings = sshd_global_settings(c.fs)
+    for key, want in c.baseline.sshd_settings:
+        values = settings.get(key.lower())
+        if not values:
+            yield failed("sshd", f"{key} is not set in /etc/ssh/sshd_config or the files it includes")
+        elif key == "Port":  # every Port line adds a listening port
+            ports = list(dict.fromkeys(v.value for v in values))
+            yield (passed("sshd", f"Port {want}") if ports == [want]
+                   else failed("sshd", f"sshd listens on port(s) {', '.join(ports)}, expected only {want}"))
+        elif values[0].value.lower() == want.lower():
+            yield passed("sshd", f"{key} {want} (from {values[0].source})")
+        else:
+            yield failed("sshd", f"{key} is {values[0].value} (first set in {values[0].source}), expected {want}")
+
+
+def check_selinux(c: Check) -> Iterator[Result]:
+    b = c.baseline
+    if b.selinux is None:
+        yield not_applicable("selinux", "SELinux is not part of the Debian baseline")
+        return
+    have = parse_env(c.fs.read_text("/etc/selinux/config")).get("SELINUX")
+    yield (passed("selinux", f"SELINUX={b.selinux}") if have == b.selinux
+           else failed("selinux", f"SELINUX in /etc/selinux/config is {have!r}, expected {b.selinux.value!r}"))
+    if b.selinux_port_label:
+        port = c.spec.sshd.port
+        path = "/var/lib/selinux/targeted/active/ports.local"
+        want = f"portcon tcp {port} system_u:object_r:ssh_port_t:s0"
+        lines = {" ".join(line.split()) for line in (c.fs.read_text(path) or "").splitlines()}
+        yield (passed("selinux", f"tcp port {port} is labelled ssh_port_t") if want in lines
+               else failed("selinux", f"tcp port {port} is not labelled ssh_port_t in {path}: sshd could not bind it"))
+
+
+def check_firewall(c: Check) -> Iterator[Result]:
+    if not c.spec.firewall.enabled:
+        unit = "firewalld.service"
+        yield (failed("firewall", f"the firewall is disabled in the spec, but {unit} is enabled")
+               if unit in _enabled_units(c) else passed("firewall", f"disabled ({unit} is not enabled)"))
+        return
+    path = "/etc/firewalld/zones/public.xml"
+    text = c.fs.read_text(path)
+    if text is None:
+        yield failed("firewall", f"{path} is missing: no port was opened")
+        return
+    try:
+        zone = ET.fromstring(text)
+    except ET.ParseError as exc:
+        yield failed("firewall", f"{path} is not valid XML ({exc})")
+        return
+    ports = {(e.get("port"), e.get("protocol")) for e in zone.iter("port")}
+    services = {e.get("name") for e in zone.iter("service")}
+    for entry in c.baseline.firewall_ports:
+        port, proto = entry.split("/")
+        yield (passed("firewall", f"{entry} is open") if (port, proto) in ports
+               else failed("firewall", f"{entry} is not open in the public zone"))
+    for service in c.spec.firewall.services:
+        yield (passed("firewall", f"service {service} is allowed") if service in services
+               else failed("firewall", f"service {service} is not allowed in the public zone"))
+    if not c.baseline.firewall_ports and not c.spec.firewall.services:
+        yield passed("firewall", "the public zone exists; the spec opens nothing")
+
+
+def check_kernel_args(c: Check) -> Iterator[Result]:
+    args = c.baseline.kernel_args
+    if not args:
+        yield not_applicable("kernel-args", "the baseline adds no kernel arguments")
+        return
+    sources = _kernel_cmdlines(c.fs)
+    if not sources:
+        yield not_applicable("kernel-args", "no bootloader configuration in this root filesystem")
+        return
+    for arg in args:
+        where = [name for name, cmdlines in sources.items() if all(arg in line.split() for line in cmdlines)]
+        yield (passed("kernel-args", f"{arg} in {where[0]}") if where
+               else failed("kernel-args", f"{arg} is not in {' nor '.join(sources)}"))
+
+
+def _kernel_cmdlines(fs: RootFS) -> dict[str, list[str]]:
+    """Each place a kernel command line is kept -> the command line(s) it holds."""
+    sources: dict[str, list[str]] = {}
+    grub = fs.read_text("/etc/default/grub")
+    if grub is not None:
+        sources["GRUB_CMDLINE_LINUX in /etc/default/grub"] = [parse_env(grub).get("GRUB_CMDLINE_LINUX", "")]
+    entries = fs.glob("/boot/loader/entries/*.conf")
+    if entries:
+        # EL 8 entries say `options $kernelopts`; the value lives in grubenv.
+        kernelopts = parse_env(fs.read_text("/boot/grub2/grubenv")).get("kernelopts", "")
+        lines = []
+        for entry in entries:
+            options = [line.split(None, 1)[1] if len(line.split()) > 1 else ""
+                       for line in (fs.read_text(entry) or "").splitlines() if line.split()[:1] == ["options"]]
+            lines.append(" ".join(options).replace("$kernelopts", kernelopts))
+        sources["every /boot/loader/entries/*.conf"] = lines
+    cmdline = fs.read_text("/etc/kernel/cmdline")
+    if cmdline is not None:
+        sources["/etc/kernel/cmdline"] = [cmdline]
+    return sources
+
+
+def check_services(c: Check) -> Iterator[Result]:
+    enabled = _enabled_units(c)
+    for unit in c.baseline.services_enabled:
+        if reason := _unitnot_applicable(c, unit):
+            yield not_applicable("services", f"{unit}: {reason}")
+        elif _masked(c, unit):
+            yield failed("services", f"{unit} is masked, expected enabled")
+        else:
+            yield (passed("services", f"{unit} is enabled") if unit in enabled
+                   else failed("services", f"{unit} is not enabled (no link in /etc/systemd/system/*.wants)"))
+    for unit in c.baseline.services_disabled:
+        if reason := _unitnot_applicable(c, unit):
+            yield not_applicable("services", f"{unit}: {reason}")
+        elif _masked(c, unit):
+            yield passed("services", f"{unit} is masked")
+        else:
+            yield (failed("services", f"{unit} is enabled, expected disabled") if unit in enabled
+                   else passed("services", f"{unit} is not enabled"))
+
+
+def _unitnot_applicable(c: Check, unit: str) -> str | None:
+    if c.context != "container":
+        return None
+    if unit == c.baseline.paths.chrony_unit:
+        return CONTAINER_NA["time"]
+    if unit == "firewalld.service":
+        return CONTAINER_NA["firewall"]
+    return None
+
+
+def _enabled_units(c: Check) -> set[str]:
+    """Units with a link in a .wants or .requires directory, by link name and by target name."""
+    units = set()
+    base = "/etc/systemd/system"
+    for name in c.fs.listdir(base):
+        if name.endswith((".wants", ".requires")):
+            for link in c.fs.listdir(f"{base}/{name}"):
+                target = c.fs.readlink(f"{base}/{name}/{link}")
+                if target is not None:
+                    units.update((link, target.rstrip("/").rsplit("/", 1)[-1]))
+    return units
+
+
+def _masked(c: Check, unit: str) -> bool:
+    return c.fs.readlink(f"/etc/systemd/system/{unit}") == "/dev/null"
+
+

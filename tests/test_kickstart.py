@@ -1,0 +1,138 @@
+"""Golden kickstarts for the shipped examples, proven by pykickstart's own ksvalidator."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from builder.build import spec_sha256
+from builder.kickstart import render_kickstart, validate_kickstart
+from builder.spec import load_spec, load_spec_text
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).parent / "golden"
+EL_EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if "debian" not in p.name)
+
+
+def _render(path: Path) -> tuple[str, str]:
+    spec, _, _ = load_spec(path)
+    return render_kickstart(spec, spec_sha256(spec)), spec.target.info.kickstart_version
+
+
+def test_every_el_example_has_a_golden_kickstart():
+    assert {p.stem for p in EL_EXAMPLES} == {p.stem for p in GOLDEN.glob("*.ks")}
+    assert len(EL_EXAMPLES) >= 4
+
+
+@pytest.mark.parametrize("example", EL_EXAMPLES, ids=lambda p: p.stem)
+def test_golden(example: Path):
+    text, _ = _render(example)
+    golden = GOLDEN / f"{example.stem}.ks"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text(), f"kickstart for {example.name} changed; rerun with UPDATE_GOLDEN=1 if intended"
+
+
+@pytest.mark.parametrize("example", EL_EXAMPLES, ids=lambda p: p.stem)
+def test_ksvalidator_accepts(example: Path, tmp_path: Path):
+    """The real ksvalidator CLI, for the example's exact release."""
+    ksvalidator = shutil.which("ksvalidator")
+    assert ksvalidator, "pykickstart's ksvalidator is not on PATH"
+    text, version = _render(example)
+    ks = tmp_path / "ks.cfg"
+    ks.write_text(text)
+    result = subprocess.run([ksvalidator, "-v", version, str(ks)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_validator_reports_line_of_a_bad_command():
+    problems = validate_kickstart("text\nbogus --x\nselinux --enforcing\n", "RHEL9")
+    assert [line for line, _ in problems] == [2]
+
+
+def test_validator_treats_deprecation_as_error():
+    problems = validate_kickstart("timezone UTC --utc --ntpservers=a.example.com\n", "RHEL9")
+    assert problems and problems[0][0] == 1
+
+
+def _spec(extra: str, target: str = "centos-stream-9") -> str:
+    return f"""
+version: 1
+name: t
+target: {target}
+users: [{{name: ops, admin: true, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"]}}]
+{extra}
+"""
+
+
+def _ks(extra: str, target: str = "centos-stream-9") -> str:
+    spec, _, _ = load_spec_text(_spec(extra, target))
+    return render_kickstart(spec, spec_sha256(spec))
+
+
+def test_classic_names_on_bootloader_and_selinux_zero_when_disabled_on_el9():
+    assert re.search(r"^bootloader .*--append='net.ifnames=0 biosdevname=0'$", _ks(""), re.M)
+    text = _ks("selinux: disabled")
+    assert re.search(r"^bootloader .*--append='net.ifnames=0 biosdevname=0 selinux=0'$", text, re.M)
+    assert re.search(r"^selinux --disabled$", text, re.M)
+    # EL 8 still disables SELinux from its config file alone.
+    assert "selinux=0" not in _ks("selinux: disabled", "rocky-8")
+
+
+def test_classic_names_can_be_turned_off():
+    text = _ks("network: {classic_names: false}")
+    assert "net.ifnames" not in text
+
+
+def test_nonstandard_ssh_port_is_opened_and_labelled():
+    text = _ks("sshd: {port: 2222}")
+    assert re.search(r"^firewall --enabled --port=2222:tcp$", text, re.M)
+    assert "policycoreutils-python-utils" in text.split("%packages")[1].split("%end")[0]
+    assert "semanage port -a -t ssh_port_t -p tcp 2222" in text
+
+
+def test_root_locked_by_default_and_crypted_when_given():
+    assert re.search(r"^rootpw --lock$", _ks(""), re.M)
+    hash_ = "$6$abcdefgh$" + "A" * 86
+    text = _ks(f'root: {{lock: false, password_hash: "{hash_}"}}')
+    assert f"rootpw --iscrypted '{hash_}'" in text
+    assert "--plaintext" not in text
+
+
+def test_el8_uses_el8_spellings():
+    text = _ks("time: {servers: [ntp1.example.com]}", "rocky-8")
+    assert "timezone UTC --utc --ntpservers=ntp1.example.com" in text
+    assert "%packages --instLangs=en_US" in text
+    assert "timesource" not in text
+
+
+def test_el10_uses_timesource():
+    text = _ks("time: {servers: [ntp1.example.com, ntp2.example.com]}", "rocky-10")
+    assert text.count("timesource --ntp-server=") == 2
+    assert "%packages --inst-langs=en_US" in text
+
+
+def test_toolset_names_mapped_for_el():
+    packages = _ks("").split("%packages")[1].split("%end")[0].split()
+    for name in ("nmap-ncat", "vim-enhanced", "chrony", "@^minimal-environment"):
+        assert name in packages
+    for classic in ("nc", "vim", "ntpdate"):
+        assert classic not in packages
+
+
+def test_post_applies_baseline_and_fails_the_install_on_error():
+    text = _ks("")
+    assert "%post --interpreter=/bin/bash --log=/root/ks-post.log --erroronfail" in text
+    post = text.split("%post", 1)[1]
+    assert "set -euo pipefail" in post and "10-builder.conf" in post
+
+
+def test_kvm_host_layout():
+    text, _ = _render(ROOT / "examples" / "kvm-host-rocky9.yaml")
+    assert "network --device=eth0 --noipv4 --noipv6 --mtu=9000 --onboot=yes --no-activate --hostname=kvm01.internal.example.com" in text
+    assert "part /var/lib/libvirt --fstype=xfs --size=1 --grow --ondisk=sda" in text
+    assert "reqpart --add-boot" in text and "autopart" not in text
