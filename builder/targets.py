@@ -26,7 +26,7 @@ class Target(StrEnum):
     DEBIAN_12 = "debian-12"
 
     @property
-    def info(self) -> "TargetInfo":
+    def info(self) -> TargetInfo:
         return TARGETS[self]
 
 

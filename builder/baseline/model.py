@@ -199,7 +199,8 @@ class Baseline:
 
     @property
     def systemd_limits_file(self) -> str:
-        return f"# Managed by builder: limits.d covers login sessions only; this covers services.\n[Manager]\nDefaultLimitNOFILE={self.spec.limits.nofile}\n"
+        return ("# Managed by builder: limits.d covers login sessions only; this covers services.\n"
+                f"[Manager]\nDefaultLimitNOFILE={self.spec.limits.nofile}\n")
 
     @property
     def sysctl_file(self) -> str | None:

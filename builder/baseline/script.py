@@ -12,10 +12,9 @@ script, start a kickstart section or be read by the shell.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from shlex import quote
-from typing import Callable
 
-from ..spec import SELinux
 from ..targets import Family
 from . import model as m
 from .model import BASELINE_VERSION, Baseline
@@ -32,21 +31,21 @@ builder_step() {{ printf '==> baseline: %s\n' "$1"; }}
 # builder_put PATH MODE OWNER GROUP BASE64: replace PATH only if bytes or metadata differ.
 builder_put() {{
     local path=$1 mode=$2 owner=$3 group=$4 data=$5 dir tmp
+    # Compare before writing anything: even a temporary file would change the directory's mtime.
+    # sha256sum, not cmp: coreutils is on every minimal install, diffutils is not.
+    if [ -f "$path" ] && [ ! -L "$path" ] \
+        && [ "$(printf '%s' "$data" | base64 -d | sha256sum)" = "$(sha256sum < "$path")" ] \
+        && [ "$(stat -c '%a %U %G' -- "$path")" = "$(printf '%o' "$((8#$mode))") $owner $group" ]; then
+        return 0
+    fi
     dir=$(dirname -- "$path")
     mkdir -p -- "$dir"
     tmp=$(mktemp -- "$dir/.builder.XXXXXX")
     printf '%s' "$data" | base64 -d > "$tmp"
     chown -- "$owner:$group" "$tmp"
     chmod -- "$mode" "$tmp"
-    # sha256sum, not cmp: coreutils is on every minimal install, diffutils is not.
-    if [ -f "$path" ] && [ ! -L "$path" ] \
-        && [ "$(sha256sum < "$tmp")" = "$(sha256sum < "$path")" ] \
-        && [ "$(stat -c '%a %U %G' -- "$path")" = "$(stat -c '%a %U %G' -- "$tmp")" ]; then
-        rm -f -- "$tmp"
-    else
-        mv -f -- "$tmp" "$path"
-        printf '    wrote %s\n' "$path"
-    fi
+    mv -f -- "$tmp" "$path"
+    printf '    wrote %s\n' "$path"
 }}
 
 builder_enable() {{
@@ -110,8 +109,9 @@ def network(b: Baseline) -> list[str]:
     lines = [put(path, content, "0600") for path, content in b.nm_keyfiles]
     if b.nm_keyfiles and b.info.major == 8:
         # EL 8's Anaconda writes ifcfg files; the keyfiles replace them.
-        names = " ".join(quote(p.rsplit("/", 1)[1].removesuffix(".nmconnection")) for p, _ in b.nm_keyfiles)
-        lines.append(f"for dev in {names}; do rm -f -- \"/etc/sysconfig/network-scripts/ifcfg-$dev\"; done")
+        for path, _ in b.nm_keyfiles:
+            device = path.rsplit("/", 1)[1].removesuffix(".nmconnection")
+            lines.append(f"rm -f -- {quote('/etc/sysconfig/network-scripts/ifcfg-' + device)}")
     return lines
 
 
@@ -323,7 +323,7 @@ def render_script(b: Baseline) -> str:
         lines = step(b)
         if lines:
             out.append(f"\nbuilder_step {quote(name)}\n" + "\n".join(lines) + "\n")
-    out.append("\nbuilder_step done\n")
+    out.append("\nbuilder_step finished\n")
     script = "".join(out)
     assert "\x00" not in script
     return script

@@ -1,0 +1,52 @@
+"""The baseline script as text: shell-clean, quoted, one rendering per spec."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from builder.baseline import Baseline, render_script
+from builder.spec import load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_shellcheck_clean(example: Path, tmp_path: Path):
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is missing: run `make deps`"
+    spec, _, _ = load_spec(example)
+    script = tmp_path / "baseline.sh"
+    script.write_text(render_script(Baseline(spec)))
+    result = subprocess.run([shellcheck, "-s", "bash", "-S", "warning", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_bash_parses(example: Path):
+    spec, _, _ = load_spec(example)
+    result = subprocess.run(["bash", "-n"], input=render_script(Baseline(spec)), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_cli_prints_the_same_script_the_kickstart_embeds():
+    from builder.build import spec_sha256
+    from builder.kickstart import render_kickstart
+
+    example = ROOT / "examples" / "compute-node-cs9.yaml"
+    cli = subprocess.run(["python3", "-m", "builder.cli", "baseline", str(example)], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout
+    spec, _, _ = load_spec(example)
+    kickstart = render_kickstart(spec, spec_sha256(spec))
+    post = kickstart.split("--erroronfail\n", 1)[1].rsplit("%end", 1)[0]
+    assert post == cli
+
+
+def test_free_text_is_base64_not_shell():
+    spec, _, _ = load_spec(ROOT / "examples" / "debian12-node.yaml")
+    script = render_script(Baseline(spec))
+    for command in spec.post_commands + spec.rc_local.commands:
+        assert command not in script
