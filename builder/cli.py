@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}" if not isinstance(exc, SpecError) else str(exc), file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

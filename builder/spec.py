@@ -27,7 +27,7 @@ PLAINTEXT_HINT = (
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 def _refuse_plaintext(value: Any) -> Any:
@@ -131,6 +131,7 @@ class Root(Model):
 class Sshd(Model):
     enabled: bool = True
     port: Annotated[int, Field(ge=1, le=65535)] = 22
+    """A non-22 port is labelled ssh_port_t (SELinux) and opened in the firewall."""
     permit_root_login: bool | Literal["prohibit-password", "forced-commands-only"] = False
     use_dns: bool = False
     gssapi_authentication: bool = False
@@ -206,32 +207,45 @@ class KickstartSettings(Model):
 
 class Spec(Model):
     version: Literal[1]
+    """Spec format version (required): 1."""
     name: f.Name
+    """Artifact name: output goes to OUT/<name>/ (required)."""
     description: f.Label = ""
     target: Target = Target.CENTOS_STREAM_9
+    """The system to build; EL targets get a kickstart, debian-12 is images only."""
     repos: list[Repo] = []
+    """Package repositories written into the system (your internal mirror)."""
     hostname: f.Hostname | None = None
     hosts: list[HostEntry] = []
+    """Extra /etc/hosts entries."""
     network: Network = Network()
     packages: Packages = Packages()
     users: list[User] = []
+    """Login users; at least one needs an SSH key (or a password hash with password authentication)."""
     root: Root = Root()
+    """root is locked unless lock: false and a password_hash are given."""
     sshd: Sshd = Sshd()
     selinux: SELinux | None = None
     """enforcing (the default on EL), permissive or disabled; not applicable to Debian."""
     firewall: Firewall = Firewall()
+    """firewalld; the sshd port is opened for you."""
     locale: f.Locale = "en_US.UTF-8"
     keyboard: f.Keymap = "us"
     timezone: f.Timezone = "UTC"
     time: Time = Time()
     limits: Limits = Limits()
+    """Applied to login sessions (limits.d) AND systemd services (DefaultLimitNOFILE)."""
     sysctls: dict[f.SysctlKey, f.SysctlValue] = {}
+    """Kernel parameters for /etc/sysctl.d (net.ipv4.tcp_tw_recycle is refused)."""
     rc_local: RcLocal = RcLocal()
     services: Services = Services()
+    """systemd units to enable or disable (sshd, chronyd and firewalld are handled for you)."""
     files: list[ExtraFile] = []
+    """Extra files written into the system."""
     post_commands: list[f.FreeText] = []
     """Escape hatch: shell commands run after the baseline, as root, with bash -eu."""
     kickstart: KickstartSettings | None = None
+    """Kickstart-only settings (EL targets): install source, disk layout."""
 
     @property
     def kickstart_settings(self) -> KickstartSettings:
