@@ -33,6 +33,7 @@ CONTEXTS = ("rootfs", "container", "qcow2")
 # A container shares the host's kernel, clock, packet filter and SELinux policy.
 CONTAINER_NA = {
     "time": "a container takes its clock from the host",
+    "network": "a container's network is set up by its runtime",
     "selinux": "a container runs under the host's SELinux policy",
     "firewall": "a container's ports are published by its runtime, not by firewalld",
     "kernel-args": "a container boots no kernel of its own",
@@ -114,8 +115,3 @@ def short(text: str) -> str:
 
 def mode_of(st: os.stat_result) -> str:
     return f"{stat.S_IMODE(st.st_mode):04o}"
-
-
-# ---------------------------------------------------------------- items
-
-

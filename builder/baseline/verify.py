@@ -80,8 +80,11 @@ def check_packages(c: Check) -> Iterator[Result]:
 
 
 def _rpm_missing(rpm: str, root: Path, names: Iterable[str]) -> list[str]:
-    proc = subprocess.run([rpm, "--root", str(root), "-q", "--qf", "%{NAME}\\n", "--", *names],
-                          capture_output=True, text=True, timeout=300, check=False)
+    try:
+        proc = subprocess.run([rpm, "--root", str(root), "-q", "--qf", "%{NAME}\\n", "--", *names],
+                              capture_output=True, text=True, timeout=300, check=False)
+    except subprocess.TimeoutExpired:
+        raise RootfsError(f"rpm --root {root} -q did not answer within 300 s") from None
     missing = re.findall(r"^package (\S+) is not installed$", proc.stdout + proc.stderr, re.MULTILINE)
     if proc.returncode and not missing:
         raise RootfsError(f"rpm --root {root} -q failed: {(proc.stderr.strip().splitlines() or ['?'])[0]}")
@@ -104,6 +107,16 @@ def check_hostname(c: Check) -> Iterator[Result]:
 
 def check_hosts(c: Check) -> Iterator[Result]:
     yield same_file(c, "hosts", "/etc/hosts", c.baseline.hosts_file)
+
+
+def check_network(c: Check) -> Iterator[Result]:
+    keyfiles = c.baseline.nm_keyfiles
+    if not keyfiles:
+        reason = ("no interfaces in the spec" if c.baseline.family is Family.EL
+                  else f"{c.spec.target} takes its network from DHCP/cloud-init")
+        yield not_applicable("network", reason)
+    for path, content in keyfiles:
+        yield same_file(c, "network", path, content)
 
 
 def check_locale(c: Check) -> Iterator[Result]:
@@ -235,6 +248,7 @@ CHECKS: tuple[tuple[str, Callable[[Check], Iterable[Result]]], ...] = (
     ("packages", check_packages),
     ("hostname", check_hostname),
     ("hosts", check_hosts),
+    ("network", check_network),
     ("locale", check_locale),
     ("timezone", check_timezone),
     ("keyboard", check_keyboard),

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from typing import Iterator
 
 from . import model as m
-from .results import CONTAINER_NA, Check, Result, failed, mode_of, not_applicable, passed, same_file, verdict
+from .results import CONTAINER_NA, Check, Result, Status, failed, mode_of, not_applicable, passed, same_file, verdict
 from .rootfs import PasswdEntry, RootFS, RootfsError, parse_env, sshd_global_settings
 
 
@@ -34,6 +34,19 @@ def check_users(c: Check) -> Iterator[Result]:
             f"shell {entry.shell}", "groups " + " ".join(wanted) if wanted else "",
             "password hash" if user.password_hash else "", f"{len(user.ssh_keys)} SSH key(s)" if user.ssh_keys else ""]))
         yield verdict("users", problems, ok, subject=user.name)
+        if sudoers := c.baseline.sudoers_file(user):
+            yield _sudoers_result(c, user.name, *sudoers)
+
+
+def _sudoers_result(c: Check, user: str, path: str, content: str) -> Result:
+    result = same_file(c, "users", path, content)
+    if result.status is Status.FAIL:
+        return failed("users", f"{user}: {result.detail}")
+    st = c.fs.stat(path)
+    problems = [] if stat.S_IMODE(st.st_mode) == 0o440 else [f"{path} has mode {mode_of(st)}, expected 0440"]
+    if st.st_uid != 0:
+        problems.append(f"{path} is owned by uid {st.st_uid}, and sudo ignores it unless root owns it")
+    return verdict("users", problems, f"passwordless sudo through {path}", subject=user)
 
 
 def _key_problems(c: Check, entry: PasswdEntry, keys: list[str]) -> list[str]:

@@ -1,0 +1,485 @@
+"""The baseline checks on real root filesystem trees: a correct tree passes, each breakage fails clearly."""
+from __future__ import annotations
+
+import os
+import stat
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from builder.baseline import Baseline
+from builder.baseline import model as m
+from builder.baseline.rootfs import RootFS, UnsafePath, sshd_global_settings
+from builder.baseline.verify import CHECKS, Result, Status, verify_rootfs
+from builder.spec import load_spec_text
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"
+HASH = "$6$saltsalt$Zm9vYmFyYmF6cXV4"
+ITEMS = [item for item, _ in CHECKS]
+
+DEBIAN_SPEC = f"""
+version: 1
+name: web
+target: debian-12
+hostname: web01.example.com
+hosts: [{{address: 10.0.0.5, names: [db.example.com]}}]
+repos: [{{name: mirror, baseurl: "http://mirror.example.com/debian", suites: [bookworm]}}]
+packages: {{install: [nginx]}}
+users: [{{name: ops, admin: true, groups: [adm], password_hash: "{HASH}", ssh_keys: ["{KEY}"]}}]
+sshd: {{port: 2222}}
+timezone: Asia/Shanghai
+time: {{servers: [ntp.example.com]}}
+sysctls: {{net.ipv4.tcp_tw_reuse: 1}}
+rc_local: {{commands: ["echo booted > /run/booted"]}}
+services: {{enable: [nginx], disable: [apache2]}}
+files: [{{path: /etc/app/app.conf, content: "token = s3cret\\n", mode: "0640", owner: root, group: adm}}]
+"""
+
+EL_SPEC = f"""
+version: 1
+name: db
+target: centos-stream-9
+users: [{{name: ops, admin: true, sudo_nopasswd: true, ssh_keys: ["{KEY}"]}}]
+sshd: {{port: 2222}}
+firewall: {{ports: [5432/tcp, 6000-6010/udp], services: [http]}}
+"""
+
+
+def baseline_of(text: str) -> Baseline:
+    spec, _, _ = load_spec_text(text)
+    return Baseline(spec)
+
+
+def put(root: Path, path: str, content: str | bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> Path:
+    host = root / path.lstrip("/")
+    host.parent.mkdir(parents=True, exist_ok=True)
+    host.write_bytes(content.encode() if isinstance(content, str) else content)
+    os.chown(host, uid, gid)
+    host.chmod(mode)
+    return host
+
+
+def link(root: Path, path: str, target: str) -> None:
+    host = root / path.lstrip("/")
+    host.parent.mkdir(parents=True, exist_ok=True)
+    if host.is_symlink() or host.exists():
+        host.unlink()
+    host.symlink_to(target)
+
+
+def build_tree(root: Path, b: Baseline) -> None:
+    """Lay out what the baseline script leaves on disk."""
+    spec, paths = b.spec, b.paths
+    for repo in spec.repos:
+        put(root, *b.repo_file(repo))
+    if spec.hostname:
+        put(root, "/etc/hostname", spec.hostname + "\n")
+    put(root, "/etc/hosts", b.hosts_file)
+    put(root, paths.locale_conf, b.locale_file)
+    link(root, "/etc/localtime", f"../usr/share/zoneinfo/{spec.timezone}")
+    put(root, f"/usr/share/zoneinfo/{spec.timezone}", b"TZif2")
+    if b.chrony_conf:
+        put(root, paths.chrony_conf, b.chrony_conf)
+
+    admin = paths.admin_group
+    put(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nops:x:1000:1000::/home/ops:/bin/bash\n")
+    put(root, "/etc/group", f"root:x:0:\nadm:x:4:ops\n{admin}:x:27:ops\nops:x:1000:\n")
+    ops_hash = spec.users[0].password_hash or "!"
+    put(root, "/etc/shadow", f"root:*:19000:0:99999:7:::\nops:{ops_hash}:19000:0:99999:7:::\n", 0o640)
+    put(root, "/home/ops/.ssh/authorized_keys", KEY + "\n", 0o600, 1000, 1000)
+    (root / "home/ops/.ssh").chmod(0o700)
+    if sudoers := b.sudoers_file(spec.users[0]):
+        put(root, *sudoers, 0o440)
+    os.chown(root / "home/ops/.ssh", 1000, 1000)
+
+    put(root, "/etc/ssh/sshd_config", textwrap.dedent("""\
+        Include /etc/ssh/sshd_config.d/*.conf
+        #Port 22
+        PasswordAuthentication yes
+        Match User backup
+            PermitRootLogin yes
+        """))
+    put(root, m.SSHD_DROPIN, b.sshd_dropin, 0o600)
+    put(root, "/etc/ssh/sshd_config.d/50-cloud-init.conf", "PasswordAuthentication yes\n")
+
+    ports = "".join(f'  <port port="{p.split("/")[0]}" protocol="{p.split("/")[1]}"/>\n' for p in b.firewall_ports)
+    services = "".join(f'  <service name="{s}"/>\n' for s in spec.firewall.services)
+    put(root, "/etc/firewalld/zones/public.xml",
+        f'<?xml version="1.0" encoding="utf-8"?>\n<zone>\n  <short>Public</short>\n{ports}{services}</zone>\n')
+    put(root, "/etc/default/grub", 'GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX="crashkernel=auto net.ifnames=0 biosdevname=0"\n')
+
+    put(root, m.LIMITS_FILE, b.limits_file)
+    put(root, m.SYSTEMD_LIMITS_FILE, b.systemd_limits_file)
+    put(root, m.USER_LIMITS_FILE, b.systemd_limits_file)
+    if b.sysctl_file:
+        put(root, m.SYSCTL_FILE, b.sysctl_file)
+    put(root, paths.rc_local, b.rc_local_body or "#!/bin/bash\n", 0o755)
+    for unit in b.services_enabled:
+        link(root, f"/etc/systemd/system/multi-user.target.wants/{unit}", f"/usr/lib/systemd/system/{unit}")
+    for extra in spec.files:
+        put(root, extra.path, extra.content, int(extra.mode, 8), 0, 4 if extra.group == "adm" else 0)
+
+    if b.family.value == "debian":
+        put(root, "/etc/timezone", spec.timezone + "\n")
+        put(root, "/etc/locale.gen", f"# C.UTF-8 UTF-8\n# en_GB.UTF-8 UTF-8\n{spec.locale} UTF-8\n")
+        put(root, "/usr/lib/locale/locale-archive", b"")
+        stanzas = [f"Package: {name}\nStatus: install ok installed\nVersion: 1.0\n" for name in b.packages]
+        stanzas.append("Package: apache2\nStatus: deinstall ok config-files\n")
+        put(root, "/var/lib/dpkg/status", "\n".join(stanzas))
+    else:
+        put(root, "/etc/vconsole.conf", f"KEYMAP={spec.keyboard}\n")
+        put(root, "/etc/selinux/config", f"# comment\nSELINUX={b.selinux}\nSELINUXTYPE=targeted\n")
+        if b.selinux_port_label:
+            put(root, "/var/lib/selinux/targeted/active/ports.local",
+                f"portcon tcp {spec.sshd.port} system_u:object_r:ssh_port_t:s0\n")
+
+
+@pytest.fixture
+def debian(tmp_path: Path) -> tuple[Baseline, Path]:
+    b = baseline_of(DEBIAN_SPEC)
+    build_tree(tmp_path, b)
+    return b, tmp_path
+
+
+@pytest.fixture
+def el(tmp_path: Path) -> tuple[Baseline, Path]:
+    b = baseline_of(EL_SPEC)
+    build_tree(tmp_path, b)
+    return b, tmp_path
+
+
+def by_status(results: list[Result], status: Status) -> list[Result]:
+    return [r for r in results if r.status is status]
+
+
+def failures(b: Baseline, root: Path, context: str = "rootfs") -> list[str]:
+    return [str(r) for r in by_status(verify_rootfs(b, root, context), Status.FAIL)]
+
+
+def assert_one_failure(b: Baseline, root: Path, item: str, *words: str) -> Result:
+    failed = by_status(verify_rootfs(b, root), Status.FAIL)
+    assert len(failed) == 1, "\n".join(map(str, failed))
+    assert failed[0].item == item
+    for word in words:
+        assert word in failed[0].detail
+    return failed[0]
+
+
+# ---------------------------------------------------------------- correct trees
+
+
+def test_correct_debian_tree_passes(debian):
+    b, root = debian
+    results = verify_rootfs(b, root)
+    assert by_status(results, Status.FAIL) == []
+    assert sorted({r.item for r in results}) == sorted(ITEMS), "every item yields a result"
+    assert {r.item for r in by_status(results, Status.NA)} == {"keyboard", "selinux", "network", "post-commands"}
+    assert all(r.detail for r in results)
+
+
+def test_correct_el_tree_passes(el):
+    b, root = el
+    results = verify_rootfs(b, root)
+    assert by_status(results, Status.FAIL) == [], "\n".join(map(str, results))
+    assert {r.item for r in results} == set(ITEMS)
+    na = {r.item: r.detail for r in by_status(results, Status.NA)}
+    assert "time" in na and "pool is kept" in na["time"]
+    assert na.get("packages", "rpm is not available on this host") == "rpm is not available on this host"
+    passed = [r.detail for r in by_status(results, Status.PASS)]
+    assert "5432/tcp is open" in passed and "6000-6010/udp is open" in passed and "service http is allowed" in passed
+    assert "tcp port 2222 is labelled ssh_port_t" in passed
+
+
+def test_container_context_marks_host_owned_items_not_applicable(el):
+    b, root = el
+    (root / "etc/default/grub").unlink()
+    (root / "etc/selinux/config").unlink()
+    results = verify_rootfs(b, root, "container")
+    na = {r.item: r.detail for r in by_status(results, Status.NA) if r.item != "services"}
+    for item in ("kernel-args", "selinux", "firewall", "time", "sysctls"):
+        assert "container" in na[item]
+    services_na = [r.detail for r in results if r.item == "services" and r.status is Status.NA]
+    assert sorted(d.split(":")[0] for d in services_na) == ["chronyd.service", "firewalld.service"]
+    assert any(r.item == "sshd" and r.status is Status.PASS for r in results), "sshd is enabled in the spec"
+    assert by_status(results, Status.FAIL) == []
+
+
+def test_firewall_disabled_means_unit_not_enabled(tmp_path):
+    b = baseline_of(DEBIAN_SPEC + "firewall: {enabled: false}\n")
+    build_tree(tmp_path, b)
+    results = verify_rootfs(b, tmp_path)
+    assert [str(r) for r in results if r.item == "firewall"] == ["pass firewall: disabled (firewalld.service is not enabled)"]
+    assert by_status(results, Status.FAIL) == []
+    link(tmp_path, "/etc/systemd/system/multi-user.target.wants/firewalld.service", "/lib/systemd/system/firewalld.service")
+    failed = failures(b, tmp_path)
+    assert len(failed) == 2 and "firewalld.service is enabled" in failed[0] + failed[1]
+
+
+def test_unknown_context_is_refused(el):
+    b, root = el
+    with pytest.raises(ValueError):
+        verify_rootfs(b, root, "vm")
+
+
+# ---------------------------------------------------------------- sshd
+
+
+def test_sshd_later_dropin_cannot_override(debian):
+    b, root = debian
+    put(root, "/etc/ssh/sshd_config.d/99-late.conf", "PermitRootLogin yes\nPort 2222\n")
+    assert failures(b, root) == []
+
+
+def test_sshd_earlier_dropin_overrides_and_fails(debian):
+    b, root = debian
+    put(root, "/etc/ssh/sshd_config.d/05-early.conf", "passwordauthentication = yes\n")
+    result = assert_one_failure(b, root, "sshd", "PasswordAuthentication is yes", "05-early.conf")
+    assert "expected no" in result.detail
+
+
+def test_sshd_extra_port_fails(debian):
+    b, root = debian
+    put(root, "/etc/ssh/sshd_config.d/60-extra.conf", "Port 22\n")
+    assert_one_failure(b, root, "sshd", "22", "2222")
+
+
+def test_sshd_include_is_required(debian):
+    b, root = debian
+    put(root, "/etc/ssh/sshd_config", "PasswordAuthentication no\n")  # EL 8 style: no Include
+    failed = [r.detail for r in by_status(verify_rootfs(b, root), Status.FAIL)]
+    assert any("Port is not set" in d for d in failed)
+    assert any("PermitRootLogin is not set" in d for d in failed)
+
+
+def test_sshd_parsing_follows_relative_includes_and_stops_at_match(tmp_path):
+    put(tmp_path, "/etc/ssh/sshd_config", textwrap.dedent("""\
+        # comment
+        Include conf.d/*.conf extra.conf
+        useDNS no
+        Match Address 10.0.0.0/8
+        Include /etc/ssh/match.conf
+        GSSAPIAuthentication yes
+        """))
+    put(tmp_path, "/etc/ssh/conf.d/b.conf", "PermitRootLogin no\n")
+    put(tmp_path, "/etc/ssh/conf.d/a.conf", "PermitRootLogin \"prohibit-password\"\nMatch User x\nUseDNS yes\n")
+    put(tmp_path, "/etc/ssh/conf.d/.hidden.conf", "Port 1\n")
+    put(tmp_path, "/etc/ssh/extra.conf", "Port=2200\n")
+    put(tmp_path, "/etc/ssh/match.conf", "Port 1\n")
+    settings = sshd_global_settings(RootFS(tmp_path))
+    assert [v.value for v in settings["permitrootlogin"]] == ["prohibit-password", "no"]
+    assert settings["permitrootlogin"][0].source == "/etc/ssh/conf.d/a.conf"
+    assert [v.value for v in settings["usedns"]] == ["no"], "a Match block in an included file ends at its end"
+    assert [v.value for v in settings["port"]] == ["2200"]
+    assert "gssapiauthentication" not in settings
+
+
+# ---------------------------------------------------------------- the resolver
+
+
+def test_symlink_climbing_out_of_root_is_refused(debian):
+    b, root = debian
+    link(root, "/etc/hostname", "../../../../../../../../etc/hostname")
+    result = assert_one_failure(b, root, "hostname", "outside the root filesystem")
+    host_name = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else "\0"
+    assert host_name not in result.detail
+
+
+def test_absolute_symlink_stays_inside_root(debian):
+    b, root = debian
+    (root / "etc/hosts").rename(root / "etc/hosts.real")
+    link(root, "/etc/hosts", "/etc/hosts.real")
+    assert failures(b, root) == []
+    assert RootFS(root).resolve("/etc/hosts") == root.resolve() / "etc/hosts.real"
+
+
+def test_absolute_symlink_to_host_path_reads_the_tree(tmp_path):
+    put(tmp_path, "/etc/passwd", "tree-only\n")
+    link(tmp_path, "/data/pw", "/etc/passwd")
+    link(tmp_path, "/data/dir", "/etc")
+    fs = RootFS(tmp_path)
+    assert fs.read_text("/data/pw") == "tree-only\n"
+    assert fs.read_text("/data/dir/../etc/passwd") == "tree-only\n"
+    with pytest.raises(UnsafePath):
+        fs.resolve("/data/dir/../../x")
+
+
+def test_symlink_loop_is_refused(debian):
+    b, root = debian
+    link(root, "/etc/hosts", "/etc/hosts.loop")
+    link(root, "/etc/hosts.loop", "/etc/hosts")
+    assert_one_failure(b, root, "hosts", "too many levels of symbolic links")
+
+
+def test_fifo_is_not_read(debian):
+    b, root = debian
+    (root / "etc/hosts").unlink()
+    os.mkfifo(root / "etc/hosts")
+    assert_one_failure(b, root, "hosts", "not a regular file")
+
+
+# ---------------------------------------------------------------- other breakages
+
+
+def test_rc_local_not_executable_fails(debian):
+    b, root = debian
+    (root / "etc/rc.local").chmod(0o644)
+    assert_one_failure(b, root, "rc-local", "not executable", "0644")
+
+
+def test_missing_unit_symlink_fails(debian):
+    b, root = debian
+    (root / "etc/systemd/system/multi-user.target.wants/nginx.service").unlink()
+    assert_one_failure(b, root, "services", "nginx.service is not enabled")
+
+
+def test_disabled_unit_enabled_fails_and_mask_passes(debian):
+    b, root = debian
+    link(root, "/etc/systemd/system/multi-user.target.wants/apache2.service", "/lib/systemd/system/apache2.service")
+    assert_one_failure(b, root, "services", "apache2.service is enabled")
+    link(root, "/etc/systemd/system/apache2.service", "/dev/null")
+    assert failures(b, root) == []
+
+
+def test_unit_enabled_under_another_link_name_counts(debian):
+    b, root = debian
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    (wants / "ssh.service").unlink()
+    link(root, "/etc/systemd/system/sockets.target.wants/sshd.service", "/lib/systemd/system/ssh.service")
+    assert failures(b, root) == []
+
+
+def test_wrong_password_hash_fails_without_printing_it(debian):
+    b, root = debian
+    other = "$6$othersalt$YmFyYmF6"
+    put(root, "/etc/shadow", f"root:*:1::::::\nops:{other}:1::::::\n", 0o640)
+    result = assert_one_failure(b, root, "users", "ops:", "password hash")
+    everything = " ".join(r.detail for r in verify_rootfs(b, root))
+    assert HASH not in everything and other not in everything and "saltsalt" not in everything
+
+
+def test_authorized_keys_mode_owner_and_content(debian):
+    b, root = debian
+    keys = root / "home/ops/.ssh/authorized_keys"
+    keys.chmod(0o644)
+    os.chown(keys, 0, 0)
+    result = assert_one_failure(b, root, "users", "mode 0644, expected 0600", "owned by uid 0, expected 1000")
+    keys.write_text('from="10.0.0.0/8" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w other-comment\n')
+    keys.chmod(0o600)
+    os.chown(keys, 1000, 1000)
+    assert failures(b, root) == [], "options and another comment do not make a different key"
+    keys.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther ops@example\n")
+    assert_one_failure(b, root, "users", "SSH key 1 (ops@example)")
+    (root / "home/ops/.ssh").chmod(0o755)
+    assert "/home/ops/.ssh has mode 0755, expected 0700" in failures(b, root)[0]
+    assert result.detail.startswith("ops: ")
+
+
+def test_sudoers_dropin_mode(el):
+    b, root = el
+    assert "pass users: ops: passwordless sudo through /etc/sudoers.d/90-builder-ops" in map(str, verify_rootfs(b, root))
+    (root / "etc/sudoers.d/90-builder-ops").chmod(0o644)
+    assert_one_failure(b, root, "users", "ops: /etc/sudoers.d/90-builder-ops has mode 0644, expected 0440")
+
+
+def test_user_not_in_admin_group_fails(debian):
+    b, root = debian
+    put(root, "/etc/group", "root:x:0:\nadm:x:4:ops\nsudo:x:27:\nops:x:1000:\n")
+    assert_one_failure(b, root, "users", "not a member of sudo")
+
+
+def test_unlocked_root_fails(debian):
+    b, root = debian
+    put(root, "/etc/shadow", f"root:{HASH}:1::::::\nops:{HASH}:1::::::\n", 0o640)
+    assert_one_failure(b, root, "root", "not locked")
+
+
+def test_extra_file_mode_owner_content_never_echoed(debian):
+    b, root = debian
+    path = root / "etc/app/app.conf"
+    path.write_text("token = leaked\n")
+    path.chmod(0o644)
+    result = assert_one_failure(b, root, "files", "/etc/app/app.conf", "content differs", "mode is 0644, expected 0640")
+    assert "leaked" not in result.detail and "s3cret" not in result.detail
+    os.chown(path, 0, 0)
+    assert "group is gid 0, expected adm (4)" in failures(b, root)[0]
+
+
+def test_changed_managed_file_names_the_line(debian):
+    b, root = debian
+    put(root, m.SYSCTL_FILE, "# Managed by builder\nnet.ipv4.tcp_tw_reuse = 0\n")
+    assert_one_failure(b, root, "sysctls", "line 2", "tcp_tw_reuse = 1")
+
+
+def test_missing_package_and_locale(debian):
+    b, root = debian
+    status = (root / "var/lib/dpkg/status").read_text().replace("Package: nginx\nStatus: install ok installed",
+                                                                 "Package: nginx\nStatus: deinstall ok config-files")
+    put(root, "/var/lib/dpkg/status", status)
+    assert_one_failure(b, root, "packages", "not installed: nginx")
+    put(root, "/etc/locale.gen", "# en_US.UTF-8 UTF-8\n")
+    assert any("en_US.UTF-8 is not enabled in /etc/locale.gen" in f for f in failures(b, root))
+
+
+def test_timezone_symlink_target(debian):
+    b, root = debian
+    link(root, "/etc/localtime", "/usr/share/zoneinfo/Etc/UTC")
+    assert_one_failure(b, root, "timezone", "expected .../zoneinfo/Asia/Shanghai")
+    link(root, "/etc/localtime", "/usr/share/zoneinfo/Asia/Shanghai")
+    (root / "usr/share/zoneinfo/Asia/Shanghai").unlink()
+    assert_one_failure(b, root, "timezone", "does not exist")
+
+
+def test_firewall_port_missing(el):
+    b, root = el
+    xml = (root / "etc/firewalld/zones/public.xml").read_text().replace('port="2222"', 'port="22"')
+    put(root, "/etc/firewalld/zones/public.xml", xml)
+    assert_one_failure(b, root, "firewall", "2222/tcp is not open")
+
+
+def test_selinux_mode_and_port_label(el):
+    b, root = el
+    put(root, "/etc/selinux/config", "SELINUX=permissive\n")
+    (root / "var/lib/selinux/targeted/active/ports.local").unlink()
+    failed = failures(b, root)
+    assert len(failed) == 2
+    assert "'permissive', expected 'enforcing'" in failed[0] and "sshd could not bind it" in failed[1]
+
+
+def test_kernel_args_from_boot_entries(el):
+    b, root = el
+    (root / "etc/default/grub").unlink()
+    assert [r.status for r in verify_rootfs(b, root) if r.item == "kernel-args"] == [Status.NA]
+    put(root, "/boot/grub2/grubenv", "kernelopts=root=/dev/vda1 ro net.ifnames=0 biosdevname=0\n")
+    put(root, "/boot/loader/entries/a.conf", "title A\noptions $kernelopts\n")
+    put(root, "/boot/loader/entries/b.conf", "title B\noptions root=/dev/vda1 net.ifnames=0\n")
+    assert_one_failure(b, root, "kernel-args", "biosdevname=0 is not in every /boot/loader/entries/*.conf")
+    put(root, "/etc/kernel/cmdline", "root=/dev/vda1 biosdevname=0\n")
+    assert failures(b, root) == []
+
+
+def test_fake_rpm_reports_missing_packages(el, tmp_path_factory, monkeypatch):
+    b, root = el
+    bin_dir = tmp_path_factory.mktemp("bin")
+    rpm = bin_dir / "rpm"
+    # Answers like rpm -q: one line per name, "is not installed" for the ones absent.
+    rpm.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        [ "$1 $2" = "--root {root.resolve()}" ] || exit 9
+        seen=; rc=0
+        for a in "$@"; do
+            [ -n "$seen" ] || {{ [ "$a" = -- ] && seen=1; continue; }}
+            if [ "$a" = firewalld ]; then echo "package $a is not installed"; rc=1; else echo "$a"; fi
+        done
+        exit $rc
+        """))
+    rpm.chmod(rpm.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert_one_failure(b, root, "packages", "not installed: firewalld")
+
+
+def test_root_must_be_a_directory(tmp_path):
+    from builder.errors import BuilderError
+
+    with pytest.raises(BuilderError):
+        verify_rootfs(baseline_of(EL_SPEC), tmp_path / "missing")
