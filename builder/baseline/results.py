@@ -101,7 +101,7 @@ def same_file(c: Check, item: str, path: str, expected: str, show: bool = True) 
 
 def first_difference(actual: str, expected: str, show: bool) -> str:
     have, want = actual.splitlines(keepends=True), expected.splitlines(keepends=True)
-    for number, (a, e) in enumerate(zip(have, want), 1):
+    for number, (a, e) in enumerate(zip(have, want, strict=False), 1):
         if a != e:
             return f"line {number} is {short(a)}, expected {short(e)}" if show else f"line {number} differs"
     if len(have) != len(want):

@@ -13,19 +13,31 @@ import re
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from ..errors import BuilderError
 from ..spec import ExtraFile
 from ..targets import Family
 from . import model as m
 from .model import Baseline
-from .results import (CONTAINER_NA, CONTEXTS, Check, Result, Status, failed, first_difference, mode_of,
-                      not_applicable, passed, same_file, short, verdict)
+from .results import (
+    CONTAINER_NA,
+    CONTEXTS,
+    Check,
+    Result,
+    Status,
+    failed,
+    first_difference,
+    mode_of,
+    not_applicable,
+    passed,
+    same_file,
+    short,
+    verdict,
+)
 from .rootfs import RootFS, RootfsError, parse_dpkg_status, parse_env
-from .verify_system import (check_firewall, check_kernel_args, check_root, check_selinux, check_services, check_sshd,
-                            check_users)
+from .verify_system import check_firewall, check_kernel_args, check_root, check_selinux, check_services, check_sshd, check_users
 
 __all__ = ["CONTEXTS", "Result", "Status", "verify_rootfs"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import stat
 import xml.etree.ElementTree as ET
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import model as m
 from .results import CONTAINER_NA, Check, Result, Status, failed, mode_of, not_applicable, passed, same_file, verdict
