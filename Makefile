@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
-SYSTEM_PACKAGES := debootstrap shellcheck
+SYSTEM_PACKAGES := debootstrap shellcheck rpm
 
 .PHONY: examples test test-fast lint bench deps venv clean
 

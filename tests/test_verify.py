@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
-import stat
+import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
+from support.rpmdb import build_rpms, copy_rpmdb, erase, make_rpmdb, why_not_rpm
 
 from builder.baseline import Baseline
 from builder.baseline import model as m
@@ -142,10 +143,23 @@ def debian(tmp_path: Path) -> tuple[Baseline, Path]:
     return b, tmp_path
 
 
+@pytest.fixture(scope="session")
+def el_rpmdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fake EL root holding only an rpm database in which every EL_SPEC baseline package is installed."""
+    reason = why_not_rpm()
+    if reason:
+        pytest.skip(reason)
+    base = tmp_path_factory.mktemp("el-rpmdb")
+    make_rpmdb(base / "root", build_rpms(baseline_of(EL_SPEC).packages, base / "rpmbuild"))
+    return base / "root"
+
+
 @pytest.fixture
-def el(tmp_path: Path) -> tuple[Baseline, Path]:
+def el(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Baseline, Path]:
     b = baseline_of(EL_SPEC)
     build_tree(tmp_path, b)
+    if shutil.which("rpm"):  # the packages item asks the tree's rpm database
+        copy_rpmdb(request.getfixturevalue("el_rpmdb"), tmp_path)
     return b, tmp_path
 
 
@@ -353,7 +367,7 @@ def test_wrong_password_hash_fails_without_printing_it(debian):
     b, root = debian
     other = "$6$othersalt$YmFyYmF6"
     put(root, "/etc/shadow", f"root:*:1::::::\nops:{other}:1::::::\n", 0o640)
-    result = assert_one_failure(b, root, "users", "ops:", "password hash")
+    assert_one_failure(b, root, "users", "ops:", "password hash")
     everything = " ".join(r.detail for r in verify_rootfs(b, root))
     assert HASH not in everything and other not in everything and "saltsalt" not in everything
 
@@ -458,24 +472,32 @@ def test_kernel_args_from_boot_entries(el):
     assert failures(b, root) == []
 
 
-def test_fake_rpm_reports_missing_packages(el, tmp_path_factory, monkeypatch):
+def test_rpm_database_with_every_package_passes(el, el_rpmdb):
     b, root = el
-    bin_dir = tmp_path_factory.mktemp("bin")
-    rpm = bin_dir / "rpm"
-    # Answers like rpm -q: one line per name, "is not installed" for the ones absent.
-    rpm.write_text(textwrap.dedent(f"""\
-        #!/bin/sh
-        [ "$1 $2" = "--root {root.resolve()}" ] || exit 9
-        seen=; rc=0
-        for a in "$@"; do
-            [ -n "$seen" ] || {{ [ "$a" = -- ] && seen=1; continue; }}
-            if [ "$a" = firewalld ]; then echo "package $a is not installed"; rc=1; else echo "$a"; fi
-        done
-        exit $rc
-        """))
-    rpm.chmod(rpm.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    results = verify_rootfs(b, root)
+    assert [str(r) for r in results if r.item == "packages"] == [f"pass packages: all {len(b.packages)} baseline packages are installed"]
+    assert by_status(results, Status.FAIL) == []
+
+
+def test_rpm_erased_package_fails(el, el_rpmdb):
+    b, root = el
+    erase(root, "firewalld")
     assert_one_failure(b, root, "packages", "not installed: firewalld")
+    erase(root, "sudo", "glibc-langpack-en")
+    assert_one_failure(b, root, "packages", "not installed: sudo, firewalld, glibc-langpack-en")
+
+
+def test_rpm_database_location(el, el_rpmdb):
+    b, root = el
+    sysimage = root / "usr/lib/sysimage"
+    sysimage.mkdir(parents=True)
+    (root / "var/lib/rpm").rename(sysimage / "rpm")  # EL 10
+    link(root, "/var/lib/rpm", "../../usr/lib/sysimage/rpm")
+    assert failures(b, root) == []
+    shutil.rmtree(sysimage)
+    before = sorted(root.rglob("*"))
+    assert_one_failure(b, root, "packages", "no rpm database in /usr/lib/sysimage/rpm or /var/lib/rpm")
+    assert sorted(root.rglob("*")) == before, "the check created no database"
 
 
 def test_root_must_be_a_directory(tmp_path):
@@ -483,3 +505,19 @@ def test_root_must_be_a_directory(tmp_path):
 
     with pytest.raises(BuilderError):
         verify_rootfs(baseline_of(EL_SPEC), tmp_path / "missing")
+
+
+def test_verify_leaves_the_tree_untouched(el):
+    """Checks only read: not one byte, mode or mtime changes, rpm database included."""
+    b, root = el
+
+    def snapshot() -> dict[str, tuple]:
+        out = {}
+        for path in sorted(root.rglob("*")):
+            st = path.lstat()
+            out[str(path.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_uid, st.st_gid)
+        return out
+
+    before = snapshot()
+    verify_rootfs(b, root)
+    assert snapshot() == before

@@ -13,6 +13,7 @@ import re
 import shutil
 import stat
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -84,22 +85,44 @@ def check_packages(c: Check) -> Iterator[Result]:
         if rpm is None:
             yield not_applicable("packages", "rpm is not available on this host")
             return
-        missing = _rpm_missing(rpm, c.fs.root, wanted)
+        missing = _rpm_missing(rpm, c.fs, wanted)
     if missing:
         yield failed("packages", f"not installed: {', '.join(missing)}")
     else:
         yield passed("packages", f"all {len(wanted)} baseline packages are installed")
 
 
-def _rpm_missing(rpm: str, root: Path, names: Iterable[str]) -> list[str]:
-    try:
-        proc = subprocess.run([rpm, "--root", str(root), "-q", "--qf", "%{NAME}\\n", "--", *names],
-                              capture_output=True, text=True, timeout=300, check=False)
-    except subprocess.TimeoutExpired:
-        raise RootfsError(f"rpm --root {root} -q did not answer within 300 s") from None
+# Where EL keeps its rpm database: /usr/lib/sysimage/rpm from EL 10 on (/var/lib/rpm links
+# there), /var/lib/rpm before; sqlite from EL 9 on, Berkeley DB ("Packages") on EL 8. Named
+# explicitly because rpm --root otherwise looks for the host's own %_dbpath inside the tree
+# (~/.rpmdb with Debian's rpm) and creates an empty database there.
+RPM_DBPATHS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
+RPM_DB_FILES = ("rpmdb.sqlite", "Packages")
+
+
+def _rpm_dbpath(fs: RootFS) -> str:
+    for path in RPM_DBPATHS:
+        if any(fs.stat(f"{path}/{name}") is not None for name in RPM_DB_FILES):
+            return "/" + fs.resolve(path).relative_to(fs.root).as_posix()
+    raise RootfsError(f"no rpm database in {' or '.join(RPM_DBPATHS)}")
+
+
+def _rpm_missing(rpm: str, fs: RootFS, names: Iterable[str]) -> list[str]:
+    # Query a private copy: even a read-only `rpm -q` touches sqlite's -shm file,
+    # and the checks must leave the tree exactly as they found it.
+    source = fs.resolve(_rpm_dbpath(fs))
+    with tempfile.TemporaryDirectory(prefix="builder-rpmdb.") as copy:
+        for entry in source.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                shutil.copy2(entry, copy)
+        try:
+            proc = subprocess.run([rpm, "--dbpath", copy, "-q", "--qf", "%{NAME}\\n", "--", *names],
+                                  capture_output=True, text=True, timeout=300, check=False)
+        except subprocess.TimeoutExpired:
+            raise RootfsError("rpm -q did not answer within 300 s") from None
     missing = re.findall(r"^package (\S+) is not installed$", proc.stdout + proc.stderr, re.MULTILINE)
     if proc.returncode and not missing:
-        raise RootfsError(f"rpm --root {root} -q failed: {(proc.stderr.strip().splitlines() or ['?'])[0]}")
+        raise RootfsError(f"rpm -q on {source} failed: {(proc.stderr.strip().splitlines() or ['?'])[0]}")
     return missing
 
 
