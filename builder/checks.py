@@ -132,6 +132,10 @@ def check_users(spec: Spec) -> Iterator[Problem]:
     if spec.root.lock and spec.root.password_hash:
         yield _p("root.password_hash", "root is locked, so this password would never be used",
                  "set root.lock: false to use it, or remove it")
+    if not spec.root.lock and not spec.root.password_hash:
+        # Without this the kickstart would say `rootpw --iscrypted None`.
+        yield _p("root.lock", "root is not locked but has no password_hash to set",
+                 "give root.password_hash (make one with `openssl passwd -6`), or set root.lock: true")
     if spec.root.ssh_keys and spec.sshd.permit_root_login is False:
         yield _p("root.ssh_keys", "sshd.permit_root_login is false, so these keys cannot log in", warning=True)
 

@@ -29,7 +29,7 @@ def _matcher(pattern: str, what: str, hint: str = "", max_len: int = 255):
 
 
 def _checked(pattern: str, what: str, hint: str = "", max_len: int = 255, **schema):
-    return Annotated[str, _matcher(pattern, what, hint, max_len), Field(json_schema_extra={"pattern": pattern, **schema})]
+    return Annotated[str, _matcher(pattern, what, hint, max_len), Field(json_schema_extra={"pattern": f"^(?:{pattern})$", **schema})]
 
 
 Name = _checked(r"[a-z0-9][a-z0-9._-]*", "name", "lower-case letters, digits, '.', '_' and '-'", 63)
@@ -78,7 +78,7 @@ FileMode = _checked(r"0?[0-7]{3}", "file mode", "a quoted octal string like '064
 # $releasever and $basearch are the only variables dnf and Anaconda expand in repo URLs;
 # no quotes, spaces, ';' or other '$' can pass.
 Url = _checked(
-    r"(https?|ftp|nfs|file)://[A-Za-z0-9._~:/%+=,@-]*(\$(releasever|basearch|stream)[A-Za-z0-9._~:/%+=,@-]*)*",
+    r"(https?|ftp|nfs|file)://([A-Za-z0-9._~:/+=,@-]|%[0-9A-Fa-f]{2})*(\$(releasever|basearch|stream)([A-Za-z0-9._~:/+=,@-]|%[0-9A-Fa-f]{2})*)*",
     "URL", "http(s), ftp, nfs or file URL without spaces or quotes; only $releasever, $basearch and $stream may appear",
     1024,
 )
@@ -110,6 +110,9 @@ AbsPath = Annotated[str, AfterValidator(_absolute_path), Field(max_length=1024)]
 
 
 def _ip(value: str) -> str:
+    # ipaddress accepts any text after '%' as an IPv6 scope ("fe80::1%x<newline>reboot").
+    if "%" in value:
+        raise ValueError("not a valid IP address: scoped addresses (with %zone) are not supported")
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -118,12 +121,16 @@ def _ip(value: str) -> str:
 
 
 def _cidr(value: str) -> str:
+    if "%" in value:
+        raise ValueError("not a valid address: scoped addresses (with %zone) are not supported")
     try:
         iface = ipaddress.ip_interface(value)
     except ValueError:
         raise ValueError("not a valid address: write ADDRESS/PREFIX, like 10.0.0.5/24") from None
     if "/" not in value:
         raise ValueError("address needs a prefix length, like 10.0.0.5/24")
+    if iface.version != 4:
+        raise ValueError("static IPv6 addresses are not supported yet: use an IPv4 address, like 10.0.0.5/24")
     if iface.ip == iface.network.network_address and iface.network.prefixlen < iface.max_prefixlen - 1:
         raise ValueError("this is a network address, not a host address")
     return value

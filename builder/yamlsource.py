@@ -5,6 +5,8 @@ secrets, and a YAML snippet in an error message would print them.
 """
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,9 @@ import yaml
 from .errors import Problem, SpecError
 
 Loc = tuple[str | int, ...]
+
+# libyaml's parser when PyYAML was built with it: same marks, several times faster.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -40,8 +45,10 @@ def format_path(loc: Loc) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif re.fullmatch(r"[A-Za-z0-9_.@-]+", str(part)):
             out += ("." if out else "") + str(part)
+        else:  # a user-given key with odd characters: quoted, so it cannot break the report's line
+            out += f"[{json.dumps(str(part))}]"
     return out
 
 
@@ -60,7 +67,7 @@ def load_file(path: str | Path) -> Source:
 
 
 def load_text(text: str, file: str = "<spec>") -> Source:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     problems: list[Problem] = []
     source = Source(file=file, text=text, data=None)
     try:
@@ -82,7 +89,7 @@ def load_text(text: str, file: str = "<spec>") -> Source:
     return source
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, source: Source, problems: list[Problem]) -> Any:
+def _convert(loader, node: yaml.Node, loc: Loc, source: Source, problems: list[Problem]) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:

@@ -1,0 +1,468 @@
+"""Spec validation as a user meets it: the real CLI, real files, exact file:line reports."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from builder.build import spec_sha256
+from builder.cli import main
+from builder.spec import load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"
+SECRET = "Hunter2-plaintext-XYZ"
+# One report line: `file:line: field.path: message` (warnings put "warning: " before the message).
+REPORT = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+): (?P<path>[^:\s]+): (?P<message>.*)$", re.M)
+
+
+def spec_file(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+    """Write `text` (dedented; its first line is line 1) to tmp_path/name."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess:
+    """The whole process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "builder.cli", *map(str, args)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def reports(stderr: str, file: Path) -> set[tuple[int, str]]:
+    """(line, field path) of every report about `file`."""
+    return {(int(m["line"]), m["path"]) for m in REPORT.finditer(stderr) if m["file"] == str(file)}
+
+
+def files_under(directory: Path) -> list[Path]:
+    return [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
+
+
+# ---------------------------------------------------------------- examples and schema
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_validates(example: Path, capsys):
+    assert main(["validate", str(example)]) == 0
+    assert capsys.readouterr().out == f"{example}: ok ({yaml.safe_load(example.read_text())['target']})\n"
+
+
+def test_schema_is_draft_2020_12_and_accepts_every_example(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for example in EXAMPLES:
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(yaml.safe_load(example.read_text()))]
+        assert errors == [], example.name
+
+
+@pytest.mark.parametrize("data", [
+    {"version": 1, "name": "ok", "colour": "red"},
+    {"version": 1, "name": "Bad Name!"},
+    {"version": 1, "name": "ok", "hostname": "node1\n%pre"},
+    {"version": 1, "name": "ok", "users": [{"name": "ops; reboot"}]},
+    {"version": 1, "name": "ok", "repos": [{"name": "a", "baseurl": "http://x/ $(reboot)"}]},
+], ids=["unknown-key", "name", "hostname", "user-name", "url"])
+def test_schema_refuses_what_the_builder_refuses(data, capsys):
+    """Editors that read the schema flag the same mistakes (patterns are anchored)."""
+    main(["schema"])
+    schema = json.loads(capsys.readouterr().out)
+    assert not jsonschema.Draft202012Validator(schema).is_valid(data)
+
+
+# ---------------------------------------------------------------- every problem, each at its line
+
+
+def test_build_reports_every_structural_problem_at_its_line_and_writes_nothing(tmp_path):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: Bad_Name
+        target: rocky-9
+        users:
+          - name: ops
+            ssh_keys: ["{KEY}"]
+            shell: bin/bash
+        sshd:
+          port: 70000
+        sysctls:
+          net.core.somaxconn: 4096
+          net.ipv4.tcp_tw_recycle: 1
+        hostnme: node1
+        firewall:
+          ports: [9100/tcp, 80/http]
+        """)
+    out = tmp_path / "out"
+    result = run("build", spec, "--out", out)
+    assert result.returncode == 2, result.stderr
+    assert reports(result.stderr, spec) == {
+        (2, "name"),
+        (7, "users[0].shell"),
+        (9, "sshd.port"),
+        (12, "sysctls.net.ipv4.tcp_tw_recycle"),
+        (13, "hostnme"),
+        (15, "firewall.ports[1]"),
+    }
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+def test_build_reports_every_cross_field_problem_at_its_line_and_writes_nothing(tmp_path):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: net
+        target: rocky-9
+        users:
+          - name: ops
+            ssh_keys: ["{KEY}"]
+        network:
+          interfaces:
+            - name: eth0
+              bootproto: dhcp
+            - name: eth1
+              bootproto: static
+              address: 10.0.0.5/24
+              gateway: 10.0.1.1
+          vlans:
+            - parent: eth9
+              id: 10
+              bootproto: none
+          bridges:
+            - name: br0
+              ports: [eth0]
+              bootproto: dhcp
+        """)
+    out = tmp_path / "out"
+    result = run("build", spec, "--out", out)
+    assert result.returncode == 2, result.stderr
+    assert reports(result.stderr, spec) == {
+        (14, "network.interfaces[1].gateway"),
+        (16, "network.vlans[0].parent"),
+        (21, "network.bridges[0].ports[0]"),
+    }
+    assert "the gateway is not inside 10.0.0.0/24" in result.stderr
+    assert "eth9 is not one of network.interfaces" in result.stderr
+    assert "eth0 is a bridge port, so it cannot have its own address" in result.stderr
+    assert not out.exists()
+
+
+def test_problems_of_every_spec_are_reported_and_no_spec_is_built(tmp_path):
+    good = ROOT / "examples" / "compute-node-cs9.yaml"
+    bad = spec_file(tmp_path, "version: 1\nname: x\nhostname: -x-\n", "bad.yaml")
+    worse = spec_file(tmp_path, "version: 1\nname: y\nlocale: klingon\n", "worse.yaml")
+    out = tmp_path / "out"
+    result = run("build", good, bad, worse, "--out", out)
+    assert result.returncode == 2
+    assert reports(result.stderr, bad) == {(3, "hostname")}
+    assert reports(result.stderr, worse) == {(3, "locale")}
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------- structure of the YAML
+
+
+def test_unknown_keys_are_errors_with_a_did_you_mean_hint(tmp_path, capsys):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        hostnme: node1
+        users:
+          - name: ops
+            ssh_key: ["{KEY}"]
+        """)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert reports(err, spec) == {(3, "hostnme"), (6, "users[0].ssh_key")}
+    assert f"{spec}:3: hostnme: unknown field\n    hint: did you mean `hostname`?" in err
+    assert f"{spec}:6: users[0].ssh_key: unknown field\n    hint: did you mean `ssh_keys`?" in err
+
+
+def test_duplicate_keys_are_errors(tmp_path, capsys):
+    spec = spec_file(tmp_path, """
+        version: 1
+        name: a
+        sshd:
+          port: 2222
+          port: 22
+        name: b
+        """)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert reports(err, spec) == {(5, "sshd.port"), (6, "name")}
+    assert err.count("duplicate key") == 2
+
+
+@pytest.mark.parametrize("text, line", [
+    ("version: 1\nname: t\nusers:\n  - name: ops\n    shell: /bin/bash: x\n", 5),
+    ("version: 1\nname: t\nsshd: {port: 22\nselinux: enforcing\n", 4),
+    ("version: 1\nname: t\n\tselinux: enforcing\n", 3),
+], ids=["colon-in-value", "unclosed-flow-mapping", "tab"])
+def test_yaml_syntax_errors_name_file_and_line(tmp_path, capsys, text, line):
+    spec = spec_file(tmp_path, text)
+    assert main(["validate", str(spec)]) == 2
+    assert capsys.readouterr().err.startswith(f"{spec}:{line}: invalid YAML: ")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- version: 1\n- name: t\n", "a spec is a YAML mapping"),
+    ("just words\n", "a spec is a YAML mapping"),
+    ("", "spec is empty"),
+])
+def test_a_spec_is_a_mapping(tmp_path, capsys, text, message):
+    spec = spec_file(tmp_path, text)
+    assert main(["validate", str(spec)]) == 2
+    assert capsys.readouterr().err.startswith(f"{spec}:1: {message}")
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("name: t\ntarget: rocky-9\n", 1, "version: missing"),
+    ("name: t\nversion: 2\n", 2, "version: unsupported spec version"),
+    ("name: t\nversion: '1'\n", 2, "version: unsupported spec version"),
+], ids=["missing", "unsupported", "string"])
+def test_version_is_required_and_checked(tmp_path, capsys, text, line, message):
+    spec = spec_file(tmp_path, text)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{spec}:{line}: {message}")
+    assert "hint: start the spec with `version: 1`" in err
+
+
+# ---------------------------------------------------------------- secrets are never echoed
+
+
+def assert_secret_nowhere(result: subprocess.CompletedProcess, out: Path) -> None:
+    assert SECRET not in result.stdout + result.stderr
+    for path in files_under(out):
+        assert SECRET.encode() not in path.read_bytes(), path
+    assert files_under(out) == []
+
+
+def test_plaintext_passwords_are_refused_and_never_echoed(tmp_path):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        target: rocky-9
+        users:
+          - name: ops
+            ssh_keys: ["{KEY}"]
+            password: {SECRET}
+        root:
+          lock: false
+          password: {SECRET}
+        """)
+    out = tmp_path / "out"
+    result = run("build", spec, "--out", out)
+    assert result.returncode == 2
+    assert reports(result.stderr, spec) == {(7, "users[0].password"), (10, "root.password")}
+    assert result.stderr.count("openssl passwd -6") == 2
+    assert_secret_nowhere(result, out)
+
+
+def test_a_password_hash_that_is_not_a_crypt_hash_is_refused_and_never_echoed(tmp_path):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        target: rocky-9
+        users:
+          - name: ops
+            ssh_keys: ["{KEY}"]
+            password_hash: {SECRET}
+        root:
+          lock: false
+          password_hash: "{SECRET}"
+        """)
+    out = tmp_path / "out"
+    result = run("build", spec, "--out", out)
+    assert result.returncode == 2
+    assert reports(result.stderr, spec) == {(7, "users[0].password_hash"), (10, "root.password_hash")}
+    assert "openssl passwd -6" in result.stderr
+    assert_secret_nowhere(result, out)
+
+
+@pytest.mark.parametrize("line", [
+    f"    password_hash: {SECRET}: x",
+    f'    password_hash: "{SECRET}',
+    f"    password_hash: [{SECRET}",
+    f"\tpassword_hash: {SECRET}",
+], ids=["colon", "unclosed-quote", "unclosed-list", "tab"])
+def test_a_yaml_error_on_a_line_with_a_secret_does_not_echo_it(tmp_path, line):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"version: 1\nname: t\nusers:\n  - name: ops\n{line}\n")
+    out = tmp_path / "out"
+    result = run("build", spec, "--out", out)
+    assert result.returncode == 2
+    assert re.match(rf"{re.escape(str(spec))}:\d+: invalid YAML: ", result.stderr)
+    assert_secret_nowhere(result, out)
+
+
+# ---------------------------------------------------------------- what the target cannot take
+
+
+def test_tcp_tw_recycle_is_refused_with_the_reason(tmp_path, capsys):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        sysctls:
+          net.ipv4.tcp_tw_recycle: 1
+        """)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert reports(err, spec) == {(5, "sysctls.net.ipv4.tcp_tw_recycle")}
+    assert "4.12" in err and "net.ipv4.tcp_tw_reuse" in err
+
+
+@pytest.mark.parametrize("target, name, replacement", [
+    ("centos-stream-9", "ntpdate", "chrony"),
+    ("rocky-9", "nc", "nmap-ncat"),
+    ("alma-9", "vim", "vim-enhanced"),
+    ("rocky-8", "screen", "tmux"),
+    ("debian-12", "vim-enhanced", "vim"),
+])
+def test_classic_package_names_missing_on_the_target_name_the_replacement(tmp_path, capsys, target, name, replacement):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        target: {target}
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        packages:
+          install: [tmux, {name}]
+        """)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert reports(err, spec) == {(6, "packages.install[1]")}
+    assert f"{name} does not exist on {target}" in err
+    assert f"hint: use {replacement}\n" in err
+
+
+def test_a_debian_spec_has_no_kickstart_section(tmp_path, capsys):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        target: debian-12
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        kickstart:
+          install_source: cdrom
+        """)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert reports(err, spec) == {(5, "kickstart")}
+    assert "debian-12 has no kickstart" in err
+
+
+def test_only_kickstart_of_a_debian_spec_fails_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    debian = ROOT / "examples" / "debian12-node.yaml"
+    el = ROOT / "examples" / "compute-node-cs9.yaml"
+    result = run("build", el, debian, "--only", "kickstart", "--out", out)
+    assert result.returncode == 2
+    assert f"error: {debian}: debian-12 has no kickstart" in result.stderr
+    assert "hint: target an EL release" in result.stderr
+    assert not out.exists()  # not even the EL spec's kickstart
+
+
+def test_selinux_and_firewall_disabled_are_warnings_with_their_lines(tmp_path):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        target: rocky-9
+        users: [{{name: ops, admin: true, sudo_nopasswd: true, ssh_keys: ["{KEY}"]}}]
+        selinux: disabled
+        firewall:
+          enabled: false
+        """)
+    result = run("validate", spec)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{spec}: ok (rocky-9)\n"
+    assert reports(result.stderr, spec) == {(5, "selinux"), (6, "firewall")}
+    assert f"{spec}:5: selinux: warning: SELinux disabled" in result.stderr
+    assert f"{spec}:6: firewall: warning: firewall disabled" in result.stderr
+
+
+# (spec lines after `target:`, line of the lockout error or None when someone can log in)
+@pytest.mark.parametrize("login, line", [
+    ("users: [{name: ops, admin: true}]", 4),
+    ("users: [{name: ops, password_hash: '$6$salt$hash'}]", 4),  # password_authentication is off
+    (f"root: {{ssh_keys: ['{KEY}']}}", 1),  # permit_root_login is false; no users: the spec's first line
+    ("users: [{name: ops, password_hash: '$6$salt$hash'}]\nsshd: {password_authentication: true}", None),
+    (f"root: {{ssh_keys: ['{KEY}']}}\nsshd: {{permit_root_login: prohibit-password}}", None),
+    ("users: [{name: ops}]\nsshd: {enabled: false}", None),
+], ids=["no-key", "hash-without-password-auth", "root-key-without-root-login",
+        "hash-with-password-auth", "root-key-with-root-login", "no-sshd"])
+def test_a_spec_that_locks_everybody_out_is_refused(tmp_path, capsys, login, line):
+    spec = spec_file(tmp_path, f"version: 1\nname: t\ntarget: rocky-9\n{login}\n")
+    code = main(["validate", str(spec)])
+    err = capsys.readouterr().err
+    if line is None:
+        assert code == 0, err
+        assert "nobody could log in" not in err
+    else:
+        assert code == 2
+        assert reports(err, spec) == {(line, "users")}
+        assert "nobody could log in over SSH" in err
+
+
+def test_unlocked_root_needs_a_password_hash(tmp_path, capsys):
+    """Otherwise the kickstart would set root's crypted password to the string None."""
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        root:
+          lock: false
+        """)
+    assert main(["validate", str(spec)]) == 2
+    assert reports(capsys.readouterr().err, spec) == {(5, "root.lock")}
+
+
+# ---------------------------------------------------------------- build output
+
+
+def test_manifest_records_spec_hash_and_every_artifact(tmp_path):
+    example = ROOT / "examples" / "compute-node-cs9.yaml"
+    out = tmp_path / "out"
+    result = run("build", example, "--out", out)
+    assert result.returncode == 0, result.stderr
+    directory = out / "compute-node-cs9"
+    manifest = json.loads((directory / "manifest.json").read_text())
+    spec, _, _ = load_spec(example)
+    assert manifest["spec_sha256"] == spec_sha256(spec)
+    assert manifest["target"] == "centos-stream-9"
+    assert set(manifest["artifacts"]) == {"kickstart"}
+    for record in manifest["artifacts"].values():
+        data = (directory / record["path"]).read_bytes()
+        assert record["size"] == len(data)
+        assert record["sha256"] == hashlib.sha256(data).hexdigest()
+    assert f"Spec sha256 {manifest['spec_sha256']}" in (directory / "ks.cfg").read_text()
+    assert {p.name for p in files_under(out)} == {"manifest.json", "ks.cfg"}
+
+
+def built_spec_sha256(spec: Path, out: Path) -> str:
+    result = run("build", spec, "--out", out)
+    assert result.returncode == 0, result.stderr
+    (manifest,) = out.glob("*/manifest.json")
+    return json.loads(manifest.read_text())["spec_sha256"]
+
+
+def test_spec_hash_ignores_comments_and_formatting_but_not_values(tmp_path):
+    example = ROOT / "examples" / "compute-node-cs9.yaml"
+    text = example.read_text()
+    data = yaml.safe_load(text)
+    reformatted = spec_file(tmp_path, yaml.safe_dump(data, default_flow_style=True, width=60), "reformatted.yaml")
+    assert "#" not in reformatted.read_text()
+    changed = spec_file(tmp_path, text.replace("timezone: Asia/Shanghai", "timezone: Asia/Tokyo"), "changed.yaml")
+    assert changed.read_text() != text
+
+    original = built_spec_sha256(example, tmp_path / "a")
+    assert built_spec_sha256(reformatted, tmp_path / "b") == original
+    assert built_spec_sha256(changed, tmp_path / "c") != original
