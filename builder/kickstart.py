@@ -48,11 +48,11 @@ def network_lines(spec: Spec) -> list[str]:
             args.append(f"--bootproto={eth.bootproto}")
         if eth.bootproto is BootProto.STATIC:
             iface = ipaddress.ip_interface(eth.address)
-            args += [f"--ip={iface.ip}", f"--netmask={iface.netmask}"]
+            args += [f"--ip={quote(str(iface.ip))}", f"--netmask={quote(str(iface.netmask))}"]
             if eth.gateway:
-                args.append(f"--gateway={eth.gateway}")
+                args.append(f"--gateway={quote(eth.gateway)}")
         if eth.nameservers:
-            args.append("--nameserver=" + ",".join(eth.nameservers))
+            args.append("--nameserver=" + quote(",".join(eth.nameservers)))
         if eth.mtu:
             args.append(f"--mtu={eth.mtu}")
         args += ["--onboot=yes", "--activate" if eth.bootproto is not BootProto.NONE else "--no-activate"]

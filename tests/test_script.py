@@ -1,6 +1,7 @@
 """The baseline script as text: shell-clean, quoted, one rendering per spec."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -50,3 +51,14 @@ def test_free_text_is_base64_not_shell():
     script = render_script(Baseline(spec))
     for command in spec.post_commands + spec.rc_local.commands:
         assert command not in script
+
+
+def test_debian_golden_baseline_script():
+    """Debian specs have no kickstart; their golden artifact is the baseline script itself."""
+
+    spec, _, _ = load_spec(ROOT / "examples" / "debian12-node.yaml")
+    script = render_script(Baseline(spec))
+    golden = Path(__file__).parent / "golden" / "debian12-node.baseline.sh"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(script)
+    assert script == golden.read_text(), "baseline script changed; rerun with UPDATE_GOLDEN=1 if intended"

@@ -213,7 +213,7 @@ def _kernel_cmdlines(fs: RootFS) -> dict[str, list[str]]:
 def check_services(c: Check) -> Iterator[Result]:
     enabled = _enabled_units(c)
     for unit in c.baseline.services_enabled:
-        if reason := _unitnot_applicable(c, unit):
+        if reason := _unit_not_applicable(c, unit):
             yield not_applicable("services", f"{unit}: {reason}")
         elif _masked(c, unit):
             yield failed("services", f"{unit} is masked, expected enabled")
@@ -221,7 +221,7 @@ def check_services(c: Check) -> Iterator[Result]:
             yield (passed("services", f"{unit} is enabled") if unit in enabled
                    else failed("services", f"{unit} is not enabled (no link in /etc/systemd/system/*.wants)"))
     for unit in c.baseline.services_disabled:
-        if reason := _unitnot_applicable(c, unit):
+        if reason := _unit_not_applicable(c, unit):
             yield not_applicable("services", f"{unit}: {reason}")
         elif _masked(c, unit):
             yield passed("services", f"{unit} is masked")
@@ -230,7 +230,7 @@ def check_services(c: Check) -> Iterator[Result]:
                    else passed("services", f"{unit} is not enabled"))
 
 
-def _unitnot_applicable(c: Check, unit: str) -> str | None:
+def _unit_not_applicable(c: Check, unit: str) -> str | None:
     if c.context != "container":
         return None
     if unit == c.baseline.paths.chrony_unit:
