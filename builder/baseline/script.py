@@ -230,7 +230,7 @@ def selinux(b: Baseline) -> list[str]:
     if b.selinux_port_label:
         port = str(b.spec.sshd.port)
         lines += [
-            f"if ! semanage port -l -C | grep -qE -- {quote(f'^ssh_port_t +tcp +({port},|{port}$)')}; then",
+            f"if ! semanage port -l -C | grep -qE -- {quote(f'^ssh_port_t +tcp +(.*[ ,])?{port}(,|$)')}; then",
             f"    semanage port -a -t ssh_port_t -p tcp {port} 2>/dev/null || semanage port -m -t ssh_port_t -p tcp {port}",
             "fi",
         ]
