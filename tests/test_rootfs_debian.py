@@ -119,6 +119,15 @@ def test_sshd_accepts_the_config_and_uses_the_baseline_values(applied_root: Path
     assert {key: effective.get(key) for key in want} == {key: [value] for key, value in want.items()}
 
 
+def test_sudo_accepts_the_sudoers_dropin_and_the_escape_hatch_ran(applied_root: Path):
+    check = in_chroot(applied_root, "/usr/sbin/visudo", "-c")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "90-builder-ops: parsed OK" in check.stdout
+    # post_commands: `mkdir -p /data && chmod 0755 /data`, carried base64 and run by bash.
+    data = applied_root / "data"
+    assert data.is_dir() and stat.S_IMODE(data.stat().st_mode) == 0o755
+
+
 def test_a_second_run_changes_nothing(applied_root: Path, script: str):
     before = snapshot(applied_root)
     proc = apply_baseline(applied_root, script)
