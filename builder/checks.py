@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .errors import Problem
 from .packages import missing_names
@@ -18,23 +18,41 @@ from .targets import Family
 MANAGED_PATHS = {
     "/etc/hostname", "/etc/hosts", "/etc/locale.conf", "/etc/default/locale", "/etc/localtime",
     "/etc/chrony.conf", "/etc/chrony/chrony.conf", "/etc/rc.local", "/etc/rc.d/rc.local",
-    "/etc/selinux/config", "/etc/ssh/sshd_config",
+    "/etc/selinux/config", "/etc/ssh/sshd_config", "/etc/vconsole.conf", "/etc/timezone",
 }
-MANAGED_DIRS = ("/etc/ssh/sshd_config.d/", "/etc/sysctl.d/", "/etc/security/limits.d/", "/etc/systemd/system.conf.d/")
+MANAGED_DIRS = ("/etc/ssh/sshd_config.d/", "/etc/sysctl.d/", "/etc/security/limits.d/", "/etc/systemd/system.conf.d/",
+                "/etc/systemd/user.conf.d/", "/etc/NetworkManager/system-connections/", "/etc/sudoers.d/90-builder-",
+                "/etc/yum.repos.d/builder-", "/etc/apt/sources.list.d/builder-")
 
 
 def _p(path: str, message: str, hint: str | None = None, warning: bool = False) -> Problem:
     return Problem("", None, path, message, hint, warning)
 
 
-def check_spec(spec: Spec) -> list[Problem]:
+CHECKS: list[tuple[frozenset[str], Callable[[Spec], Iterator[Problem]]]] = []
+
+
+def reads(*sections: str):
+    """Register a check with the top-level spec sections it reads.
+
+    When some sections fail structural validation, the checks that read only
+    the others still run, so one pass reports every problem it can.
+    """
+    def register(check: Callable[[Spec], Iterator[Problem]]):
+        CHECKS.append((frozenset(sections), check))
+        return check
+    return register
+
+
+def check_spec(spec: Spec, skip_sections: set[str] = frozenset()) -> list[Problem]:
     problems: list[Problem] = []
-    for check in (check_target, check_network, check_packages, check_users, check_login_path,
-                  check_selinux_firewall, check_services, check_files, check_repos, check_kickstart):
-        problems.extend(check(spec))
+    for sections, check in CHECKS:
+        if not sections & skip_sections:
+            problems.extend(check(spec))
     return problems
 
 
+@reads("target", "kickstart", "network", "selinux")
 def check_target(spec: Spec) -> Iterator[Problem]:
     info = spec.target.info
     if info.family is Family.DEBIAN:
@@ -50,6 +68,7 @@ def check_target(spec: Spec) -> Iterator[Problem]:
             yield _p("selinux", f"SELinux is not part of the {spec.target} baseline", "remove the selinux field")
 
 
+@reads("network",)
 def check_network(spec: Spec) -> Iterator[Problem]:
     net = spec.network
     names: dict[str, str] = {}
@@ -102,6 +121,7 @@ def _check_ip(path: str, dev) -> Iterator[Problem]:
             yield _p(f"{path}.nameservers", "an interface without an address takes no nameservers")
 
 
+@reads("packages", "target")
 def check_packages(spec: Spec) -> Iterator[Problem]:
     missing = missing_names(spec.target.info)
     for field in ("install", "exclude"):
@@ -116,6 +136,7 @@ def check_packages(spec: Spec) -> Iterator[Problem]:
         yield _p("packages.exclude", f"excluding packages is a kickstart feature; {spec.target} has no kickstart")
 
 
+@reads("users", "root", "sshd")
 def check_users(spec: Spec) -> Iterator[Problem]:
     seen: set[str] = set()
     for i, user in enumerate(spec.users):
@@ -140,6 +161,7 @@ def check_users(spec: Spec) -> Iterator[Problem]:
         yield _p("root.ssh_keys", "sshd.permit_root_login is false, so these keys cannot log in", warning=True)
 
 
+@reads("users", "root", "sshd")
 def check_login_path(spec: Spec) -> Iterator[Problem]:
     """A user must never be locked out by their own spec."""
     if not spec.sshd.enabled:
@@ -155,6 +177,7 @@ def check_login_path(spec: Spec) -> Iterator[Problem]:
              "give a user ssh_keys, e.g. users: [{name: ops, admin: true, ssh_keys: ['ssh-ed25519 AAAA...']}]")
 
 
+@reads("selinux", "firewall")
 def check_selinux_firewall(spec: Spec) -> Iterator[Problem]:
     if spec.selinux is SELinux.DISABLED:
         yield _p("selinux", "SELinux disabled: the system loses mandatory access control", warning=True)
@@ -165,6 +188,7 @@ def check_selinux_firewall(spec: Spec) -> Iterator[Problem]:
                      "set firewall.enabled: true, or remove ports and services")
 
 
+@reads("services", "sshd")
 def check_services(spec: Spec) -> Iterator[Problem]:
     enable = set(spec.services.enable)
     for i, unit in enumerate(spec.services.disable):
@@ -174,6 +198,7 @@ def check_services(spec: Spec) -> Iterator[Problem]:
             yield _p(f"services.disable[{i}]", "disabling sshd would lock you out", "set sshd.enabled: false if that is really meant")
 
 
+@reads("files",)
 def check_files(spec: Spec) -> Iterator[Problem]:
     seen: set[str] = set()
     for i, extra in enumerate(spec.files):
@@ -185,6 +210,7 @@ def check_files(spec: Spec) -> Iterator[Problem]:
         seen.add(extra.path)
 
 
+@reads("repos", "target")
 def check_repos(spec: Spec) -> Iterator[Problem]:
     names: set[str] = set()
     for i, repo in enumerate(spec.repos):
@@ -197,6 +223,7 @@ def check_repos(spec: Spec) -> Iterator[Problem]:
             yield _p(f"repos[{i}].suites", "suites are for Debian repositories; an EL repository is one baseurl")
 
 
+@reads("kickstart",)
 def check_kickstart(spec: Spec) -> Iterator[Problem]:
     disk = spec.kickstart_settings.disk
     if disk.layout is DiskLayout.CUSTOM:

@@ -272,18 +272,31 @@ def spec_from_source(source: Source) -> tuple[Spec, Source, list[Problem]]:
         line = source.line_of(("version",))
         msg = "missing" if version is None else f"unsupported spec version (this builder reads version {SPEC_VERSION})"
         raise SpecError([Problem(source.file, line, "version", msg, hint=f"start the spec with `version: {SPEC_VERSION}`")])
+    from .checks import check_spec  # cross-field checks need the model classes
+
     try:
         spec = Spec.model_validate(source.data)
     except ValidationError as exc:
-        raise SpecError([_problem_from_pydantic(source, err) for err in exc.errors(include_input=False)]) from None
-    from .checks import check_spec  # cross-field checks need the model classes
+        errors = [_problem_from_pydantic(source, err) for err in exc.errors(include_input=False)]
+        broken = {str(err["loc"][0]) for err in exc.errors(include_input=False) if err["loc"]}
+        partial = _without_sections(source.data, broken)
+        if partial is not None:
+            errors += [_locate(source, p) for p in check_spec(partial, broken) if not p.warning]
+        raise SpecError(errors) from None
+    problems = [_locate(source, p) for p in check_spec(spec)]
+    if any(not p.warning for p in problems):
+        raise SpecError([p for p in problems if not p.warning])
+    return spec, source, [p for p in problems if p.warning]
 
-    problems = check_spec(spec)
-    errors = [p for p in problems if not p.warning]
-    located = [_locate(source, p) for p in problems]
-    if errors:
-        raise SpecError([p for p in located if not p.warning])
-    return spec, source, [p for p in located if p.warning]
+
+def _without_sections(data: dict, broken: set[str]) -> Spec | None:
+    """The spec with its broken top-level sections left at their defaults, for the checks that do not read them."""
+    partial = {key: value for key, value in data.items() if key not in broken}
+    partial.setdefault("name", "partial")
+    try:
+        return Spec.model_validate(partial)
+    except ValidationError:
+        return None
 
 
 def _locate(source: Source, problem: Problem) -> Problem:

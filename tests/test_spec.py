@@ -163,9 +163,27 @@ def test_problems_of_every_spec_are_reported_and_no_spec_is_built(tmp_path):
     out = tmp_path / "out"
     result = run("build", good, bad, worse, "--out", out)
     assert result.returncode == 2
-    assert reports(result.stderr, bad) == {(3, "hostname")}
-    assert reports(result.stderr, worse) == {(3, "locale")}
+    # Neither spec has a user: the lockout check runs beside the broken fields it does not read.
+    assert reports(result.stderr, bad) == {(3, "hostname"), (1, "users")}
+    assert reports(result.stderr, worse) == {(3, "locale"), (1, "users")}
     assert not out.exists()
+
+
+def test_cross_field_checks_run_beside_structural_errors(tmp_path):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        target: rocky-9
+        hostname: "bad host"
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        packages: {{install: [ntpdate]}}
+        services: {{enable: [foo], disable: [foo]}}
+        firewall: {{enabled: nope}}
+        """)
+    result = run("validate", spec)
+    assert result.returncode == 2
+    assert reports(result.stderr, spec) == {(4, "hostname"), (6, "packages.install[0]"), (7, "services.disable[0]"),
+                                            (8, "firewall.enabled")}
 
 
 # ---------------------------------------------------------------- structure of the YAML
