@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}" if not isinstance(exc, SpecError) else str(exc), file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `builder ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 141
     except OSError as exc:
         if args.debug:
             raise
@@ -50,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check the baseline in a built system")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--rootfs", required=True, type=Path, metavar="DIR", help="a root file system directory (read only)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("baseline", help="print the baseline script that every artifact runs")
@@ -104,10 +108,16 @@ def cmd_verify(args) -> int:
     if not args.rootfs.is_dir():
         raise BuilderError(f"{args.rootfs}: not a directory")
     results = verify_rootfs(Baseline(item.spec), args.rootfs)
+    failed = sum(r.status is Status.FAIL for r in results)
+    if args.json:
+        json.dump({"spec": str(item.path), "rootfs": str(args.rootfs), "failed": failed,
+                   "results": [{"item": r.item, "status": r.status.value, "detail": r.detail} for r in results]},
+                  sys.stdout, indent=2)
+        print()
+        return 1 if failed else 0
     width = max(len(r.item) for r in results)
     for r in results:
         print(f"{r.status.value:<5} {r.item:<{width}}  {r.detail}")
-    failed = sum(r.status is Status.FAIL for r in results)
     print(f"{len(results)} checks: {failed} failed, {sum(r.status is Status.NA for r in results)} not applicable")
     return 1 if failed else 0
 

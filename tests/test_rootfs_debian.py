@@ -6,6 +6,7 @@ the real tools in the tree (bash, sshd, systemctl, firewall-offline-cmd) under c
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -107,6 +108,18 @@ def test_the_applied_baseline_verifies(applied_root: Path):
         assert statuses.get(item) == {"pass"}, f"{item}: {statuses.get(item)}\n{proc.stdout}"
     for item in ("kernel-args", "post-commands"):
         assert statuses.get(item) == {"n/a"}, f"{item}: {statuses.get(item)}\n{proc.stdout}"
+
+
+def test_the_json_report_says_the_same(applied_root: Path):
+    proc = builder("verify", EXAMPLE, "--rootfs", applied_root, "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["failed"] == 0
+    _, statuses = verify(applied_root)
+    from_json: dict[str, set[str]] = {}
+    for result in report["results"]:
+        from_json.setdefault(result["item"], set()).add(result["status"])
+    assert from_json == statuses
 
 
 def test_sshd_accepts_the_config_and_uses_the_baseline_values(applied_root: Path):
