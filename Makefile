@@ -12,7 +12,7 @@ examples: venv ## validate and build every shipped example spec into $(OUT)/
 	$(BIN)/builder build examples/*.yaml --out $(OUT)
 
 test: deps venv ## every test, the slow ones (debootstrap, chroot) included
-	$(BIN)/python -m pytest -m "slow or not slow"
+	BUILDER_TESTS_STRICT=1 $(BIN)/python -m pytest -m "slow or not slow"
 
 test-fast: venv ## the tests that need no system components
 	$(BIN)/python -m pytest -m "not slow"

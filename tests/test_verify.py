@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.requirements import skip_or_fail
 from support.rpmdb import build_rpms, copy_rpmdb, erase, make_rpmdb, why_not_rpm
 
 from builder.baseline import Baseline
@@ -148,7 +149,7 @@ def el_rpmdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fake EL root holding only an rpm database in which every EL_SPEC baseline package is installed."""
     reason = why_not_rpm()
     if reason:
-        pytest.skip(reason)
+        skip_or_fail(reason)
     base = tmp_path_factory.mktemp("el-rpmdb")
     make_rpmdb(base / "root", build_rpms(baseline_of(EL_SPEC).packages, base / "rpmbuild"))
     return base / "root"
