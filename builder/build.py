@@ -13,8 +13,6 @@ from .kickstart import render_kickstart
 from .output import ArtifactRecord, record_for, write_atomic, write_manifest
 from .spec import Spec, load_spec
 
-ARTIFACTS = ("kickstart",)
-
 
 class UnsupportedArtifact(BuilderError):
     exit_code = 2
@@ -56,25 +54,21 @@ def supported_artifacts(spec: Spec) -> tuple[str, ...]:
     return ("kickstart",) if spec.target.info.kickstart_version else ()
 
 
-def render(item: LoadedSpec, only: list[str] | None) -> dict[str, bytes]:
-    """Every requested artifact of one spec, as bytes keyed by file name."""
+def render(item: LoadedSpec, only: list[str] | None) -> list[tuple[str, str, bytes]]:
+    """Every requested artifact of one spec, as (kind, file name, bytes)."""
     wanted = only or list(supported_artifacts(item.spec))
-    out: dict[str, bytes] = {}
+    out: list[tuple[str, str, bytes]] = []
     for kind in wanted:
         if kind not in supported_artifacts(item.spec):
             raise UnsupportedArtifact(f"{item.path}: {item.spec.target} has no {kind}: a Debian spec is for images only",
                                       hint="target an EL release (centos-stream-9, rocky-9, ...) for a kickstart")
         if kind == "kickstart":
-            out["ks.cfg"] = render_kickstart(item.spec, item.sha256).encode()
+            out.append((kind, "ks.cfg", render_kickstart(item.spec, item.sha256).encode()))
     return out
 
 
-KIND_OF_FILE = {"ks.cfg": "kickstart"}
-
-
-def build(paths: list[str], out_dir: Path, only: list[str] | None = None) -> list[Path]:
-    """Build every spec; nothing is written unless every spec renders."""
-    items = load_all(paths)
+def build(items: list[LoadedSpec], out_dir: Path, only: list[str] | None = None) -> list[Path]:
+    """Build every loaded spec; nothing is written unless every spec renders."""
     names: dict[str, Path] = {}
     for item in items:
         if item.spec.name in names:
@@ -86,9 +80,9 @@ def build(paths: list[str], out_dir: Path, only: list[str] | None = None) -> lis
     for item, files in rendered:
         directory = out_dir / item.spec.name
         records: list[ArtifactRecord] = []
-        for name, data in files.items():
+        for kind, name, data in files:
             write_atomic(directory / name, data)
-            records.append(record_for(KIND_OF_FILE[name], directory, directory / name))
+            records.append(record_for(kind, directory, directory / name))
         if records:
             manifests.append(write_manifest(directory, manifest_header(item), records))
     return manifests

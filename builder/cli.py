@@ -94,7 +94,7 @@ def cmd_build(args) -> int:
     for item in items:
         if not args.only and not supported_artifacts(item.spec):
             print(f"{item.path}: {item.spec.target} has no artifact this builder can make yet (it is images only)", file=sys.stderr)
-    for manifest in build(args.specs, args.out, args.only):
+    for manifest in build(items, args.out, args.only):
         print(f"wrote {manifest.parent}")
     return 0
 

@@ -88,8 +88,7 @@ def render_kickstart(spec: Spec, spec_sha256: str) -> str:
         firewall_ports=[p.replace("/", ":") for p in b.firewall_ports],
         selinux=b.selinux.value,
         kernel_args=b.kernel_args,
-        user_groups={u.name: list(dict.fromkeys(([b.paths.admin_group] if u.admin else []) + list(u.groups)))
-                     for u in spec.users},
+        user_groups={u.name: b.user_groups(u) for u in spec.users},
         packages=b.packages,
         inst_langs=None if lang in ("C", "POSIX") else lang,
         script=script.rstrip("\n"),

@@ -241,6 +241,19 @@ class Baseline:
             lines.append(f"Signed-By: {repo.gpgkey.removeprefix('file://')}")
         return f"/etc/apt/sources.list.d/builder-{repo.name}.sources", "\n".join(lines) + "\n"
 
+    def user_groups(self, user) -> tuple[str, ...]:
+        """Supplementary groups of a spec user: the family's admin group first, if admin."""
+        return tuple(dict.fromkeys(([self.paths.admin_group] if user.admin else []) + list(user.groups)))
+
+    @property
+    def locale_gen_entry(self) -> str | None:
+        """The /etc/locale.gen line that makes the spec's locale (Debian), or None."""
+        if not self.locale_needs_generation:
+            return None
+        loc = self.spec.locale
+        charset = "UTF-8" if loc.lower().endswith((".utf-8", ".utf8")) else "ISO-8859-1"
+        return f"{loc} {charset}"
+
     def sudoers_file(self, user) -> tuple[str, str] | None:
         """(path, content) of the sudoers drop-in for a key-only admin."""
         if not (user.admin and user.sudo_nopasswd):

@@ -117,10 +117,8 @@ def network(b: Baseline) -> list[str]:
 
 def locale(b: Baseline) -> list[str]:
     lines = [put(b.paths.locale_conf, b.locale_file)]
-    if b.locale_needs_generation:
-        loc = b.spec.locale
-        charset = "UTF-8" if loc.lower().endswith((".utf-8", ".utf8")) else "ISO-8859-1"
-        entry = f"{loc} {charset}"
+    entry = b.locale_gen_entry
+    if entry:
         lines += [
             f"if ! grep -qxF -- {quote(entry)} /etc/locale.gen; then",
             f"    sed -i -e 's|^# *{_sed_escape(entry)}$|{_sed_escape(entry)}|' /etc/locale.gen",
@@ -159,7 +157,7 @@ def users(b: Baseline) -> list[str]:
     lines: list[str] = []
     for user in b.spec.users:
         name = quote(user.name)
-        groups = list(dict.fromkeys(([b.paths.admin_group] if user.admin else []) + list(user.groups)))
+        groups = b.user_groups(user)
         for group in groups:
             lines.append(f"getent group {quote(group)} >/dev/null || groupadd -- {quote(group)}")
         lines.append(f"id -u -- {name} >/dev/null 2>&1 || useradd -m -s {quote(user.shell)} -- {name}")

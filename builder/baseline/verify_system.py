@@ -20,7 +20,7 @@ def check_users(c: Check) -> Iterator[Result]:
             yield failed("users", f"{user.name}: no entry in /etc/passwd")
             continue
         problems = [] if entry.shell == user.shell else [f"shell is {entry.shell}, expected {user.shell}"]
-        wanted = dict.fromkeys(([c.baseline.paths.admin_group] if user.admin else []) + list(user.groups))
+        wanted = c.baseline.user_groups(user)
         for name in wanted:
             group = c.groups.get(name)
             if group is None:
