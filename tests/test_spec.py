@@ -43,6 +43,15 @@ def reports(stderr: str, file: Path) -> set[tuple[int, str]]:
     return {(int(m["line"]), m["path"]) for m in REPORT.finditer(stderr) if m["file"] == str(file)}
 
 
+def refused_build(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess:
+    """`builder build ARGS --out OUT`: it must exit 2 and leave OUT unwritten."""
+    out = tmp_path / "out"
+    result = run("build", *args, "--out", out)
+    assert result.returncode == 2, result.stderr
+    assert not out.exists()
+    return result
+
+
 def files_under(directory: Path) -> list[Path]:
     return [p for p in directory.rglob("*") if p.is_file()] if directory.exists() else []
 
@@ -102,9 +111,7 @@ def test_build_reports_every_structural_problem_at_its_line_and_writes_nothing(t
         firewall:
           ports: [9100/tcp, 80/http]
         """)
-    out = tmp_path / "out"
-    result = run("build", spec, "--out", out)
-    assert result.returncode == 2, result.stderr
+    result = refused_build(tmp_path, spec)
     assert reports(result.stderr, spec) == {
         (2, "name"),
         (7, "users[0].shell"),
@@ -114,7 +121,6 @@ def test_build_reports_every_structural_problem_at_its_line_and_writes_nothing(t
         (15, "firewall.ports[1]"),
     }
     assert result.stdout == ""
-    assert not out.exists()
 
 
 def test_build_reports_every_cross_field_problem_at_its_line_and_writes_nothing(tmp_path):
@@ -142,9 +148,7 @@ def test_build_reports_every_cross_field_problem_at_its_line_and_writes_nothing(
               ports: [eth0]
               bootproto: dhcp
         """)
-    out = tmp_path / "out"
-    result = run("build", spec, "--out", out)
-    assert result.returncode == 2, result.stderr
+    result = refused_build(tmp_path, spec)
     assert reports(result.stderr, spec) == {
         (14, "network.interfaces[1].gateway"),
         (16, "network.vlans[0].parent"),
@@ -153,20 +157,16 @@ def test_build_reports_every_cross_field_problem_at_its_line_and_writes_nothing(
     assert "the gateway is not inside 10.0.0.0/24" in result.stderr
     assert "eth9 is not one of network.interfaces" in result.stderr
     assert "eth0 is a bridge port, so it cannot have its own address" in result.stderr
-    assert not out.exists()
 
 
 def test_problems_of_every_spec_are_reported_and_no_spec_is_built(tmp_path):
     good = ROOT / "examples" / "compute-node-cs9.yaml"
     bad = spec_file(tmp_path, "version: 1\nname: x\nhostname: -x-\n", "bad.yaml")
     worse = spec_file(tmp_path, "version: 1\nname: y\nlocale: klingon\n", "worse.yaml")
-    out = tmp_path / "out"
-    result = run("build", good, bad, worse, "--out", out)
-    assert result.returncode == 2
+    result = refused_build(tmp_path, good, bad, worse)
     # Neither spec has a user: the lockout check runs beside the broken fields it does not read.
     assert reports(result.stderr, bad) == {(3, "hostname"), (1, "users")}
     assert reports(result.stderr, worse) == {(3, "locale"), (1, "users")}
-    assert not out.exists()
 
 
 def test_cross_field_checks_run_beside_structural_errors(tmp_path):
@@ -278,12 +278,10 @@ def test_plaintext_passwords_are_refused_and_never_echoed(tmp_path):
           lock: false
           password: {SECRET}
         """)
-    out = tmp_path / "out"
-    result = run("build", spec, "--out", out)
-    assert result.returncode == 2
+    result = refused_build(tmp_path, spec)
     assert reports(result.stderr, spec) == {(7, "users[0].password"), (10, "root.password")}
     assert result.stderr.count("openssl passwd -6") == 2
-    assert_secret_nowhere(result, out)
+    assert_secret_nowhere(result, tmp_path / "out")
 
 
 def test_a_password_hash_that_is_not_a_crypt_hash_is_refused_and_never_echoed(tmp_path):
@@ -299,12 +297,10 @@ def test_a_password_hash_that_is_not_a_crypt_hash_is_refused_and_never_echoed(tm
           lock: false
           password_hash: "{SECRET}"
         """)
-    out = tmp_path / "out"
-    result = run("build", spec, "--out", out)
-    assert result.returncode == 2
+    result = refused_build(tmp_path, spec)
     assert reports(result.stderr, spec) == {(7, "users[0].password_hash"), (10, "root.password_hash")}
     assert "openssl passwd -6" in result.stderr
-    assert_secret_nowhere(result, out)
+    assert_secret_nowhere(result, tmp_path / "out")
 
 
 @pytest.mark.parametrize("line", [
@@ -316,11 +312,9 @@ def test_a_password_hash_that_is_not_a_crypt_hash_is_refused_and_never_echoed(tm
 def test_a_yaml_error_on_a_line_with_a_secret_does_not_echo_it(tmp_path, line):
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"version: 1\nname: t\nusers:\n  - name: ops\n{line}\n")
-    out = tmp_path / "out"
-    result = run("build", spec, "--out", out)
-    assert result.returncode == 2
+    result = refused_build(tmp_path, spec)
     assert re.match(rf"{re.escape(str(spec))}:\d+: invalid YAML: ", result.stderr)
-    assert_secret_nowhere(result, out)
+    assert_secret_nowhere(result, tmp_path / "out")
 
 
 # ---------------------------------------------------------------- what the target cannot take
@@ -379,14 +373,11 @@ def test_a_debian_spec_has_no_kickstart_section(tmp_path, capsys):
 
 
 def test_only_kickstart_of_a_debian_spec_fails_and_writes_nothing(tmp_path):
-    out = tmp_path / "out"
     debian = ROOT / "examples" / "debian12-node.yaml"
     el = ROOT / "examples" / "compute-node-cs9.yaml"
-    result = run("build", el, debian, "--only", "kickstart", "--out", out)
-    assert result.returncode == 2
+    result = refused_build(tmp_path, el, debian, "--only", "kickstart")  # not even the EL spec's kickstart
     assert f"error: {debian}: debian-12 has no kickstart" in result.stderr
     assert "hint: target an EL release" in result.stderr
-    assert not out.exists()  # not even the EL spec's kickstart
 
 
 def test_selinux_and_firewall_disabled_are_warnings_with_their_lines(tmp_path):
