@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,24 +52,52 @@ def load_all(paths: list[str]) -> list[LoadedSpec]:
     return loaded
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the command line asks of every artifact builder."""
+
+    dry_run: bool = False
+
+
+# Artifacts rendered in memory: every spec renders before anything is written.
+RENDERERS: dict[str, Callable[[LoadedSpec], list[tuple[str, bytes]]]] = {
+    "kickstart": lambda item: [("ks.cfg", render_kickstart(item.spec, item.sha256).encode())],
+}
+
+# Artifacts built as files by their own module ("module:function", imported only when
+# asked for), in this order, after every in-memory artifact is written. Each function is
+# fn(item, directory, options) -> list[ArtifactRecord] and leaves nothing behind on failure.
+FILE_BUILDERS: dict[str, str] = {}
+
+KINDS: tuple[str, ...] = (*RENDERERS, *FILE_BUILDERS)
+
+
 def supported_artifacts(spec: Spec) -> tuple[str, ...]:
     return ("kickstart",) if spec.target.info.kickstart_version else ()
 
 
-def render(item: LoadedSpec, only: list[str] | None) -> list[tuple[str, str, bytes]]:
-    """Every requested artifact of one spec, as (kind, file name, bytes)."""
+def wanted_artifacts(item: LoadedSpec, only: list[str] | None) -> list[str]:
     wanted = only or list(supported_artifacts(item.spec))
-    out: list[tuple[str, str, bytes]] = []
     for kind in wanted:
         if kind not in supported_artifacts(item.spec):
             raise UnsupportedArtifact(f"{item.path}: {item.spec.target} has no {kind}: a Debian spec is for images only",
                                       hint="target an EL release (centos-stream-9, rocky-9, ...) for a kickstart")
-        if kind == "kickstart":
-            out.append((kind, "ks.cfg", render_kickstart(item.spec, item.sha256).encode()))
-    return out
+    return wanted
 
 
-def build(items: list[LoadedSpec], out_dir: Path, only: list[str] | None = None) -> list[Path]:
+def render(item: LoadedSpec, only: list[str] | None) -> list[tuple[str, str, bytes]]:
+    """Every requested in-memory artifact of one spec, as (kind, file name, bytes)."""
+    return [(kind, name, data) for kind in wanted_artifacts(item, only) if kind in RENDERERS
+            for name, data in RENDERERS[kind](item)]
+
+
+def file_builder(kind: str) -> Callable[..., list[ArtifactRecord]]:
+    module, _, function = FILE_BUILDERS[kind].partition(":")
+    return getattr(importlib.import_module(module, __package__), function)
+
+
+def build(items: list[LoadedSpec], out_dir: Path, only: list[str] | None = None,
+          options: BuildOptions = BuildOptions()) -> list[Path]:
     """Build every loaded spec; nothing is written unless every spec renders."""
     names: dict[str, Path] = {}
     for item in items:
@@ -85,7 +115,15 @@ def build(items: list[LoadedSpec], out_dir: Path, only: list[str] | None = None)
             records.append(record_for(kind, directory, directory / name))
         if records:
             manifests.append(write_manifest(directory, manifest_header(item), records))
-    return manifests
+    for item, _files in rendered:
+        directory = out_dir / item.spec.name
+        records = []
+        for kind in wanted_artifacts(item, only):
+            if kind in FILE_BUILDERS:
+                records += file_builder(kind)(item, directory, options)
+        if records:
+            manifests.append(write_manifest(directory, manifest_header(item), records))
+    return list(dict.fromkeys(manifests))
 
 
 def manifest_header(item: LoadedSpec) -> dict:

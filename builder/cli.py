@@ -8,6 +8,9 @@ from pathlib import Path
 
 from .errors import BuilderError, SpecError
 
+# Kept here rather than imported from .build so that `--help` does not load pykickstart.
+ARTIFACT_KINDS = ["kickstart"]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
@@ -47,12 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build artifacts into OUT/<name>/")
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
-    p.add_argument("--only", action="append", choices=["kickstart"], help="build only this artifact (repeatable)")
+    p.add_argument("--only", action="append", choices=ARTIFACT_KINDS, help="build only this artifact (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print what each image build would run, and run nothing")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("verify", help="check the baseline in a built system")
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--rootfs", required=True, type=Path, metavar="DIR", help="a root file system directory (read only)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--rootfs", type=Path, metavar="DIR", help="a root file system directory (read only)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_verify)
 
@@ -87,14 +92,14 @@ def cmd_schema(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .build import build, load_all, supported_artifacts
+    from .build import BuildOptions, build, load_all, supported_artifacts
 
     items = load_all(args.specs)
     _print_warnings(items)
     for item in items:
         if not args.only and not supported_artifacts(item.spec):
             print(f"{item.path}: {item.spec.target} has no artifact this builder can make yet (it is images only)", file=sys.stderr)
-    for manifest in build(items, args.out, args.only):
+    for manifest in build(items, args.out, args.only, BuildOptions(dry_run=args.dry_run)):
         print(f"wrote {manifest.parent}")
     return 0
 

@@ -62,3 +62,15 @@ def write_manifest(directory: Path, header: dict, records: list[ArtifactRecord])
     manifest = {**header, "artifacts": dict(sorted(artifacts.items()))}
     write_atomic(path, (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode())
     return path
+
+
+def record_publication(directory: Path, kind: str, destination: str, info: dict) -> Path:
+    """Record in DIR/manifest.json where artifact `kind` was published (reference, digest, image id...)."""
+    path = directory / "manifest.json"
+    manifest = json.loads(path.read_text())
+    artifact = manifest.get("artifacts", {}).get(kind)
+    if artifact is None:
+        raise KeyError(f"{path} records no {kind} artifact")
+    artifact.setdefault("published", {})[destination] = info
+    write_atomic(path, (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode())
+    return path

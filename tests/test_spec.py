@@ -475,3 +475,9 @@ def test_spec_hash_ignores_comments_and_formatting_but_not_values(tmp_path):
     original = built_spec_sha256(example, tmp_path / "a")
     assert built_spec_sha256(reformatted, tmp_path / "b") == original
     assert built_spec_sha256(changed, tmp_path / "c") != original
+
+
+def test_the_command_line_offers_exactly_the_artifacts_the_builder_makes():
+    from builder import build, cli
+
+    assert cli.ARTIFACT_KINDS == list(build.KINDS)
