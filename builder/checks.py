@@ -236,3 +236,80 @@ def check_kickstart(spec: Spec) -> Iterator[Problem]:
     elif disk.partitions:
         yield _p("kickstart.disk.partitions", f"partitions are only used with layout: custom (layout is {disk.layout})",
                  "set kickstart.disk.layout: custom, or remove partitions")
+
+
+@reads("install", "target", "kickstart")
+def check_install(spec: Spec) -> Iterator[Problem]:
+    from .install import MANAGED_ARGS, inst_repo
+
+    install = spec.install
+    if install is None:
+        return
+    if not spec.target.info.is_el:
+        yield _p("install", f"{spec.target} has no kickstart, so there is nothing to install from",
+                 "remove the install section, or target an EL release such as centos-stream-9")
+        return
+    macs: dict[str, int] = {}
+    hostnames: dict[str, int] = {}
+    for i, machine in enumerate(install.machines):
+        path = f"install.machines[{i}]"
+        if machine.mac.lower() in macs:
+            yield _p(f"{path}.mac", f"this MAC address is also install.machines[{macs[machine.mac.lower()]}]'s")
+        macs.setdefault(machine.mac.lower(), i)
+        if machine.hostname.lower() in hostnames:
+            yield _p(f"{path}.hostname", f"this host name is also install.machines[{hostnames[machine.hostname.lower()]}]'s")
+        hostnames.setdefault(machine.hostname.lower(), i)
+        if int(machine.mac.split(":")[0], 16) & 1:
+            yield _p(f"{path}.mac", "a multicast MAC address cannot be a NIC's", "the first byte of a NIC's MAC is even")
+        if machine.address is None:
+            for field in ("gateway", "nameservers"):
+                if getattr(machine, field):
+                    yield _p(f"{path}.{field}", f"only a machine with an address takes {field} (without one it uses DHCP)")
+        elif machine.gateway is not None:
+            net = ipaddress.ip_interface(machine.address).network
+            if ipaddress.ip_address(machine.gateway) not in net:
+                yield _p(f"{path}.gateway", f"the gateway is not inside {net}")
+    if install.machines and install.pxe is None:
+        yield _p("install.machines", "machines are installed over PXE, and there is no install.pxe section",
+                 "add install.pxe.server_url (where `builder serve` or your web server serves the tree)", warning=True)
+    for i, arg in enumerate(install.kernel_args):
+        if arg.split("=", 1)[0] in MANAGED_ARGS:
+            yield _p(f"install.kernel_args[{i}]", f"{arg.split('=', 1)[0]} is set by builder",
+                     "use install.pxe (server_url, inst_repo), install.machines or network.classic_names for it")
+    if install.pxe is not None:
+        if "$" in install.pxe.server_url:
+            yield _p("install.pxe.server_url", "the installer does not expand $variables in inst.ks=")
+        repo = inst_repo(spec)
+        if repo is None:
+            yield _p("install.pxe.inst_repo", "a network install needs an installation tree for inst.repo=",
+                     "set install.pxe.inst_repo, or kickstart.install_source, to your mirror's BaseOS tree URL")
+        elif "$" in repo:
+            yield _p("install.pxe.inst_repo" if install.pxe.inst_repo else "kickstart.install_source",
+                     "the installer does not expand $variables in inst.repo=", "write the release and architecture out")
+        if spec.kickstart_settings.install_source == "cdrom":
+            yield _p("kickstart.install_source", "a PXE-booted installer has no CD-ROM, and the kickstart's `cdrom` wins over inst.repo=",
+                     "set kickstart.install_source to your mirror's BaseOS tree URL", warning=True)
+
+
+@reads(*Spec.model_fields)
+def check_machines_kickstarts(spec: Spec) -> Iterator[Problem]:
+    """Each machine's spec (the baseline with its hostname and address) must pass every other check."""
+    from pydantic import ValidationError
+
+    from .install import machine_spec
+
+    if spec.install is None or not spec.target.info.is_el:
+        return
+    base = {(p.path, p.message) for p in check_spec(spec.model_copy(update={"install": None}))}
+    for i, machine in enumerate(spec.install.machines):
+        try:
+            derived = machine_spec(spec, machine)
+        except ValidationError as exc:
+            for err in exc.errors(include_input=False):
+                where = ".".join(str(part) for part in err["loc"])
+                yield _p(f"install.machines[{i}]", f"this machine's spec would be invalid: {where}: {err['msg']}")
+            continue
+        for problem in check_spec(derived):
+            if not problem.warning and (problem.path, problem.message) not in base:
+                yield _p(f"install.machines[{i}]", f"this machine's spec would be invalid: {problem.path}: {problem.message}",
+                         problem.hint)

@@ -61,6 +61,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_verify)
 
+    p = sub.add_parser("publish", help="publish a spec's artifacts (pxe: a ready-to-serve PXE tree)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--to", required=True, choices=sorted(PUBLISHERS), help="where to publish")
+    p.add_argument("--root", type=Path, metavar="DIR", help="pxe: the tree to write (TFTP/HTTP root)")
+    p.add_argument("--with-pxelinux", action="store_true", help="pxe: also copy this host's pxelinux.0 and ldlinux.c32 into the tree")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("serve", help="publish the PXE tree and serve it over HTTP, each machine's kickstart chosen by MAC")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--root", type=Path, metavar="DIR", help="publish into DIR and serve it (default: a temporary directory)")
+    p.add_argument("--bind", default="127.0.0.1", metavar="ADDR", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, metavar="N", help="port (default 8080; 0 picks a free one)")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("baseline", help="print the baseline script that every artifact runs")
     p.add_argument("spec", metavar="SPEC")
     p.set_defaults(func=cmd_baseline)
@@ -125,6 +139,58 @@ def cmd_verify(args) -> int:
         print(f"{r.status.value:<5} {r.item:<{width}}  {r.detail}")
     print(f"{len(results)} checks: {failed} failed, {sum(r.status is Status.NA for r in results)} not applicable")
     return 1 if failed else 0
+
+
+def publish_pxe(item, args) -> int:
+    from .pxe import publish
+
+    if args.root is None:
+        raise BuilderError("publish --to pxe needs --root DIR (the directory your TFTP/HTTP server serves)")
+    written = publish(item.spec, item.path, args.root, with_pxelinux=args.with_pxelinux)
+    print(f"wrote {len(written)} files into {args.root}")
+    return 0
+
+
+# publish --to NAME: fn(loaded spec, args) -> exit code.
+PUBLISHERS = {"pxe": publish_pxe}
+
+
+def cmd_publish(args) -> int:
+    from .build import load_all
+
+    (item,) = load_all([args.spec])
+    _print_warnings([item])
+    return PUBLISHERS[args.to](item, args)
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_serve(args) -> int:
+    import signal
+    import tempfile
+
+    from .build import load_all
+    from .pxe import publish
+    from .serve import make_server
+
+    (item,) = load_all([args.spec])
+    _print_warnings([item])
+    with tempfile.TemporaryDirectory(prefix="builder-serve-") as scratch:
+        root = args.root or Path(scratch)
+        publish(item.spec, item.path, root)
+        server = make_server(root, args.bind, args.port)
+        host, port = server.server_address[:2]
+        print(f"serving {root} at http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGTERM, _stop)  # a service manager's stop: clean up like Ctrl-C
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+    return 0
 
 
 def cmd_baseline(args) -> int:

@@ -92,6 +92,14 @@ CryptHash = _checked(
     "crypt hash", "make one with: openssl passwd -6   (it reads the password from the terminal)", 512,
     writeOnly=True,
 )
+MacAddress = _checked(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}", "MAC address", "six colon-separated hex pairs, like 52:54:00:12:34:56", 17)
+# One installer kernel argument: no spaces, quotes or shell characters.
+KernelArg = _checked(r"[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/@+=-]*)?", "kernel argument", "like console=ttyS0,115200 or inst.text", 255)
+# Where the PXE client loads the installer kernel or initrd: a path on the boot server, or an http(s) URL.
+BootFile = _checked(
+    r"(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)?/?[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*", "boot file",
+    "a path on the boot server like images/pxeboot/vmlinuz, or an http(s) URL without spaces or quotes", 1024,
+)
 # One line of printable ASCII and no characters that a shell or a kickstart would read.
 Label = _checked(r"[A-Za-z0-9 .,_+()/:@-]*", "description", "one line of letters, digits, spaces and .,_+()/:@-", 200)
 

@@ -205,6 +205,44 @@ class KickstartSettings(Model):
     reboot: bool = True
 
 
+class Machine(Model):
+    """One server installed from this spec; it gets its own kickstart (hostname, address)."""
+
+    hostname: f.Hostname
+    """Required."""
+    mac: f.MacAddress
+    """Required: the MAC address the machine boots from (selects its PXE entry and kickstart)."""
+    address: f.Interface | None = None
+    """Static IPv4 address with prefix, like 10.0.0.11/24; none: DHCP."""
+    gateway: f.IPAddress | None = None
+    nameservers: list[f.IPAddress] = []
+    interface: f.DeviceName = "eth0"
+    """The NIC that carries the address (or the VLAN's parent)."""
+    vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
+    """Put the address on VLAN <vlan> of `interface` (the device `interface.vlan`)."""
+
+
+class Pxe(Model):
+    """Network installs: `builder publish --to pxe` writes the boot entries, `builder serve` serves them."""
+
+    server_url: f.Url
+    """Required: the http(s) URL the published tree is served at; inst.ks= points below it."""
+    kernel: f.BootFile = "images/pxeboot/vmlinuz"
+    """The installer kernel: a path on the TFTP/HTTP boot server, or an http(s) URL."""
+    initrd: f.BootFile = "images/pxeboot/initrd.img"
+    inst_repo: f.Url | None = None
+    """The installation tree for inst.repo=; defaults to kickstart.install_source."""
+
+
+class Install(Model):
+    """How the kickstart reaches the installer: PXE entries, per-machine kickstarts (EL targets)."""
+
+    machines: list[Machine] = []
+    pxe: Pxe | None = None
+    kernel_args: list[f.KernelArg] = []
+    """Extra installer kernel arguments for every boot entry (PXE and the remastered ISO), like console=ttyS0."""
+
+
 class Spec(Model):
     version: Literal[1]
     """Spec format version (required): 1."""
@@ -246,6 +284,8 @@ class Spec(Model):
     """Escape hatch: shell commands run after the baseline, as root, with bash -eu."""
     kickstart: KickstartSettings | None = None
     """Kickstart-only settings (EL targets): install source, disk layout."""
+    install: Install | None = None
+    """Delivering the kickstart (EL targets): machines, PXE boot entries, installer arguments."""
 
     @property
     def kickstart_settings(self) -> KickstartSettings:
