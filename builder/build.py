@@ -57,6 +57,8 @@ class BuildOptions:
     """What the command line asks of every artifact builder."""
 
     dry_run: bool = False
+    boot_iso: Path | None = None
+    """iso: the user's installer boot ISO to remaster with the kickstart."""
 
 
 # Artifacts rendered in memory: every spec renders before anything is written.
@@ -67,13 +69,15 @@ RENDERERS: dict[str, Callable[[LoadedSpec], list[tuple[str, bytes]]]] = {
 # Artifacts built as files by their own module ("module:function", imported only when
 # asked for), in this order, after every in-memory artifact is written. Each function is
 # fn(item, directory, options) -> list[ArtifactRecord] and leaves nothing behind on failure.
-FILE_BUILDERS: dict[str, str] = {}
+FILE_BUILDERS: dict[str, str] = {
+    "iso": ".iso:build_iso",
+}
 
 KINDS: tuple[str, ...] = (*RENDERERS, *FILE_BUILDERS)
 
 
 def supported_artifacts(spec: Spec) -> tuple[str, ...]:
-    return ("kickstart",) if spec.target.info.kickstart_version else ()
+    return ("kickstart", "iso") if spec.target.info.kickstart_version else ()
 
 
 def wanted_artifacts(item: LoadedSpec, only: list[str] | None) -> list[str]:

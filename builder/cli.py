@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import BuilderError, SpecError
 
 # Kept here rather than imported from .build so that `--help` does not load pykickstart.
-ARTIFACT_KINDS = ["kickstart"]
+ARTIFACT_KINDS = ["kickstart", "iso"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--only", action="append", choices=ARTIFACT_KINDS, help="build only this artifact (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print what each image build would run, and run nothing")
+    p.add_argument("--boot-iso", type=Path, metavar="PATH", help="iso: also remaster this installer boot ISO with the kickstart")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("verify", help="check the baseline in a built system")
@@ -108,12 +109,14 @@ def cmd_schema(args) -> int:
 def cmd_build(args) -> int:
     from .build import BuildOptions, build, load_all, supported_artifacts
 
+    if args.boot_iso and args.only and "iso" not in args.only:
+        raise BuilderError("--boot-iso is for the iso artifact, and --only leaves it out", hint="add --only iso")
     items = load_all(args.specs)
     _print_warnings(items)
     for item in items:
         if not args.only and not supported_artifacts(item.spec):
             print(f"{item.path}: {item.spec.target} has no artifact this builder can make yet (it is images only)", file=sys.stderr)
-    for manifest in build(items, args.out, args.only, BuildOptions(dry_run=args.dry_run)):
+    for manifest in build(items, args.out, args.only, BuildOptions(dry_run=args.dry_run, boot_iso=args.boot_iso)):
         print(f"wrote {manifest.parent}")
     return 0
 

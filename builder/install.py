@@ -67,6 +67,10 @@ def inst_repo(spec: Spec) -> str | None:
     return None if source == "cdrom" else source
 
 
+class NotConfigured(BuilderError):
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class Entry:
     """One boot entry: which machine (None: the default), its kickstart, its kernel arguments."""
@@ -109,7 +113,7 @@ def entries(spec: Spec) -> list[Entry]:
 
 def pxe_settings(spec: Spec, spec_file: object) -> Pxe:
     if spec.install is None or spec.install.pxe is None:
-        raise BuilderError(f"{spec_file}: the spec has no install.pxe section",
+        raise NotConfigured(f"{spec_file}: the spec has no install.pxe section",
                            hint="add install: {pxe: {server_url: http://BOOT-SERVER:PORT}} (where the tree will be served)")
     return spec.install.pxe
 
