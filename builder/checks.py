@@ -261,14 +261,7 @@ def check_install(spec: Spec) -> Iterator[Problem]:
         hostnames.setdefault(machine.hostname.lower(), i)
         if int(machine.mac.split(":")[0], 16) & 1:
             yield _p(f"{path}.mac", "a multicast MAC address cannot be a NIC's", "the first byte of a NIC's MAC is even")
-        if machine.address is None:
-            for field in ("gateway", "nameservers"):
-                if getattr(machine, field):
-                    yield _p(f"{path}.{field}", f"only a machine with an address takes {field} (without one it uses DHCP)")
-        elif machine.gateway is not None:
-            net = ipaddress.ip_interface(machine.address).network
-            if ipaddress.ip_address(machine.gateway) not in net:
-                yield _p(f"{path}.gateway", f"the gateway is not inside {net}")
+        yield from _machine_address(path, machine)
     if install.machines and install.pxe is None:
         yield _p("install.machines", "machines are installed over PXE, and there is no install.pxe section",
                  "add install.pxe.server_url (where `builder serve` or your web server serves the tree)", warning=True)
@@ -291,6 +284,17 @@ def check_install(spec: Spec) -> Iterator[Problem]:
                      "set kickstart.install_source to your mirror's BaseOS tree URL", warning=True)
 
 
+def _machine_address(path: str, machine) -> Iterator[Problem]:
+    if machine.address is None:
+        for field in ("gateway", "nameservers"):
+            if getattr(machine, field):
+                yield _p(f"{path}.{field}", f"only a machine with an address takes {field} (without one it uses DHCP)")
+    elif machine.gateway is not None:
+        net = ipaddress.ip_interface(machine.address).network
+        if ipaddress.ip_address(machine.gateway) not in net:
+            yield _p(f"{path}.gateway", f"the gateway is not inside {net}")
+
+
 @reads(*Spec.model_fields)
 def check_machines_kickstarts(spec: Spec) -> Iterator[Problem]:
     """Each machine's spec (the baseline with its hostname and address) must pass every other check."""
@@ -302,6 +306,8 @@ def check_machines_kickstarts(spec: Spec) -> Iterator[Problem]:
         return
     base = {(p.path, p.message) for p in check_spec(spec.model_copy(update={"install": None}))}
     for i, machine in enumerate(spec.install.machines):
+        if any(_machine_address("", machine)):
+            continue  # check_install reports it on the machine's own field
         try:
             derived = machine_spec(spec, machine)
         except ValidationError as exc:
