@@ -96,6 +96,8 @@ class Handler(BaseHTTPRequestHandler):
             answer = self.tree.answer(self.path, self.headers)
         except UnicodeDecodeError:
             answer = Answer(HTTPStatus.BAD_REQUEST)
+        print(f"{self.client_address[0]} {self.command} {self.path} -> {answer.kickstart or '-'} {int(answer.status)}",
+              file=sys.stderr, flush=True)
         if answer.file is None:
             self.send_response(answer.status)
             self.send_header("Content-Length", "0")
@@ -110,8 +112,6 @@ class Handler(BaseHTTPRequestHandler):
             if body:
                 with answer.file.open("rb") as handle:
                     shutil.copyfileobj(handle, self.wfile)
-        print(f"{self.client_address[0]} {self.command} {self.path} -> {answer.kickstart or '-'} {int(answer.status)}",
-              file=sys.stderr, flush=True)
 
     def log_message(self, format, *args):  # noqa: A002 - our own line above replaces http.server's
         pass

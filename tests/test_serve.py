@@ -1,0 +1,113 @@
+"""`builder serve` on loopback, as an installer and an attacker meet it."""
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from support.install_spec import MACS, ROOT, install_spec, mac_key
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    port: int
+    root: Path
+    log: Path
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request("GET", path, headers=headers or {})  # the path goes out exactly as written
+            response = connection.getresponse()
+            return response.status, response.read(), dict(response.getheaders())
+        finally:
+            connection.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    spec = install_spec(tmp_path)
+    root = tmp_path / "tree"
+    log = tmp_path / "serve.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "builder.cli", "serve", str(spec), "--root", str(root), "--port", "0"],
+                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 120
+        while not (match := re.search(r"serving .* at http://127\.0\.0\.1:(\d+)/", log.read_text())):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "builder serve did not start"
+            time.sleep(0.1)
+        yield Server(process, int(match[1]), root, log)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def hostname_of(kickstart: bytes) -> str | None:
+    match = re.search(rb"--hostname=(\S+)", kickstart)
+    return match[1].decode() if match else None
+
+
+def test_serves_the_published_tree(server):
+    status, body, headers = server.get("/pxelinux.cfg/default")
+    assert status == 200 and body == (server.root / "pxelinux.cfg/default").read_bytes()
+    status, body, _ = server.get("/boot.ipxe")
+    assert status == 200 and body.startswith(b"#!ipxe\n")
+
+
+@pytest.mark.parametrize("path, headers, chosen", [
+    ("/ks/default.cfg", {}, None),
+    ("/ks/default.cfg", {"X-RHN-Provisioning-MAC-0": f"eth0 {MACS[1].upper()}"}, 1),
+    ("/ks", {"X-RHN-Provisioning-MAC-0": "eth0 52:54:00:99:99:99", "X-RHN-Provisioning-MAC-1": f"eth1 {MACS[2]}"}, 2),
+    ("/ks/default.cfg", {"X-RHN-Provisioning-MAC-0": "eth0 52:54:00:99:99:99"}, None),
+    (f"/ks/{MACS[0]}.cfg", {}, 0),
+    (f"/ks/{mac_key(MACS[2])}.cfg", {}, 2),
+    (f"/ks?mac={MACS[1]}", {}, 1),
+    ("/ks?mac=52:54:00:99:99:99", {}, None),
+])
+def test_picks_the_machines_kickstart_by_mac(server, path, headers, chosen):
+    status, body, response_headers = server.get(path, headers)
+    assert status == 200
+    expected = "ks/default.cfg" if chosen is None else f"ks/{mac_key(MACS[chosen])}.cfg"
+    assert body == (server.root / expected).read_bytes()
+    assert hostname_of(body) == (None if chosen is None else f"node0{chosen + 1}.example.com")
+    assert response_headers["X-Builder-Kickstart"] == expected
+    assert f'127.0.0.1 GET {path} -> {expected} 200' in server.log.read_text()
+
+
+def test_refuses_paths_outside_the_tree(server, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the tree")
+    (server.root / "escape").symlink_to(tmp_path)
+    (server.root / "ks" / "link.cfg").symlink_to(secret)
+    for path in ("/../secret.txt", "/ks/../../secret.txt", "/%2e%2e/secret.txt", "/ks/%2e%2e%2f%2e%2e%2fsecret.txt",
+                 "/ks%2f..%2f..%2fsecret.txt", "/escape/secret.txt", "/ks/link.cfg", "/.secret"):
+        status, body, _ = server.get(path)
+        assert status in (400, 403, 404), path
+        assert b"outside the tree" not in body, path
+    assert server.get("/escape/secret.txt")[0] == 403
+    assert server.get("/..%5csecret.txt")[0] == 400
+
+
+def test_no_listings_and_missing_files_are_404(server):
+    for path in ("/", "/pxelinux.cfg/", "/pxelinux.cfg", "/nothing-here"):
+        status, body, _ = server.get(path)
+        assert (status, body) == (404, b""), path
+    log = server.log.read_text()
+    assert "127.0.0.1 GET /pxelinux.cfg/ -> - 404" in log
+
+
+def test_stops_cleanly_on_sigterm(server):
+    os.kill(server.process.pid, signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
