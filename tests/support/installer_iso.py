@@ -22,7 +22,7 @@ timeout 0
 label linux
   menu label ^Install
   kernel vmlinuz
-  append initrd=initrd.img inst.stage2=hd:LABEL={VOLID} quiet
+  append initrd=initrd.img inst.stage2=hd:LABEL={VOLID}
 
 label check
   menu label Test this media and install

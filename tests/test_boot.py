@@ -1,0 +1,47 @@
+"""The published PXE tree boots in QEMU (TCG, user networking with restrict=on and its TFTP server).
+
+Debian's netboot kernel stands in for the EL installer kernel: what is tested is that
+the boot loader found the machine's entry and handed its command line to the kernel.
+"""
+from __future__ import annotations
+
+import pytest
+from support.install_spec import MACS, REPO, install_spec, mac_key, run
+from support.qemu import install_netboot_kernel, kernel_command_line, need_qemu
+
+SERVER = "http://10.0.2.2:8080"
+
+
+def published_tree(tmp_path):
+    need_qemu()
+    root = tmp_path / "tree"
+    result = run("publish", install_spec(tmp_path, SERVER), "--to", "pxe", "--root", root, "--with-pxelinux")
+    assert result.returncode == 0, result.stderr
+    install_netboot_kernel(root)
+    return root
+
+
+def assert_installer_args(args: list[str], machine: int) -> None:
+    assert f"inst.ks={SERVER}/ks/{mac_key(MACS[machine])}.cfg" in args
+    assert f"inst.repo={REPO}" in args
+    assert "net.ifnames=0" in args and "biosdevname=0" in args
+    assert "console=ttyS0" in args
+
+
+@pytest.mark.slow
+def test_bios_pxelinux_boots_the_machines_entry(tmp_path):
+    root = published_tree(tmp_path)
+    line = kernel_command_line(tmp_path, "-boot", "n", "-nic", f"user,restrict=on,tftp={root},bootfile=pxelinux.0,mac={MACS[0]}")
+    args = line.split()
+    assert_installer_args(args, 0)
+    assert "initrd=images/pxeboot/initrd.img" in args
+    assert "ip=10.0.0.11::10.0.0.1:255.255.255.0:node01.example.com:eth0:none" in args
+
+
+@pytest.mark.slow
+def test_ipxe_script_chooses_the_entry_by_mac(tmp_path):
+    root = published_tree(tmp_path)
+    line = kernel_command_line(tmp_path, "-boot", "n", "-nic", f"user,restrict=on,tftp={root},bootfile=boot.ipxe,mac={MACS[1]}")
+    args = line.split()
+    assert_installer_args(args, 1)
+    assert "vlan=eth0.20:eth0" in args and "ip=10.20.0.12:::255.255.255.0:node02.example.com:eth0.20:none" in args
