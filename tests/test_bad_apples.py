@@ -63,6 +63,10 @@ EXTRAS = {
                                "gateway": "10.30.0.1", "nameservers": ["10.30.0.2"]}],
         },
     },
+    "pxe-rack-rocky9": {
+        "install": {"pxe": {"inst_repo": "http://mirror.internal.example.com/rocky/9/BaseOS/x86_64/os/"},
+                    "machines": [{"interface": "eth0"}]},
+    },
 }
 # Schema fields an EL spec cannot carry at all (refused whatever their value).
 NOT_FOR_EL = {"repos[].suites[]": "Debian repositories only"}
