@@ -221,6 +221,13 @@ class Machine(Model):
     vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
     """Put the address on VLAN <vlan> of `interface` (the device `interface.vlan`)."""
 
+    @field_validator("mac", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        if isinstance(value, int):  # YAML 1.1 reads 52:54:00:12:34:56 as a base-60 number
+            raise ValueError('quote the MAC address, like mac: "52:54:00:12:34:56" (unquoted, YAML reads it as a number)')
+        return value
+
 
 class Pxe(Model):
     """Network installs: `builder publish --to pxe` writes the boot entries, `builder serve` serves them."""

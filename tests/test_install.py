@@ -52,6 +52,10 @@ def test_bad_mac_and_an_install_section_on_debian_are_refused(tmp_path):
     result = run("validate", spec)
     assert result.returncode == 2
     assert "not a valid MAC address" in result.stderr and reports(result.stderr, spec) == {(18, "install.machines[2].mac")}
+    spec = install_spec(tmp_path, text=INSTALL_SPEC.replace(f'"{MACS[2]}"', "52:54:00:12:34:58"))
+    result = run("validate", spec)
+    assert result.returncode == 2 and reports(result.stderr, spec) == {(18, "install.machines[2].mac")}
+    assert "quote the MAC address" in result.stderr
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace("rocky-9", "debian-12"))
     result = run("validate", spec)
     assert result.returncode == 2 and reports(result.stderr, spec) == {(9, "kickstart"), (11, "install")}
