@@ -272,6 +272,8 @@ def check_install(spec: Spec) -> Iterator[Problem]:
     if install.pxe is not None:
         if "$" in install.pxe.server_url:
             yield _p("install.pxe.server_url", "the installer does not expand $variables in inst.ks=")
+        if not install.pxe.server_url.startswith(("http://", "https://")):
+            yield _p("install.pxe.server_url", "the tree is served over HTTP: give an http(s) URL", "like http://10.0.0.5:8080")
         repo = inst_repo(spec)
         if repo is None:
             yield _p("install.pxe.inst_repo", "a network install needs an installation tree for inst.repo=",

@@ -5,9 +5,13 @@ the boot loader found the machine's entry and handed its command line to the ker
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 from support.install_spec import MACS, REPO, install_spec, mac_key, run
 from support.qemu import install_netboot_kernel, kernel_command_line, need_qemu
+from support.requirements import skip_or_fail
 
 SERVER = "http://10.0.2.2:8080"
 
@@ -45,3 +49,16 @@ def test_ipxe_script_chooses_the_entry_by_mac(tmp_path):
     args = line.split()
     assert_installer_args(args, 1)
     assert "vlan=eth0.20:eth0" in args and "ip=10.20.0.12:::255.255.255.0:node02.example.com:eth0.20:none" in args
+
+
+@pytest.mark.slow
+def test_grub_configs_pass_grubs_own_parser(tmp_path):
+    if shutil.which("grub-script-check") is None:
+        skip_or_fail("grub-script-check (grub-common) is not installed")
+    root = tmp_path / "tree"
+    assert run("publish", install_spec(tmp_path, SERVER), "--to", "pxe", "--root", root).returncode == 0
+    configs = sorted(root.glob("grub.cfg*"))
+    assert len(configs) == 1 + len(MACS)
+    for config in configs:
+        result = subprocess.run(["grub-script-check", str(config)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{config.name}: {result.stdout}{result.stderr}"

@@ -38,6 +38,7 @@ def published(tmp_path, *extra: str):
     ("node03.example.com,", "node03.example.com, gateway: 10.0.0.1,", 18, "install.machines[2].gateway"),
     ("kernel_args: [console=ttyS0]", "kernel_args: [inst.ks=http://elsewhere/ks.cfg]", 14, "install.kernel_args[0]"),
     ("server_url: SERVER_URL", "server_url: http://x/$basearch", 13, "install.pxe.server_url"),
+    ("server_url: SERVER_URL", "server_url: nfs://x/tree", 13, "install.pxe.server_url"),
 ])
 def test_bad_machines_are_reported_at_their_line(tmp_path, old, new, line, path):
     assert old in INSTALL_SPEC
