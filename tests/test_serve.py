@@ -111,3 +111,25 @@ def test_no_listings_and_missing_files_are_404(server):
 def test_stops_cleanly_on_sigterm(server):
     os.kill(server.process.pid, signal.SIGTERM)
     assert server.process.wait(timeout=30) == 0
+
+
+def test_without_root_it_serves_a_temporary_tree_and_removes_it(tmp_path):
+    log = tmp_path / "serve.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "builder.cli", "serve", str(install_spec(tmp_path)), "--port", "0"],
+                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 120
+        while not (match := re.search(r"serving (\S+) at http://127\.0\.0\.1:(\d+)/", log.read_text())):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        root = Path(match[1])
+        assert (root / "ks/default.cfg").is_file()
+        status, body, _ = Server(process, int(match[2]), root, log).get(f"/ks/{mac_key(MACS[0])}.cfg")
+        assert status == 200 and hostname_of(body) == "node01.example.com"
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
+    assert not root.exists()
