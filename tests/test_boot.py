@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from support.install_spec import MACS, REPO, install_spec, mac_key, run
@@ -49,6 +50,31 @@ def test_ipxe_script_chooses_the_entry_by_mac(tmp_path):
     args = line.split()
     assert_installer_args(args, 1)
     assert "vlan=eth0.20:eth0" in args and "ip=10.20.0.12:::255.255.255.0:node02.example.com:eth0.20:none" in args
+
+
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+GRUB_EFI_MODULES = Path("/usr/lib/grub/x86_64-efi")
+
+
+@pytest.mark.slow
+def test_uefi_grub_reads_the_machines_own_config(tmp_path):
+    """OVMF network-boots a GRUB EFI image whose prefix is the TFTP root, like an EL grubx64.efi in its directory."""
+    missing = [str(p) for p in (OVMF_CODE, OVMF_VARS, GRUB_EFI_MODULES / "efinet.mod") if not p.exists()]
+    missing += [] if shutil.which("grub-mkimage") else ["grub-mkimage"]
+    if missing:
+        skip_or_fail(f"missing for the UEFI boot test: {', '.join(missing)}")
+    root = published_tree(tmp_path)
+    subprocess.run(["grub-mkimage", "-O", "x86_64-efi", "-d", str(GRUB_EFI_MODULES), "-o", str(root / "bootx64.efi"), "-p", "(tftp)",
+                    "efinet", "tftp", "net", "linux", "normal", "configfile", "echo"], check=True, capture_output=True)
+    variables = tmp_path / "OVMF_VARS.fd"
+    shutil.copy(OVMF_VARS, variables)
+    line = kernel_command_line(tmp_path, "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                               "-drive", f"if=pflash,format=raw,file={variables}", "-boot", "n",
+                               "-nic", f"user,restrict=on,tftp={root},bootfile=bootx64.efi,mac={MACS[1]}")
+    args = line.split()
+    assert_installer_args(args, 1)  # grub.cfg-01-<mac>, not grub.cfg's first (default) entry
+    assert args[0] == "BOOT_IMAGE=/images/pxeboot/vmlinuz"
 
 
 @pytest.mark.slow
