@@ -166,33 +166,13 @@ def cmd_publish(args) -> int:
     return PUBLISHERS[args.to](item, args)
 
 
-def _stop(signum, frame):
-    raise KeyboardInterrupt
-
-
 def cmd_serve(args) -> int:
-    import signal
-    import tempfile
-
     from .build import load_all
-    from .pxe import publish
-    from .serve import make_server
+    from .serve import serve_spec
 
     (item,) = load_all([args.spec])
     _print_warnings([item])
-    with tempfile.TemporaryDirectory(prefix="builder-serve-") as scratch:
-        root = args.root or Path(scratch)
-        publish(item.spec, item.path, root)
-        server = make_server(root, args.bind, args.port)
-        host, port = server.server_address[:2]
-        print(f"serving {root} at http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
-        signal.signal(signal.SIGTERM, _stop)  # a service manager's stop: clean up like Ctrl-C
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+    serve_spec(item.spec, item.path, args.root, args.bind, args.port)
     return 0
 
 

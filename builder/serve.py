@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import sys
+import tempfile
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .install import mac_key
+from .spec import Spec
 
 MAC = re.compile(r"[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
 KS_BY_MAC = re.compile(r"/ks/(?P<mac>[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5})\.cfg")
@@ -122,3 +125,26 @@ def make_server(root: Path, bind: str, port: int) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((bind, port), handler)
     server.daemon_threads = True
     return server
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
+def serve_spec(spec: Spec, spec_file: object, root: Path | None, bind: str, port: int) -> None:
+    """Publish the spec's tree (into `root`, or a temporary directory removed at the end) and serve it until stopped."""
+    from .pxe import publish
+
+    with tempfile.TemporaryDirectory(prefix="builder-serve-") as scratch:
+        root = root or Path(scratch)
+        publish(spec, spec_file, root)
+        server = make_server(root, bind, port)
+        host, port = server.server_address[:2]
+        print(f"serving {root} at http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGTERM, _stop)  # a service manager's stop cleans up like Ctrl-C
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
