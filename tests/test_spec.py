@@ -477,6 +477,18 @@ def test_spec_hash_ignores_comments_and_formatting_but_not_values(tmp_path):
     assert built_spec_sha256(changed, tmp_path / "c") != original
 
 
+def test_spec_hash_ignores_values_equal_to_their_defaults(tmp_path):
+    """A spec that spells out a default, or a builder that adds an optional section, keeps the hash."""
+    example = ROOT / "examples" / "debian12-node.yaml"
+    text = example.read_text()
+    assert "\nkeyboard:" not in text
+    spelled_out, _, _ = load_spec(spec_file(tmp_path, text + "keyboard: us\n", "explicit.yaml"))
+    plain, _, _ = load_spec(example)
+    assert spelled_out.keyboard == plain.keyboard == "us"
+    assert spec_sha256(spelled_out) == spec_sha256(plain)
+    assert spec_sha256(plain.model_copy(update={"keyboard": "de"})) != spec_sha256(plain)
+
+
 def test_the_command_line_offers_exactly_the_artifacts_the_builder_makes():
     from builder import build, cli
 
