@@ -31,9 +31,18 @@ class LoadedSpec:
         return spec_sha256(self.spec)
 
 
+# Sections added after specs were in use: left out of the hash while unset, so the
+# hash (and the artifacts that record it) of a spec without them does not change.
+LATER_SECTIONS = ("container",)
+
+
 def spec_sha256(spec: Spec) -> str:
     """Hash of the normalised spec: comments and formatting do not change it."""
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = spec.model_dump(mode="json")
+    for key in LATER_SECTIONS:
+        if data.get(key) is None:
+            del data[key]
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -21,9 +21,9 @@ from ..errors import BuilderError
 from ..spec import ExtraFile
 from ..targets import Family
 from . import model as m
+from .applicability import not_applicable_items
 from .model import Baseline
 from .results import (
-    CONTAINER_NA,
     CONTEXTS,
     Check,
     Result,
@@ -47,13 +47,16 @@ def verify_rootfs(baseline: Baseline, root: Path, context: str = "rootfs") -> li
     """Check every baseline item on the tree at `root`; never writes to it."""
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {', '.join(CONTEXTS)}")
+    if context != baseline.context and "container" in (context, baseline.context):
+        raise ValueError(f"a baseline rendered for {baseline.context} cannot be checked as {context}")
     if not Path(root).is_dir():
         raise BuilderError(f"{root} is not a directory", hint="give the root of an unpacked file system")
     check = Check(baseline, RootFS(root), context)
+    na = not_applicable_items(baseline.spec, context)
     results: list[Result] = []
     for item, run in CHECKS:
-        if context == "container" and item in CONTAINER_NA:
-            results.append(Result(item, Status.NA, CONTAINER_NA[item]))
+        if item in na:
+            results.append(Result(item, Status.NA, na[item]))
             continue
         found: list[Result] = []
         try:
