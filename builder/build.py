@@ -76,21 +76,34 @@ RENDERERS: dict[str, Callable[[LoadedSpec], list[tuple[str, bytes]]]] = {
 # Artifacts built as files by their own module ("module:function", imported only when
 # asked for), in this order, after every in-memory artifact is written. Each function is
 # fn(item, directory, options) -> list[ArtifactRecord] and leaves nothing behind on failure.
-FILE_BUILDERS: dict[str, str] = {}
+FILE_BUILDERS: dict[str, str] = {
+    "container": ".container.build:build_container",
+}
 
 KINDS: tuple[str, ...] = (*RENDERERS, *FILE_BUILDERS)
 
 
 def supported_artifacts(spec: Spec) -> tuple[str, ...]:
-    return ("kickstart",) if spec.target.info.kickstart_version else ()
+    kinds = ("kickstart",) if spec.target.info.kickstart_version else ()
+    if not spec.target.info.is_el:
+        kinds += ("container",)
+    return kinds
+
+
+# Why a kind is not made for a target, and what to do instead.
+UNSUPPORTED = {
+    "kickstart": ("a Debian spec is for images only", "target an EL release (centos-stream-9, rocky-9, ...) for a kickstart"),
+    "container": ("no EL mirror is reachable to bootstrap an EL root filesystem (dnf --installroot) from",
+                  "build the base image from a debian-12 spec (see examples/debian12-node.yaml)"),
+}
 
 
 def wanted_artifacts(item: LoadedSpec, only: list[str] | None) -> list[str]:
     wanted = only or list(supported_artifacts(item.spec))
     for kind in wanted:
         if kind not in supported_artifacts(item.spec):
-            raise UnsupportedArtifact(f"{item.path}: {item.spec.target} has no {kind}: a Debian spec is for images only",
-                                      hint="target an EL release (centos-stream-9, rocky-9, ...) for a kickstart")
+            why, hint = UNSUPPORTED[kind]
+            raise UnsupportedArtifact(f"{item.path}: {item.spec.target} has no {kind}: {why}", hint=hint)
     return wanted
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import BuilderError, SpecError
 
 # Kept here rather than imported from .build so that `--help` does not load pykickstart.
-ARTIFACT_KINDS = ["kickstart"]
+ARTIFACT_KINDS = ["kickstart", "container"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--rootfs", type=Path, metavar="DIR", help="a root file system directory (read only)")
+    what.add_argument("--image", metavar="REF", help="a container image in the Docker engine (checked offline, as a container)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_verify)
 
@@ -110,12 +111,17 @@ def cmd_verify(args) -> int:
     from .build import load_all
 
     (item,) = load_all([args.spec])
-    if not args.rootfs.is_dir():
-        raise BuilderError(f"{args.rootfs}: not a directory")
-    results = verify_rootfs(Baseline(item.spec), args.rootfs)
+    if args.image:
+        from .container.verify import verify_image
+
+        results, target = verify_image(item.spec, args.image), {"image": args.image}
+    else:
+        if not args.rootfs.is_dir():
+            raise BuilderError(f"{args.rootfs}: not a directory")
+        results, target = verify_rootfs(Baseline(item.spec), args.rootfs), {"rootfs": str(args.rootfs)}
     failed = sum(r.status is Status.FAIL for r in results)
     if args.json:
-        json.dump({"spec": str(item.path), "rootfs": str(args.rootfs), "failed": failed,
+        json.dump({"spec": str(item.path), **target, "failed": failed,
                    "results": [{"item": r.item, "status": r.status.value, "detail": r.detail} for r in results]},
                   sys.stdout, indent=2)
         print()
