@@ -10,6 +10,8 @@ from .errors import BuilderError, SpecError
 
 # Kept here rather than imported from .build so that `--help` does not load pykickstart.
 ARTIFACT_KINDS = ["kickstart", "container"]
+# publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
+PUBLISHERS = {"registry": ".container.registry:publish"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--image", metavar="REF", help="a container image in the Docker engine (checked offline, as a container)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("publish", help="send a built artifact (from OUT/<name>/) where it is used")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--to", required=True, choices=sorted(PUBLISHERS), help="where to")
+    p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="where `builder build` wrote it (default: out)")
+    p.add_argument("--registry", metavar="HOST[:PORT]/REPO[:TAG]", help="registry: overrides the spec's container.registry")
+    p.add_argument("--plain-http", action="store_true", help="registry: plain HTTP instead of TLS (a trusted network only)")
+    p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("baseline", help="print the baseline script that every artifact runs")
     p.add_argument("spec", metavar="SPEC")
@@ -131,6 +141,16 @@ def cmd_verify(args) -> int:
         print(f"{r.status.value:<5} {r.item:<{width}}  {r.detail}")
     print(f"{len(results)} checks: {failed} failed, {sum(r.status is Status.NA for r in results)} not applicable")
     return 1 if failed else 0
+
+
+def cmd_publish(args) -> int:
+    import importlib
+
+    from .build import load_all
+
+    (item,) = load_all([args.spec])
+    module, _, function = PUBLISHERS[args.to].partition(":")
+    return getattr(importlib.import_module(module, __package__), function)(item, args)
 
 
 def cmd_baseline(args) -> int:
