@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
-SYSTEM_PACKAGES := debootstrap shellcheck rpm
+SYSTEM_PACKAGES := debootstrap shellcheck rpm docker.io docker-registry zstd
 
 .PHONY: examples test test-fast lint bench deps venv clean
 
