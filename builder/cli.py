@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import BuilderError, SpecError
 
 # Kept here rather than imported from .build so that `--help` does not load pykickstart.
-ARTIFACT_KINDS = ["kickstart", "container"]
+ARTIFACT_KINDS = ["kickstart", "prepull", "container"]
 # publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
 PUBLISHERS = {"registry": ".container.registry:publish"}
 

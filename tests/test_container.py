@@ -193,3 +193,28 @@ def test_an_oversized_image_fails_its_budget_and_names_the_biggest_packages(buil
     packages = proc.stderr.split("biggest packages", 1)[1].split("biggest directories", 1)[0]
     assert "nmap" in packages or "libssl-dev" in packages, packages
     assert not out.exists(), "a failed build leaves nothing in OUT"
+
+
+def test_the_prepull_script_pulls_with_retries_and_reports_failure(built, build_env, registry: Registry, engine: Engine,
+                                                                   tmp_path: Path):
+    """The node's pre-pull script, with the docker engine variant, against the session's engine and a loopback registry."""
+    from builder.baseline.prepull import prepull_script
+    from builder.spec import Prepull
+
+    ref = f"{registry.address}/base/prepull:1"
+    pushed = builder("publish", EXAMPLE, "--to", "registry", "--out", built["out"], "--registry", ref, "--plain-http", env=build_env)
+    assert pushed.returncode == 0, pushed.stderr
+    env = {**os.environ, "DOCKER_HOST": engine.host, "BUILDER_PREPULL_STATE": str(tmp_path / "state")}
+    script = prepull_script(Prepull(image=ref, engine="docker", attempts=2, plain_http=True))
+    ok = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert (tmp_path / "state" / "done").read_text().strip() == ref
+    assert json.loads(engine.docker("image", "inspect", ref).stdout)[0]["Id"] == built["config_digest"]
+
+    registry.stop()
+    missing = f"{registry.address}/base/never-pushed:1"
+    script = prepull_script(Prepull(image=missing, engine="docker", attempts=2, plain_http=True))
+    failed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert failed.returncode == 1
+    assert "attempt 1 of 2" in failed.stderr and f"FAILED: {missing} was not pulled after 2 attempts" in failed.stderr
+    assert (tmp_path / "state" / "failed").exists()

@@ -79,7 +79,11 @@ def repos(b: Baseline) -> list[str]:
 
 
 def packages(b: Baseline) -> list[str]:
-    names = " ".join(quote(n) for n in b.packages)
+    return _install(b, b.packages)
+
+
+def _install(b: Baseline, wanted) -> list[str]:
+    names = " ".join(quote(n) for n in wanted)
     if not names:
         return []
     if b.family is Family.EL:
@@ -343,3 +347,18 @@ def render_script(b: Baseline) -> str:
     script = "".join(out)
     assert "\x00" not in script
     return script
+
+
+def render_prepull_installer(b: Baseline) -> str:
+    """For a node that already runs: the engine, the pre-pull unit and its script, enabled and started."""
+    if b.prepull is None:
+        raise ValueError("the spec has no container.prepull")
+    out = [PRELUDE.format(version=BASELINE_VERSION, target=b.spec.target.value)]
+    # One engine package: the install loop runs once, as meant.
+    install = _install(b, b.prepull_packages)
+    install.insert(1, "# shellcheck disable=SC2043")
+    for name, lines in (("packages", install), ("prepull", prepull(b))):
+        out.append(f"\nbuilder_step {quote(name)}\n" + "\n".join(lines) + "\n")
+    out.append("\nsystemctl start --no-block builder-prepull.service\n"
+               "builder_step 'prepull started: journalctl -u builder-prepull.service shows its progress'\n")
+    return "".join(out)
