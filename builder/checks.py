@@ -236,3 +236,13 @@ def check_kickstart(spec: Spec) -> Iterator[Problem]:
     elif disk.partitions:
         yield _p("kickstart.disk.partitions", f"partitions are only used with layout: custom (layout is {disk.layout})",
                  "set kickstart.disk.layout: custom, or remove partitions")
+
+
+@reads("target", "container")
+def check_container(spec: Spec) -> Iterator[Problem]:
+    container = spec.container
+    if container is None or container.prepull is None:
+        return
+    if container.prepull.engine == "docker" and spec.target.info.family is Family.EL:
+        yield _p("container.prepull.engine", f"{spec.target} ships no docker engine in its own repositories",
+                 "use engine: podman (in AppStream); docker-ce needs Docker's own repository")

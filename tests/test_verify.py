@@ -189,7 +189,7 @@ def test_correct_debian_tree_passes(debian):
     results = verify_rootfs(b, root)
     assert by_status(results, Status.FAIL) == []
     assert sorted({r.item for r in results}) == sorted(ITEMS), "every item yields a result"
-    assert {r.item for r in by_status(results, Status.NA)} == {"keyboard", "selinux", "network", "post-commands"}
+    assert {r.item for r in by_status(results, Status.NA)} == {"keyboard", "selinux", "network", "prepull", "post-commands"}
     assert all(r.detail for r in results)
 
 
@@ -539,3 +539,18 @@ def test_verify_leaves_the_tree_untouched(el):
     before = snapshot()
     verify_rootfs(b, root)
     assert snapshot() == before
+
+
+def test_prepull_unit_and_script_are_checked(tmp_path):
+    from builder.baseline.prepull import prepull_script, prepull_unit
+
+    b = baseline_of(DEBIAN_SPEC + "container: {prepull: {image: 'registry.example.com:5000/base/node:1', engine: docker}}\n")
+    build_tree(tmp_path, b)
+    assert "docker.io" in b.packages
+    put(tmp_path, m.PREPULL_SCRIPT, prepull_script(b.prepull), 0o755)
+    put(tmp_path, m.PREPULL_UNIT_FILE, prepull_unit(b.prepull))
+    link(tmp_path, f"/etc/systemd/system/multi-user.target.wants/{m.PREPULL_UNIT}", m.PREPULL_UNIT_FILE)
+    results = [r for r in verify_rootfs(b, tmp_path) if r.item == "prepull"]
+    assert [r.status for r in results] == [Status.PASS] * 3, results
+    (tmp_path / f"etc/systemd/system/multi-user.target.wants/{m.PREPULL_UNIT}").unlink()
+    assert any("builder-prepull.service is not enabled" in f for f in failures(b, tmp_path))

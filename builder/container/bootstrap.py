@@ -52,7 +52,8 @@ class BaseTree:
 
     def command(self, root: Path) -> list[str]:
         b = self.bootstrap
-        return [b.tool, f"--variant={b.variant}", "--include=" + ",".join(sorted(self.packages)), b.suite, str(root), self.mirror]
+        include = ["--include=" + ",".join(sorted(self.packages))] if self.packages else []
+        return [b.tool, f"--variant={b.variant}", *include, b.suite, str(root), self.mirror]
 
 
 def why_not_bootstrap() -> str | None:
