@@ -218,3 +218,25 @@ def test_the_prepull_script_pulls_with_retries_and_reports_failure(built, build_
     assert failed.returncode == 1
     assert "attempt 1 of 2" in failed.stderr and f"FAILED: {missing} was not pulled after 2 attempts" in failed.stderr
     assert (tmp_path / "state" / "failed").exists()
+
+
+def test_basic_auth_comes_from_the_docker_config(built, build_env, tmp_path: Path):
+    import base64
+
+    registry = Registry(tmp_path / "registry", htpasswd=("ops", "s3cret-pw")).start()
+    try:
+        ref = f"{registry.address}/base/authed:1"
+        args = ("publish", EXAMPLE, "--to", "registry", "--out", built["out"], "--registry", ref, "--plain-http")
+        empty = tmp_path / "no-credentials"
+        empty.mkdir()
+        refused = builder(*args, env={**build_env, "DOCKER_CONFIG": str(empty)})
+        assert refused.returncode == 1 and "HTTP 401" in refused.stderr and "docker login" in refused.stderr, refused.stderr
+        config = tmp_path / "docker-config"
+        config.mkdir()
+        (config / "config.json").write_text(json.dumps({"auths": {registry.address: {"auth": base64.b64encode(b"ops:s3cret-pw").decode()}}}))
+        proc = builder(*args, env={**build_env, "DOCKER_CONFIG": str(config)})
+        assert proc.returncode == 0, proc.stderr
+        assert "s3cret-pw" not in proc.stdout + proc.stderr
+        assert registry.requests("PUT", "/manifests/1") >= 1
+    finally:
+        registry.stop()

@@ -158,7 +158,12 @@ class Registry:
 
     # ------------------------------------------------------------ distribution API
     def _fail(self, response, what: str):
-        raise BuilderError(f"registry {self.ref.host} refused {what}: HTTP {response.status_code} {response.text[:300]}")
+        hint = None
+        if response.status_code in (401, 403):
+            hint = (f"log in first (docker login {self.ref.host}): credentials are read from "
+                    "$DOCKER_CONFIG/config.json or ~/.docker/config.json")
+        raise BuilderError(f"registry {self.ref.host} refused {what}: HTTP {response.status_code} {response.text[:300].strip()}",
+                           hint=hint)
 
     def manifest_digest(self, media_type: str) -> str | None:
         response = self.request("HEAD", f"/v2/{self.ref.repository}/manifests/{self.ref.tag}", headers={"Accept": media_type})

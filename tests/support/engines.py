@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,7 @@ class Registry:
     base: Path
     port: int = 0
     proc: subprocess.Popen | None = None
+    htpasswd: tuple[str, str] | None = None  # (user, password): basic auth, as `registry: auth: htpasswd`
 
     @property
     def address(self) -> str:
@@ -104,8 +106,19 @@ class Registry:
         self.base.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         config = self.base / "config.yml"
-        config.write_text(f"version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {self.base / 'data'}\n"
-                          f"http:\n  addr: 127.0.0.1:{self.port}\n")
+        text = (f"version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {self.base / 'data'}\n"
+                f"http:\n  addr: 127.0.0.1:{self.port}\n")
+        if self.htpasswd:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import crypt  # bcrypt through libxcrypt: the registry reads only bcrypt htpasswd entries
+
+                hashed = crypt.crypt(self.htpasswd[1], crypt.mksalt(crypt.METHOD_BLOWFISH))
+            (self.base / "htpasswd").write_text(f"{self.htpasswd[0]}:{hashed}\n")
+            text += f"auth:\n  htpasswd:\n    realm: builder-tests\n    path: {self.base / 'htpasswd'}\n"
+        config.write_text(text)
         self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=self.log.open("ab"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
@@ -114,6 +127,9 @@ class Registry:
                 with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=2) as answer:
                     if answer.status == 200:
                         return self
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401 and self.htpasswd:
+                    return self
             except OSError:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"docker-registry exited {self.proc.returncode}:\n{self.log.read_text()[-2000:]}") from None
