@@ -231,7 +231,7 @@ class ContainerSettings(Model):
     registry: f.ImageRef | None = None
     """Where `builder publish --to registry` pushes the image, HOST[:PORT]/REPO[:TAG]."""
     prepull: Prepull | None = None
-    """Nodes built from this spec pull this image on first boot (a systemd oneshot); also `builder prepull`."""
+    """Nodes built from this spec pull this image on first boot (a systemd oneshot); `--only prepull` writes prepull.sh for running nodes."""
 
 
 class Spec(Model):
