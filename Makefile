@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
-SYSTEM_PACKAGES := debootstrap shellcheck rpm xorriso mtools dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf
+SYSTEM_PACKAGES := debootstrap shellcheck rpm xorriso mtools dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry zstd
 
 .PHONY: examples test test-fast lint bench deps venv clean
 

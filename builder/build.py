@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .baseline import BASELINE_VERSION
+from .baseline import BASELINE_VERSION, Baseline
+from .baseline.script import render_prepull_installer
 from .errors import BuilderError, Problem, SpecError
 from .kickstart import render_kickstart
 from .output import ArtifactRecord, record_for, write_atomic, write_manifest
@@ -65,6 +66,7 @@ class BuildOptions:
 # Artifacts rendered in memory: every spec renders before anything is written.
 RENDERERS: dict[str, Callable[[LoadedSpec], list[tuple[str, bytes]]]] = {
     "kickstart": lambda item: [("ks.cfg", render_kickstart(item.spec, item.sha256).encode())],
+    "prepull": lambda item: [("prepull.sh", render_prepull_installer(Baseline(item.spec)).encode())],
 }
 
 # Artifacts built as files by their own module ("module:function", imported only when
@@ -72,21 +74,37 @@ RENDERERS: dict[str, Callable[[LoadedSpec], list[tuple[str, bytes]]]] = {
 # fn(item, directory, options) -> list[ArtifactRecord] and leaves nothing behind on failure.
 FILE_BUILDERS: dict[str, str] = {
     "iso": ".iso:build_iso",
+    "container": ".container.build:build_container",
 }
 
 KINDS: tuple[str, ...] = (*RENDERERS, *FILE_BUILDERS)
 
 
 def supported_artifacts(spec: Spec) -> tuple[str, ...]:
-    return ("kickstart", "iso") if spec.target.info.kickstart_version else ()
+    kinds = ("kickstart", "iso") if spec.target.info.kickstart_version else ()
+    if not spec.target.info.is_el:
+        kinds += ("container",)
+    if spec.container is not None and spec.container.prepull is not None:
+        kinds += ("prepull",)
+    return kinds
+
+
+# Why a kind is not made for a target, and what to do instead.
+UNSUPPORTED = {
+    "kickstart": ("a Debian spec is for images only", "target an EL release (centos-stream-9, rocky-9, ...) for a kickstart"),
+    "prepull": ("the spec has no container.prepull", "set container.prepull.image to the image nodes should pull"),
+    "iso": ("an installer ISO carries a kickstart, and a Debian spec has none", "target an EL release for a kickstart ISO"),
+    "container": ("builder bootstraps container base images for Debian targets only so far (an EL one needs dnf --installroot)",
+                  "build the base image from a debian-12 spec (see examples/debian12-node.yaml)"),
+}
 
 
 def wanted_artifacts(item: LoadedSpec, only: list[str] | None) -> list[str]:
     wanted = only or list(supported_artifacts(item.spec))
     for kind in wanted:
         if kind not in supported_artifacts(item.spec):
-            raise UnsupportedArtifact(f"{item.path}: {item.spec.target} has no {kind}: a Debian spec is for images only",
-                                      hint="target an EL release (centos-stream-9, rocky-9, ...) for a kickstart")
+            why, hint = UNSUPPORTED[kind]
+            raise UnsupportedArtifact(f"{item.path}: {item.spec.target} has no {kind}: {why}", hint=hint)
     return wanted
 
 

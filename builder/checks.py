@@ -321,3 +321,13 @@ def check_machines_kickstarts(spec: Spec) -> Iterator[Problem]:
             if not problem.warning and (problem.path, problem.message) not in base:
                 yield _p(f"install.machines[{i}]", f"this machine's spec would be invalid: {problem.path}: {problem.message}",
                          problem.hint)
+
+
+@reads("target", "container")
+def check_container(spec: Spec) -> Iterator[Problem]:
+    container = spec.container
+    if container is None or container.prepull is None:
+        return
+    if container.prepull.engine == "docker" and spec.target.info.family is Family.EL:
+        yield _p("container.prepull.engine", f"{spec.target} ships no docker engine in its own repositories",
+                 "use engine: podman (in AppStream); docker-ce needs Docker's own repository")

@@ -9,7 +9,9 @@ from pathlib import Path
 from .errors import BuilderError, SpecError
 
 # Kept here rather than imported from .build so that `--help` does not load pykickstart.
-ARTIFACT_KINDS = ["kickstart", "iso"]
+ARTIFACT_KINDS = ["kickstart", "prepull", "iso", "container"]
+# publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
+PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.registry:publish"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,14 +61,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--rootfs", type=Path, metavar="DIR", help="a root file system directory (read only)")
+    what.add_argument("--image", metavar="REF", help="a container image in the Docker engine (checked offline, as a container)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("publish", help="publish a spec's artifacts (pxe: a ready-to-serve PXE tree)")
+    p = sub.add_parser("publish", help="send a built artifact where it is used (pxe: a ready-to-serve PXE tree)")
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--to", required=True, choices=sorted(PUBLISHERS), help="where to publish")
+    p.add_argument("--to", required=True, choices=sorted(PUBLISHERS), help="where to")
+    p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="where `builder build` wrote it (default: out)")
     p.add_argument("--root", type=Path, metavar="DIR", help="pxe: the tree to write (TFTP/HTTP root)")
     p.add_argument("--with-pxelinux", action="store_true", help="pxe: also copy this host's pxelinux.0 and ldlinux.c32 into the tree")
+    p.add_argument("--registry", metavar="HOST[:PORT]/REPO[:TAG]", help="registry: overrides the spec's container.registry")
+    p.add_argument("--plain-http", action="store_true", help="registry: plain HTTP instead of TLS (a trusted network only)")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("serve", help="publish the PXE tree and serve it over HTTP, each machine's kickstart chosen by MAC")
@@ -127,12 +133,17 @@ def cmd_verify(args) -> int:
     from .build import load_all
 
     (item,) = load_all([args.spec])
-    if not args.rootfs.is_dir():
-        raise BuilderError(f"{args.rootfs}: not a directory")
-    results = verify_rootfs(Baseline(item.spec), args.rootfs)
+    if args.image:
+        from .container.verify import verify_image
+
+        results, target = verify_image(item.spec, args.image), {"image": args.image}
+    else:
+        if not args.rootfs.is_dir():
+            raise BuilderError(f"{args.rootfs}: not a directory")
+        results, target = verify_rootfs(Baseline(item.spec), args.rootfs), {"rootfs": str(args.rootfs)}
     failed = sum(r.status is Status.FAIL for r in results)
     if args.json:
-        json.dump({"spec": str(item.path), "rootfs": str(args.rootfs), "failed": failed,
+        json.dump({"spec": str(item.path), **target, "failed": failed,
                    "results": [{"item": r.item, "status": r.status.value, "detail": r.detail} for r in results]},
                   sys.stdout, indent=2)
         print()
@@ -144,26 +155,15 @@ def cmd_verify(args) -> int:
     return 1 if failed else 0
 
 
-def publish_pxe(item, args) -> int:
-    from .pxe import publish
-
-    if args.root is None:
-        raise BuilderError("publish --to pxe needs --root DIR (the directory your TFTP/HTTP server serves)")
-    written = publish(item.spec, item.path, args.root, with_pxelinux=args.with_pxelinux)
-    print(f"wrote {len(written)} files into {args.root}")
-    return 0
-
-
-# publish --to NAME: fn(loaded spec, args) -> exit code.
-PUBLISHERS = {"pxe": publish_pxe}
-
-
 def cmd_publish(args) -> int:
+    import importlib
+
     from .build import load_all
 
     (item,) = load_all([args.spec])
     _print_warnings([item])
-    return PUBLISHERS[args.to](item, args)
+    module, _, function = PUBLISHERS[args.to].partition(":")
+    return getattr(importlib.import_module(module, __package__), function)(item, args)
 
 
 def cmd_serve(args) -> int:

@@ -100,6 +100,11 @@ BootFile = _checked(
     r"(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)?/?[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*", "boot file",
     "a path on the boot server like images/pxeboot/vmlinuz, or an http(s) URL without spaces or quotes", 1024,
 )
+# HOST[:PORT]/REPO[:TAG] of a container registry (no scheme: TLS unless plain HTTP is asked for).
+ImageRef = _checked(
+    r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?",
+    "image reference", "HOST[:PORT]/REPO[:TAG], like registry.internal.example.com:5000/base/debian12-node:latest", 512,
+)
 # One line of printable ASCII and no characters that a shell or a kickstart would read.
 Label = _checked(r"[A-Za-z0-9 .,_+()/:@-]*", "description", "one line of letters, digits, spaces and .,_+()/:@-", 200)
 

@@ -117,3 +117,12 @@ def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = Fal
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
     return sorted([*files, *loaders])
+
+
+def publish_command(item, args) -> int:
+    """`builder publish SPEC --to pxe --root DIR`."""
+    if args.root is None:
+        raise BuilderError("publish --to pxe needs --root DIR (the directory your TFTP/HTTP server serves)")
+    written = publish(item.spec, item.path, args.root, with_pxelinux=args.with_pxelinux)
+    print(f"wrote {len(written)} files into {args.root}")
+    return 0

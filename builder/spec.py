@@ -250,6 +250,35 @@ class Install(Model):
     """Extra installer kernel arguments for every boot entry (PXE and the remastered ISO), like console=ttyS0."""
 
 
+class Compression(StrEnum):
+    GZIP = "gzip"
+    ZSTD = "zstd"
+
+
+class Prepull(Model):
+    image: f.ImageRef
+    """The image every node pulls on first boot, HOST[:PORT]/REPO[:TAG] (your internal registry)."""
+    plain_http: bool = False
+    """The registry speaks plain HTTP (an internal registry without TLS); TLS is verified otherwise."""
+    engine: Literal["podman", "docker"] = "podman"
+    """The engine installed and enabled to pull: podman (EL 9/10 AppStream, Debian) or docker (docker.io, Debian only)."""
+    attempts: Annotated[int, Field(ge=1, le=100)] = 10
+    """Pull attempts before the node reports failure (with growing pauses between them)."""
+
+
+class ContainerSettings(Model):
+    sshd: bool = False
+    """Keep sshd and its baseline settings in the container image (off: containers are reached through their runtime)."""
+    size_budget_mib: Annotated[int, Field(ge=1, le=65536)] | None = None
+    """Largest compressed image, in MiB; the build fails above it (default: base-images/)."""
+    compression: Compression = Compression.GZIP
+    """Layer compression: gzip (every engine) or zstd (Docker 23+, podman 4+)."""
+    registry: f.ImageRef | None = None
+    """Where `builder publish --to registry` pushes the image, HOST[:PORT]/REPO[:TAG]."""
+    prepull: Prepull | None = None
+    """Nodes built from this spec pull this image on first boot (a systemd oneshot); `--only prepull` writes prepull.sh for running nodes."""
+
+
 class Spec(Model):
     version: Literal[1]
     """Spec format version (required): 1."""
@@ -293,6 +322,8 @@ class Spec(Model):
     """Kickstart-only settings (EL targets): install source, disk layout."""
     install: Install | None = None
     """Delivering the kickstart (EL targets): machines, PXE boot entries, installer arguments."""
+    container: ContainerSettings | None = None
+    """Container base image settings (size budget, compression, registry) and the image nodes pre-pull."""
 
     @property
     def kickstart_settings(self) -> KickstartSettings:

@@ -54,6 +54,8 @@ EXTRAS = {
         "firewall": {"services": ["http"]},
         "services": {"enable": ["tuned"]},
         "files": [{"mode": "0640", "owner": "root", "group": "wheel"}],
+        "container": {"registry": "registry.internal.example.com:5000/base/compute:1", "compression": "zstd",
+                      "prepull": {"engine": "podman"}},
     },
     "kvm-host-rocky9": {
         "network": {

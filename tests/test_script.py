@@ -62,3 +62,19 @@ def test_debian_golden_baseline_script():
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(script)
     assert script == golden.read_text(), "baseline script changed; rerun with UPDATE_GOLDEN=1 if intended"
+
+
+def test_container_script_skips_and_reports_what_does_not_apply(tmp_path: Path):
+    spec, _, _ = load_spec(ROOT / "examples" / "debian12-node.yaml")
+    full, container = render_script(Baseline(spec)), render_script(Baseline(spec, context="container"))
+    for item in ("time", "sshd", "firewall", "sysctls", "kernel-args", "services", "limits", "rc-local"):
+        assert f"builder_step '{item}: not applicable in a container: " in container, item
+    for step in ("builder_step sshd", "builder_step firewall", "builder_step sysctls", "builder_step services"):
+        assert step in full and step not in container
+    for step in ("builder_step users", "builder_step locale", "builder_step files", "builder_step packages"):
+        assert step in container
+    assert "chrony" not in container.split("builder_step packages", 1)[1].split("builder_step", 1)[0]
+    script = tmp_path / "container.sh"
+    script.write_text(container)
+    result = subprocess.run(["shellcheck", "-s", "bash", "-S", "warning", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

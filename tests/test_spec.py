@@ -447,13 +447,13 @@ def test_manifest_records_spec_hash_and_every_artifact(tmp_path):
     spec, _, _ = load_spec(example)
     assert manifest["spec_sha256"] == spec_sha256(spec)
     assert manifest["target"] == "centos-stream-9"
-    assert set(manifest["artifacts"]) == {"kickstart", "iso"}
+    assert set(manifest["artifacts"]) == {"kickstart", "iso", "prepull"}  # the example opts in to container.prepull
     for record in manifest["artifacts"].values():
         data = (directory / record["path"]).read_bytes()
         assert record["size"] == len(data)
         assert record["sha256"] == hashlib.sha256(data).hexdigest()
     assert f"Spec sha256 {manifest['spec_sha256']}" in (directory / "ks.cfg").read_text()
-    assert {p.name for p in files_under(out)} == {"manifest.json", "ks.cfg", "oemdrv.iso"}
+    assert {p.name for p in files_under(out)} == {"manifest.json", "ks.cfg", "oemdrv.iso", "prepull.sh"}
 
 
 def built_spec_sha256(spec: Path, out: Path) -> str:
@@ -493,3 +493,15 @@ def test_the_command_line_offers_exactly_the_artifacts_the_builder_makes():
     from builder import build, cli
 
     assert cli.ARTIFACT_KINDS == list(build.KINDS)
+
+
+def test_prepull_with_docker_on_el_is_refused():
+    from builder.errors import SpecError
+    from builder.spec import load_spec_text
+
+    text = (ROOT / "examples" / "compute-node-cs9.yaml").read_text().replace(
+        "    image: registry.internal.example.com:5000/base/debian12-node:latest",
+        "    image: registry.internal.example.com:5000/base/debian12-node:latest\n    engine: docker")
+    with pytest.raises(SpecError) as refused:
+        load_spec_text(text, "cs9.yaml")
+    assert "container.prepull.engine" in str(refused.value) and "podman" in str(refused.value)

@@ -14,7 +14,7 @@ from builder.baseline import Baseline
 from builder.baseline import model as m
 from builder.baseline.rootfs import RootFS, UnsafePath, sshd_global_settings
 from builder.baseline.verify import CHECKS, Result, Status, verify_rootfs
-from builder.spec import load_spec_text
+from builder.spec import ContainerSettings, load_spec_text
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"
 HASH = "$6$saltsalt$Zm9vYmFyYmF6cXV4"
@@ -189,7 +189,7 @@ def test_correct_debian_tree_passes(debian):
     results = verify_rootfs(b, root)
     assert by_status(results, Status.FAIL) == []
     assert sorted({r.item for r in results}) == sorted(ITEMS), "every item yields a result"
-    assert {r.item for r in by_status(results, Status.NA)} == {"keyboard", "selinux", "network", "post-commands"}
+    assert {r.item for r in by_status(results, Status.NA)} == {"keyboard", "selinux", "network", "prepull", "post-commands"}
     assert all(r.detail for r in results)
 
 
@@ -210,14 +210,31 @@ def test_container_context_marks_host_owned_items_not_applicable(el):
     b, root = el
     (root / "etc/default/grub").unlink()
     (root / "etc/selinux/config").unlink()
-    results = verify_rootfs(b, root, "container")
-    na = {r.item: r.detail for r in by_status(results, Status.NA) if r.item != "services"}
-    for item in ("kernel-args", "selinux", "firewall", "time", "sysctls"):
-        assert "container" in na[item]
-    services_na = [r.detail for r in results if r.item == "services" and r.status is Status.NA]
-    assert sorted(d.split(":")[0] for d in services_na) == ["chronyd.service", "firewalld.service"]
-    assert any(r.item == "sshd" and r.status is Status.PASS for r in results), "sshd is enabled in the spec"
+    container = Baseline(b.spec, context="container")
+    results = verify_rootfs(container, root, "container")
+    na = {r.item: r.detail for r in by_status(results, Status.NA)}
+    for item in ("kernel-args", "selinux", "firewall", "time", "sysctls", "services", "sshd", "hostname", "limits"):
+        assert "container" in na[item], item
+    assert "container.sshd" in na["sshd"], "the reason says how to keep sshd"
     assert by_status(results, Status.FAIL) == []
+    # The packages that serve only those items are not asked of a container.
+    assert {"chrony", "firewalld", "openssh-server"} & set(container.packages) == set()
+    assert {"chrony", "firewalld", "openssh-server"} <= set(b.packages)
+
+
+def test_container_with_sshd_checks_sshd(el):
+    b, root = el
+    spec = b.spec.model_copy(update={"container": ContainerSettings(sshd=True)})
+    container = Baseline(spec, context="container")
+    results = verify_rootfs(container, root, "container")
+    assert any(r.item == "sshd" and r.status is Status.PASS for r in results), "container.sshd keeps the sshd checks"
+    assert "openssh-server" in container.packages
+
+
+def test_a_baseline_is_checked_in_its_own_context(el):
+    b, root = el
+    with pytest.raises(ValueError):
+        verify_rootfs(b, root, "container")
 
 
 def test_firewall_disabled_means_unit_not_enabled(tmp_path):
@@ -522,3 +539,18 @@ def test_verify_leaves_the_tree_untouched(el):
     before = snapshot()
     verify_rootfs(b, root)
     assert snapshot() == before
+
+
+def test_prepull_unit_and_script_are_checked(tmp_path):
+    from builder.baseline.prepull import prepull_script, prepull_unit
+
+    b = baseline_of(DEBIAN_SPEC + "container: {prepull: {image: 'registry.example.com:5000/base/node:1', engine: docker}}\n")
+    build_tree(tmp_path, b)
+    assert "docker.io" in b.packages
+    put(tmp_path, m.PREPULL_SCRIPT, prepull_script(b.prepull), 0o755)
+    put(tmp_path, m.PREPULL_UNIT_FILE, prepull_unit(b.prepull))
+    link(tmp_path, f"/etc/systemd/system/multi-user.target.wants/{m.PREPULL_UNIT}", m.PREPULL_UNIT_FILE)
+    results = [r for r in verify_rootfs(b, tmp_path) if r.item == "prepull"]
+    assert [r.status for r in results] == [Status.PASS] * 3, results
+    (tmp_path / f"etc/systemd/system/multi-user.target.wants/{m.PREPULL_UNIT}").unlink()
+    assert any("builder-prepull.service is not enabled" in f for f in failures(b, tmp_path))

@@ -12,6 +12,7 @@ from functools import cached_property
 from ..packages import toolset
 from ..spec import SELinux, Spec
 from ..targets import Family, TargetInfo
+from .applicability import PACKAGE_ITEMS, not_applicable_items
 
 # Bump when the rendered script or the checks change meaning.
 BASELINE_VERSION = 1
@@ -21,6 +22,9 @@ SYSCTL_FILE = "/etc/sysctl.d/90-builder.conf"
 LIMITS_FILE = "/etc/security/limits.d/90-builder-nofile.conf"
 SYSTEMD_LIMITS_FILE = "/etc/systemd/system.conf.d/90-builder-limits.conf"
 USER_LIMITS_FILE = "/etc/systemd/user.conf.d/90-builder-limits.conf"
+PREPULL_UNIT = "builder-prepull.service"
+PREPULL_UNIT_FILE = f"/etc/systemd/system/{PREPULL_UNIT}"
+PREPULL_SCRIPT = "/usr/local/libexec/builder-prepull"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,13 @@ def _unit(name: str) -> str:
 @dataclass(frozen=True)
 class Baseline:
     spec: Spec
+    context: str = "rootfs"
+    """What the baseline is rendered for: "rootfs" (a kickstart install, qcow2 or unpacked tree) or "container"."""
+
+    @cached_property
+    def not_applicable(self) -> dict[str, str]:
+        """Baseline items that have no meaning in this context -> why."""
+        return not_applicable_items(self.spec, self.context)
 
     @property
     def info(self) -> TargetInfo:
@@ -89,8 +100,30 @@ class Baseline:
                 names.append(f"glibc-langpack-{lang}")
         elif self.locale_needs_generation:
             names.append("locales")
+        names += self.prepull_packages
+        unused = {name for name, item in PACKAGE_ITEMS.items() if item in self.not_applicable}
+        names = [n for n in names if n not in unused]
         names += spec.packages.install
         return tuple(dict.fromkeys(n for n in names if not n.startswith("@") and n not in spec.packages.exclude))
+
+    @property
+    def prepull(self):
+        """The spec's pre-pull settings where they apply (a node, not a container image), or None."""
+        container = self.spec.container
+        if container is None or container.prepull is None or "prepull" in self.not_applicable:
+            return None
+        return container.prepull
+
+    @property
+    def prepull_packages(self) -> list[str]:
+        if self.prepull is None:
+            return []
+        return ["podman"] if self.prepull.engine == "podman" else ["docker.io"]
+
+    @property
+    def prepull_units(self) -> tuple[str, ...]:
+        return ("docker.service", PREPULL_UNIT) if self.prepull and self.prepull.engine == "docker" else (
+            (PREPULL_UNIT,) if self.prepull else ())
 
     @property
     def locale_needs_generation(self) -> bool:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from ..spec import Spec
+from .applicability import CONTAINER_NA, CONTEXTS  # noqa: F401  (re-exported)
 from .model import Baseline
 from .rootfs import GroupEntry, PasswdEntry, RootFS, RootfsError, parse_group, parse_passwd, parse_shadow
 
@@ -26,19 +27,6 @@ class Result:
 
     def __str__(self) -> str:
         return f"{self.status.value:<4} {self.item}: {self.detail}"
-
-
-CONTEXTS = ("rootfs", "container", "qcow2")
-
-# A container shares the host's kernel, clock, packet filter and SELinux policy.
-CONTAINER_NA = {
-    "time": "a container takes its clock from the host",
-    "network": "a container's network is set up by its runtime",
-    "selinux": "a container runs under the host's SELinux policy",
-    "firewall": "a container's ports are published by its runtime, not by firewalld",
-    "kernel-args": "a container boots no kernel of its own",
-    "sysctls": "a container shares the host's kernel; set sysctls through the container runtime",
-}
 
 
 @dataclass

@@ -21,9 +21,9 @@ from ..errors import BuilderError
 from ..spec import ExtraFile
 from ..targets import Family
 from . import model as m
+from .applicability import not_applicable_items
 from .model import Baseline
 from .results import (
-    CONTAINER_NA,
     CONTEXTS,
     Check,
     Result,
@@ -47,13 +47,16 @@ def verify_rootfs(baseline: Baseline, root: Path, context: str = "rootfs") -> li
     """Check every baseline item on the tree at `root`; never writes to it."""
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {', '.join(CONTEXTS)}")
+    if context != baseline.context and "container" in (context, baseline.context):
+        raise ValueError(f"a baseline rendered for {baseline.context} cannot be checked as {context}")
     if not Path(root).is_dir():
         raise BuilderError(f"{root} is not a directory", hint="give the root of an unpacked file system")
     check = Check(baseline, RootFS(root), context)
+    na = not_applicable_items(baseline.spec, context)
     results: list[Result] = []
     for item, run in CHECKS:
-        if context == "container" and item in CONTAINER_NA:
-            results.append(Result(item, Status.NA, CONTAINER_NA[item]))
+        if item in na:
+            results.append(Result(item, Status.NA, na[item]))
             continue
         found: list[Result] = []
         try:
@@ -271,6 +274,24 @@ def _file_problems(c: Check, extra: ExtraFile) -> list[str]:
     return problems
 
 
+def check_prepull(c: Check) -> Iterator[Result]:
+    b = c.baseline
+    if b.prepull is None:
+        yield not_applicable("prepull", "no container.prepull in the spec")
+        return
+    from .prepull import prepull_script, prepull_unit
+
+    yield same_file(c, "prepull", m.PREPULL_SCRIPT, prepull_script(b.prepull))
+    yield same_file(c, "prepull", m.PREPULL_UNIT_FILE, prepull_unit(b.prepull))
+    st = c.fs.stat(m.PREPULL_SCRIPT)
+    if st is not None and not st.st_mode & stat.S_IXUSR:
+        yield failed("prepull", f"{m.PREPULL_SCRIPT} is not executable (mode {mode_of(st)})")
+    from .verify_system import _enabled_units
+
+    yield (passed("prepull", f"{m.PREPULL_UNIT} is enabled") if m.PREPULL_UNIT in _enabled_units(c)
+           else failed("prepull", f"{m.PREPULL_UNIT} is not enabled: the node will not pull {b.prepull.image} at boot"))
+
+
 def check_post_commands(c: Check) -> Iterator[Result]:
     if c.spec.post_commands:
         yield not_applicable("post-commands", "free-form commands cannot be checked")
@@ -298,6 +319,7 @@ CHECKS: tuple[tuple[str, Callable[[Check], Iterable[Result]]], ...] = (
     ("sysctls", check_sysctls),
     ("rc-local", check_rc_local),
     ("services", check_services),
+    ("prepull", check_prepull),
     ("files", check_files),
     ("post-commands", check_post_commands),
 )

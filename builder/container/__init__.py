@@ -1,0 +1,1 @@
+"""The flattened single-layer container base image: bootstrap, baseline, strip, layer, load, push."""

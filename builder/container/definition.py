@@ -1,0 +1,70 @@
+"""The container image definitions in base-images/: what is left out, image config, labels, size budget."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..errors import BuilderError
+from ..spec import Spec
+
+BASE_IMAGES = Path(__file__).resolve().parent.parent.parent / "base-images"
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    tool: str
+    variant: str
+    suite: str
+    mirror: str
+
+
+@dataclass(frozen=True)
+class ImageDefinition:
+    name: str
+    bootstrap: Bootstrap
+    exclude: tuple[str, ...]
+    include: tuple[str, ...]
+    remove: tuple[str, ...]
+    cmd: tuple[str, ...]
+    env: dict[str, str]
+    labels: dict[str, str]
+    size_budget_mib: int
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise BuilderError(f"{path}: cannot be read as YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise BuilderError(f"{path}: not a YAML mapping")
+    return data
+
+
+def image_definition(spec: Spec, directory: Path = BASE_IMAGES) -> ImageDefinition:
+    """common.yaml merged with the target's file: lists add up, scalars and maps are overridden."""
+    path = directory / f"{spec.target.value}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in directory.glob("*.yaml") if p.stem != "common")
+        raise BuilderError(f"{spec.target} has no container image definition ({path} is missing)",
+                           hint=f"container images are defined for: {', '.join(known)}")
+    common, own = _read(directory / "common.yaml"), _read(path)
+    try:
+        config = {**common.get("config", {}), **own.get("config", {})}
+        labels = {**common.get("config", {}).get("labels", {}), **own.get("config", {}).get("labels", {})}
+        env = {**common.get("config", {}).get("env", {}), **own.get("config", {}).get("env", {})}
+        return ImageDefinition(
+            name=path.stem,
+            bootstrap=Bootstrap(**own["bootstrap"]),
+            exclude=tuple(common.get("exclude", []) + (own.get("exclude") or [])),
+            include=tuple(common.get("include", []) + (own.get("include") or [])),
+            remove=tuple(common.get("remove", []) + (own.get("remove") or [])),
+            cmd=tuple(config["cmd"]),
+            env={str(k): str(v) for k, v in env.items()},
+            labels={str(k): str(v) for k, v in labels.items()},
+            size_budget_mib=int(own.get("size_budget_mib", common["size_budget_mib"])),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BuilderError(f"{path} (with common.yaml): malformed image definition ({exc!r})") from None

@@ -1,0 +1,125 @@
+"""The image around the layer: OCI config and manifest, the OCI image layout, and a docker-archive.
+
+Every JSON document is serialised once (sorted keys, no spaces) and its digest taken
+from those exact bytes; the registry push sends the same bytes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .layer import Layer
+
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+
+
+def canonical(document: dict) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sha256_of(data: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def iso_date(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Image:
+    config: bytes
+    manifest: bytes
+    layer: Layer
+    tag: str
+
+    @property
+    def config_digest(self) -> str:
+        return sha256_of(self.config)
+
+    @property
+    def digest(self) -> str:
+        return sha256_of(self.manifest)
+
+
+def make_image(layer: Layer, *, cmd: list[str], env: dict[str, str], labels: dict[str, str], epoch: int,
+               history: str, tag: str) -> Image:
+    created = iso_date(epoch)
+    config = canonical({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": created,
+        "config": {"Cmd": cmd, "Env": [f"{k}={v}" for k, v in env.items()], "Labels": labels},
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+        "history": [{"created": created, "created_by": history}],
+    })
+    manifest = canonical({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": CONFIG_TYPE, "digest": sha256_of(config), "size": len(config)},
+        "layers": [{"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}],
+        "annotations": {"org.opencontainers.image.created": created},
+    })
+    return Image(config, manifest, layer, tag)
+
+
+def blob_path(layout: Path, digest: str) -> Path:
+    algorithm, _, hexdigest = digest.partition(":")
+    return layout / "blobs" / algorithm / hexdigest
+
+
+def write_layout(image: Image, layout: Path) -> None:
+    """An OCI image layout in the new directory `layout`; the layer blob is moved into it."""
+    (layout / "blobs" / "sha256").mkdir(parents=True)
+    (layout / "oci-layout").write_bytes(canonical({"imageLayoutVersion": "1.0.0"}))
+    blob_path(layout, image.config_digest).write_bytes(image.config)
+    blob_path(layout, image.digest).write_bytes(image.manifest)
+    shutil.move(image.layer.path, blob_path(layout, image.layer.digest))
+    index = canonical({
+        "schemaVersion": 2,
+        "mediaType": INDEX_TYPE,
+        "manifests": [{"mediaType": MANIFEST_TYPE, "digest": image.digest, "size": len(image.manifest),
+                       "annotations": {"org.opencontainers.image.ref.name": image.tag}}],
+    })
+    (layout / "index.json").write_bytes(index)
+
+
+def read_layout(layout: Path) -> tuple[bytes, dict, bytes]:
+    """(manifest bytes, manifest, config bytes) of the one image in an OCI layout."""
+    index = json.loads((layout / "index.json").read_text())
+    descriptor = index["manifests"][0]
+    manifest_bytes = blob_path(layout, descriptor["digest"]).read_bytes()
+    manifest = json.loads(manifest_bytes)
+    return manifest_bytes, manifest, blob_path(layout, manifest["config"]["digest"]).read_bytes()
+
+
+def write_docker_archive(image: Image, layout: Path, path: Path, repo_tag: str, epoch: int) -> None:
+    """A `docker load` archive (Docker before 25 cannot load an OCI layout) that reuses the layout's blobs."""
+    config_name = f"blobs/sha256/{image.config_digest.split(':')[1]}"
+    layer_name = f"blobs/sha256/{image.layer.digest.split(':')[1]}"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [repo_tag], "Layers": [layer_name]}]).encode()
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name in ("blobs", "blobs/sha256"):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, epoch
+            tar.addfile(info)
+        for name, source in ((config_name, blob_path(layout, image.config_digest)),
+                             (layer_name, blob_path(layout, image.layer.digest))):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = source.stat().st_size, 0o644, epoch
+            with source.open("rb") as handle:
+                tar.addfile(info, handle)
+        info = tarfile.TarInfo("manifest.json")
+        info.size, info.mode, info.mtime = len(manifest), 0o644, epoch
+        import io
+
+        tar.addfile(info, io.BytesIO(manifest))
+    os.chmod(path, 0o644)

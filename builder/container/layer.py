@@ -1,0 +1,143 @@
+"""One deterministic layer tar: the same tree and epoch give the same bytes.
+
+Sorted entries, numeric owners kept (uname/gname empty), mtimes clamped to
+SOURCE_DATE_EPOCH, PAX format, hard links after their targets, security.selinux
+dropped (other xattrs, such as file capabilities, kept), device nodes and sockets
+skipped (the runtime provides /dev), gzip with header mtime 0 or zstd.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..spec import Compression
+
+# Directories whose contents belong to the runtime, not the image (the directories themselves stay).
+RUNTIME_DIRS = ("proc", "sys", "dev", "run")
+GZIP_LEVEL = 9
+ZSTD_LEVEL = 19
+
+
+@dataclass(frozen=True)
+class Layer:
+    path: Path
+    digest: str        # sha256 of the compressed blob: the manifest's layer digest
+    diff_id: str       # sha256 of the uncompressed tar: the config's rootfs.diff_ids
+    size: int
+    media_type: str
+
+
+class _Hashing:
+    """A write-only file that hashes (and counts) what passes through it."""
+
+    def __init__(self, sink):
+        self.sink, self.hash, self.size = sink, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self.sink.write(data) if self.sink is not None else len(data)
+
+    def flush(self) -> None:
+        if self.sink is not None:
+            self.sink.flush()
+
+
+def _entries(root: Path) -> list[str]:
+    """Tree paths in sorted order, a directory's own entry before its contents."""
+    found: list[str] = []
+
+    def walk(rel: str) -> None:
+        host = root / rel if rel else root
+        for name in sorted(os.listdir(host)):
+            path = f"{rel}/{name}" if rel else name
+            found.append(path)
+            full = host / name
+            if full.is_dir() and not full.is_symlink() and path not in RUNTIME_DIRS:
+                walk(path)
+
+    walk("")
+    return found
+
+
+def _xattrs(path: str) -> dict[str, str]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    headers = {}
+    for name in sorted(names):
+        if name == "security.selinux":
+            continue
+        try:
+            value = os.getxattr(path, name, follow_symlinks=False)
+        except OSError:
+            continue
+        headers["SCHILY.xattr." + name] = value.decode("utf-8", "surrogateescape")
+    return headers
+
+
+def write_tar(root: Path, out, epoch: int) -> int:
+    """Write the tree at `root` as a tar stream to the file object `out`; returns the number of entries."""
+    links: dict[tuple[int, int], str] = {}
+    count = 0
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape") as tar:
+        for rel in _entries(root):
+            full = str(root / rel)
+            st = os.lstat(full)
+            mode = st.st_mode
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+                continue
+            info = tarfile.TarInfo(rel)
+            info.mode, info.uid, info.gid = stat.S_IMODE(mode), st.st_uid, st.st_gid
+            info.uname = info.gname = ""
+            info.mtime = min(int(st.st_mtime), epoch)
+            info.pax_headers = _xattrs(full)
+            data = None
+            if stat.S_ISDIR(mode):
+                info.type = tarfile.DIRTYPE
+            elif stat.S_ISLNK(mode):
+                info.type, info.linkname = tarfile.SYMTYPE, os.readlink(full)
+            elif stat.S_ISFIFO(mode):
+                info.type = tarfile.FIFOTYPE
+            elif st.st_nlink > 1 and (st.st_dev, st.st_ino) in links:
+                info.type, info.linkname = tarfile.LNKTYPE, links[(st.st_dev, st.st_ino)]
+            else:
+                info.type, info.size = tarfile.REGTYPE, st.st_size
+                if st.st_nlink > 1:
+                    links[(st.st_dev, st.st_ino)] = rel
+                data = open(full, "rb")  # noqa: SIM115 (closed below)
+            try:
+                tar.addfile(info, data)
+            finally:
+                if data is not None:
+                    data.close()
+            count += 1
+    return count
+
+
+def write_layer(root: Path, path: Path, epoch: int, compression: Compression) -> Layer:
+    """The compressed layer blob at `path`, with both of its digests."""
+    with path.open("wb") as raw:
+        compressed = _Hashing(raw)
+        if compression is Compression.ZSTD:
+            import zstandard
+
+            writer = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).stream_writer(compressed, closefd=False)
+            media = "application/vnd.oci.image.layer.v1.tar+zstd"
+        else:
+            # filename="" and mtime=0: the gzip header carries neither a name nor a time.
+            writer = gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=GZIP_LEVEL, mtime=0)
+            media = "application/vnd.oci.image.layer.v1.tar+gzip"
+        uncompressed = _Hashing(writer)
+        write_tar(root, uncompressed, epoch)
+        writer.close()
+        raw.flush()
+        os.fsync(raw.fileno())
+    return Layer(path, "sha256:" + compressed.hash.hexdigest(), "sha256:" + uncompressed.hash.hexdigest(),
+                 compressed.size, media)

@@ -1,0 +1,253 @@
+"""Push the image from its OCI layout to a registry (distribution spec), and record where it went.
+
+HEAD each blob and send only the missing ones (POST, then PUT ?digest=), PUT the manifest
+with its exact bytes and media type, and compare the registry's Docker-Content-Digest
+with the local digest. An image whose manifest the registry already has is not sent
+again. Connection errors, 429 and 5xx are retried with exponential backoff; each retry
+restarts the step (an upload session does not survive a registry restart).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin
+
+from pydantic import TypeAdapter, ValidationError
+
+from .. import fields
+from ..errors import BuilderError
+from ..output import record_publication
+from .image import blob_path, read_layout, sha256_of
+
+TRANSIENT = {429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Reference:
+    host: str
+    repository: str
+    tag: str
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.repository}:{self.tag}"
+
+
+def parse_reference(text: str) -> Reference:
+    try:
+        TypeAdapter(fields.ImageRef).validate_python(text)
+    except ValidationError:
+        raise BuilderError(f"{text!r} is not a registry reference",
+                           hint="give HOST[:PORT]/REPO[:TAG], like registry.internal.example.com:5000/base/debian12-node") from None
+    host, _, rest = text.partition("/")
+    repository, _, tag = rest.partition(":")
+    return Reference(host, repository, tag or "latest")
+
+
+class _Transient(Exception):
+    pass
+
+
+def docker_credentials(host: str) -> tuple[str, str] | None:
+    """(user, secret) for `host` from the docker config (DOCKER_CONFIG or ~/.docker): auths, credHelpers, credsStore."""
+    path = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise BuilderError(f"{path}: cannot be read ({exc})") from None
+    for key, entry in (config.get("auths") or {}).items():
+        if re.sub(r"^https?://", "", key).split("/")[0] == host:
+            if entry.get("auth"):
+                user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+                return user, secret
+            if entry.get("username"):
+                return entry["username"], entry.get("password", "")
+    helper = (config.get("credHelpers") or {}).get(host) or config.get("credsStore")
+    if helper:
+        proc = subprocess.run([f"docker-credential-{helper}", "get"], input=host, capture_output=True, text=True, check=False)
+        if proc.returncode == 0:
+            answer = json.loads(proc.stdout)
+            return answer["Username"], answer["Secret"]
+    return None
+
+
+class Registry:
+    def __init__(self, ref: Reference, plain_http: bool = False, attempts: int = 5, backoff: float = 1.0):
+        import requests
+
+        self.requests, self.ref, self.attempts, self.backoff = requests, ref, attempts, backoff
+        self.base = f"{'http' if plain_http else 'https'}://{ref.host}"
+        self.session = requests.Session()
+        self.session.trust_env = False  # no proxy from the environment between us and an internal registry
+        self.authorization: str | None = None
+        self.requests_sent = 0
+
+    # ------------------------------------------------------------ transport
+    def request(self, method: str, path: str, **kwargs):
+        url = path if path.startswith("http") else urljoin(self.base, path)
+        for _ in range(2):  # the second time with the credentials a 401 asked for
+            headers = dict(kwargs.pop("headers", {}) or {})
+            if self.authorization:
+                headers["Authorization"] = self.authorization
+            data = kwargs.pop("data", None)
+            body = data() if callable(data) else data
+            try:
+                self.requests_sent += 1
+                response = self.session.request(method, url, headers=headers, data=body, timeout=(10, 600), **kwargs)
+            except self.requests.exceptions.SSLError as exc:
+                raise BuilderError(f"TLS with {self.ref.host} failed: {exc}",
+                                   hint="a registry without TLS needs --plain-http (only on a trusted network)") from None
+            except (self.requests.exceptions.ConnectionError, self.requests.exceptions.Timeout) as exc:
+                raise _Transient(f"{type(exc).__name__}: {exc}") from None
+            finally:
+                if hasattr(body, "close"):
+                    body.close()
+            if response.status_code in TRANSIENT:
+                raise _Transient(f"HTTP {response.status_code} for {method} {url}")
+            if response.status_code == 401 and self._authenticate(response):
+                kwargs["headers"], kwargs["data"] = headers, data
+                continue
+            return response
+        return response
+
+    def _authenticate(self, response) -> bool:
+        """Answer a 401 challenge (Basic, or Bearer with a token from the realm); False if there is nothing to try."""
+        challenge = response.headers.get("WWW-Authenticate", "")
+        credentials = docker_credentials(self.ref.host)
+        scheme, _, params = challenge.partition(" ")
+        if scheme.lower() == "basic":
+            if credentials is None or self.authorization:
+                return False
+            self.authorization = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
+            return True
+        if scheme.lower() != "bearer":
+            return False
+        fields_ = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        realm = fields_.get("realm")
+        if not realm or self.authorization and self.authorization.startswith("Bearer ") and "error" not in fields_:
+            return False
+        query = {"service": fields_.get("service", ""), "scope": fields_.get("scope") or f"repository:{self.ref.repository}:pull,push"}
+        answer = self.session.get(realm, params=query, auth=credentials, timeout=(10, 60))
+        if answer.status_code != 200:
+            raise BuilderError(f"{self.ref.host}: the token service {realm} refused ({answer.status_code})",
+                               hint="log in first (docker login), or check the credentials in your docker config")
+        token = answer.json().get("token") or answer.json().get("access_token")
+        self.authorization = f"Bearer {token}"
+        return True
+
+    def retrying(self, what: str, step: Callable[[], object]):
+        delay, last = self.backoff, ""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return step()
+            except _Transient as exc:
+                last = str(exc)
+            if attempt < self.attempts:
+                time.sleep(delay)
+                delay *= 2
+        raise BuilderError(f"registry {self.ref.host} did not answer while {what}, after {self.attempts} attempts: {last}",
+                           hint="check that the registry is up and reachable; a re-run sends only what is still missing")
+
+    # ------------------------------------------------------------ distribution API
+    def _fail(self, response, what: str):
+        hint = None
+        if response.status_code in (401, 403):
+            hint = (f"log in first (docker login {self.ref.host}): credentials are read from "
+                    "$DOCKER_CONFIG/config.json or ~/.docker/config.json")
+        raise BuilderError(f"registry {self.ref.host} refused {what}: HTTP {response.status_code} {response.text[:300].strip()}",
+                           hint=hint)
+
+    def manifest_digest(self, media_type: str) -> str | None:
+        response = self.request("HEAD", f"/v2/{self.ref.repository}/manifests/{self.ref.tag}", headers={"Accept": media_type})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            self._fail(response, f"a manifest query for {self.ref}")
+        return response.headers.get("Docker-Content-Digest")
+
+    def has_blob(self, digest: str) -> bool:
+        response = self.request("HEAD", f"/v2/{self.ref.repository}/blobs/{digest}")
+        if response.status_code not in (200, 404):
+            self._fail(response, f"a blob query for {digest}")
+        return response.status_code == 200
+
+    def upload(self, digest: str, path: Path) -> None:
+        start = self.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/")
+        if start.status_code != 202 or "Location" not in start.headers:
+            self._fail(start, f"starting the upload of {digest}")
+        location = urljoin(self.base + "/", start.headers["Location"])
+        location += ("&" if "?" in location else "?") + f"digest={digest}"
+        size = path.stat().st_size
+        done = self.request("PUT", location, data=lambda: path.open("rb"),
+                            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        if done.status_code != 201:
+            self._fail(done, f"the upload of {digest}")
+
+    def put_manifest(self, manifest: bytes, media_type: str) -> str:
+        response = self.request("PUT", f"/v2/{self.ref.repository}/manifests/{self.ref.tag}", data=manifest,
+                                headers={"Content-Type": media_type})
+        if response.status_code != 201:
+            self._fail(response, f"the manifest of {self.ref}")
+        return response.headers.get("Docker-Content-Digest", "")
+
+
+def push(layout: Path, ref: Reference, plain_http: bool = False, attempts: int = 5, backoff: float = 1.0,
+         on_blob: Callable[[str, bool], None] | None = None, log=print) -> tuple[str, int]:
+    """Push the layout's image to `ref`; (digest, number of blobs sent)."""
+    manifest_bytes, manifest, _config = read_layout(layout)
+    digest, media_type = sha256_of(manifest_bytes), manifest["mediaType"]
+    registry = Registry(ref, plain_http, attempts, backoff)
+    if registry.retrying("reading the manifest", lambda: registry.manifest_digest(media_type)) == digest:
+        log(f"{ref}: already has {digest}: nothing sent")
+        return digest, 0
+    sent = 0
+    for descriptor in [manifest["config"], *manifest["layers"]]:
+        blob = descriptor["digest"]
+
+        def step(blob=blob) -> bool:
+            if registry.has_blob(blob):
+                return False
+            registry.upload(blob, blob_path(layout, blob))
+            return True
+
+        uploaded = registry.retrying(f"sending blob {blob}", step)
+        sent += uploaded
+        log(f"{ref}: blob {blob[:19]}... {'sent' if uploaded else 'already there'}")
+        if on_blob is not None:
+            on_blob(blob, uploaded)
+    answered = registry.retrying("sending the manifest", lambda: registry.put_manifest(manifest_bytes, media_type))
+    if answered != digest:
+        raise BuilderError(f"{ref}: the registry stored manifest {answered or '(no digest)'}, expected {digest}",
+                           hint="the registry changed the manifest (a proxy or an old registry that converts it)")
+    confirmed = registry.retrying("confirming the manifest", lambda: registry.manifest_digest(media_type))
+    if confirmed != digest:
+        raise BuilderError(f"{ref}: the registry serves {confirmed} for the tag, expected {digest}")
+    return digest, sent
+
+
+def publish(item, args) -> int:
+    """`builder publish SPEC --to registry`."""
+    settings = item.spec.container
+    text = args.registry or (settings.registry if settings else None)
+    if not text:
+        raise BuilderError(f"{item.path}: no registry to push to",
+                           hint="set container.registry in the spec, or give --registry HOST[:PORT]/REPO[:TAG]")
+    ref = parse_reference(text)
+    directory = args.out / item.spec.name
+    layout = directory / "container" / "oci"
+    if not (layout / "index.json").exists():
+        raise BuilderError(f"{layout}: no built container image",
+                           hint=f"build it first: builder build {item.path} --only container --out {args.out}")
+    digest, sent = push(layout, ref, args.plain_http)
+    record_publication(directory, "container", "registry",
+                       {"reference": str(ref), "digest": digest, "pinned": f"{ref.host}/{ref.repository}@{digest}"})
+    print(f"pushed {ref} ({digest}; {sent} blob(s) sent)")
+    return 0

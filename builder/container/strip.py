@@ -1,0 +1,157 @@
+"""Leave out of the tree what a base image does not need, keeping dpkg's database true to the disk.
+
+Chosen approach: the exclusion patterns are written as dpkg path-exclude/path-include
+rules in /etc/dpkg/dpkg.cfg.d/ (so a later `apt-get install` in an image built on this
+one never installs those files), the matching files already in the bootstrapped tree are
+removed, and every path dpkg lists for a package that is no longer on disk is dropped
+from that package's .list and .md5sums. `dpkg --verify` then finds nothing missing.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from .definition import ImageDefinition
+
+DPKG_EXCLUDES = "/etc/dpkg/dpkg.cfg.d/90-builder-container"
+
+
+def language_includes(locale: str) -> tuple[str, ...]:
+    """path-include rules that keep the message catalogs of the spec's own language."""
+    lang = locale.split(".")[0].split("@")[0]
+    if lang in ("C", "POSIX"):
+        return ()
+    short = lang.split("_")[0]
+    return tuple(dict.fromkeys([f"/usr/share/locale/{short}/*", f"/usr/share/locale/{lang}/*"]))
+
+
+def dpkg_excludes(definition: ImageDefinition, locale: str) -> str:
+    lines = ["# Written by builder: files a container base image leaves out (dpkg never installs them)."]
+    lines += [f"path-exclude={pattern}" for pattern in definition.exclude]
+    lines += [f"path-include={pattern}" for pattern in (*definition.include, *language_includes(locale))]
+    return "\n".join(lines) + "\n"
+
+
+def _matches(path: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(path, pattern) for pattern in patterns)
+
+
+def strip_tree(root: Path, definition: ImageDefinition, locale: str) -> list[str]:
+    """Remove excluded and leftover files; returns the removed paths (tree paths, sorted)."""
+    includes = (*definition.include, *language_includes(locale))
+    removed: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        here = "/" + Path(dirpath).relative_to(root).as_posix().lstrip(".")
+        if here.split("/")[1] in ("proc", "sys", "dev"):
+            continue
+        for name in sorted(filenames + dirnames):
+            full, path = os.path.join(dirpath, name), here.rstrip("/") + "/" + name
+            if not _matches(path, definition.exclude) or _matches(path, includes):
+                continue
+            if os.path.islink(full) or not os.path.isdir(full):
+                os.unlink(full)
+                removed.append(path)
+            elif not os.listdir(full):  # a directory goes once its contents have (topdown=False)
+                os.rmdir(full)
+                removed.append(path)
+    for pattern in definition.remove:
+        for path in sorted(_glob(root, pattern)):
+            full = root / path.lstrip("/")
+            if full.is_dir() and not full.is_symlink():
+                shutil.rmtree(full)
+            else:
+                full.unlink()
+            removed.append(path)
+    _forget_missing(root)
+    return sorted(removed)
+
+
+def _glob(root: Path, pattern: str) -> list[str]:
+    """Tree paths matching an absolute pattern, without following the tree's symlinks out of it."""
+    parts = [p for p in pattern.split("/") if p]
+    found = ["/"]
+    for part in parts:
+        nxt = []
+        for base in found:
+            host = root / base.lstrip("/")
+            if host.is_symlink() or not host.is_dir():
+                continue
+            for name in sorted(os.listdir(host)):
+                if fnmatch.fnmatchcase(name, part):
+                    nxt.append(base.rstrip("/") + "/" + name)
+        found = nxt
+    return found
+
+
+def _forget_missing(root: Path) -> None:
+    """Drop from dpkg's file lists every path that is no longer on disk."""
+    info = root / "var/lib/dpkg/info"
+    for listing in sorted(info.glob("*.list")):
+        lines = listing.read_text(errors="surrogateescape").splitlines()
+        kept = [line for line in lines if line in ("/", "/.") or os.path.lexists(_host(root, line))]
+        if kept != lines:
+            _rewrite(listing, kept)
+            gone = set(lines) - set(kept)
+            sums = listing.with_suffix(".md5sums")
+            if sums.exists():
+                old = sums.read_text(errors="surrogateescape").splitlines()
+                new = [line for line in old if "/" + line.split("  ", 1)[-1] not in gone]
+                if new != old:
+                    _rewrite(sums, new)
+
+
+def _host(root: Path, path: str) -> str:
+    """The host path of a dpkg path, resolving the tree's own directory symlinks (/lib -> usr/lib) inside it."""
+    parts = [p for p in path.split("/") if p]
+    current = root
+    for index, part in enumerate(parts):
+        nxt = current / part
+        if index < len(parts) - 1 and nxt.is_symlink():
+            target = os.readlink(nxt)
+            nxt = (root / target.lstrip("/")) if target.startswith("/") else (current / target)
+        current = nxt
+    return str(current)
+
+
+def _rewrite(path: Path, lines: list[str]) -> None:
+    st = path.stat()
+    path.write_text("".join(line + "\n" for line in lines), errors="surrogateescape")
+    os.chmod(path, stat.S_IMODE(st.st_mode))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+# ---------------------------------------------------------------- what takes the space
+
+
+def package_sizes(root: Path) -> list[tuple[str, int]]:
+    """(package, bytes of its files on disk), biggest first; a hard-linked file counts once."""
+    seen: set[tuple[int, int]] = set()
+    sizes = []
+    for listing in sorted((root / "var/lib/dpkg/info").glob("*.list")):
+        total = 0
+        for line in listing.read_text(errors="surrogateescape").splitlines():
+            try:
+                st = os.lstat(_host(root, line))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+        sizes.append((listing.stem.split(":")[0], total))
+    return sorted(sizes, key=lambda item: (-item[1], item[0]))
+
+
+def directory_sizes(root: Path, depth: int = 3) -> list[tuple[str, int]]:
+    """(directory at most `depth` deep, bytes below it), biggest first."""
+    sizes: dict[str, int] = {}
+    for dirpath, _dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root).parts
+        key = "/" + "/".join(rel[:depth])
+        for name in filenames:
+            with_stat = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISREG(with_stat.st_mode):
+                sizes[key] = sizes.get(key, 0) + with_stat.st_size
+    return sorted(sizes.items(), key=lambda item: (-item[1], item[0]))

@@ -1,0 +1,242 @@
+"""The container base image for real: debootstrap, a private Docker engine, a registry on loopback.
+
+One image is built for the session (the bootstrapped base comes from the test cache)
+and reused; each test that needs a second build or a registry of its own says why.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.debootstrap import cache_dir, mounts_under
+from support.engines import Engine, Registry, why_not_engines
+from support.requirements import skip_or_fail
+
+from builder.container.image import read_layout, sha256_of
+from builder.container.registry import parse_reference, push
+from builder.errors import BuilderError
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "debian12-node.yaml"
+ACCEPT = "application/vnd.oci.image.manifest.v1+json"
+
+
+def builder(*args: object, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "builder.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=3600, check=False, env={**os.environ, **env})
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    if reason := why_not_engines():
+        skip_or_fail(reason)
+    started = Engine(tmp_path_factory.mktemp("engine")).start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def build_env(engine: Engine) -> dict[str, str]:
+    return {"DOCKER_HOST": engine.host, "BUILDER_CACHE": str(cache_dir())}
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, build_env) -> dict:
+    out = tmp_path_factory.mktemp("out")
+    proc = builder("build", EXAMPLE, "--only", "container", "--out", out, env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    directory = out / "debian12-node"
+    manifest_bytes, manifest, config = read_layout(directory / "container" / "oci")
+    return {"out": out, "dir": directory, "stderr": proc.stderr, "digest": sha256_of(manifest_bytes), "manifest": manifest,
+            "config": json.loads(config), "config_digest": manifest["config"]["digest"]}
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    started = Registry(tmp_path / "registry").start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def test_the_image_is_one_layer_loaded_into_the_engine(built, engine: Engine):
+    assert len(built["manifest"]["layers"]) == 1
+    assert built["manifest"]["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    inspect = json.loads(engine.docker("image", "inspect", "debian12-node:latest").stdout)[0]
+    assert inspect["Id"] == built["config_digest"], "the engine's image id is the config digest"
+    assert len(inspect["RootFS"]["Layers"]) == 1
+    labels = built["config"]["config"]["Labels"]
+    record = json.loads((built["dir"] / "manifest.json").read_text())
+    assert labels["io.builder.spec.sha256"] == record["spec_sha256"]
+    assert labels["io.builder.baseline.version"] == "1" and labels["io.builder.build-date"]
+    assert built["config"]["config"]["Cmd"] == ["/bin/bash"]
+    assert "LANG=en_US.UTF-8" in built["config"]["config"]["Env"]
+    assert record["artifacts"]["container"]["sha256"] == built["digest"].split(":")[1]
+
+
+def test_a_second_build_gives_the_same_digest(built, build_env, tmp_path: Path):
+    proc = builder("build", EXAMPLE, "--only", "container", "--out", tmp_path, env=build_env)
+    assert proc.returncode == 0, proc.stderr
+    manifest_bytes, _, _ = read_layout(tmp_path / "debian12-node" / "container" / "oci")
+    assert sha256_of(manifest_bytes) == built["digest"]
+    assert not [m for m in mounts_under(Path(tempfile.gettempdir())) if "builder-container." in m], "a build left a mount behind"
+
+
+def test_items_without_meaning_in_a_container_are_reported(built):
+    for item in ("sshd", "selinux", "firewall", "time", "sysctls", "kernel-args", "services"):
+        assert f"container: {item}: not applicable: " in built["stderr"], item
+
+
+def test_the_baseline_checks_pass_inside_the_image(built, build_env):
+    proc = builder("verify", EXAMPLE, "--image", "debian12-node:latest", "--json", env=build_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    status = {}
+    for result in report["results"]:
+        status.setdefault(result["item"], set()).add(result["status"])
+    assert report["failed"] == 0
+    for item in ("packages", "locale", "timezone", "users", "root", "files", "repos"):
+        assert status[item] == {"pass"}, item
+    for item in ("sshd", "time", "firewall", "selinux", "sysctls", "kernel-args", "services"):
+        assert status[item] == {"n/a"}, item
+
+
+def test_kernel_docs_and_caches_are_absent(built, engine: Engine):
+    script = (
+        "set -u; bad=0\n"
+        "for p in /boot/vmlinuz* /lib/modules/* /usr/lib/firmware/* /usr/share/man/* /usr/share/info/* "
+        "/var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/log/*.log; do "
+        "[ -e \"$p\" ] && { echo \"present: $p\"; bad=1; }; done\n"
+        "ls /usr/share/doc/*/* 2>/dev/null | grep -v '/copyright$' && bad=1\n"
+        "dpkg-query -W -f '${Package}\\n' | grep -E '^(linux-image|grub|firmware-)' && bad=1\n"
+        "dpkg --verify && echo verify-clean || bad=1\n"
+        "exit $bad\n")
+    proc = engine.docker("run", "--rm", "--network", "none", "debian12-node:latest", "bash", "-c", script, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verify-clean" in proc.stdout
+
+
+def test_push_then_the_registry_digest_is_ours_and_a_second_push_sends_nothing(built, build_env, registry: Registry):
+    import requests
+
+    ref = f"{registry.address}/base/debian12-node:1"
+    proc = builder("publish", EXAMPLE, "--to", "registry", "--out", built["out"], "--registry", ref, "--plain-http", env=build_env)
+    assert proc.returncode == 0, proc.stderr
+    answer = requests.get(f"http://{registry.address}/v2/base/debian12-node/manifests/1", headers={"Accept": ACCEPT}, timeout=30)
+    assert answer.headers["Docker-Content-Digest"] == built["digest"]
+    assert sha256_of(answer.content) == built["digest"]
+    assert registry.requests("PUT", "/blobs/uploads/") == 2
+    published = json.loads((built["dir"] / "manifest.json").read_text())["artifacts"]["container"]["published"]["registry"]
+    assert published["reference"] == ref and published["digest"] == built["digest"]
+
+    before = {m: registry.requests(m) for m in ("POST", "PUT", "PATCH")}
+    again = builder("publish", EXAMPLE, "--to", "registry", "--out", built["out"], "--registry", ref, "--plain-http", env=build_env)
+    assert again.returncode == 0, again.stderr
+    assert {m: registry.requests(m) for m in ("POST", "PUT", "PATCH")} == before, "the second push sent something"
+
+
+def test_tls_is_the_default(built, build_env, registry: Registry):
+    proc = builder("publish", EXAMPLE, "--to", "registry", "--out", built["out"], "--registry", f"{registry.address}/x/y", env=build_env)
+    assert proc.returncode == 1
+    assert "TLS" in proc.stderr and "--plain-http" in proc.stderr
+
+
+def test_a_registry_stopped_mid_push_is_a_clear_error_and_a_rerun_completes(built, build_env, registry: Registry, engine: Engine):
+    layout = built["dir"] / "container" / "oci"
+    ref = parse_reference(f"{registry.address}/base/mid-push:latest")
+    sent: list[str] = []
+
+    def stop_after_first_blob(digest: str, uploaded: bool) -> None:
+        sent.append(digest)
+        registry.stop()
+
+    with pytest.raises(BuilderError) as failure:
+        push(layout, ref, plain_http=True, attempts=3, backoff=0.05, on_blob=stop_after_first_blob, log=lambda _: None)
+    message = str(failure.value)
+    assert f"registry {registry.address} did not answer" in message and "after 3 attempts" in message, message
+    assert len(sent) == 1
+
+    registry.start()  # same port, same storage
+    uploads_before = registry.requests("PUT", "/blobs/uploads/")
+    proc = builder("publish", EXAMPLE, "--to", "registry", "--out", built["out"], "--registry", str(ref), "--plain-http", env=build_env)
+    assert proc.returncode == 0, proc.stderr
+    assert registry.requests("PUT", "/blobs/uploads/") == uploads_before + 1, "only the missing blob is sent again"
+
+    engine.docker("rmi", "-f", str(ref), check=False)
+    engine.docker("pull", str(ref))
+    inspect = json.loads(engine.docker("image", "inspect", str(ref)).stdout)[0]
+    assert inspect["Id"] == built["config_digest"] and f"{ref.host}/{ref.repository}@{built['digest']}" in inspect["RepoDigests"]
+    run = engine.docker("run", "--rm", "--network", "none", str(ref), "bash", "-c", "dpkg --verify && cat /etc/motd", check=False)
+    assert run.returncode == 0 and "managed by builder" in run.stdout, run.stdout + run.stderr
+    verify = builder("verify", EXAMPLE, "--image", str(ref), env=build_env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_an_oversized_image_fails_its_budget_and_names_the_biggest_packages(build_env, tmp_path: Path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(EXAMPLE.read_text().replace("size_budget_mib: 200", "size_budget_mib: 1"))
+    out = tmp_path / "out"
+    proc = builder("build", spec, "--only", "container", "--out", out, env=build_env)
+    assert proc.returncode == 1, proc.stderr
+    assert "over its size budget of 1 MiB" in proc.stderr
+    packages = proc.stderr.split("biggest packages", 1)[1].split("biggest directories", 1)[0]
+    assert "nmap" in packages or "libssl-dev" in packages, packages
+    assert not out.exists(), "a failed build leaves nothing in OUT"
+
+
+def test_the_prepull_script_pulls_with_retries_and_reports_failure(built, build_env, registry: Registry, engine: Engine,
+                                                                   tmp_path: Path):
+    """The node's pre-pull script, with the docker engine variant, against the session's engine and a loopback registry."""
+    from builder.baseline.prepull import prepull_script
+    from builder.spec import Prepull
+
+    ref = f"{registry.address}/base/prepull:1"
+    pushed = builder("publish", EXAMPLE, "--to", "registry", "--out", built["out"], "--registry", ref, "--plain-http", env=build_env)
+    assert pushed.returncode == 0, pushed.stderr
+    env = {**os.environ, "DOCKER_HOST": engine.host, "BUILDER_PREPULL_STATE": str(tmp_path / "state")}
+    script = prepull_script(Prepull(image=ref, engine="docker", attempts=2, plain_http=True))
+    ok = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert (tmp_path / "state" / "done").read_text().strip() == ref
+    assert json.loads(engine.docker("image", "inspect", ref).stdout)[0]["Id"] == built["config_digest"]
+
+    registry.stop()
+    missing = f"{registry.address}/base/never-pushed:1"
+    script = prepull_script(Prepull(image=missing, engine="docker", attempts=2, plain_http=True))
+    failed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert failed.returncode == 1
+    assert "attempt 1 of 2" in failed.stderr and f"FAILED: {missing} was not pulled after 2 attempts" in failed.stderr
+    assert (tmp_path / "state" / "failed").exists()
+
+
+def test_basic_auth_comes_from_the_docker_config(built, build_env, tmp_path: Path):
+    import base64
+
+    registry = Registry(tmp_path / "registry", htpasswd=("ops", "s3cret-pw")).start()
+    try:
+        ref = f"{registry.address}/base/authed:1"
+        args = ("publish", EXAMPLE, "--to", "registry", "--out", built["out"], "--registry", ref, "--plain-http")
+        empty = tmp_path / "no-credentials"
+        empty.mkdir()
+        refused = builder(*args, env={**build_env, "DOCKER_CONFIG": str(empty)})
+        assert refused.returncode == 1 and "HTTP 401" in refused.stderr and "docker login" in refused.stderr, refused.stderr
+        config = tmp_path / "docker-config"
+        config.mkdir()
+        (config / "config.json").write_text(json.dumps({"auths": {registry.address: {"auth": base64.b64encode(b"ops:s3cret-pw").decode()}}}))
+        proc = builder(*args, env={**build_env, "DOCKER_CONFIG": str(config)})
+        assert proc.returncode == 0, proc.stderr
+        assert "s3cret-pw" not in proc.stdout + proc.stderr
+        assert registry.requests("PUT", "/manifests/1") >= 1
+    finally:
+        registry.stop()
