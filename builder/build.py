@@ -57,6 +57,8 @@ class BuildOptions:
     """What the command line asks of every artifact builder."""
 
     dry_run: bool = False
+    extra_elements: tuple[str, ...] = ()       # qcow2: more DIB elements, found on elements_path
+    elements_path: tuple[Path, ...] = ()
 
 
 # Artifacts rendered in memory: every spec renders before anything is written.
@@ -67,21 +69,34 @@ RENDERERS: dict[str, Callable[[LoadedSpec], list[tuple[str, bytes]]]] = {
 # Artifacts built as files by their own module ("module:function", imported only when
 # asked for), in this order, after every in-memory artifact is written. Each function is
 # fn(item, directory, options) -> list[ArtifactRecord] and leaves nothing behind on failure.
-FILE_BUILDERS: dict[str, str] = {}
+FILE_BUILDERS: dict[str, str] = {"qcow2": ".qcow2.build:build_qcow2"}
 
 KINDS: tuple[str, ...] = (*RENDERERS, *FILE_BUILDERS)
 
 
 def supported_artifacts(spec: Spec) -> tuple[str, ...]:
-    return ("kickstart",) if spec.target.info.kickstart_version else ()
+    kinds = ("kickstart",) if spec.target.info.kickstart_version else ()
+    if spec.target.info.distro != "rhel":  # DIB builds RHEL only from a downloaded guest image
+        kinds += ("qcow2",)
+    return kinds
+
+
+def default_artifacts(spec: Spec) -> tuple[str, ...]:
+    """Without --only: what renders in memory, and the file-built kinds whose section the spec has (qcow2: ...)."""
+    return tuple(kind for kind in supported_artifacts(spec) if kind in RENDERERS or getattr(spec, kind, None) is not None)
+
+
+UNSUPPORTED_HINTS = {
+    "kickstart": "target an EL release (centos-stream-9, rocky-9, ...) for a kickstart; a Debian spec is for images only",
+    "qcow2": "diskimage-builder builds RHEL only from a downloaded guest image; target CentOS Stream, Rocky or Alma",
+}
 
 
 def wanted_artifacts(item: LoadedSpec, only: list[str] | None) -> list[str]:
-    wanted = only or list(supported_artifacts(item.spec))
+    wanted = only or list(default_artifacts(item.spec))
     for kind in wanted:
         if kind not in supported_artifacts(item.spec):
-            raise UnsupportedArtifact(f"{item.path}: {item.spec.target} has no {kind}: a Debian spec is for images only",
-                                      hint="target an EL release (centos-stream-9, rocky-9, ...) for a kickstart")
+            raise UnsupportedArtifact(f"{item.path}: {item.spec.target} has no {kind}", hint=UNSUPPORTED_HINTS.get(kind))
     return wanted
 
 

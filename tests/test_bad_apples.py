@@ -54,6 +54,8 @@ EXTRAS = {
         "firewall": {"services": ["http"]},
         "services": {"enable": ["tuned"]},
         "files": [{"mode": "0640", "owner": "root", "group": "wheel"}],
+        "qcow2": {"block_device": "gpt", "cloud_init": "openstack", "glance_name": "cs9-node",
+                  "glance_properties": {"hw_machine_type": "q35"}},
     },
     "kvm-host-rocky9": {
         "network": {

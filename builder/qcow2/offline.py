@@ -1,0 +1,61 @@
+"""Check the baseline inside a qcow2 without booting it: convert, attach read-only, mount read-only, check."""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..baseline import Baseline
+from ..baseline.verify import Result, verify_rootfs
+from ..errors import BuilderError
+from . import blockdev
+
+
+def check_tools() -> None:
+    missing = [tool for tool in ("qemu-img", "losetup", "partx", "mount") if shutil.which(tool) is None]
+    if missing:
+        raise BuilderError(f"verify --qcow2 needs {', '.join(missing)}", hint="apt-get install qemu-utils util-linux mount")
+
+
+def verify_offline(baseline: Baseline, image: Path) -> list[Result]:
+    with mounted_root(image) as root:
+        return verify_rootfs(baseline, root, context="qcow2")
+
+
+@contextlib.contextmanager
+def mounted_root(image: Path) -> Iterator[Path]:
+    """The image's root file system, mounted read-only under a private directory; all released on exit."""
+    check_tools()
+    work = Path(tempfile.mkdtemp(prefix="builder-verify-"))
+    try:
+        raw = work / "disk.raw"
+        _run(["qemu-img", "convert", "-O", "raw", str(image), str(raw)], f"{image}: not a readable disk image")
+        with blockdev.attached(raw, read_only=True) as loop:
+            yield _mount_root(loop, work)
+    finally:
+        blockdev.remove_tree(work)
+
+
+def _mount_root(loop: str, work: Path) -> Path:
+    """Mount each partition read-only until one holds /etc/os-release (the root file system)."""
+    tried = []
+    for index, part in enumerate(blockdev.partitions(loop) or [loop]):
+        point = work / f"p{index}"
+        point.mkdir()
+        if subprocess.run(["mount", "-o", "ro", part, str(point)], capture_output=True, check=False).returncode != 0:
+            tried.append(f"{part}: not mountable")
+            continue
+        if (point / "etc" / "os-release").exists() or (point / "etc" / "os-release").is_symlink():
+            return point
+        tried.append(f"{part}: no /etc/os-release")
+        subprocess.run(["umount", str(point)], capture_output=True, check=False)
+    raise BuilderError(f"no root file system found in the image ({'; '.join(tried) or 'no partitions'})")
+
+
+def _run(argv: list[str], message: str) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BuilderError(f"{message}: {result.stderr.strip()}")
