@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
-SYSTEM_PACKAGES := debootstrap shellcheck rpm
+SYSTEM_PACKAGES := debootstrap shellcheck rpm qemu-utils qemu-system-x86 kpartx gdisk dosfstools xorriso sudo openssh-client file git
 
 .PHONY: examples test test-fast lint bench deps venv clean
 

@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, choices=sorted(PUBLISHERS), help="where to publish")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="the --out directory of the build")
     p.add_argument("--cloud", metavar="NAME", help="glance: the cloud in clouds.yaml (default: OS_CLOUD)")
+    p.add_argument("--timeout", type=float, default=1800, metavar="SECONDS",
+                   help="glance: how long an upload may take to become active before it is deleted (default 1800)")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("baseline", help="print the baseline script that every artifact runs")

@@ -63,6 +63,7 @@ def connect(cloud: str | None):
 
 
 def publish_glance(item, directory: Path, cloud: str | None, timeout: float = 1800) -> dict:
+    from keystoneauth1.exceptions import ClientException
     from openstack import exceptions
 
     image = built_image(directory)
@@ -76,7 +77,7 @@ def publish_glance(item, directory: Path, cloud: str | None, timeout: float = 18
                 return _record(directory, existing, cloud, uploaded=False)
         print(f"glance: uploading {image} as {name}", file=sys.stderr)
         uploaded = upload(conn, image, name, properties(item.spec), timeout)
-    except exceptions.SDKException as exc:
+    except (exceptions.SDKException, ClientException) as exc:  # keystoneauth's: Glance unreachable or not a Glance
         raise BuilderError(f"glance: {_describe(exc)}", hint=_hint(exc)) from None
     if uploaded.hash_algo != "sha512" or uploaded.hash_value != sha512:
         _delete(conn, uploaded.id)
@@ -88,13 +89,14 @@ def publish_glance(item, directory: Path, cloud: str | None, timeout: float = 18
 
 def upload(conn, image: Path, name: str, props: dict[str, str], timeout: float):
     """Create, upload and wait for `active`; delete the image on any failure or time-out."""
+    from openstack import exceptions
     from openstack.image.v2.image import Image
 
     created = Image.new(name=name, disk_format="qcow2", container_format="bare", **props).create(conn.image)
     try:
         with image.open("rb") as handle:
             created.data = handle
-            created.upload(conn.image)
+            exceptions.raise_from_response(created.upload(conn.image), error_message=f"upload of {name} refused")
         deadline = time.monotonic() + timeout
         while True:
             current = conn.image.get_image(created.id)
@@ -141,4 +143,4 @@ def _hint(exc) -> str:
 
 
 def publish_glance_cli(item, directory: Path, args) -> dict:
-    return publish_glance(item, directory, args.cloud)
+    return publish_glance(item, directory, args.cloud, timeout=args.timeout)
