@@ -168,3 +168,23 @@ def test_element_scripts_shellcheck_clean():
     assert scripts
     result = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("spec", EL_EXAMPLES, ids=lambda p: p.stem)
+def test_the_element_runs_the_kickstart_post_script(spec):
+    """One baseline: the file builder-baseline runs is byte for byte the script inside the kickstart's %post."""
+    from builder.build import spec_sha256
+    from builder.kickstart import render_kickstart
+
+    loaded = load_spec(spec)[0]
+    script = compose(loaded).files["baseline.sh"]
+    assert script.rstrip("\n") in render_kickstart(loaded, spec_sha256(loaded))
+    assert "builder_step finished" in script
+
+
+def test_element_data_goes_through_a_file_not_a_dib_variable():
+    run = compose(load_spec(EXAMPLES / "debian12-node.yaml")[0])
+    assert run.environment["BUILDER_ELEMENT_DATA"] == "{data}"
+    assert not any(key.startswith("DIB_") and "baseline" in value for key, value in run.environment.items())
+    extra_data = (ELEMENTS_DIR / "builder-baseline" / "extra-data.d" / "10-builder-baseline").read_text()
+    assert '"$BUILDER_ELEMENT_DATA/baseline.sh"' in extra_data

@@ -157,7 +157,7 @@ def check_host(spec) -> None:
         raise BuilderError("disk-image-create is not installed beside builder", hint="pip install diskimage-builder")
     element = distro(spec)[0]
     needs = ["qemu-img", "sgdisk" if spec.qcow2_settings.block_device != "mbr" else "partx"]
-    needs.append("debootstrap" if element == "debian-minimal" else "dnf" if element == "centos-minimal" else "docker")
+    needs.append({"debian-minimal": "debootstrap", "centos-minimal": "dnf"}.get(element, "podman"))  # *-container: DIB's default runtime
     missing = [tool for tool in needs if shutil.which(tool) is None]
     if missing:
         raise BuilderError(f"qcow2 {spec.name}: missing on this host: {', '.join(missing)}",

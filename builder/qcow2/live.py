@@ -133,6 +133,9 @@ def guest_checks(b: Baseline, agent: GuestAgent) -> list[Result]:
     if b.spec.network.classic_names:
         link = sh("ip -o link show eth0")
         results.append(passed("network", "eth0 exists") if link.code == 0 else failed("network", "no eth0 in the guest"))
+        address = sh("ip -o -4 addr show dev eth0").out.split()
+        results.append(passed("network", f"eth0 has {address[3]} (DHCP)") if len(address) > 3
+                       else failed("network", "eth0 has no IPv4 address"))
     else:
         results.append(not_applicable("network", "classic_names is off: interface names are the kernel's"))
 
