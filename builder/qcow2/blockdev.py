@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -48,8 +49,33 @@ def loops_under(directory: Path) -> list[str]:
     return loops
 
 
+def chrooted_under(directory: Path) -> list[int]:
+    """Processes whose root directory lies under `directory` (a build's chroot left running)."""
+    root = os.path.realpath(directory)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            proc_root = os.readlink(entry / "root")
+        except OSError:
+            continue
+        if proc_root == root or proc_root.startswith(root + "/"):
+            found.append(int(entry.name))
+    return found
+
+
 def release(directory: Path) -> list[str]:
-    """Unmount everything under `directory` and detach its loop devices; returns what is still held."""
+    """Stop what still runs chrooted under `directory`, unmount everything under it and detach
+    its loop devices; returns what is still held."""
+    for _attempt in range(10):
+        pids = chrooted_under(directory)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
     for point in mounts_under(directory):
         if subprocess.run(["umount", point], capture_output=True, check=False).returncode != 0:
             subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
