@@ -82,8 +82,8 @@ def supported_artifacts(spec: Spec) -> tuple[str, ...]:
 
 
 def default_artifacts(spec: Spec) -> tuple[str, ...]:
-    """Without --only: what renders in memory, and the file-built kinds whose section the spec has (qcow2: ...)."""
-    return tuple(kind for kind in supported_artifacts(spec) if kind in RENDERERS or getattr(spec, kind, None) is not None)
+    """Without --only: what renders in memory. Image builds (minutes, root) are asked for with --only."""
+    return tuple(kind for kind in supported_artifacts(spec) if kind in RENDERERS)
 
 
 UNSUPPORTED_HINTS = {
