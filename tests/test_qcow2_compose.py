@@ -92,6 +92,11 @@ def test_kernel_cmdline_keeps_dib_defaults_and_adds_the_baseline():
     assert kernel_cmdline(spec).split() == ["nofb", "nomodeset", "gfxpayload=text", "net.ifnames=0", "biosdevname=0", "selinux=0"]
 
 
+def test_selinux_images_are_relabelled():
+    assert "selinux-fixfiles-restore" in compose(load_spec(EXAMPLES / "kvm-host-rocky9.yaml")[0]).elements
+    assert "selinux-fixfiles-restore" not in compose(load_spec(EXAMPLES / "debian12-node.yaml")[0]).elements
+
+
 def test_cloud_init_none_leaves_the_element_out():
     text = (EXAMPLES / "debian12-node.yaml").read_text().replace("cloud_init: openstack", "cloud_init: none")
     assert "builder-cloud-init" not in compose(load_spec_text(text)[0]).elements

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..baseline import Baseline, render_script
 from ..errors import BuilderError
-from ..spec import BlockDevice, CloudInit, Spec
+from ..spec import BlockDevice, CloudInit, SELinux, Spec
 from ..targets import Family
 
 # Our elements, beside the package (the repository's elements/ directory).
@@ -114,6 +114,9 @@ def compose(spec: Spec, extra_elements: tuple[str, ...] = ()) -> DibRun:
     elements = ["vm", element, BLOCK_DEVICE_ELEMENTS[settings.block_device], *OUR_ELEMENTS, *extra_elements]
     if settings.cloud_init is CloudInit.OPENSTACK:
         elements.insert(elements.index("builder-baseline"), "builder-cloud-init")
+    if Baseline(spec).selinux not in (None, SELinux.DISABLED):
+        # Files the build wrote carry no SELinux labels until relabelled (DIB's element, in cleanup.d).
+        elements.append("selinux-fixfiles-restore")
     options = ["-a", "amd64", "-t", "qcow2", "--qemu-img-options", "compat=1.1"]
     if not settings.compress:
         options.append("-u")
