@@ -220,7 +220,7 @@ class Qcow2Settings(Model):
     """The KVM image built with diskimage-builder (builder build --only qcow2)."""
 
     disk_size_gib: Annotated[int, Field(ge=2, le=2048)] | None = None
-    """Virtual disk size in GiB; unset: just large enough for the content (the root file system grows on first boot)."""
+    """Virtual disk size in GiB; unset: just large enough for the content (a cloud grows the disk; growroot/cloud-init grow the root partition)."""
     block_device: BlockDevice = BlockDevice.MBR
     """Partition layout: mbr (BIOS), gpt (BIOS + GPT) or efi (UEFI + BIOS); DIB's block-device-* elements."""
     compress: bool = False
