@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
-SYSTEM_PACKAGES := debootstrap shellcheck rpm xorriso mtools dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry zstd
+SYSTEM_PACKAGES := debootstrap shellcheck rpm xorriso mtools dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry zstd qemu-utils kpartx gdisk sudo openssh-client file git
 
-.PHONY: examples test test-fast lint bench deps venv clean
+.PHONY: examples test test-fast lint bench bench-qcow2 deps venv clean
 
 examples: venv ## validate and build every shipped example spec into $(OUT)/
 	$(BIN)/builder validate examples/*.yaml
@@ -22,6 +22,9 @@ lint: venv
 
 bench: venv
 	$(BIN)/python benchmarks/kickstart_build.py
+
+bench-qcow2: venv ## DIB build and QEMU boot against a plain DIB image (root, ~20 min)
+	$(BIN)/python benchmarks/qcow2_build.py
 
 deps: ## system packages the tests need (Debian 12; run as root)
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \

@@ -61,6 +61,8 @@ class BuildOptions:
     dry_run: bool = False
     boot_iso: Path | None = None
     """iso: the user's installer boot ISO to remaster with the kickstart."""
+    extra_elements: tuple[str, ...] = ()       # qcow2: more DIB elements, found on elements_path
+    elements_path: tuple[Path, ...] = ()
 
 
 # Artifacts rendered in memory: every spec renders before anything is written.
@@ -75,6 +77,7 @@ RENDERERS: dict[str, Callable[[LoadedSpec], list[tuple[str, bytes]]]] = {
 FILE_BUILDERS: dict[str, str] = {
     "iso": ".iso:build_iso",
     "container": ".container.build:build_container",
+    "qcow2": ".qcow2.build:build_qcow2",
 }
 
 KINDS: tuple[str, ...] = (*RENDERERS, *FILE_BUILDERS)
@@ -84,9 +87,16 @@ def supported_artifacts(spec: Spec) -> tuple[str, ...]:
     kinds = ("kickstart", "iso") if spec.target.info.kickstart_version else ()
     if not spec.target.info.is_el:
         kinds += ("container",)
+    if spec.target.info.distro != "rhel":  # DIB builds RHEL only from a downloaded guest image
+        kinds += ("qcow2",)
     if spec.container is not None and spec.container.prepull is not None:
         kinds += ("prepull",)
     return kinds
+
+
+def default_artifacts(spec: Spec) -> tuple[str, ...]:
+    """Without --only: what renders in memory. Image builds (minutes, root) are asked for with --only."""
+    return tuple(kind for kind in supported_artifacts(spec) if kind in RENDERERS)
 
 
 # Why a kind is not made for a target, and what to do instead.
@@ -96,11 +106,12 @@ UNSUPPORTED = {
     "iso": ("an installer ISO carries a kickstart, and a Debian spec has none", "target an EL release for a kickstart ISO"),
     "container": ("builder bootstraps container base images for Debian targets only so far (an EL one needs dnf --installroot)",
                   "build the base image from a debian-12 spec (see examples/debian12-node.yaml)"),
+    "qcow2": ("diskimage-builder builds RHEL only from a downloaded guest image", "target CentOS Stream, Rocky or Alma"),
 }
 
 
 def wanted_artifacts(item: LoadedSpec, only: list[str] | None) -> list[str]:
-    wanted = only or list(supported_artifacts(item.spec))
+    wanted = only or list(default_artifacts(item.spec))
     for kind in wanted:
         if kind not in supported_artifacts(item.spec):
             why, hint = UNSUPPORTED[kind]

@@ -9,9 +9,9 @@ from pathlib import Path
 from .errors import BuilderError, SpecError
 
 # Kept here rather than imported from .build so that `--help` does not load pykickstart.
-ARTIFACT_KINDS = ["kickstart", "prepull", "iso", "container"]
+ARTIFACT_KINDS = ["kickstart", "prepull", "iso", "container", "qcow2"]
 # publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
-PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.registry:publish"}
+PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.registry:publish", "glance": ".qcow2.glance:publish_command"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", choices=ARTIFACT_KINDS, help="build only this artifact (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print what each image build would run, and run nothing")
     p.add_argument("--boot-iso", type=Path, metavar="PATH", help="iso: also remaster this installer boot ISO with the kickstart")
+    p.add_argument("--element", action="append", default=[], metavar="NAME", help="qcow2: one more DIB element (repeatable)")
+    p.add_argument("--elements-path", action="append", default=[], type=Path, metavar="DIR",
+                   help="qcow2: a directory of DIB elements searched before ours (repeatable)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("verify", help="check the baseline in a built system")
@@ -62,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--rootfs", type=Path, metavar="DIR", help="a root file system directory (read only)")
     what.add_argument("--image", metavar="REF", help="a container image in the Docker engine (checked offline, as a container)")
+    what.add_argument("--qcow2", type=Path, metavar="FILE", help="a qcow2 image: checked mounted read-only, then booted in QEMU")
+    p.add_argument("--no-boot", action="store_true", help="--qcow2: the offline checks only")
+    p.add_argument("--console", type=Path, metavar="FILE", help="--qcow2: keep the booted guest's serial console in FILE")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_verify)
 
@@ -73,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--with-pxelinux", action="store_true", help="pxe: also copy this host's pxelinux.0 and ldlinux.c32 into the tree")
     p.add_argument("--registry", metavar="HOST[:PORT]/REPO[:TAG]", help="registry: overrides the spec's container.registry")
     p.add_argument("--plain-http", action="store_true", help="registry: plain HTTP instead of TLS (a trusted network only)")
+    p.add_argument("--cloud", metavar="NAME", help="glance: the cloud in clouds.yaml (default: OS_CLOUD)")
+    p.add_argument("--timeout", type=float, default=1800, metavar="SECONDS",
+                   help="glance: how long an upload may take to become active before it is deleted (default 1800)")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("serve", help="publish the PXE tree and serve it over HTTP, each machine's kickstart chosen by MAC")
@@ -113,16 +122,19 @@ def cmd_schema(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .build import BuildOptions, build, load_all, supported_artifacts
+    from .build import BuildOptions, build, default_artifacts, load_all, supported_artifacts
 
     if args.boot_iso and args.only and "iso" not in args.only:
         raise BuilderError("--boot-iso is for the iso artifact, and --only leaves it out", hint="add --only iso")
     items = load_all(args.specs)
     _print_warnings(items)
     for item in items:
-        if not args.only and not supported_artifacts(item.spec):
-            print(f"{item.path}: {item.spec.target} has no artifact this builder can make yet (it is images only)", file=sys.stderr)
-    for manifest in build(items, args.out, args.only, BuildOptions(dry_run=args.dry_run, boot_iso=args.boot_iso)):
+        if not args.only and not default_artifacts(item.spec):
+            kinds = ", ".join(supported_artifacts(item.spec)) or "none yet"
+            print(f"{item.path}: nothing to build by default for {item.spec.target}: ask with --only ({kinds})", file=sys.stderr)
+    options = BuildOptions(dry_run=args.dry_run, boot_iso=args.boot_iso, extra_elements=tuple(args.element),
+                           elements_path=tuple(args.elements_path))
+    for manifest in build(items, args.out, args.only, options):
         print(f"wrote {manifest.parent}")
     return 0
 
@@ -137,6 +149,11 @@ def cmd_verify(args) -> int:
         from .container.verify import verify_image
 
         results, target = verify_image(item.spec, args.image), {"image": args.image}
+    elif args.qcow2:
+        from .qcow2.verify import verify_qcow2
+
+        results = verify_qcow2(Baseline(item.spec), args.qcow2, boot=not args.no_boot, console=args.console)
+        target = {"qcow2": str(args.qcow2)}
     else:
         if not args.rootfs.is_dir():
             raise BuilderError(f"{args.rootfs}: not a directory")

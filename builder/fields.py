@@ -173,3 +173,25 @@ def _no_nul(value: str) -> str:
 
 
 FreeText = Annotated[str, AfterValidator(_no_nul), Field(max_length=1 << 20, json_schema_extra=FREE_TEXT)]
+
+
+# Glance keeps these itself, or builder publish sets them from the image: a spec may not.
+GLANCE_RESERVED = frozenset({
+    "id", "name", "status", "visibility", "protected", "owner", "size", "virtual_size", "checksum", "os_hash_algo",
+    "os_hash_value", "disk_format", "container_format", "min_disk", "min_ram", "created_at", "updated_at", "tags",
+    "file", "schema", "self", "locations", "direct_url", "stores", "os_hidden",
+})
+
+
+def _glance_key(value: str) -> str:
+    if value in GLANCE_RESERVED:
+        raise ValueError(f"{value} is set by Glance or by builder publish, not by a spec property")
+    return value
+
+
+GlanceKey = Annotated[
+    str,
+    _matcher(r"[a-z][a-z0-9_]*(:[a-z0-9_]+)*", "Glance property name", "like hw_machine_type or os_admin_user", 255),
+    AfterValidator(_glance_key),
+]
+GlanceValue = _checked(r"[A-Za-z0-9 .,_+()/:@=-]*", "Glance property value", "one line of letters, digits, spaces and .,_+()/:@=-", 255)

@@ -279,6 +279,34 @@ class ContainerSettings(Model):
     """Nodes built from this spec pull this image on first boot (a systemd oneshot); `--only prepull` writes prepull.sh for running nodes."""
 
 
+class BlockDevice(StrEnum):
+    MBR = "mbr"
+    GPT = "gpt"
+    EFI = "efi"
+
+
+class CloudInit(StrEnum):
+    OPENSTACK = "openstack"
+    NONE = "none"
+
+
+class Qcow2Settings(Model):
+    """The KVM image built with diskimage-builder (builder build --only qcow2)."""
+
+    disk_size_gib: Annotated[int, Field(ge=2, le=2048)] | None = None
+    """Virtual disk size in GiB; unset: just large enough for the content (a cloud grows the disk; growroot/cloud-init grow the root partition)."""
+    block_device: BlockDevice = BlockDevice.MBR
+    """Partition layout: mbr (BIOS), gpt (BIOS + GPT) or efi (UEFI + BIOS); DIB's block-device-* elements."""
+    compress: bool = False
+    """Compress the qcow2 (smaller upload, slower build)."""
+    cloud_init: CloudInit = CloudInit.OPENSTACK
+    """openstack: cloud-init reads a config drive or the metadata service; none: no cloud-init."""
+    glance_name: f.Name | None = None
+    """Image name in Glance; unset: the spec's name."""
+    glance_properties: dict[f.GlanceKey, f.GlanceValue] = {}
+    """Extra Glance image properties (like hw_machine_type: q35), added to the ones builder publish sets."""
+
+
 class Spec(Model):
     version: Literal[1]
     """Spec format version (required): 1."""
@@ -325,9 +353,16 @@ class Spec(Model):
     container: ContainerSettings | None = None
     """Container base image settings (size budget, compression, registry) and the image nodes pre-pull."""
 
+    qcow2: Qcow2Settings | None = None
+    """qcow2-only settings: disk size, partition layout, compression, cloud-init, Glance."""
+
     @property
     def kickstart_settings(self) -> KickstartSettings:
         return self.kickstart or KickstartSettings()
+
+    @property
+    def qcow2_settings(self) -> Qcow2Settings:
+        return self.qcow2 or Qcow2Settings()
 
 
 # ---------------------------------------------------------------- loading

@@ -447,13 +447,13 @@ def test_manifest_records_spec_hash_and_every_artifact(tmp_path):
     spec, _, _ = load_spec(example)
     assert manifest["spec_sha256"] == spec_sha256(spec)
     assert manifest["target"] == "centos-stream-9"
-    assert set(manifest["artifacts"]) == {"kickstart", "iso", "prepull"}  # the example opts in to container.prepull
+    assert set(manifest["artifacts"]) == {"kickstart", "prepull"}  # the example opts in to container.prepull
     for record in manifest["artifacts"].values():
         data = (directory / record["path"]).read_bytes()
         assert record["size"] == len(data)
         assert record["sha256"] == hashlib.sha256(data).hexdigest()
     assert f"Spec sha256 {manifest['spec_sha256']}" in (directory / "ks.cfg").read_text()
-    assert {p.name for p in files_under(out)} == {"manifest.json", "ks.cfg", "oemdrv.iso", "prepull.sh"}
+    assert {p.name for p in files_under(out)} == {"manifest.json", "ks.cfg", "prepull.sh"}
 
 
 def built_spec_sha256(spec: Path, out: Path) -> str:

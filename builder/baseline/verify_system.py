@@ -193,7 +193,10 @@ def _kernel_cmdlines(fs: RootFS) -> dict[str, list[str]]:
     sources: dict[str, list[str]] = {}
     grub = fs.read_text("/etc/default/grub")
     if grub is not None:
-        sources["GRUB_CMDLINE_LINUX in /etc/default/grub"] = [parse_env(grub).get("GRUB_CMDLINE_LINUX", "")]
+        # The default entry boots with both; diskimage-builder writes its arguments to _DEFAULT.
+        env = parse_env(grub)
+        sources["GRUB_CMDLINE_LINUX(_DEFAULT) in /etc/default/grub"] = [
+            f"{env.get('GRUB_CMDLINE_LINUX', '')} {env.get('GRUB_CMDLINE_LINUX_DEFAULT', '')}"]
     entries = fs.glob("/boot/loader/entries/*.conf")
     if entries:
         # EL 8 entries say `options $kernelopts`; the value lives in grubenv.

@@ -1,0 +1,195 @@
+"""The qcow2 build as composed for diskimage-builder: dry runs, DIB's own element resolution, dib-lint, the spec section."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from builder.cli import main
+from builder.qcow2.build import cache_key
+from builder.qcow2.dib import ELEMENTS_DIR, compose, kernel_cmdline
+from builder.spec import load_spec, load_spec_text
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+EL_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.yaml") if load_spec(p)[0].target.info.is_el
+                     and load_spec(p)[0].target.info.distro != "rhel")
+
+
+def dib_elements_dir() -> Path:
+    import diskimage_builder
+
+    return Path(diskimage_builder.__file__).parent / "elements"
+
+
+def dry_run(capsys, spec: Path, tmp_path: Path) -> dict:
+    out = tmp_path / "out"
+    assert main(["build", str(spec), "--only", "qcow2", "--out", str(out), "--dry-run"]) == 0
+    assert not out.exists(), "a dry run writes nothing"
+    lines = capsys.readouterr().out.splitlines()
+    parsed = {"env": {}}
+    for line in lines:
+        key, _, value = line.partition(": ")
+        if key == "env":
+            name, _, val = value.partition("=")
+            parsed["env"][name] = val
+        elif key in ("elements", "command"):
+            parsed[key] = value
+    return parsed
+
+
+@pytest.mark.parametrize("spec", EL_EXAMPLES + [EXAMPLES / "debian12-node.yaml"], ids=lambda p: p.stem)
+def test_dry_run_names_elements_that_dib_resolves(capsys, tmp_path, spec):
+    parsed = dry_run(capsys, spec, tmp_path)
+    elements = parsed["elements"].split()
+    assert "vm" in elements and {"builder-baseline", "builder-seal"} <= set(elements)
+    assert parsed["command"].split()[-len(elements):] == elements
+    env = {**os.environ, "ELEMENTS_PATH": f"{ELEMENTS_DIR}:{dib_elements_dir()}"}
+    result = subprocess.run([sys.executable, "-m", "diskimage_builder.element_dependencies", *elements],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    expanded = set(result.stdout.split())
+    assert set(elements) <= expanded
+
+
+def test_dry_run_debian_environment(capsys, tmp_path):
+    env = dry_run(capsys, EXAMPLES / "debian12-node.yaml", tmp_path)["env"]
+    assert env["DIB_RELEASE"] == "bookworm"
+    assert env["DIB_DISTRIBUTION_MIRROR"] == "http://deb.debian.org/debian"
+    assert env["DIB_DEBIAN_SECURITY_MIRROR"] == "http://deb.debian.org/debian-security"
+    assert env["DIB_BOOTLOADER_DEFAULT_CMDLINE"] == "'nofb nomodeset gfxpayload=text net.ifnames=0 biosdevname=0'"
+    assert str(ELEMENTS_DIR) in env["ELEMENTS_PATH"]
+
+
+def test_dry_run_centos_bootstraps_from_the_spec_mirrors(capsys, tmp_path):
+    parsed = dry_run(capsys, EXAMPLES / "compute-node-cs9.yaml", tmp_path)
+    assert "centos-minimal" in parsed["elements"].split()
+    assert parsed["env"]["DIB_RELEASE"] == "9-stream"
+    assert parsed["env"]["DIB_YUM_MINIMAL_BOOTSTRAP_REPOS"].endswith("/data/yum.repos.d")
+    spec = load_spec(EXAMPLES / "compute-node-cs9.yaml")[0]
+    files = compose(spec).files
+    for repo in spec.repos:
+        assert f"baseurl={repo.baseurl}" in files[f"yum.repos.d/dib-mirror-{repo.name}.repo"]
+
+
+def test_no_secret_reaches_a_dib_variable():
+    spec = load_spec(EXAMPLES / "compute-node-cs9.yaml")[0]
+    run = compose(spec)
+    hashes = [u.password_hash for u in spec.users if u.password_hash] + ([spec.root.password_hash] if spec.root.password_hash else [])
+    for value in run.environment.values():
+        assert not any(h in value for h in hashes)
+    assert all(not key.startswith("DIB_") or "{data}" not in value or key == "DIB_YUM_MINIMAL_BOOTSTRAP_REPOS"
+               for key, value in run.environment.items())
+
+
+def test_kernel_cmdline_keeps_dib_defaults_and_adds_the_baseline():
+    text = (EXAMPLES / "kvm-host-rocky9.yaml").read_text()
+    spec = load_spec_text(text.replace("selinux: enforcing", "selinux: disabled") if "selinux:" in text
+                          else text + "\nselinux: disabled\n")[0]
+    assert kernel_cmdline(spec).split() == ["nofb", "nomodeset", "gfxpayload=text", "net.ifnames=0", "biosdevname=0", "selinux=0"]
+
+
+def test_selinux_images_are_relabelled():
+    assert "selinux-fixfiles-restore" in compose(load_spec(EXAMPLES / "kvm-host-rocky9.yaml")[0]).elements
+    assert "selinux-fixfiles-restore" not in compose(load_spec(EXAMPLES / "debian12-node.yaml")[0]).elements
+
+
+def test_cloud_init_none_leaves_the_element_out():
+    text = (EXAMPLES / "debian12-node.yaml").read_text().replace("cloud_init: openstack", "cloud_init: none")
+    assert "builder-cloud-init" not in compose(load_spec_text(text)[0]).elements
+    assert "builder-cloud-init" in compose(load_spec(EXAMPLES / "debian12-node.yaml")[0]).elements
+
+
+def test_block_device_and_size_and_compression():
+    text = (EXAMPLES / "debian12-node.yaml").read_text().replace("block_device: mbr", "block_device: efi\n  disk_size_gib: 8\n  compress: true")
+    run = compose(load_spec_text(text)[0])
+    assert "block-device-efi" in run.elements and "block-device-mbr" not in run.elements
+    assert run.environment["DIB_IMAGE_SIZE"] == "8"
+    assert "-u" not in run.options
+    assert "-u" in compose(load_spec(EXAMPLES / "debian12-node.yaml")[0]).options
+
+
+def test_cache_key_follows_spec_and_elements(tmp_path):
+    spec = load_spec(EXAMPLES / "debian12-node.yaml")[0]
+    run = compose(spec)
+    extra = tmp_path / "elements" / "site"
+    extra.mkdir(parents=True)
+    (extra / "README.rst").write_text("site\n")
+    first = cache_key("a" * 64, run, [tmp_path / "elements"])
+    assert first == cache_key("a" * 64, run, [tmp_path / "elements"])
+    assert first != cache_key("b" * 64, run, [tmp_path / "elements"])
+    (extra / "README.rst").write_text("site, changed\n")
+    assert first != cache_key("a" * 64, run, [tmp_path / "elements"])
+
+
+BAD_QCOW2 = [
+    ("disk_size_gib: 1", "qcow2.disk_size_gib"),
+    ("block_device: lvm", "qcow2.block_device"),
+    ("cloud_init: maybe", "qcow2.cloud_init"),
+    ("glance_properties: {os_hash_value: x}", "qcow2.glance_properties"),
+    ("glance_properties: {hw_machine_type: 'q35; rm -rf /'}", "qcow2.glance_properties.hw_machine_type"),
+    ("glance_name: 'Bad Name'", "qcow2.glance_name"),
+    ("compres: true", "qcow2.compres"),
+]
+
+
+@pytest.mark.parametrize("line,path", BAD_QCOW2, ids=[p for _, p in BAD_QCOW2])
+def test_bad_qcow2_section_is_refused_with_file_line_and_field(tmp_path, capsys, line, path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("version: 1\nname: bad\ntarget: debian-12\nrepos:\n  - name: debian\n    baseurl: http://deb.debian.org/debian\n"
+                    f"    suites: [bookworm]\nqcow2:\n  {line}\n")
+    out = tmp_path / "out"
+    assert main(["build", str(spec), "--only", "qcow2", "--out", str(out), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{spec}:9: {path}" in err
+    assert not out.exists()
+
+
+def test_rhel_has_no_qcow2(tmp_path, capsys):
+    spec = tmp_path / "rhel.yaml"
+    spec.write_text("version: 1\nname: r\ntarget: rhel-9\nsshd: {enabled: false}\n")
+    assert main(["build", str(spec), "--only", "qcow2", "--out", str(tmp_path / "out"), "--dry-run"]) == 2
+    assert "has no qcow2" in capsys.readouterr().err
+
+
+def test_dib_lint_clean():
+    """DIB's own linter on our elements (it runs from the repository root, on ELEMENTS_DIR)."""
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "ELEMENTS_DIR": "elements", "LIB_DIR": "elements/.none"}
+    result = subprocess.run([str(bindir / "dib-lint")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS" in result.stdout
+    for element in ELEMENTS_DIR.iterdir():
+        assert f"Checking elements/{element.name}/" in result.stdout or not any(element.rglob("*.d/*"))
+
+
+def test_element_scripts_shellcheck_clean():
+    scripts = [p for p in ELEMENTS_DIR.rglob("*") if p.is_file() and p.parent.name.endswith(".d")
+               and p.read_text().startswith("#!/bin/bash")]
+    scripts += list((ROOT / "tests" / "support" / "dm-shims").iterdir())
+    assert scripts
+    result = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("spec", EL_EXAMPLES, ids=lambda p: p.stem)
+def test_the_element_runs_the_kickstart_post_script(spec):
+    """One baseline: the file builder-baseline runs is byte for byte the script inside the kickstart's %post."""
+    from builder.build import spec_sha256
+    from builder.kickstart import render_kickstart
+
+    loaded = load_spec(spec)[0]
+    script = compose(loaded).files["baseline.sh"]
+    assert script.rstrip("\n") in render_kickstart(loaded, spec_sha256(loaded))
+    assert "builder_step finished" in script
+
+
+def test_element_data_goes_through_a_file_not_a_dib_variable():
+    run = compose(load_spec(EXAMPLES / "debian12-node.yaml")[0])
+    assert run.environment["BUILDER_ELEMENT_DATA"] == "{data}"
+    assert not any(key.startswith("DIB_") and "baseline" in value for key, value in run.environment.items())
+    extra_data = (ELEMENTS_DIR / "builder-baseline" / "extra-data.d" / "10-builder-baseline").read_text()
+    assert '"$BUILDER_ELEMENT_DATA/baseline.sh"' in extra_data

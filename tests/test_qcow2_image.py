@@ -1,0 +1,182 @@
+"""The qcow2 for real: diskimage-builder builds the Debian 12 example, builder verify checks it
+mounted read-only and booted in QEMU, a failed or interrupted build leaves nothing behind."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from support.debootstrap import cache_dir
+from support.dm_shims import dm_shims
+from support.qcow2 import BUILDER, EXAMPLE, build_cached, why_not_dib, why_not_qemu
+from support.requirements import skip_or_fail
+
+from builder.qcow2 import blockdev
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def debian12_qcow2() -> Path:
+    """The example's image: built by DIB the first time (minutes), reused by builder afterwards."""
+    reason = why_not_dib()
+    if reason:
+        skip_or_fail(reason)
+    return build_cached(log=cache_dir() / "qcow2-out.last-build.log")
+
+
+def run_builder(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([BUILDER, *args], capture_output=True, text=True, **kwargs)
+
+
+def results_of(proc: subprocess.CompletedProcess) -> dict[str, list[tuple[str, str]]]:
+    data = json.loads(proc.stdout)
+    by_item: dict[str, list[tuple[str, str]]] = {}
+    for r in data["results"]:
+        by_item.setdefault(r["item"], []).append((r["status"], r["detail"]))
+    return by_item
+
+
+def test_build_is_recorded_beside_its_log_and_reused(debian12_qcow2):
+    directory = debian12_qcow2.parent
+    manifest = json.loads((directory / "manifest.json").read_text())
+    record = manifest["artifacts"]["qcow2"]
+    assert record["path"] == debian12_qcow2.name and len(record["cache_key"]) == 64
+    assert (directory / f"{debian12_qcow2.name}.log").stat().st_size > 0
+    assert not list(directory.glob(".qcow2-build.*"))
+    before = debian12_qcow2.stat()
+    again = run_builder("build", str(EXAMPLE), "--only", "qcow2", "--out", str(directory.parent))
+    assert again.returncode == 0, again.stderr
+    assert "reusing" in again.stderr
+    after = debian12_qcow2.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_qemu_img_sees_a_qcow2(debian12_qcow2):
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(debian12_qcow2)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["format"] == "qcow2" and info["format-specific"]["data"]["compat"] == "1.1"
+
+
+def test_verify_offline_and_booted(debian12_qcow2, tmp_path):
+    reason = why_not_qemu()
+    if reason:
+        skip_or_fail(reason)
+    console = tmp_path / "console.log"
+    proc = run_builder("verify", str(EXAMPLE), "--qcow2", str(debian12_qcow2), "--json", "--console", str(console))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    results = results_of(proc)
+    assert all(status != "fail" for items in results.values() for status, _ in items)
+    # offline, in the image
+    assert ("pass", "net.ifnames=0 in GRUB_CMDLINE_LINUX(_DEFAULT) in /etc/default/grub") in results["kernel-args"]
+    assert any(s == "pass" and "machine-id" in d for s, d in results["seal"])
+    # in the booted guest
+    assert ("pass", "eth0 exists") in results["network (booted)"]
+    sshd = [d for s, d in results["sshd (booted)"] if s == "pass"]
+    assert "listening on port 2222" in sshd
+    assert "sshd -T: permitrootlogin no" in sshd
+    assert "root login refused from the host (permission denied)" in sshd
+    assert any(d.startswith("from the host: SSH-2.0-") for d in sshd)
+    assert ("pass", "net.ipv4.tcp_tw_reuse = 1") in results["sysctls (booted)"]
+    assert ("pass", "sshd runs with nofile 65536") in results["limits (booted)"]
+    assert ("pass", "ssh.service is enabled and active") in results["services (booted)"]
+    assert ("pass", "firewalld.service is enabled and active") in results["services (booted)"]
+    assert results["cloud-init (booted)"][0][0] == "pass"
+    assert "login:" in console.read_text(errors="replace")
+
+
+def test_verify_fails_when_the_image_is_not_the_spec(debian12_qcow2, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text(EXAMPLE.read_text().replace("net.core.somaxconn: 4096", "net.core.somaxconn: 8192")
+                     .replace("nofile: 65536", "nofile: 32768"))
+    proc = run_builder("verify", str(other), "--qcow2", str(debian12_qcow2), "--json", "--no-boot")
+    assert proc.returncode == 1, proc.stderr
+    failed = {r["item"] for r in json.loads(proc.stdout)["results"] if r["status"] == "fail"}
+    assert {"sysctls", "limits"} <= failed
+
+
+def _leftovers(out: Path) -> dict:
+    return {"mounts": blockdev.mounts_under(out), "loops": blockdev.loops_under(out),
+            "images": [str(p) for p in out.rglob("*.qcow2")] + [str(p) for p in out.rglob("*.raw")],
+            "build dirs": [str(p) for p in out.rglob(".qcow2-build.*")]}
+
+
+def _broken_element(root: Path, phase: str, body: str) -> Path:
+    element = root / "broken-element"
+    (element / phase).mkdir(parents=True)
+    (element / "README.rst").write_text("==============\nbroken-element\n==============\nFails on purpose (tests).\n")
+    script = element / phase / "50-broken"
+    script.write_text(f"#!/bin/bash\nset -eu\nset -o pipefail\n{body}\n")
+    script.chmod(0o755)
+    return root
+
+
+def test_failed_build_leaves_no_mounts_loops_or_image(tmp_path):
+    """The element fails in finalise.d: the image is partitioned, attached and mounted at that point."""
+    reason = why_not_dib()
+    if reason:
+        skip_or_fail(reason)
+    elements = _broken_element(tmp_path / "elements", "finalise.d", "echo 'broken on purpose' >&2\nexit 3")
+    out = tmp_path / "out"
+    with dm_shims():
+        proc = run_builder("build", str(EXAMPLE), "--only", "qcow2", "--out", str(out),
+                           "--element", "broken-element", "--elements-path", str(elements))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "disk-image-create failed" in proc.stderr
+    assert _leftovers(out) == {"mounts": [], "loops": [], "images": [], "build dirs": []}
+    log = out / "debian12-node" / "debian12-node.qcow2.log"
+    assert "broken on purpose" in log.read_text()
+    assert not (out / "debian12-node" / "manifest.json").exists()
+
+
+def test_interrupted_build_leaves_no_mounts_loops_or_image(tmp_path):
+    """Ctrl-C while the chroot is mounted (install.d): DIB's whole process group is stopped, then released."""
+    reason = why_not_dib()
+    if reason:
+        skip_or_fail(reason)
+    elements = _broken_element(tmp_path / "elements", "install.d", "sleep 600")
+    out = tmp_path / "out"
+    with dm_shims():
+        proc = subprocess.Popen([BUILDER, "build", str(EXAMPLE), "--only", "qcow2", "--out", str(out),
+                                 "--element", "broken-element", "--elements-path", str(elements)],
+                                stderr=subprocess.PIPE, text=True,
+                                # A background shell starts us with SIGINT ignored; a terminal's Ctrl-C is not.
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        seen = []
+        try:
+            for line in proc.stderr:
+                seen.append(line)
+                if line.strip().endswith(": install.d"):
+                    break
+            deadline = time.monotonic() + 300
+            log = out / "debian12-node" / "debian12-node.qcow2.log"
+            while "50-broken" not in log.read_text(errors="replace") and time.monotonic() < deadline:
+                time.sleep(2)
+            assert blockdev.mounts_under(out), "the chroot should be mounted while the element sleeps"
+            proc.send_signal(signal.SIGINT)
+            rest = proc.communicate(timeout=300)[1]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert _leftovers(out) == {"mounts": [], "loops": [], "images": [], "build dirs": []}
+
+
+def test_dry_run_runs_nothing(tmp_path):
+    out = tmp_path / "out"
+    proc = run_builder("build", str(EXAMPLE), "--only", "qcow2", "--out", str(out), "--dry-run")
+    assert proc.returncode == 0 and "disk-image-create" in proc.stdout
+    assert not out.exists()
+
+
+def test_shims_are_test_only():
+    """The product never ships or installs the kpartx/dmsetup stand-ins."""
+    root = Path(__file__).resolve().parent.parent
+    for path in (root / "builder").rglob("*.py"):
+        assert "dm-shims" not in path.read_text() and "dm_shims" not in path.read_text()
+    for path in (root / "elements").rglob("*"):
+        assert not path.is_file() or "kpartx" not in path.read_text(errors="replace")
