@@ -7,9 +7,16 @@ SYSTEM_PACKAGES := debootstrap shellcheck rpm xorriso mtools dosfstools isolinux
 
 .PHONY: examples test test-fast lint bench bench-qcow2 deps venv clean
 
-examples: venv ## validate and build every shipped example spec into $(OUT)/
-	$(BIN)/builder validate examples/*.yaml
-	$(BIN)/builder build examples/*.yaml --out $(OUT)
+EXAMPLES    := $(sort $(wildcard examples/*.yaml))
+EL_EXAMPLES := $(filter-out examples/debian12-node.yaml,$(EXAMPLES))
+
+examples: deps venv ## validate and build every shipped example spec into $(OUT)/ (root: the container image bootstraps Debian)
+	$(BIN)/builder validate $(EXAMPLES)
+	$(BIN)/builder build $(EXAMPLES) --out $(OUT)
+	$(BIN)/builder build $(EL_EXAMPLES) --only iso --out $(OUT)
+	$(BIN)/builder publish examples/pxe-rack-rocky9.yaml --to pxe --root $(OUT)/pxe-tree
+	$(BIN)/builder build examples/debian12-node.yaml --only container --out $(OUT)
+	$(BIN)/builder build $(EXAMPLES) --only qcow2 --dry-run --out $(OUT)
 
 test: deps venv ## every test, the slow ones (debootstrap, chroot) included
 	BUILDER_TESTS_STRICT=1 $(BIN)/python -m pytest -m "slow or not slow"
