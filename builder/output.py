@@ -40,12 +40,14 @@ class ArtifactRecord:
     sha256: str
 
 
-def record_for(kind: str, directory: Path, path: Path) -> ArtifactRecord:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in chunks (images are gigabytes)."""
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return ArtifactRecord(kind, str(path.relative_to(directory)), path.stat().st_size, digest.hexdigest())
+        return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
+def record_for(kind: str, directory: Path, path: Path) -> ArtifactRecord:
+    return ArtifactRecord(kind, str(path.relative_to(directory)), path.stat().st_size, file_digest(path))
 
 
 def write_manifest(directory: Path, header: dict, records: list[ArtifactRecord]) -> Path:

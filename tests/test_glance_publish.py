@@ -12,8 +12,7 @@ from support.glance import Glance, free_port, running_glance
 from support.qcow2 import BUILDER, EXAMPLE, build_cached, why_not_dib
 from support.requirements import skip_or_fail
 
-from builder.output import record_for, write_manifest
-from builder.qcow2.glance import sha512_of
+from builder.output import file_digest, record_for, write_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +72,7 @@ def test_publish_the_built_image(glance, tmp_path):
     assert info["uploaded"] is True
     image = connection(glance).image.get_image(info["image_id"])
     assert image.status == "active" and image.name == "debian12-node"
-    assert image.hash_algo == "sha512" and image.hash_value == sha512_of(built)
+    assert image.hash_algo == "sha512" and image.hash_value == file_digest(built, "sha512")
     assert (image.disk_format, image.container_format) == ("qcow2", "bare")
     props = connection(glance).image.get(f"/images/{image.id}").json()  # Glance's own flat view of the image
     assert {k: props.get(k) for k in ("hw_disk_bus", "hw_scsi_model", "hw_vif_model", "hw_qemu_guest_agent", "os_type",

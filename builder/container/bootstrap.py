@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuilderError
+from ..output import file_digest
 from .definition import Bootstrap
 
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -88,7 +89,7 @@ def _cached_record(base: BaseTree) -> dict | None:
         record = json.loads(base.record.read_text())
     except ValueError:
         return None
-    if record.get("sha256") != _sha256(base.tarball) or record.get("command") != base.command(Path("ROOT")):
+    if record.get("sha256") != file_digest(base.tarball) or record.get("command") != base.command(Path("ROOT")):
         return None  # damaged or not what this key names: bootstrap again
     return record
 
@@ -102,7 +103,7 @@ def _store(base: BaseTree, root: Path) -> dict:
     os.close(fd)
     try:
         _run(["tar", "--numeric-owner", "--zstd", "-C", str(root), "-cf", partial, "."], "caching the base tree")
-        record = {"command": base.command(Path("ROOT")), "sha256": _sha256(Path(partial)), "created": int(time.time())}
+        record = {"command": base.command(Path("ROOT")), "sha256": file_digest(Path(partial)), "created": int(time.time())}
         os.replace(partial, base.tarball)
         fd, partial = tempfile.mkstemp(prefix=".partial-", suffix=".json", dir=directory)
         with os.fdopen(fd, "w") as handle:
@@ -111,14 +112,6 @@ def _store(base: BaseTree, root: Path) -> dict:
     finally:
         Path(partial).unlink(missing_ok=True)
     return record
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager

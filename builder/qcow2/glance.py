@@ -7,14 +7,13 @@ no image is left queued.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 
 from ..errors import BuilderError
-from ..output import record_for, record_publication
+from ..output import file_digest, record_for, record_publication
 
 BASE_PROPERTIES = {
     "hw_disk_bus": "scsi",
@@ -43,14 +42,6 @@ def built_image(directory: Path) -> Path:
     return image
 
 
-def sha512_of(path: Path) -> str:
-    digest = hashlib.sha512()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def connect(cloud: str | None):
     import openstack
     from openstack import exceptions
@@ -68,7 +59,7 @@ def publish_glance(item, directory: Path, cloud: str | None, timeout: float = 18
 
     image = built_image(directory)
     name = item.spec.qcow2_settings.glance_name or item.spec.name
-    sha512 = sha512_of(image)
+    sha512 = file_digest(image, "sha512")
     conn = connect(cloud)
     try:
         for existing in conn.image.images(name=name):
