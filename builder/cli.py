@@ -1,4 +1,4 @@
-"""Command line: builder validate | schema | build | verify | baseline."""
+"""Command line: builder validate | schema | build | verify | publish | serve | baseline."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import BuilderError, SpecError
+from .errors import BuilderError, SpecError, UsageError
 
 # Kept here rather than imported from .build so that `--help` does not load pykickstart.
 ARTIFACT_KINDS = ["kickstart", "prepull", "iso", "container", "qcow2"]
@@ -125,7 +125,7 @@ def cmd_build(args) -> int:
     from .build import BuildOptions, build, default_artifacts, load_all, supported_artifacts
 
     if args.boot_iso and args.only and "iso" not in args.only:
-        raise BuilderError("--boot-iso is for the iso artifact, and --only leaves it out", hint="add --only iso")
+        raise UsageError("--boot-iso is for the iso artifact, and --only leaves it out", hint="add --only iso")
     items = load_all(args.specs)
     _print_warnings(items)
     for item in items:
@@ -144,6 +144,8 @@ def cmd_verify(args) -> int:
     from .baseline.verify import Status, verify_rootfs
     from .build import load_all
 
+    if (args.no_boot or args.console) and not args.qcow2:
+        raise UsageError("--no-boot and --console are for --qcow2 (only a qcow2 is booted)")
     (item,) = load_all([args.spec])
     if args.image:
         from .container.verify import verify_image
@@ -172,11 +174,18 @@ def cmd_verify(args) -> int:
     return 1 if failed else 0
 
 
+# publish options that only one destination reads: given for another, they would be silently ignored.
+PUBLISH_OPTIONS = {"root": "pxe", "with_pxelinux": "pxe", "registry": "registry", "plain_http": "registry", "cloud": "glance"}
+
+
 def cmd_publish(args) -> int:
     import importlib
 
     from .build import load_all
 
+    for option, destination in PUBLISH_OPTIONS.items():
+        if getattr(args, option) and args.to != destination:
+            raise UsageError(f"--{option.replace('_', '-')} is for --to {destination}, not --to {args.to}")
     (item,) = load_all([args.spec])
     _print_warnings([item])
     module, _, function = PUBLISHERS[args.to].partition(":")

@@ -54,3 +54,9 @@ class SpecError(BuilderError):
 
 def warn(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+class UsageError(BuilderError):
+    """Options that do not go together: nothing was done."""
+
+    exit_code = 2

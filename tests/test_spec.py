@@ -505,3 +505,19 @@ def test_prepull_with_docker_on_el_is_refused():
     with pytest.raises(SpecError) as refused:
         load_spec_text(text, "cs9.yaml")
     assert "container.prepull.engine" in str(refused.value) and "podman" in str(refused.value)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["publish", "examples/debian12-node.yaml", "--to", "glance", "--registry", "registry.example.com/base"],
+     "--registry is for --to registry, not --to glance"),
+    (["publish", "examples/pxe-rack-rocky9.yaml", "--to", "registry", "--root", "tree"], "--root is for --to pxe, not --to registry"),
+    (["verify", "examples/debian12-node.yaml", "--rootfs", "/", "--no-boot"], "--no-boot and --console are for --qcow2"),
+    (["build", "examples/pxe-rack-rocky9.yaml", "--only", "kickstart", "--boot-iso", "boot.iso", "--out", "out"],
+     "--boot-iso is for the iso artifact"),
+])
+def test_an_option_for_another_destination_is_refused_not_ignored(argv, message, tmp_path):
+    argv = [str(ROOT / a) if a.startswith("examples/") else a for a in argv]
+    result = subprocess.run([sys.executable, "-m", "builder.cli", *argv], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []
