@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.glance import Glance, free_port, running_glance
+from support.glance import Glance, running_glance
+from support.processes import free_port
 from support.qcow2 import BUILDER, EXAMPLE, build_cached, why_not_dib
 from support.requirements import skip_or_fail
 

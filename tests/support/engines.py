@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -13,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from support.debootstrap import mounts_under
+from support.processes import free_port, stop
 
 
 def why_not_engines() -> str | None:
@@ -23,22 +22,6 @@ def why_not_engines() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (apt-get install {package})"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 60) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @dataclass
@@ -77,7 +60,7 @@ class Engine:
 
     def stop(self, remove: bool = True) -> None:
         if self.proc is not None:
-            _stop(self.proc)
+            stop(self.proc)
         if remove:
             left = mounts_under(self.base)
             for point in sorted(left, reverse=True):  # what a killed dockerd left behind
@@ -138,7 +121,7 @@ class Registry:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop(self.proc)
+            stop(self.proc)
             self.proc = None
 
     def requests(self, method: str, fragment: str = "") -> int:

@@ -13,8 +13,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .debootstrap import cache_dir
+from .processes import free_port, stop
 
 REQUIREMENTS = ("glance", "gunicorn")
 
@@ -46,12 +45,6 @@ def glance_venv() -> Path:
         (venv / "freeze.txt").write_text(freeze)
         done.write_text("ok\n")
     return venv
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -118,13 +111,7 @@ filesystem_store_datadir = {base / 'tasks'}
                           f"    image_api_version: '2'\n")
         yield Glance(url, clouds, "test-glance", store, log)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc, timeout=30)
 
 
 def _wait_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
