@@ -8,7 +8,6 @@ from enum import StrEnum
 from functools import cached_property
 
 from ..spec import Spec
-from .applicability import CONTAINER_NA, CONTEXTS  # noqa: F401  (re-exported)
 from .model import Baseline
 from .rootfs import GroupEntry, PasswdEntry, RootFS, RootfsError, parse_group, parse_passwd, parse_shadow
 

@@ -21,10 +21,9 @@ from ..errors import BuilderError
 from ..spec import ExtraFile
 from ..targets import Family
 from . import model as m
-from .applicability import not_applicable_items
+from .applicability import CONTEXTS, not_applicable_items
 from .model import Baseline
 from .results import (
-    CONTEXTS,
     Check,
     Result,
     Status,

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 from . import model as m
-from .results import CONTAINER_NA, Check, Result, Status, failed, mode_of, not_applicable, passed, same_file, verdict
+from .results import Check, Result, Status, failed, mode_of, not_applicable, passed, same_file, verdict
 from .rootfs import PasswdEntry, RootFS, RootfsError, parse_env, sshd_global_settings
 
 
@@ -216,31 +216,17 @@ def _kernel_cmdlines(fs: RootFS) -> dict[str, list[str]]:
 def check_services(c: Check) -> Iterator[Result]:
     enabled = _enabled_units(c)
     for unit in c.baseline.services_enabled:
-        if reason := _unit_not_applicable(c, unit):
-            yield not_applicable("services", f"{unit}: {reason}")
-        elif _masked(c, unit):
+        if _masked(c, unit):
             yield failed("services", f"{unit} is masked, expected enabled")
         else:
             yield (passed("services", f"{unit} is enabled") if unit in enabled
                    else failed("services", f"{unit} is not enabled (no link in /etc/systemd/system/*.wants)"))
     for unit in c.baseline.services_disabled:
-        if reason := _unit_not_applicable(c, unit):
-            yield not_applicable("services", f"{unit}: {reason}")
-        elif _masked(c, unit):
+        if _masked(c, unit):
             yield passed("services", f"{unit} is masked")
         else:
             yield (failed("services", f"{unit} is enabled, expected disabled") if unit in enabled
                    else passed("services", f"{unit} is not enabled"))
-
-
-def _unit_not_applicable(c: Check, unit: str) -> str | None:
-    if c.context != "container":
-        return None
-    if unit == c.baseline.paths.chrony_unit:
-        return CONTAINER_NA["time"]
-    if unit == "firewalld.service":
-        return CONTAINER_NA["firewall"]
-    return None
 
 
 def _enabled_units(c: Check) -> set[str]:
