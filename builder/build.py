@@ -125,9 +125,14 @@ def render(item: LoadedSpec, only: list[str] | None) -> list[tuple[str, str, byt
             for name, data in RENDERERS[kind](item)]
 
 
-def file_builder(kind: str) -> Callable[..., list[ArtifactRecord]]:
-    module, _, function = FILE_BUILDERS[kind].partition(":")
+def resolve(ref: str) -> Callable:
+    """The function a ".module:function" table entry names, imported only now (image code pulls in heavy libraries)."""
+    module, _, function = ref.partition(":")
     return getattr(importlib.import_module(module, __package__), function)
+
+
+def file_builder(kind: str) -> Callable[..., list[ArtifactRecord]]:
+    return resolve(FILE_BUILDERS[kind])
 
 
 def build(items: list[LoadedSpec], out_dir: Path, only: list[str] | None = None,

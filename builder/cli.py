@@ -179,17 +179,14 @@ PUBLISH_OPTIONS = {"root": "pxe", "with_pxelinux": "pxe", "registry": "registry"
 
 
 def cmd_publish(args) -> int:
-    import importlib
-
-    from .build import load_all
+    from .build import load_all, resolve
 
     for option, destination in PUBLISH_OPTIONS.items():
         if getattr(args, option) and args.to != destination:
             raise UsageError(f"--{option.replace('_', '-')} is for --to {destination}, not --to {args.to}")
     (item,) = load_all([args.spec])
     _print_warnings([item])
-    module, _, function = PUBLISHERS[args.to].partition(":")
-    return getattr(importlib.import_module(module, __package__), function)(item, args)
+    return resolve(PUBLISHERS[args.to])(item, args)
 
 
 def cmd_serve(args) -> int:
