@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from support.requirements import skip_or_fail
 
 from builder.baseline import Baseline, render_script
 from builder.baseline.prepull import prepull_script
@@ -53,7 +54,7 @@ def members(blob: Path, compression: Compression) -> list[tarfile.TarInfo]:
 @pytest.mark.parametrize("compression", list(Compression))
 def test_the_layer_is_deterministic(tmp_path: Path, compression: Compression):
     if os.geteuid() != 0:
-        pytest.skip("chown needs root")
+        skip_or_fail("chown needs root")
     make_tree(tmp_path / "one")
     first = write_layer(tmp_path / "one", tmp_path / "one.blob", EPOCH, compression)
     subprocess.run(["cp", "-a", str(tmp_path / "one"), str(tmp_path / "two")], check=True)  # new inodes, same owners
