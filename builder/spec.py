@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.json_schema import SkipJsonSchema
 
 from . import fields as f
-from .errors import Problem, SpecError
+from .errors import Problem, SpecError, warn
+from .mirrors import ENV as MIRRORS_ENV
+from .mirrors import overrides_from_env, rewrite_spec_data
 from .targets import Target
 from .yamlsource import Source, format_path, load_file, load_text
 
@@ -387,6 +389,8 @@ def spec_from_source(source: Source) -> tuple[Spec, Source, list[Problem]]:
         raise SpecError([Problem(source.file, line, "version", msg, hint=f"start the spec with `version: {SPEC_VERSION}`")])
     from .checks import check_spec  # cross-field checks need the model classes
 
+    for path, old, new in rewrite_spec_data(source.data, overrides_from_env()):
+        warn(f"{source.file}: {path}: {old} -> {new} ({MIRRORS_ENV})")
     try:
         spec = Spec.model_validate(source.data)
     except ValidationError as exc:

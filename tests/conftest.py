@@ -1,14 +1,26 @@
 """Shared fixtures. The Debian tree is built only when a test asks for it."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.debootstrap import make_rootfs, remove_tree, rootfs_packages, why_not_debootstrap
+from support.mirror import BUILDER_MIRRORS
 from support.requirements import skip_or_fail
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# Every build in the tests fetches from the mirror this host reaches, never from the examples' internal one.
+# Tests that compare rendered text with the examples' own URLs (goldens) unset it (see `example_urls`).
+os.environ["BUILDER_MIRRORS"] = BUILDER_MIRRORS
+
+
+@pytest.fixture
+def example_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The examples' mirror URLs as written, not rewritten to this host's mirror."""
+    monkeypatch.delenv("BUILDER_MIRRORS")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from support.mirror import debian_mirror
 from support.requirements import skip_or_fail
 
 from builder.baseline import Baseline, render_script
@@ -103,7 +104,7 @@ def test_credentials_come_from_docker_config(tmp_path: Path, monkeypatch):
 def test_dry_run_shows_the_bootstrap_and_writes_nothing(tmp_path: Path):
     proc = builder("build", ROOT / "examples/debian12-node.yaml", "--only", "container", "--dry-run", "--out", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
-    assert "debootstrap --variant=minbase --include=" in proc.stdout and "http://deb.debian.org/debian" in proc.stdout
+    assert "debootstrap --variant=minbase --include=" in proc.stdout and debian_mirror() in proc.stdout
     assert "container: sshd: not applicable" in proc.stderr
     assert not (tmp_path / "out").exists()
 

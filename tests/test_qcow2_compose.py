@@ -55,11 +55,11 @@ def test_dry_run_names_elements_that_dib_resolves(capsys, tmp_path, spec):
     assert set(elements) <= expanded
 
 
-def test_dry_run_debian_environment(capsys, tmp_path):
+def test_dry_run_debian_environment(capsys, tmp_path, example_urls):
     env = dry_run(capsys, EXAMPLES / "debian12-node.yaml", tmp_path)["env"]
     assert env["DIB_RELEASE"] == "bookworm"
-    assert env["DIB_DISTRIBUTION_MIRROR"] == "http://deb.debian.org/debian"
-    assert env["DIB_DEBIAN_SECURITY_MIRROR"] == "http://deb.debian.org/debian-security"
+    assert env["DIB_DISTRIBUTION_MIRROR"] == "http://mirror.internal.example.com/debian"
+    assert env["DIB_DEBIAN_SECURITY_MIRROR"] == "http://mirror.internal.example.com/debian-security"
     assert env["DIB_BOOTLOADER_DEFAULT_CMDLINE"] == "'nofb nomodeset gfxpayload=text net.ifnames=0 biosdevname=0'"
     assert str(ELEMENTS_DIR) in env["ELEMENTS_PATH"]
 
@@ -139,7 +139,7 @@ BAD_QCOW2 = [
 @pytest.mark.parametrize("line,path", BAD_QCOW2, ids=[p for _, p in BAD_QCOW2])
 def test_bad_qcow2_section_is_refused_with_file_line_and_field(tmp_path, capsys, line, path):
     spec = tmp_path / "bad.yaml"
-    spec.write_text("version: 1\nname: bad\ntarget: debian-12\nrepos:\n  - name: debian\n    baseurl: http://deb.debian.org/debian\n"
+    spec.write_text("version: 1\nname: bad\ntarget: debian-12\nrepos:\n  - name: debian\n    baseurl: http://mirror.internal.example.com/debian\n"
                     f"    suites: [bookworm]\nqcow2:\n  {line}\n")
     out = tmp_path / "out"
     assert main(["build", str(spec), "--only", "qcow2", "--out", str(out), "--dry-run"]) == 2

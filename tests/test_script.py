@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_cli_prints_the_same_script_the_kickstart_embeds():
     from builder.kickstart import render_kickstart
 
     example = ROOT / "examples" / "compute-node-cs9.yaml"
-    cli = subprocess.run(["python3", "-m", "builder.cli", "baseline", str(example)], capture_output=True, text=True,
+    cli = subprocess.run([sys.executable, "-m", "builder.cli", "baseline", str(example)], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
     spec, _, _ = load_spec(example)
     kickstart = render_kickstart(spec, spec_sha256(spec))

@@ -1,26 +1,31 @@
 """The bootstrapped base tree (debootstrap), cached by what makes it, and the chroot the baseline runs in.
 
 The cache entry is a zstd tarball named by the hash of (tool, variant, suite, mirror,
-packages), with a JSON record of its own sha256 and creation time; it is written under a
-temporary name and renamed, so a reader never sees a partial entry, and checked before use.
+packages), with a JSON record of its own sha256 and of the date of the mirror state it was
+bootstrapped from (the suite's Release `Date:`); it is written under a temporary name and
+renamed, so a reader never sees a partial entry, and checked before use. A fresh bootstrap
+continues from the cached tarball too, so the first build and every later one start from the
+same bytes.
 """
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import json
 import os
-import shlex
+import re
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import host
 from ..errors import BuilderError
 from ..output import file_digest
+from ..qcow2.blockdev import mounts_under
 from .definition import Bootstrap
 
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -57,29 +62,81 @@ class BaseTree:
         return [b.tool, f"--variant={b.variant}", *include, b.suite, str(root), self.mirror]
 
 
+BOOTSTRAP_TOOLS = ("debootstrap", "chroot", "mount", "umount", "tar", "zstd")
+
+
 def why_not_bootstrap() -> str | None:
     if os.geteuid() != 0:
         return "building a container root filesystem needs root (debootstrap, chroot, mount)"
-    for tool in ("debootstrap", "chroot", "mount", "umount", "tar", "zstd"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (apt-get install debootstrap zstd)"
+    if missing := host.missing_tools(BOOTSTRAP_TOOLS):
+        return f"{', '.join(missing)} not installed ({host.install_hint(missing)})"
     return None
 
 
-def fill(base: BaseTree, root: Path, log=print) -> int:
-    """Fill the empty directory `root` with the base tree; returns the tree's creation time (epoch seconds)."""
+def fill(base: BaseTree, root: Path, log=host.progress) -> int:
+    """Fill the empty directory `root` with the base tree; returns the date of the mirror state it came from
+    (epoch seconds: the default SOURCE_DATE_EPOCH, the same on every machine that bootstraps from that state)."""
     if why := why_not_bootstrap():
         raise BuilderError(why, hint="run the build as root on a Debian host with debootstrap and zstd")
     record = _cached_record(base)
     if record is None:
         log(f"bootstrapping {base.bootstrap.suite} from {base.mirror} ({len(base.packages)} packages; cached afterwards)")
-        _run(base.command(root), "debootstrap", log_file=root / "debootstrap" / "debootstrap.log")
-        record = _store(base, root)
-        return record["created"]
-    log(f"base tree from the cache: {base.tarball.name}")
+        scratch = root.with_name(root.name + ".bootstrap")
+        try:
+            _debootstrap(base, scratch, log)
+            record = _store(base, scratch, mirror_date(scratch, base.bootstrap.suite))
+        finally:
+            _remove_scratch(scratch)
+    else:
+        log(f"base tree from the cache: {base.tarball.name}")
     root.mkdir()
-    _run(["tar", "--numeric-owner", "--zstd", "-xpf", str(base.tarball), "-C", str(root)], f"extracting {base.tarball}")
-    return record["created"]
+    host.run(["tar", "--numeric-owner", "--zstd", "-xpf", base.tarball, "-C", root], f"extracting {base.tarball}")
+    return record["mirror_date"]
+
+
+def _remove_scratch(tree: Path) -> None:
+    """Remove a debootstrap target; a failed debootstrap can leave /proc or /sys mounted in it: never delete through those."""
+    for point in mounts_under(tree):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+    if left := mounts_under(tree):
+        raise BuilderError(f"still mounted under {tree}: {', '.join(left)}; not removing it")
+    shutil.rmtree(tree, ignore_errors=True)
+
+
+# debootstrap says "I: Retrieving adduser 3.134" once per package: report each phase once, with no package names.
+_PHASE = re.compile(r"^I: (Retrieving|Validating|Extracting|Unpacking|Configuring|Installing|Checking|Resolving|Found|"
+                    r"Base system|Chosen|Keyring)\b")
+
+
+def _debootstrap(base: BaseTree, root: Path, log) -> None:
+    argv = base.command(root)
+    seen: set[str] = set()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        tail = (tail + [line])[-20:]
+        phase = _PHASE.match(line)
+        if phase and phase.group(1) not in seen:
+            seen.add(phase.group(1))
+            log(f"debootstrap: {line.removeprefix('I: ')}")
+    if proc.wait():
+        logfile = root / "debootstrap" / "debootstrap.log"
+        if logfile.exists():
+            tail += ["--- debootstrap.log:", *logfile.read_text(errors="replace").splitlines()[-20:]]
+        raise BuilderError(f"debootstrap failed (exit {proc.returncode}): {' '.join(argv)}\n" + "\n".join(tail))
+
+
+def mirror_date(root: Path, suite: str) -> int:
+    """The `Date:` of the suite's Release file that debootstrap fetched (left in the tree's apt lists)."""
+    lists = root / "var/lib/apt/lists"
+    for path in sorted(lists.glob(f"*_dists_{suite}_InRelease")) + sorted(lists.glob(f"*_dists_{suite}_Release")):
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("Date:"):
+                return int(email.utils.parsedate_to_datetime(line.split(":", 1)[1].strip()).timestamp())
+    raise BuilderError(f"no Release file of {suite} with a Date: field in {lists}",
+                       hint="debootstrap leaves the suite's Release file there; is the mirror a Debian archive?")
 
 
 def _cached_record(base: BaseTree) -> dict | None:
@@ -89,12 +146,13 @@ def _cached_record(base: BaseTree) -> dict | None:
         record = json.loads(base.record.read_text())
     except ValueError:
         return None
-    if record.get("sha256") != file_digest(base.tarball) or record.get("command") != base.command(Path("ROOT")):
-        return None  # damaged or not what this key names: bootstrap again
+    if (record.get("sha256") != file_digest(base.tarball) or record.get("command") != base.command(Path("ROOT"))
+            or not isinstance(record.get("mirror_date"), int)):
+        return None  # damaged, from an older builder, or not what this key names: bootstrap again
     return record
 
 
-def _store(base: BaseTree, root: Path) -> dict:
+def _store(base: BaseTree, root: Path, date: int) -> dict:
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
     directory = cache_dir()
@@ -102,8 +160,10 @@ def _store(base: BaseTree, root: Path) -> dict:
     fd, partial = tempfile.mkstemp(prefix=".partial-", suffix=".tar.zst", dir=directory)
     os.close(fd)
     try:
-        _run(["tar", "--numeric-owner", "--zstd", "-C", str(root), "-cf", partial, "."], "caching the base tree")
-        record = {"command": base.command(Path("ROOT")), "sha256": file_digest(Path(partial)), "created": int(time.time())}
+        # debootstrap's own log holds timings: leave it out, like apt's downloaded archives.
+        host.run(["tar", "--numeric-owner", "--zstd", "--exclude=./debootstrap", "-C", root, "-cf", partial, "."],
+                 "caching the base tree")
+        record = {"command": base.command(Path("ROOT")), "sha256": file_digest(Path(partial)), "mirror_date": date}
         os.replace(partial, base.tarball)
         fd, partial = tempfile.mkstemp(prefix=".partial-", suffix=".json", dir=directory)
         with os.fdopen(fd, "w") as handle:
@@ -119,7 +179,7 @@ def chroot_mounts(root: Path) -> Iterator[None]:
     """/proc in the tree while the baseline runs (locale-gen, useradd and maintainer scripts read it); always unmounted."""
     proc = root / "proc"
     proc.mkdir(exist_ok=True)
-    _run(["mount", "-t", "proc", "proc", str(proc)], "mounting /proc in the tree")
+    host.run(["mount", "-t", "proc", "proc", proc], "mounting /proc in the tree")
     try:
         yield
     finally:
@@ -128,28 +188,15 @@ def chroot_mounts(root: Path) -> Iterator[None]:
             subprocess.run(["umount", "-l", str(proc)], check=False, capture_output=True)
 
 
-def apply_script(root: Path, script: str, source_date_epoch: int, log=print) -> None:
+def apply_script(root: Path, script: str, source_date_epoch: int, log=host.progress) -> None:
     """Run the baseline script in the tree, with nothing from the host's environment."""
     env = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C", "SOURCE_DATE_EPOCH": str(source_date_epoch),
            "DEBIAN_FRONTEND": "noninteractive"}
     with chroot_mounts(root):
-        proc = subprocess.run(["chroot", str(root), "/bin/bash", "-s"], input=script, env=env, capture_output=True,
-                              text=True, timeout=3600, check=False)
+        proc = host.run(["chroot", root, "/bin/bash", "-s"], "the baseline script", input=script, env=env, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("==> "):
             log(line)
     if proc.returncode:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
         raise BuilderError(f"the baseline script failed in the container tree (exit {proc.returncode}):\n{tail}")
-
-
-def _run(argv: list[str], what: str, log_file: Path | None = None) -> None:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
-    except FileNotFoundError:
-        raise BuilderError(f"{what}: {argv[0]} is not installed") from None
-    if proc.returncode:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
-        if log_file is not None and log_file.exists():
-            tail += f"\n--- {log_file.name}:\n" + "\n".join(log_file.read_text(errors="replace").splitlines()[-20:])
-        raise BuilderError(f"{what} failed (exit {proc.returncode}): {shlex.join(argv)}\n{tail}")

@@ -36,11 +36,13 @@ def container_settings(spec):
 
 
 def mirror_for(spec, definition: ImageDefinition) -> str:
-    """The spec's repository for the bootstrap suite (the internal mirror), or the definition's default."""
+    """The spec's repository for the bootstrap suite (the internal mirror): there is no default to fall back on."""
     for repo in spec.repos:
         if definition.bootstrap.suite in repo.suites:
             return repo.baseurl
-    return definition.bootstrap.mirror
+    raise BuilderError(f"{spec.name}: no repository in the spec serves {definition.bootstrap.suite}, the suite the base tree "
+                       "is bootstrapped from",
+                       hint=f"add to repos: {{name: debian, baseurl: http://YOUR-MIRROR/debian, suites: [{definition.bootstrap.suite}]}}")
 
 
 def source_date_epoch(created: int) -> int:

@@ -17,7 +17,6 @@ class Bootstrap:
     tool: str
     variant: str
     suite: str
-    mirror: str
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from pathlib import Path
 from builder.baseline import Baseline
 from builder.spec import load_spec
 
+from .mirror import debian_mirror
+
 SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
+MIRROR = debian_mirror()  # from this host's APT sources
 # What a booted node has besides the baseline's packages. Without libpam-systemd,
 # firewalld and polkitd fail to configure.
 SYSTEM_PACKAGES = ("systemd", "systemd-sysv", "dbus", "libpam-systemd", "iproute2", "ca-certificates")
