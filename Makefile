@@ -3,9 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
-SYSTEM_PACKAGES := debootstrap shellcheck rpm xorriso mtools dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry zstd qemu-utils kpartx gdisk sudo openssh-client file git
+# What building needs (make examples, and builder on a Debian/Ubuntu build host): the container bootstrap,
+# the ISOs, and a real qcow2 build (DIB: qemu-utils, kpartx, gdisk, sudo). No service among them.
+BUILD_PACKAGES := debootstrap zstd xorriso mtools qemu-utils kpartx gdisk sudo
+# What only the tests need: a private Docker engine and registry (started by the tests on 127.0.0.1, stopped
+# by PID; never enabled on the host), QEMU boots (OVMF, iPXE, Debian's netboot kernel), external validators.
+TEST_PACKAGES := shellcheck rpm dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu \
+	debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry openssh-client file git
+# Services the test packages would enable and start on install: kept stopped and disabled.
+TEST_SERVICES := docker.service docker.socket docker-registry.service containerd.service
 
-.PHONY: examples test test-fast lint bench bench-qcow2 deps venv clean
+.PHONY: examples test test-fast lint bench bench-qcow2 deps test-deps venv clean
 
 # The examples name an internal mirror (as users' specs do); here they are built from the mirror this
 # host's APT sources name (BUILDER_MIRRORS: see README). An explicit BUILDER_MIRRORS wins.
@@ -23,7 +31,7 @@ examples: deps venv ## validate and build every shipped example spec into $(OUT)
 	$(BIN)/builder build examples/debian12-node.yaml --only container --out $(OUT)
 	$(BIN)/builder build $(EXAMPLES) --only qcow2 --dry-run --out $(OUT)
 
-test: deps venv ## every test, the slow ones (debootstrap, chroot) included
+test: test-deps venv ## every test, the slow ones (debootstrap, chroot) included
 	BUILDER_TESTS_STRICT=1 $(BIN)/python -m pytest -m "slow or not slow"
 
 test-fast: venv ## the tests that need no system components
@@ -38,12 +46,11 @@ bench: venv
 bench-qcow2: venv ## DIB build and QEMU boot against a plain DIB image (root, ~20 min)
 	$(BIN)/python benchmarks/qcow2_build.py
 
-deps: ## system packages the tests need (Debian 12; run as root)
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+deps: ## system packages building needs (Debian 12 / Ubuntu; run as root)
+	@scripts/apt-install $(BUILD_PACKAGES)
+
+test-deps: deps ## system packages the tests need too; their services are neither started nor enabled
+	@scripts/apt-install --no-services "$(TEST_SERVICES)" $(TEST_PACKAGES)
 
 venv: $(VENV)/.installed
 
