@@ -31,11 +31,16 @@ examples: deps venv ## validate and build every shipped example spec into $(OUT)
 	$(BIN)/builder build examples/debian12-node.yaml --only container --out $(OUT)
 	$(BIN)/builder build $(EXAMPLES) --only qcow2 --dry-run --out $(OUT)
 
-test: test-deps venv ## every test, the slow ones (debootstrap, chroot) included
-	BUILDER_TESTS_STRICT=1 $(BIN)/python -m pytest -m "slow or not slow"
+# The fast tests run in parallel (pytest-xdist); the slow ones share real components (one Docker engine,
+# one built image, one qcow2) through session fixtures, so they run in one process.
+PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
-test-fast: venv ## the tests that need no system components
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow"
+test: test-deps venv ## every test, the slow ones (debootstrap, DIB, QEMU, Docker, Glance) included
+	BUILDER_TESTS_STRICT=1 $(PYTEST) -m "not slow" -n auto
+	BUILDER_TESTS_STRICT=1 $(PYTEST) -m slow
+
+test-fast: venv ## the tests that need no system components, in parallel
+	$(PYTEST) -m "not slow" -n auto
 
 lint: venv
 	$(BIN)/ruff check builder tests benchmarks
