@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from . import fields as f
-from .errors import Problem, SpecError
-from .targets import Target
-from .yamlsource import Source, format_path, load_file, load_text
+from .. import fields as f
+from ..errors import Problem, SpecError
+from ..targets import Target
+from ..yamlsource import Source, format_path, load_file, load_text
 
 SPEC_VERSION = 1
 
@@ -385,7 +385,7 @@ def spec_from_source(source: Source) -> tuple[Spec, Source, list[Problem]]:
         line = source.line_of(("version",))
         msg = "missing" if version is None else f"unsupported spec version (this builder reads version {SPEC_VERSION})"
         raise SpecError([Problem(source.file, line, "version", msg, hint=f"start the spec with `version: {SPEC_VERSION}`")])
-    from .checks import check_spec  # cross-field checks need the model classes
+    from ..checks import check_spec  # cross-field checks need the model classes
 
     try:
         spec = Spec.model_validate(source.data)

@@ -1,0 +1,56 @@
+"""The spec layer: the declarative spec's model, loading, cross-field rules, hash and per-machine derivation.
+
+It imports nothing above it (only errors, targets and packages of builder), so every
+other layer can import it; tests/test_layers.py holds it to that.
+"""
+from .model import (
+    PLAINTEXT_HINT,
+    SPEC_VERSION,
+    BlockDevice,
+    BootProto,
+    Bridge,
+    CloudInit,
+    Compression,
+    ContainerSettings,
+    Disk,
+    DiskLayout,
+    Ethernet,
+    ExtraFile,
+    Firewall,
+    HostEntry,
+    Install,
+    IPConfig,
+    KickstartSettings,
+    Limits,
+    Machine,
+    Model,
+    Network,
+    Packages,
+    Partition,
+    PlaintextPassword,
+    Prepull,
+    Pxe,
+    Qcow2Settings,
+    RcLocal,
+    Repo,
+    Root,
+    SELinux,
+    Services,
+    Spec,
+    Sshd,
+    Time,
+    User,
+    Vlan,
+    json_schema,
+    load_spec,
+    load_spec_text,
+    spec_from_source,
+)
+
+__all__ = [
+    "PLAINTEXT_HINT", "SPEC_VERSION", "BlockDevice", "BootProto", "Bridge", "CloudInit", "Compression",
+    "ContainerSettings", "Disk", "DiskLayout", "Ethernet", "ExtraFile", "Firewall", "HostEntry", "IPConfig", "Install",
+    "KickstartSettings", "Limits", "Machine", "Model", "Network", "Packages", "Partition", "PlaintextPassword",
+    "Prepull", "Pxe", "Qcow2Settings", "RcLocal", "Repo", "Root", "SELinux", "Services", "Spec", "Sshd", "Time",
+    "User", "Vlan", "json_schema", "load_spec", "load_spec_text", "spec_from_source",
+]
