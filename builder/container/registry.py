@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 
 from pydantic import TypeAdapter, ValidationError
 
-from .. import fields
+from ..spec import fields
 from ..errors import BuilderError
 from ..output import record_publication
 from .image import blob_path, read_layout, sha256_of

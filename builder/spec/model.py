@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from .. import fields as f
+from . import fields as f
 from ..errors import Problem, SpecError
 from ..targets import Target
 from ..yamlsource import Source, format_path, load_file, load_text
