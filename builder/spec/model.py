@@ -16,7 +16,7 @@ from pydantic.json_schema import SkipJsonSchema
 from . import fields as f
 from ..errors import Problem, SpecError
 from ..targets import Target
-from ..yamlsource import Source, format_path, load_file, load_text
+from .source import Source, format_path, load_file, load_text
 
 SPEC_VERSION = 1
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, SpecError
+from ..errors import Problem, SpecError
 
 Loc = tuple[str | int, ...]
 
