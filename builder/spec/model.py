@@ -385,7 +385,7 @@ def spec_from_source(source: Source) -> tuple[Spec, Source, list[Problem]]:
         line = source.line_of(("version",))
         msg = "missing" if version is None else f"unsupported spec version (this builder reads version {SPEC_VERSION})"
         raise SpecError([Problem(source.file, line, "version", msg, hint=f"start the spec with `version: {SPEC_VERSION}`")])
-    from ..checks import check_spec  # cross-field checks need the model classes
+    from .checks import check_spec  # cross-field checks need the model classes
 
     try:
         spec = Spec.model_validate(source.data)

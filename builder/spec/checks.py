@@ -9,10 +9,10 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 
-from .errors import Problem
-from .packages import missing_names
-from .spec import BootProto, DiskLayout, SELinux, Spec
-from .targets import Family
+from ..errors import Problem
+from ..packages import missing_names
+from .model import BootProto, DiskLayout, SELinux, Spec
+from ..targets import Family
 
 # Files the baseline writes itself; an extra file may not fight over them.
 MANAGED_PATHS = {
@@ -240,7 +240,7 @@ def check_kickstart(spec: Spec) -> Iterator[Problem]:
 
 @reads("install", "target", "kickstart")
 def check_install(spec: Spec) -> Iterator[Problem]:
-    from .install import MANAGED_ARGS, inst_repo
+    from ..install import MANAGED_ARGS, inst_repo
 
     install = spec.install
     if install is None:
@@ -302,7 +302,7 @@ def check_machines_kickstarts(spec: Spec) -> Iterator[Problem]:
     """Each machine's spec (the baseline with its hostname and address) must pass every other check."""
     from pydantic import ValidationError
 
-    from .install import machine_spec
+    from ..install import machine_spec
 
     if spec.install is None or not spec.target.info.is_el:
         return
