@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 
 from ..errors import Problem
 from ..packages import missing_names
-from .model import BootProto, DiskLayout, SELinux, Spec
 from ..targets import Family
+from .model import BootProto, DiskLayout, SELinux, Spec
 
 # Files the baseline writes itself; an extra file may not fight over them.
 MANAGED_PATHS = {

@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from . import fields as f
 from ..errors import Problem, SpecError
 from ..targets import Target
+from . import fields as f
 from .source import Source, format_path, load_file, load_text
 
 SPEC_VERSION = 1
