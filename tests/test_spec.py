@@ -13,9 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from builder.build import spec_sha256
 from builder.cli import main
-from builder.spec import load_spec
+from builder.spec import load_spec, spec_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))

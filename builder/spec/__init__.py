@@ -3,6 +3,10 @@
 It imports nothing above it (only errors, targets and packages of builder), so every
 other layer can import it; tests/test_layers.py holds it to that.
 """
+from .digest import spec_sha256
+from .kernel import CLASSIC_NAMES_ARGS, MANAGED_ARGS, inst_repo
+from .load import LoadedSpec, load_all, load_spec, load_spec_text, spec_from_source
+from .machines import device_name, machine_spec
 from .model import (
     PLAINTEXT_HINT,
     SPEC_VERSION,
@@ -42,9 +46,6 @@ from .model import (
     User,
     Vlan,
     json_schema,
-    load_spec,
-    load_spec_text,
-    spec_from_source,
 )
 
 __all__ = [
@@ -52,5 +53,9 @@ __all__ = [
     "ContainerSettings", "Disk", "DiskLayout", "Ethernet", "ExtraFile", "Firewall", "HostEntry", "IPConfig", "Install",
     "KickstartSettings", "Limits", "Machine", "Model", "Network", "Packages", "Partition", "PlaintextPassword",
     "Prepull", "Pxe", "Qcow2Settings", "RcLocal", "Repo", "Root", "SELinux", "Services", "Spec", "Sshd", "Time",
-    "User", "Vlan", "json_schema", "load_spec", "load_spec_text", "spec_from_source",
+    "User", "Vlan", "json_schema",
+    "LoadedSpec", "load_all", "load_spec", "load_spec_text", "spec_from_source",
+    "spec_sha256",
+    "CLASSIC_NAMES_ARGS", "MANAGED_ARGS", "inst_repo",
+    "device_name", "machine_spec",
 ]
