@@ -116,7 +116,7 @@ def _problem_from_pydantic(source: Source, err: dict[str, Any]) -> Problem:
     message = _MESSAGES.get(err["type"], err["msg"]).splitlines()[0]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
-    hint = _unknown_key_hint(loc) if err["type"] == "extra_forbidden" else None
+    hint = _unknown_key_hint(loc) if err["type"] == "extra_forbidden" else err.get("ctx", {}).get("hint")
     return Problem(source.file, source.line_of(loc), format_path(loc), message, hint)
 
 

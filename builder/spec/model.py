@@ -142,7 +142,7 @@ class SELinux(StrEnum):
 
 class Firewall(Model):
     enabled: bool = True
-    ports: list[Annotated[str, f._matcher(r"[0-9]{1,5}(-[0-9]{1,5})?/(tcp|udp|sctp)", "port", "like 8080/tcp or 6000-6010/udp", 16)]] = []
+    ports: list[f.FirewallPort] = []
     services: list[f.FirewallService] = []
 
 
