@@ -8,7 +8,7 @@ CLASSIC_NAMES_ARGS = ("net.ifnames=0", "biosdevname=0")
 
 # Installer arguments builder sets from the spec; a user's install.kernel_args may not fight over them.
 MANAGED_ARGS = ("inst.ks", "inst.repo", "inst.stage2", "inst.ks.sendmac", "ip", "vlan", "nameserver",
-                "net.ifnames", "biosdevname", "initrd", "BOOT_IMAGE")
+                *(arg.partition("=")[0] for arg in CLASSIC_NAMES_ARGS), "initrd", "BOOT_IMAGE")
 
 
 def inst_repo(spec: Spec) -> str | None:
