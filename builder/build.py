@@ -1,9 +1,7 @@
 """Build orchestration: validate everything, render in memory, then write."""
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,47 +9,14 @@ from pathlib import Path
 from . import __version__
 from .baseline import BASELINE_VERSION, Baseline
 from .baseline.script import render_prepull_installer
-from .errors import BuilderError, Problem, SpecError
+from .errors import BuilderError
 from .kickstart import render_kickstart
 from .output import ArtifactRecord, record_for, write_atomic, write_manifest
-from .spec import Spec, load_spec
+from .spec import LoadedSpec, Spec
 
 
 class UnsupportedArtifact(BuilderError):
     exit_code = 2
-
-
-@dataclass(frozen=True)
-class LoadedSpec:
-    path: Path
-    spec: Spec
-    warnings: list[Problem]
-
-    @property
-    def sha256(self) -> str:
-        return spec_sha256(self.spec)
-
-
-def spec_sha256(spec: Spec) -> str:
-    """Hash of the normalised spec: comments, formatting and values equal to their defaults do not change it,
-    so a builder release that adds an optional section leaves existing specs' hashes alone."""
-    canonical = json.dumps(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def load_all(paths: list[str]) -> list[LoadedSpec]:
-    """Load every spec, collecting every problem of every file before failing."""
-    loaded, problems = [], []
-    for path in paths:
-        try:
-            spec, _source, warnings = load_spec(path)
-        except SpecError as exc:
-            problems += exc.problems
-            continue
-        loaded.append(LoadedSpec(Path(path), spec, warnings))
-    if problems:
-        raise SpecError(problems)
-    return loaded
 
 
 @dataclass(frozen=True)

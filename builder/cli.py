@@ -104,7 +104,7 @@ def _print_warnings(items) -> None:
 
 
 def cmd_validate(args) -> int:
-    from .build import load_all
+    from .spec import load_all
 
     items = load_all(args.specs)
     _print_warnings(items)
@@ -122,7 +122,8 @@ def cmd_schema(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .build import BuildOptions, build, default_artifacts, load_all, supported_artifacts
+    from .build import BuildOptions, build, default_artifacts, supported_artifacts
+    from .spec import load_all
 
     if args.boot_iso and args.only and "iso" not in args.only:
         raise UsageError("--boot-iso is for the iso artifact, and --only leaves it out", hint="add --only iso")
@@ -142,7 +143,7 @@ def cmd_build(args) -> int:
 def cmd_verify(args) -> int:
     from .baseline import Baseline
     from .baseline.verify import Status, verify_rootfs
-    from .build import load_all
+    from .spec import load_all
 
     if (args.no_boot or args.console) and not args.qcow2:
         raise UsageError("--no-boot and --console are for --qcow2 (only a qcow2 is booted)")
@@ -179,7 +180,8 @@ PUBLISH_OPTIONS = {"root": "pxe", "with_pxelinux": "pxe", "registry": "registry"
 
 
 def cmd_publish(args) -> int:
-    from .build import load_all, resolve
+    from .build import resolve
+    from .spec import load_all
 
     for option, destination in PUBLISH_OPTIONS.items():
         if getattr(args, option) and args.to != destination:
@@ -190,8 +192,8 @@ def cmd_publish(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .build import load_all
     from .serve import serve_spec
+    from .spec import load_all
 
     (item,) = load_all([args.spec])
     _print_warnings([item])
@@ -201,7 +203,7 @@ def cmd_serve(args) -> int:
 
 def cmd_baseline(args) -> int:
     from .baseline import Baseline, render_script
-    from .build import load_all
+    from .spec import load_all
 
     (item,) = load_all([args.spec])
     sys.stdout.write(render_script(Baseline(item.spec)))

@@ -9,12 +9,8 @@ import ipaddress
 from dataclasses import dataclass
 
 from .errors import BuilderError
-from .spec import Machine, Pxe, Spec
-
-# Arguments builder sets itself; a user's install.kernel_args may not fight over them.
-MANAGED_ARGS = ("inst.ks", "inst.repo", "inst.stage2", "inst.ks.sendmac", "ip", "vlan", "nameserver",
-                "net.ifnames", "biosdevname", "initrd", "BOOT_IMAGE")
-INSTALLER_CLASSIC_NAMES = ("net.ifnames=0", "biosdevname=0")
+from .kickstart import render_kickstart
+from .spec import CLASSIC_NAMES_ARGS, Machine, Pxe, Spec, device_name, inst_repo, machine_spec, spec_sha256
 
 
 def mac_key(mac: str) -> str:
@@ -25,46 +21,6 @@ def mac_key(mac: str) -> str:
 def ks_name(machine: Machine | None) -> str:
     """The kickstart's path below the published tree."""
     return f"ks/{mac_key(machine.mac)}.cfg" if machine else "ks/default.cfg"
-
-
-def device_name(machine: Machine) -> str:
-    return f"{machine.interface}.{machine.vlan}" if machine.vlan else machine.interface
-
-
-def machine_spec(spec: Spec, machine: Machine) -> Spec:
-    """The spec as installed on `machine`: its hostname, and its address on its device.
-
-    The device is updated where the spec's network already defines it, added otherwise
-    (a VLAN also gets its parent, without an address, if the spec has none).
-    """
-    data = spec.model_dump(mode="json")
-    data["hostname"] = machine.hostname
-    data["install"] = None
-    if machine.address:
-        ip = {"bootproto": "static", "address": machine.address, "gateway": machine.gateway,
-              "nameservers": list(machine.nameservers)}
-        net = data["network"]
-        name = device_name(machine)
-        existing = [d for d in net["interfaces"] + net["bridges"] if d["name"] == name]
-        existing += [v for v in net["vlans"] if f"{v['parent']}.{v['id']}" == name]
-        if existing:
-            existing[0].update(ip)
-        elif machine.vlan:
-            if not any(e["name"] == machine.interface for e in net["interfaces"]):
-                net["interfaces"].append({"name": machine.interface, "bootproto": "none"})
-            net["vlans"].append({"parent": machine.interface, "id": machine.vlan, **ip})
-        else:
-            net["interfaces"].append({"name": machine.interface, **ip})
-    return Spec.model_validate(data)
-
-
-def inst_repo(spec: Spec) -> str | None:
-    """inst.repo: install.pxe.inst_repo, else the kickstart's install tree URL."""
-    pxe = spec.install.pxe if spec.install else None
-    if pxe and pxe.inst_repo:
-        return pxe.inst_repo
-    source = spec.kickstart_settings.install_source
-    return None if source == "cdrom" else source
 
 
 class NotConfigured(BuilderError):
@@ -88,7 +44,7 @@ def installer_args(spec: Spec, machine: Machine | None) -> tuple[str, ...]:
     if repo:
         args.append(f"inst.repo={repo}")
     if spec.network.classic_names:
-        args += INSTALLER_CLASSIC_NAMES
+        args += CLASSIC_NAMES_ARGS
     if machine is None:
         args.append("inst.ks.sendmac")  # lets `builder serve` hand out the machine's own kickstart
     elif machine.address:
@@ -120,9 +76,6 @@ def pxe_settings(spec: Spec, spec_file: object) -> Pxe:
 
 def render_kickstarts(spec: Spec) -> dict[str, bytes]:
     """ks/default.cfg and ks/<mac>.cfg per machine, each validated by pykickstart."""
-    from .build import spec_sha256
-    from .kickstart import render_kickstart
-
     out = {ks_name(None): render_kickstart(spec, spec_sha256(spec)).encode()}
     for machine in spec.install.machines if spec.install else []:
         derived = machine_spec(spec, machine)

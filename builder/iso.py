@@ -15,11 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .build import BuildOptions, LoadedSpec
+from .build import BuildOptions
 from .errors import BuilderError
-from .install import INSTALLER_CLASSIC_NAMES
 from .kickstart import render_kickstart
 from .output import ArtifactRecord, record_for
+from .spec import CLASSIC_NAMES_ARGS, LoadedSpec
 
 OEMDRV = "oemdrv.iso"
 REMASTERED = "boot-ks.iso"
@@ -87,7 +87,7 @@ def boot_args(item: LoadedSpec, volid: str) -> list[str]:
     spec = item.spec
     args = [f"inst.ks=hd:LABEL={udev_escape(volid)}:/ks.cfg"]
     if spec.network.classic_names:
-        args += INSTALLER_CLASSIC_NAMES
+        args += CLASSIC_NAMES_ARGS
     if spec.install:
         args += spec.install.kernel_args
     return args

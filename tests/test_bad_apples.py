@@ -27,10 +27,9 @@ from pykickstart.parser import KickstartParser
 from pykickstart.version import makeVersion
 
 from builder.baseline import Baseline, render_script
-from builder.build import spec_sha256
 from builder.errors import SpecError
 from builder.kickstart import render_kickstart, validate_kickstart
-from builder.spec import json_schema, load_spec_text
+from builder.spec import json_schema, load_spec_text, spec_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"

@@ -7,9 +7,8 @@ import pytest
 from support.install_spec import INSTALL_SPEC, MACS, REPO, install_spec, mac_key, reports, run
 
 from builder.baseline import Baseline
-from builder.install import machine_spec
 from builder.kickstart import validate_kickstart
-from builder.spec import load_spec
+from builder.spec import load_spec, machine_spec
 
 SERVER = "http://10.0.2.2:8080"
 

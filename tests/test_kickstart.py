@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.build import spec_sha256
 from builder.kickstart import render_kickstart, validate_kickstart
-from builder.spec import load_spec, load_spec_text
+from builder.spec import load_spec, load_spec_text, spec_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from builder.errors import BuilderError
-from builder.mirrors import overrides_from_env, rewrite_spec_data
 from builder.spec import load_spec
+from builder.spec.mirrors import overrides_from_env, rewrite_spec_data
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "debian12-node.yaml"

@@ -14,10 +14,9 @@ import pytest
 
 from builder.baseline import Baseline, render_script
 from builder.baseline.applicability import PACKAGE_ITEMS
-from builder.build import spec_sha256
 from builder.kickstart import render_kickstart
 from builder.qcow2.dib import compose
-from builder.spec import load_spec
+from builder.spec import load_spec, spec_sha256
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
 

@@ -35,8 +35,8 @@ def test_bash_parses(example: Path):
 
 
 def test_cli_prints_the_same_script_the_kickstart_embeds():
-    from builder.build import spec_sha256
     from builder.kickstart import render_kickstart
+    from builder.spec import spec_sha256
 
     example = ROOT / "examples" / "compute-node-cs9.yaml"
     cli = subprocess.run([sys.executable, "-m", "builder.cli", "baseline", str(example)], capture_output=True, text=True,

@@ -13,9 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from builder.build import spec_sha256
 from builder.cli import main
-from builder.spec import load_spec
+from builder.spec import load_spec, spec_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -229,6 +228,41 @@ def test_yaml_syntax_errors_name_file_and_line(tmp_path, capsys, text, line):
     spec = spec_file(tmp_path, text)
     assert main(["validate", str(spec)]) == 2
     assert capsys.readouterr().err.startswith(f"{spec}:{line}: invalid YAML: ")
+
+
+@pytest.mark.parametrize("text, line, column", [
+    ("version: 1\nname: t\n\tselinux: enforcing\n", 3, 1),
+    ("version: 1\nname: t\nfirewall:\n\tports: [22/tcp]\n", 4, 1),
+    ("version: 1\nname: t\nfirewall:\n  ports:\n  -\t8080/tcp\n", 5, 4),
+    ("version: 1\nname: t\nusers:\n  - name: ops\n  \t shell: /bin/sh\n", 5, 3),
+], ids=["top-level", "nested", "after-dash", "after-spaces"])
+def test_a_tab_in_the_yaml_is_named_a_tab(tmp_path, capsys, text, line, column):
+    spec = spec_file(tmp_path, text)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{spec}:{line}: invalid YAML: a tab character (column {column}): YAML indents with spaces")
+    assert "hint: replace the tab with spaces" in err
+
+
+@pytest.mark.parametrize("ports, bare", [
+    ("[8080]", "8080"),
+    ("['8080']", "8080"),
+    ("[6000-6010]", "6000-6010"),
+    ("[22/tcp, 53]", "53"),
+], ids=["number", "number-string", "range", "second"])
+def test_a_port_without_its_protocol_gets_a_hint(tmp_path, capsys, ports, bare):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        firewall:
+          ports: {ports}
+        """)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    index = 1 if ports.startswith("[22/tcp") else 0
+    assert reports(err, spec) == {(5, f"firewall.ports[{index}]")}
+    assert "a port needs its protocol" in err and f"hint: write {bare}/tcp (or {bare}/udp)" in err
 
 
 @pytest.mark.parametrize("text, message", [

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..packages import toolset
-from ..spec import SELinux, Spec
+from ..spec import CLASSIC_NAMES_ARGS, SELinux, Spec
 from ..targets import Family, TargetInfo
 from .applicability import PACKAGE_ITEMS, not_applicable_items
 
@@ -146,7 +146,7 @@ class Baseline:
     def kernel_args(self) -> tuple[str, ...]:
         args: list[str] = []
         if self.spec.network.classic_names:
-            args += ["net.ifnames=0", "biosdevname=0"]
+            args += CLASSIC_NAMES_ARGS
         if self.selinux is SELinux.DISABLED and self.info.major >= 9:
             args.append("selinux=0")
         return tuple(args)

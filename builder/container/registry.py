@@ -21,9 +21,9 @@ from urllib.parse import urljoin
 
 from pydantic import TypeAdapter, ValidationError
 
-from .. import fields
 from ..errors import BuilderError
 from ..output import record_publication
+from ..spec import fields
 from .image import blob_path, read_layout, sha256_of
 
 TRANSIENT = {429, 500, 502, 503, 504}

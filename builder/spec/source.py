@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, SpecError
+from ..errors import Problem, SpecError
 
 Loc = tuple[str | int, ...]
 
@@ -79,6 +79,9 @@ def load_text(text: str, file: str = "<spec>") -> Source:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
+        if mark and _char_at(text, mark.line, mark.column) == "\t":
+            raise SpecError([Problem(file, line, "", f"invalid YAML: a tab character (column {mark.column + 1}): "
+                                     "YAML indents with spaces, never tabs", hint="replace the tab with spaces")]) from None
         raise SpecError([Problem(file, line, "", f"invalid YAML: {exc.problem or exc.context}")]) from None
     except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
         raise SpecError([Problem(file, None, "", f"invalid YAML: {type(exc).__name__}")]) from None
@@ -87,6 +90,11 @@ def load_text(text: str, file: str = "<spec>") -> Source:
     if problems:
         raise SpecError(problems)
     return source
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    return lines[line][column : column + 1] if line < len(lines) else ""
 
 
 def _convert(loader, node: yaml.Node, loc: Loc, source: Source, problems: list[Problem]) -> Any:

@@ -10,7 +10,8 @@ import ipaddress
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 FREE_TEXT = {"x-free-text": True}
 
@@ -71,6 +72,20 @@ def _sysctl_value(value: int | str) -> int | str:
 
 
 SysctlValue = Annotated[int | str, AfterValidator(_sysctl_value)]
+_PORT_RANGE = r"[0-9]{1,5}(-[0-9]{1,5})?"
+
+
+def _port_with_protocol(value: object) -> object:
+    """8080 (a YAML number) or "8080" names no protocol: say how to write it, rather than "not a string"."""
+    bare = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(bare, str) and re.fullmatch(_PORT_RANGE, bare):
+        raise PydanticCustomError("port_without_protocol", "a port needs its protocol",
+                                  {"hint": f"write {bare}/tcp (or {bare}/udp)"})
+    return value
+
+
+FirewallPort = Annotated[str, BeforeValidator(_port_with_protocol),
+                         _matcher(_PORT_RANGE + "/(tcp|udp|sctp)", "port", "like 8080/tcp or 6000-6010/udp", 16)]
 FirewallService = _checked(r"[a-z0-9][a-z0-9_-]*", "firewalld service name", max_len=64)
 FsType = _checked(r"xfs|ext4|ext3|ext2|btrfs|vfat|swap|biosboot|efi", "file system type", "xfs, ext4, btrfs, vfat, swap, biosboot or efi", 16)
 MountPoint = _checked(r"/([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?|swap|biosboot", "mount point", "an absolute path, swap or biosboot", 128)

@@ -1,24 +1,18 @@
-"""The declarative spec: structure (pydantic), then cross-field checks.
+"""The declarative spec's structure (pydantic models) and its JSON schema.
 
-`load_spec()` is the only entry point. It reports every problem at once as
-`file:line: field.path: message`, and never echoes a value (a spec may hold
-secrets). Models are frozen; derived values live in `baseline.Baseline`.
+Loading (with file and line for every problem) is `spec.load`, the rules between
+fields `spec.checks`. Models are frozen; derived values live in `baseline.Baseline`.
 """
 from __future__ import annotations
 
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from ..targets import Target
 from . import fields as f
-from .errors import Problem, SpecError, warn
-from .mirrors import ENV as MIRRORS_ENV
-from .mirrors import overrides_from_env, rewrite_spec_data
-from .targets import Target
-from .yamlsource import Source, format_path, load_file, load_text
 
 SPEC_VERSION = 1
 
@@ -148,7 +142,7 @@ class SELinux(StrEnum):
 
 class Firewall(Model):
     enabled: bool = True
-    ports: list[Annotated[str, f._matcher(r"[0-9]{1,5}(-[0-9]{1,5})?/(tcp|udp|sctp)", "port", "like 8080/tcp or 6000-6010/udp", 16)]] = []
+    ports: list[f.FirewallPort] = []
     services: list[f.FirewallService] = []
 
 
@@ -365,117 +359,6 @@ class Spec(Model):
     @property
     def qcow2_settings(self) -> Qcow2Settings:
         return self.qcow2 or Qcow2Settings()
-
-
-# ---------------------------------------------------------------- loading
-
-
-def load_spec(path: str | Path) -> tuple[Spec, Source, list[Problem]]:
-    """Parse and check a spec file. Returns (spec, source, warnings); raises SpecError."""
-    return spec_from_source(load_file(path))
-
-
-def load_spec_text(text: str, file: str = "<spec>") -> tuple[Spec, Source, list[Problem]]:
-    return spec_from_source(load_text(text, file))
-
-
-def spec_from_source(source: Source) -> tuple[Spec, Source, list[Problem]]:
-    if not isinstance(source.data, dict):
-        raise SpecError([Problem(source.file, 1, "", "a spec is a YAML mapping (key: value)")])
-    version = source.data.get("version")
-    if version != SPEC_VERSION:
-        line = source.line_of(("version",))
-        msg = "missing" if version is None else f"unsupported spec version (this builder reads version {SPEC_VERSION})"
-        raise SpecError([Problem(source.file, line, "version", msg, hint=f"start the spec with `version: {SPEC_VERSION}`")])
-    from .checks import check_spec  # cross-field checks need the model classes
-
-    for path, old, new in rewrite_spec_data(source.data, overrides_from_env()):
-        warn(f"{source.file}: {path}: {old} -> {new} ({MIRRORS_ENV})")
-    try:
-        spec = Spec.model_validate(source.data)
-    except ValidationError as exc:
-        errors = [_problem_from_pydantic(source, err) for err in exc.errors(include_input=False)]
-        broken = {str(err["loc"][0]) for err in exc.errors(include_input=False) if err["loc"]}
-        partial = _without_sections(source.data, broken)
-        if partial is not None:
-            errors += [_locate(source, p) for p in check_spec(partial, broken) if not p.warning]
-        raise SpecError(errors) from None
-    problems = [_locate(source, p) for p in check_spec(spec)]
-    if any(not p.warning for p in problems):
-        raise SpecError([p for p in problems if not p.warning])
-    return spec, source, [p for p in problems if p.warning]
-
-
-def _without_sections(data: dict, broken: set[str]) -> Spec | None:
-    """The spec with its broken top-level sections left at their defaults, for the checks that do not read them."""
-    partial = {key: value for key, value in data.items() if key not in broken}
-    partial.setdefault("name", "partial")
-    try:
-        return Spec.model_validate(partial)
-    except ValidationError:
-        return None
-
-
-def _locate(source: Source, problem: Problem) -> Problem:
-    loc = tuple(int(p) if p.isdigit() else p for p in _split_path(problem.path))
-    return Problem(source.file, source.line_of(loc), problem.path, problem.message, problem.hint, problem.warning)
-
-
-def _split_path(path: str) -> list[str]:
-    return [part for part in path.replace("[", ".").replace("]", "").split(".") if part]
-
-
-_MESSAGES = {
-    "extra_forbidden": "unknown field",
-    "missing": "required field is missing",
-}
-
-
-def _problem_from_pydantic(source: Source, err: dict[str, Any]) -> Problem:
-    # Keep list indexes, keys the user wrote and field names; drop pydantic's
-    # union branch tags ('str', 'function-after[...]', '[key]').
-    loc: tuple = ()
-    for part in err["loc"]:
-        if isinstance(part, int) or part in _KNOWN_KEYS or loc + (part,) in source.lines:
-            loc += (part,)
-    message = _MESSAGES.get(err["type"], err["msg"]).splitlines()[0]
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    hint = _unknown_key_hint(loc) if err["type"] == "extra_forbidden" else None
-    return Problem(source.file, source.line_of(loc), format_path(loc), message, hint)
-
-
-def _all_field_names(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:
-    seen = seen if seen is not None else set()
-    if model in seen:
-        return set()
-    seen.add(model)
-    names = set(model.model_fields)
-    for field in model.model_fields.values():
-        for sub in _models_in(field.annotation):
-            names |= _all_field_names(sub, seen)
-    return names
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    import typing
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-
-
-_KNOWN_KEYS = _all_field_names(Spec)
-
-
-def _unknown_key_hint(loc: tuple) -> str | None:
-    import difflib
-
-    key = loc[-1] if loc else ""
-    if key == "password":
-        return PLAINTEXT_HINT
-    close = difflib.get_close_matches(str(key), sorted(_KNOWN_KEYS), n=1)
-    return f"did you mean `{close[0]}`?" if close else None
 
 
 def json_schema() -> dict[str, Any]:

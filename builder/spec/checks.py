@@ -1,6 +1,6 @@
 """Cross-field checks: what each field alone cannot say is wrong.
 
-Each check_* function yields Problems with a field path; `spec.load_spec`
+Each check_* function yields Problems with a field path; `load.load_spec`
 attaches file and line. They say what is wrong, why, and how to fix it.
 """
 from __future__ import annotations
@@ -9,10 +9,14 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 
-from .errors import Problem
-from .packages import missing_names
-from .spec import BootProto, DiskLayout, SELinux, Spec
-from .targets import Family
+from pydantic import ValidationError
+
+from ..errors import Problem
+from ..packages import missing_names
+from ..targets import Family
+from .kernel import MANAGED_ARGS, inst_repo
+from .machines import machine_spec
+from .model import BootProto, DiskLayout, SELinux, Spec
 
 # Files the baseline writes itself; an extra file may not fight over them.
 MANAGED_PATHS = {
@@ -240,8 +244,6 @@ def check_kickstart(spec: Spec) -> Iterator[Problem]:
 
 @reads("install", "target", "kickstart")
 def check_install(spec: Spec) -> Iterator[Problem]:
-    from .install import MANAGED_ARGS, inst_repo
-
     install = spec.install
     if install is None:
         return
@@ -300,10 +302,6 @@ def _machine_address(path: str, machine) -> Iterator[Problem]:
 @reads(*Spec.model_fields)
 def check_machines_kickstarts(spec: Spec) -> Iterator[Problem]:
     """Each machine's spec (the baseline with its hostname and address) must pass every other check."""
-    from pydantic import ValidationError
-
-    from .install import machine_spec
-
     if spec.install is None or not spec.target.info.is_el:
         return
     base = {(p.path, p.message) for p in check_spec(spec.model_copy(update={"install": None}))}

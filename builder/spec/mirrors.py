@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import BuilderError
+from ..errors import BuilderError
 
 ENV = "BUILDER_MIRRORS"
 
