@@ -193,7 +193,8 @@ ITEMS: tuple[Record, ...] = (
         not_applicable=_in_container("a container shares the host's kernel; set sysctls through the container runtime"),
     ),
     Record(
-        Item.RC_LOCAL, "`rc_local.commands`", (Step("rc-local", steps.rc_local),), writes="executable `rc.local`",
+        Item.RC_LOCAL, "`rc_local.commands`", (Step("rc-local", steps.rc_local),),
+        writes="executable `rc.local` (with the spec's commands: carried base64)",
         check=file_checks.check_rc_local, checked="mode, shebang, content",
         not_applicable=_in_container("a container runs no init system, so rc.local never runs"),
     ),
