@@ -31,7 +31,8 @@ from support.engines import Engine, Registry  # noqa: E402
 
 from builder.baseline import Baseline  # noqa: E402
 from builder.baseline.model import BASELINE_VERSION  # noqa: E402
-from builder.baseline.script import PRELUDE, STEP_ITEMS, STEPS  # noqa: E402
+from builder.baseline.script import applicable_steps  # noqa: E402
+from builder.baseline.shell import PRELUDE  # noqa: E402
 from builder.container.bootstrap import BaseTree, fill  # noqa: E402
 from builder.container.build import mirror_for  # noqa: E402
 from builder.container.definition import image_definition  # noqa: E402
@@ -56,12 +57,7 @@ def conventional_dockerfile(spec) -> str:
     b = Baseline(spec, context="container")
     prelude = PRELUDE.format(version=BASELINE_VERSION, target=spec.target.value)
     lines = ["FROM bench/base:minbase"]
-    for name, step in STEPS:
-        if STEP_ITEMS.get(name, name) in b.not_applicable:
-            continue
-        body = step(b)
-        if not body:
-            continue
+    for name, body in applicable_steps(b):
         if name == "packages":
             body = ["apt-get update -q", *body]
         lines.append("RUN " + json.dumps(["/bin/bash", "-c", prelude + "\n".join(body) + "\n"]))

@@ -279,6 +279,13 @@ def blobs(script: str) -> list[bytes]:
     return [base64.b64decode(blob, validate=True) for blob in BLOB.findall(script)]
 
 
+HEREDOC = re.compile(r"^builder_put [^\n]* <<'(BUILDER_EOF\S*)'\n(.*?)^\1$", re.M | re.S)
+
+
+def heredoc_bodies(script: str) -> list[str]:
+    return [body for _, body in HEREDOC.findall(script)]
+
+
 @cache
 def unmodified_kickstart(example: str) -> str:
     spec, _, _ = load_spec_text(yaml.safe_dump(example_data(example), sort_keys=False))
@@ -300,7 +307,10 @@ def test_every_string_field_is_exercised():
 def test_examples_with_extras_are_valid_el_kickstarts(example):
     text = unmodified_kickstart(example)
     assert validate_kickstart(text, "RHEL9") == []
-    assert BLOB.search(text)
+    assert heredoc_bodies(text), "generated bodies are heredocs"
+    data = example_data(example)
+    if data.get("files") or data.get("post_commands") or data.get("rc_local", {}).get("commands"):
+        assert BLOB.search(text), "free text is base64"
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -320,6 +330,10 @@ def test_no_value_adds_a_kickstart_section_or_command(case: Case):
     body = post_body(kickstart)
     assert body == render_script(Baseline(spec))  # the whole baseline stayed inside the one %post
     assert any(case.value.encode() in blob for blob in blobs(body))
+    # Free text never reaches a heredoc, and no heredoc line can start a kickstart section.
+    for text in heredoc_bodies(body):
+        assert case.value not in text
+        assert not any(line.lstrip().startswith("%") for line in text.splitlines())
 
 
 def cli_sample() -> list[Case]:

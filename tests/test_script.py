@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from builder.baseline import Baseline, render_script
+from builder.baseline.shell import PRELUDE, b64, heredoc_can_carry, heredoc_delimiter, put_free_text, put_generated
 from builder.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ def test_free_text_is_base64_not_shell():
         assert command not in script
 
 
-def test_debian_golden_baseline_script():
+def test_debian_golden_baseline_script(example_urls):
     """Debian specs have no kickstart; their golden artifact is the baseline script itself."""
 
     spec, _, _ = load_spec(ROOT / "examples" / "debian12-node.yaml")
@@ -65,11 +66,12 @@ def test_debian_golden_baseline_script():
     assert script == golden.read_text(), "baseline script changed; rerun with UPDATE_GOLDEN=1 if intended"
 
 
-def test_container_script_skips_and_reports_what_does_not_apply(tmp_path: Path):
+def test_container_script_skips_and_notes_what_does_not_apply(tmp_path: Path):
     spec, _, _ = load_spec(ROOT / "examples" / "debian12-node.yaml")
     full, container = render_script(Baseline(spec)), render_script(Baseline(spec, context="container"))
     for item in ("time", "sshd", "firewall", "sysctls", "kernel-args", "services", "limits", "rc-local"):
-        assert f"builder_step '{item}: not applicable in a container: " in container, item
+        assert f"\n# {item}: not applicable in a container: " in container, item
+        assert f"builder_step '{item}: not applicable" not in container, "the build prints them, once"
     for step in ("builder_step sshd", "builder_step firewall", "builder_step sysctls", "builder_step services"):
         assert step in full and step not in container
     for step in ("builder_step users", "builder_step locale", "builder_step files", "builder_step packages"):
@@ -79,3 +81,64 @@ def test_container_script_skips_and_reports_what_does_not_apply(tmp_path: Path):
     script.write_text(container)
     result = subprocess.run(["shellcheck", "-s", "bash", "-S", "warning", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+# ---------------------------------------------------------------- how file bodies are carried
+
+BODIES = {
+    "plain": "a=1\nb=2\n",
+    "no final newline": "a=1\nb=2",
+    "blank lines kept": "\n\na\n\n\n",
+    "empty": "",
+    "one newline": "\n",
+    "delimiter inside": "x\nBUILDER_EOF\nBUILDER_EOF_1\ny\n",
+    "shell text": "$(reboot) `reboot` $HOME \\n 'q' \"d\"\n",
+    "section line": "x\n%end\n",
+    "carriage return": "x\r\n%end\n",
+}
+
+
+def test_a_heredoc_delimiter_is_absent_from_its_body():
+    assert heredoc_delimiter("a\n") == "BUILDER_EOF"
+    assert heredoc_delimiter(BODIES["delimiter inside"]) == "BUILDER_EOF_2"
+    line = put_generated("/etc/x", BODIES["delimiter inside"])
+    assert line.startswith("builder_put /etc/x 0644 root root <<'BUILDER_EOF_2'\n") and line.endswith("\nBUILDER_EOF_2")
+
+
+@pytest.mark.parametrize("name", ["no final newline", "empty", "section line", "carriage return"])
+def test_a_body_a_heredoc_cannot_carry_exactly_is_base64(name):
+    body = BODIES[name]
+    assert not heredoc_can_carry(body)
+    assert "<<" not in put_generated("/etc/x", body)
+
+
+def test_free_text_is_never_a_heredoc():
+    assert put_free_text("/etc/x", "a\n") == "builder_put /etc/x 0644 root root " + b64("a\n")
+
+
+def test_builder_put_writes_every_body_exactly_and_a_second_run_changes_nothing(tmp_path: Path):
+    import grp
+    import pwd
+
+    owner, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    lines = [PRELUDE.format(version=0, target="test")]
+    for index, body in enumerate(BODIES.values()):
+        lines.append(put_generated(str(tmp_path / "gen" / f"{index}"), body, "0640", owner, group))
+        lines.append(put_free_text(str(tmp_path / "free" / f"{index}"), body, "0600", owner, group))
+    lines.append("echo done")
+    script = tmp_path / "put.sh"
+    script.write_text("\n".join(lines) + "\n")
+    first = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("    wrote ") == 2 * len(BODIES) and first.stdout.endswith("done\n")
+    for index, body in enumerate(BODIES.values()):
+        for kind, mode in (("gen", 0o640), ("free", 0o600)):
+            path = tmp_path / kind / f"{index}"
+            assert path.read_bytes() == body.encode(), (kind, body)
+            assert path.stat().st_mode & 0o777 == mode
+    before = {p: p.stat().st_mtime_ns for p in [tmp_path / "gen", tmp_path / "free", *tmp_path.glob("*/*")]}
+    # Through stdin as well, the way a chroot runs it (bash -s): builder_put must not eat the script.
+    second = subprocess.run(["bash", "-s"], input=script.read_text(), capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == "done\n"
+    assert {p: p.stat().st_mtime_ns for p in before} == before

@@ -12,13 +12,14 @@ from support.rpmdb import build_rpms, copy_rpmdb, erase, make_rpmdb, why_not_rpm
 
 from builder.baseline import Baseline
 from builder.baseline import model as m
+from builder.baseline.items import items_in
 from builder.baseline.rootfs import RootFS, UnsafePath, sshd_global_settings
-from builder.baseline.verify import CHECKS, Result, Status, verify_rootfs
+from builder.baseline.verify import Result, Status, verify_rootfs
 from builder.spec import ContainerSettings, load_spec_text
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"
 HASH = "$6$saltsalt$Zm9vYmFyYmF6cXV4"
-ITEMS = [item for item, _ in CHECKS]
+ITEMS = [record.item for record in items_in("rootfs")]
 
 DEBIAN_SPEC = f"""
 version: 1
@@ -451,6 +452,24 @@ def test_missing_package_and_locale(debian):
     assert_one_failure(b, root, "packages", "not installed: nginx")
     put(root, "/etc/locale.gen", "# en_US.UTF-8 UTF-8\n")
     assert any("en_US.UTF-8 is not enabled in /etc/locale.gen" in f for f in failures(b, root))
+
+
+def test_an_unset_or_missing_setting_is_said_so_not_shown_as_none(debian):
+    b, root = debian
+    put(root, "/etc/default/locale", "LC_ALL=C\n")
+    assert_one_failure(b, root, "locale", "LANG is not set in /etc/default/locale, expected LANG=en_US.UTF-8")
+    (root / "etc/default/locale").unlink()
+    assert_one_failure(b, root, "locale", "/etc/default/locale is missing, expected LANG=en_US.UTF-8")
+
+
+def test_an_unset_or_missing_el_setting_is_said_so(el):
+    b, root = el
+    (root / "etc/vconsole.conf").unlink()
+    (root / "etc/selinux/config").write_text("SELINUXTYPE=targeted\n")
+    details = failures(b, root)
+    assert any("/etc/vconsole.conf is missing, expected KEYMAP=" in d for d in details), details
+    assert any("SELINUX is not set in /etc/selinux/config, expected SELINUX=" in d for d in details), details
+    assert not any("None" in d for d in details), details
 
 
 def test_timezone_symlink_target(debian):

@@ -12,19 +12,20 @@ from functools import cached_property
 from ..packages import toolset
 from ..spec import CLASSIC_NAMES_ARGS, SELinux, Spec
 from ..targets import Family, TargetInfo
-from .applicability import PACKAGE_ITEMS, not_applicable_items
+from .items import PACKAGE_ITEMS, Item, not_applicable_items
+from .paths import (  # noqa: F401 - re-exported: the baseline's paths, as model.X
+    LIMITS_FILE,
+    PREPULL_SCRIPT,
+    PREPULL_UNIT,
+    PREPULL_UNIT_FILE,
+    SSHD_DROPIN,
+    SYSCTL_FILE,
+    SYSTEMD_LIMITS_FILE,
+    USER_LIMITS_FILE,
+)
 
 # Bump when the rendered script or the checks change meaning.
 BASELINE_VERSION = 1
-
-SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-builder.conf"
-SYSCTL_FILE = "/etc/sysctl.d/90-builder.conf"
-LIMITS_FILE = "/etc/security/limits.d/90-builder-nofile.conf"
-SYSTEMD_LIMITS_FILE = "/etc/systemd/system.conf.d/90-builder-limits.conf"
-USER_LIMITS_FILE = "/etc/systemd/user.conf.d/90-builder-limits.conf"
-PREPULL_UNIT = "builder-prepull.service"
-PREPULL_UNIT_FILE = f"/etc/systemd/system/{PREPULL_UNIT}"
-PREPULL_SCRIPT = "/usr/local/libexec/builder-prepull"
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Baseline:
     """What the baseline is rendered for: "rootfs" (a kickstart install, qcow2 or unpacked tree) or "container"."""
 
     @cached_property
-    def not_applicable(self) -> dict[str, str]:
+    def not_applicable(self) -> dict[Item, str]:
         """Baseline items that have no meaning in this context -> why."""
         return not_applicable_items(self.spec, self.context)
 
@@ -110,7 +111,7 @@ class Baseline:
     def prepull(self):
         """The spec's pre-pull settings where they apply (a node, not a container image), or None."""
         container = self.spec.container
-        if container is None or container.prepull is None or "prepull" in self.not_applicable:
+        if container is None or container.prepull is None or Item.PREPULL in self.not_applicable:
             return None
         return container.prepull
 

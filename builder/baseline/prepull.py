@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shlex import quote
 
-from . import model as m
+from . import paths as m
 
 STATE_DIR = "/var/lib/builder-prepull"
 

@@ -6,10 +6,13 @@ import stat
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from ..spec import Spec
-from .model import Baseline
 from .rootfs import GroupEntry, PasswdEntry, RootFS, RootfsError, parse_group, parse_passwd, parse_shadow
+
+if TYPE_CHECKING:
+    from ..spec import Spec
+    from .model import Baseline
 
 
 class Status(StrEnum):
@@ -84,6 +87,15 @@ def same_file(c: Check, item: str, path: str, expected: str, show: bool = True) 
     if actual == expected:
         return passed(item, f"{path} is as the baseline writes it")
     return failed(item, f"{path} differs from the baseline: {first_difference(actual, expected, show)}")
+
+
+def wrong_setting(name: str, path: str, text: str | None, have: str | None, want: str) -> str:
+    """Why NAME=want is not what `path` (whose text is `text`) says: missing file, unset, or another value."""
+    if text is None:
+        return f"{path} is missing, expected {name}={want}"
+    if have is None:
+        return f"{name} is not set in {path}, expected {name}={want}"
+    return f"{name} in {path} is {have!r}, expected {want!r}"
 
 
 def first_difference(actual: str, expected: str, show: bool) -> str:

@@ -6,18 +6,19 @@ import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
-from . import model as m
-from .results import Check, Result, Status, failed, mode_of, not_applicable, passed, same_file, verdict
+from . import paths as m
+from .names import Item
+from .results import Check, Result, Status, failed, mode_of, not_applicable, passed, same_file, verdict, wrong_setting
 from .rootfs import PasswdEntry, RootFS, RootfsError, parse_env, sshd_global_settings
 
 
 def check_users(c: Check) -> Iterator[Result]:
     if not c.spec.users:
-        yield not_applicable("users", "no users in the spec")
+        yield not_applicable(Item.USERS, "no users in the spec")
     for user in c.spec.users:
         entry = c.passwd.get(user.name)
         if entry is None:
-            yield failed("users", f"{user.name}: no entry in /etc/passwd")
+            yield failed(Item.USERS, f"{user.name}: no entry in /etc/passwd")
             continue
         problems = [] if entry.shell == user.shell else [f"shell is {entry.shell}, expected {user.shell}"]
         wanted = c.baseline.user_groups(user)
@@ -33,20 +34,20 @@ def check_users(c: Check) -> Iterator[Result]:
         ok = ", ".join(filter(None, [
             f"shell {entry.shell}", "groups " + " ".join(wanted) if wanted else "",
             "password hash" if user.password_hash else "", f"{len(user.ssh_keys)} SSH key(s)" if user.ssh_keys else ""]))
-        yield verdict("users", problems, ok, subject=user.name)
+        yield verdict(Item.USERS, problems, ok, subject=user.name)
         if sudoers := c.baseline.sudoers_file(user):
             yield _sudoers_result(c, user.name, *sudoers)
 
 
 def _sudoers_result(c: Check, user: str, path: str, content: str) -> Result:
-    result = same_file(c, "users", path, content)
+    result = same_file(c, Item.USERS, path, content)
     if result.status is Status.FAIL:
-        return failed("users", f"{user}: {result.detail}")
+        return failed(Item.USERS, f"{user}: {result.detail}")
     st = c.fs.stat(path)
     problems = [] if stat.S_IMODE(st.st_mode) == 0o440 else [f"{path} has mode {mode_of(st)}, expected 0440"]
     if st.st_uid != 0:
         problems.append(f"{path} is owned by uid {st.st_uid}, and sudo ignores it unless root owns it")
-    return verdict("users", problems, f"passwordless sudo through {path}", subject=user)
+    return verdict(Item.USERS, problems, f"passwordless sudo through {path}", subject=user)
 
 
 def _key_problems(c: Check, entry: PasswdEntry, keys: list[str]) -> list[str]:
@@ -89,103 +90,104 @@ def check_root(c: Check) -> Iterator[Result]:
     field = c.shadow.get("root")
     if root.lock:
         if field is None:
-            yield failed("root", "no root entry in /etc/shadow")
+            yield failed(Item.ROOT, "no root entry in /etc/shadow")
         elif field.startswith(("!", "*")):
-            yield passed("root", "root password is locked")
+            yield passed(Item.ROOT, "root password is locked")
         else:
-            yield failed("root", "root password is not locked")
+            yield failed(Item.ROOT, "root password is not locked")
     elif root.password_hash:
-        yield (passed("root", "root password hash is the spec's") if field == root.password_hash
-               else failed("root", "root password hash in /etc/shadow is not the spec's"))
+        yield (passed(Item.ROOT, "root password hash is the spec's") if field == root.password_hash
+               else failed(Item.ROOT, "root password hash in /etc/shadow is not the spec's"))
     else:
-        yield not_applicable("root", "root is not locked and the spec gives no hash: the password is left as it is")
+        yield not_applicable(Item.ROOT, "root is not locked and the spec gives no hash: the password is left as it is")
     if root.ssh_keys:
         entry = c.passwd.get("root")
         if entry is None:
-            yield failed("root", "no root entry in /etc/passwd")
+            yield failed(Item.ROOT, "no root entry in /etc/passwd")
         else:
-            yield verdict("root", _key_problems(c, entry, root.ssh_keys), f"{len(root.ssh_keys)} SSH key(s) for root")
+            yield verdict(Item.ROOT, _key_problems(c, entry, root.ssh_keys), f"{len(root.ssh_keys)} SSH key(s) for root")
 
 
 def check_sshd(c: Check) -> Iterator[Result]:
     if not c.spec.sshd.enabled:
-        yield not_applicable("sshd", "sshd is disabled in the spec (its unit is checked under services)")
+        yield not_applicable(Item.SSHD, "sshd is disabled in the spec (its unit is checked under services)")
         return
-    yield same_file(c, "sshd", m.SSHD_DROPIN, c.baseline.sshd_dropin)
+    yield same_file(c, Item.SSHD, m.SSHD_DROPIN, c.baseline.sshd_dropin)
     settings = sshd_global_settings(c.fs)
     for key, want in c.baseline.sshd_settings:
         values = settings.get(key.lower())
         if not values:
-            yield failed("sshd", f"{key} is not set in /etc/ssh/sshd_config or the files it includes")
+            yield failed(Item.SSHD, f"{key} is not set in /etc/ssh/sshd_config or the files it includes")
         elif key == "Port":  # every Port line adds a listening port
             ports = list(dict.fromkeys(v.value for v in values))
-            yield (passed("sshd", f"Port {want}") if ports == [want]
-                   else failed("sshd", f"sshd listens on port(s) {', '.join(ports)}, expected only {want}"))
+            yield (passed(Item.SSHD, f"Port {want}") if ports == [want]
+                   else failed(Item.SSHD, f"sshd listens on port(s) {', '.join(ports)}, expected only {want}"))
         elif values[0].value.lower() == want.lower():
-            yield passed("sshd", f"{key} {want} (from {values[0].source})")
+            yield passed(Item.SSHD, f"{key} {want} (from {values[0].source})")
         else:
-            yield failed("sshd", f"{key} is {values[0].value} (first set in {values[0].source}), expected {want}")
+            yield failed(Item.SSHD, f"{key} is {values[0].value} (first set in {values[0].source}), expected {want}")
 
 
 def check_selinux(c: Check) -> Iterator[Result]:
     b = c.baseline
     if b.selinux is None:
-        yield not_applicable("selinux", "SELinux is not part of the Debian baseline")
+        yield not_applicable(Item.SELINUX, "SELinux is not part of the Debian baseline")
         return
-    have = parse_env(c.fs.read_text("/etc/selinux/config")).get("SELINUX")
-    yield (passed("selinux", f"SELINUX={b.selinux}") if have == b.selinux
-           else failed("selinux", f"SELINUX in /etc/selinux/config is {have!r}, expected {b.selinux.value!r}"))
+    text = c.fs.read_text("/etc/selinux/config")
+    have = parse_env(text).get("SELINUX")
+    yield (passed(Item.SELINUX, f"SELINUX={b.selinux}") if have == b.selinux
+           else failed(Item.SELINUX, wrong_setting("SELINUX", "/etc/selinux/config", text, have, b.selinux.value)))
     if b.selinux_port_label:
         port = c.spec.sshd.port
         path = "/var/lib/selinux/targeted/active/ports.local"
         want = f"portcon tcp {port} system_u:object_r:ssh_port_t:s0"
         lines = {" ".join(line.split()) for line in (c.fs.read_text(path) or "").splitlines()}
-        yield (passed("selinux", f"tcp port {port} is labelled ssh_port_t") if want in lines
-               else failed("selinux", f"tcp port {port} is not labelled ssh_port_t in {path}: sshd could not bind it"))
+        yield (passed(Item.SELINUX, f"tcp port {port} is labelled ssh_port_t") if want in lines
+               else failed(Item.SELINUX, f"tcp port {port} is not labelled ssh_port_t in {path}: sshd could not bind it"))
 
 
 def check_firewall(c: Check) -> Iterator[Result]:
     if not c.spec.firewall.enabled:
         unit = "firewalld.service"
-        yield (failed("firewall", f"the firewall is disabled in the spec, but {unit} is enabled")
-               if unit in _enabled_units(c) else passed("firewall", f"disabled ({unit} is not enabled)"))
+        yield (failed(Item.FIREWALL, f"the firewall is disabled in the spec, but {unit} is enabled")
+               if unit in enabled_units(c) else passed(Item.FIREWALL, f"disabled ({unit} is not enabled)"))
         return
     path = "/etc/firewalld/zones/public.xml"
     text = c.fs.read_text(path)
     if text is None:
-        yield failed("firewall", f"{path} is missing: no port was opened")
+        yield failed(Item.FIREWALL, f"{path} is missing: no port was opened")
         return
     try:
         zone = ET.fromstring(text)
     except ET.ParseError as exc:
-        yield failed("firewall", f"{path} is not valid XML ({exc})")
+        yield failed(Item.FIREWALL, f"{path} is not valid XML ({exc})")
         return
     ports = {(e.get("port"), e.get("protocol")) for e in zone.iter("port")}
     services = {e.get("name") for e in zone.iter("service")}
     for entry in c.baseline.firewall_ports:
         port, proto = entry.split("/")
-        yield (passed("firewall", f"{entry} is open") if (port, proto) in ports
-               else failed("firewall", f"{entry} is not open in the public zone"))
+        yield (passed(Item.FIREWALL, f"{entry} is open") if (port, proto) in ports
+               else failed(Item.FIREWALL, f"{entry} is not open in the public zone"))
     for service in c.spec.firewall.services:
-        yield (passed("firewall", f"service {service} is allowed") if service in services
-               else failed("firewall", f"service {service} is not allowed in the public zone"))
+        yield (passed(Item.FIREWALL, f"service {service} is allowed") if service in services
+               else failed(Item.FIREWALL, f"service {service} is not allowed in the public zone"))
     if not c.baseline.firewall_ports and not c.spec.firewall.services:
-        yield passed("firewall", "the public zone exists; the spec opens nothing")
+        yield passed(Item.FIREWALL, "the public zone exists; the spec opens nothing")
 
 
 def check_kernel_args(c: Check) -> Iterator[Result]:
     args = c.baseline.kernel_args
     if not args:
-        yield not_applicable("kernel-args", "the baseline adds no kernel arguments")
+        yield not_applicable(Item.KERNEL_ARGS, "the baseline adds no kernel arguments")
         return
     sources = _kernel_cmdlines(c.fs)
     if not sources:
-        yield not_applicable("kernel-args", "no bootloader configuration in this root filesystem")
+        yield not_applicable(Item.KERNEL_ARGS, "no bootloader configuration in this root filesystem")
         return
     for arg in args:
         where = [name for name, cmdlines in sources.items() if all(arg in line.split() for line in cmdlines)]
-        yield (passed("kernel-args", f"{arg} in {where[0]}") if where
-               else failed("kernel-args", f"{arg} is not in {' nor '.join(sources)}"))
+        yield (passed(Item.KERNEL_ARGS, f"{arg} in {where[0]}") if where
+               else failed(Item.KERNEL_ARGS, f"{arg} is not in {' nor '.join(sources)}"))
 
 
 def _kernel_cmdlines(fs: RootFS) -> dict[str, list[str]]:
@@ -214,22 +216,22 @@ def _kernel_cmdlines(fs: RootFS) -> dict[str, list[str]]:
 
 
 def check_services(c: Check) -> Iterator[Result]:
-    enabled = _enabled_units(c)
+    enabled = enabled_units(c)
     for unit in c.baseline.services_enabled:
         if _masked(c, unit):
-            yield failed("services", f"{unit} is masked, expected enabled")
+            yield failed(Item.SERVICES, f"{unit} is masked, expected enabled")
         else:
-            yield (passed("services", f"{unit} is enabled") if unit in enabled
-                   else failed("services", f"{unit} is not enabled (no link in /etc/systemd/system/*.wants)"))
+            yield (passed(Item.SERVICES, f"{unit} is enabled") if unit in enabled
+                   else failed(Item.SERVICES, f"{unit} is not enabled (no link in /etc/systemd/system/*.wants)"))
     for unit in c.baseline.services_disabled:
         if _masked(c, unit):
-            yield passed("services", f"{unit} is masked")
+            yield passed(Item.SERVICES, f"{unit} is masked")
         else:
-            yield (failed("services", f"{unit} is enabled, expected disabled") if unit in enabled
-                   else passed("services", f"{unit} is not enabled"))
+            yield (failed(Item.SERVICES, f"{unit} is enabled, expected disabled") if unit in enabled
+                   else passed(Item.SERVICES, f"{unit} is not enabled"))
 
 
-def _enabled_units(c: Check) -> set[str]:
+def enabled_units(c: Check) -> set[str]:
     """Units with a link in a .wants or .requires directory, by link name and by target name."""
     units = set()
     base = "/etc/systemd/system"

@@ -7,20 +7,24 @@ export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 builder_step() { printf '==> baseline: %s\n' "$1"; }
 
-# builder_put PATH MODE OWNER GROUP BASE64: replace PATH only if bytes or metadata differ.
+# builder_put PATH MODE OWNER GROUP [BASE64]: replace PATH only if bytes or metadata differ.
+# The body is BASE64 (free text from the spec) or, without it, the heredoc on stdin.
 builder_put() {
-    local path=$1 mode=$2 owner=$3 group=$4 data=$5 dir tmp
+    local path=$1 mode=$2 owner=$3 group=$4 body dir tmp
+    # The '.' keeps the body's trailing newlines from $(...); bodies hold no NUL.
+    if [ $# -gt 4 ]; then body=$(printf '%s' "$5" | base64 -d; printf .); else body=$(cat; printf .); fi
+    body=${body%.}
     # Compare before writing anything: even a temporary file would change the directory's mtime.
     # sha256sum, not cmp: coreutils is on every minimal install, diffutils is not.
     if [ -f "$path" ] && [ ! -L "$path" ] \
-        && [ "$(printf '%s' "$data" | base64 -d | sha256sum)" = "$(sha256sum < "$path")" ] \
+        && [ "$(printf '%s' "$body" | sha256sum)" = "$(sha256sum < "$path")" ] \
         && [ "$(stat -c '%a %U %G' -- "$path")" = "$(printf '%o' "$((8#$mode))") $owner $group" ]; then
         return 0
     fi
     dir=$(dirname -- "$path")
     mkdir -p -- "$dir"
     tmp=$(mktemp -- "$dir/.builder.XXXXXX")
-    printf '%s' "$data" | base64 -d > "$tmp"
+    printf '%s' "$body" > "$tmp"
     chown -- "$owner:$group" "$tmp"
     chmod -- "$mode" "$tmp"
     mv -f -- "$tmp" "$path"
@@ -40,8 +44,18 @@ builder_disable() {
 }
 
 builder_step repos
-builder_put /etc/apt/sources.list.d/builder-debian.sources 0644 root root VHlwZXM6IGRlYgpVUklzOiBodHRwOi8vZGViLmRlYmlhbi5vcmcvZGViaWFuClN1aXRlczogYm9va3dvcm0gYm9va3dvcm0tdXBkYXRlcwpDb21wb25lbnRzOiBtYWluCg==
-builder_put /etc/apt/sources.list.d/builder-debian-security.sources 0644 root root VHlwZXM6IGRlYgpVUklzOiBodHRwOi8vZGViLmRlYmlhbi5vcmcvZGViaWFuLXNlY3VyaXR5ClN1aXRlczogYm9va3dvcm0tc2VjdXJpdHkKQ29tcG9uZW50czogbWFpbgo=
+builder_put /etc/apt/sources.list.d/builder-debian.sources 0644 root root <<'BUILDER_EOF'
+Types: deb
+URIs: http://mirror.internal.example.com/debian
+Suites: bookworm bookworm-updates
+Components: main
+BUILDER_EOF
+builder_put /etc/apt/sources.list.d/builder-debian-security.sources 0644 root root <<'BUILDER_EOF'
+Types: deb
+URIs: http://mirror.internal.example.com/debian-security
+Suites: bookworm-security
+Components: main
+BUILDER_EOF
 
 builder_step packages
 missing=()
@@ -53,11 +67,22 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 builder_step hostname
-builder_put /etc/hostname 0644 root root bm9kZTEyLmludGVybmFsLmV4YW1wbGUuY29tCg==
-builder_put /etc/hosts 0644 root root MTI3LjAuMC4xICAgbG9jYWxob3N0IGxvY2FsaG9zdC5sb2NhbGRvbWFpbgo6OjEgICAgICAgICBsb2NhbGhvc3QgbG9jYWxob3N0LmxvY2FsZG9tYWluIGlwNi1sb2NhbGhvc3QgaXA2LWxvb3BiYWNrCjEyNy4wLjEuMSAgIG5vZGUxMi5pbnRlcm5hbC5leGFtcGxlLmNvbSBub2RlMTIKZmYwMjo6MSAgICAgaXA2LWFsbG5vZGVzCmZmMDI6OjIgICAgIGlwNi1hbGxyb3V0ZXJzCjEwLjIwLjAuMTAgIG1pcnJvci5pbnRlcm5hbC5leGFtcGxlLmNvbSBtaXJyb3IK
+builder_put /etc/hostname 0644 root root <<'BUILDER_EOF'
+node12.internal.example.com
+BUILDER_EOF
+builder_put /etc/hosts 0644 root root <<'BUILDER_EOF'
+127.0.0.1   localhost localhost.localdomain
+::1         localhost localhost.localdomain ip6-localhost ip6-loopback
+127.0.1.1   node12.internal.example.com node12
+ff02::1     ip6-allnodes
+ff02::2     ip6-allrouters
+10.20.0.10  mirror.internal.example.com mirror
+BUILDER_EOF
 
 builder_step locale
-builder_put /etc/default/locale 0644 root root TEFORz1lbl9VUy5VVEYtOAo=
+builder_put /etc/default/locale 0644 root root <<'BUILDER_EOF'
+LANG=en_US.UTF-8
+BUILDER_EOF
 if ! grep -qxF -- 'en_US.UTF-8 UTF-8' /etc/locale.gen; then
     sed -i -e 's|^# *en_US\.UTF-8 UTF-8$|en_US\.UTF-8 UTF-8|' /etc/locale.gen
     grep -qxF -- 'en_US.UTF-8 UTF-8' /etc/locale.gen || echo 'en_US.UTF-8 UTF-8' >> /etc/locale.gen
@@ -68,26 +93,49 @@ builder_step timezone
 if [ "$(readlink /etc/localtime 2>/dev/null)" != ../usr/share/zoneinfo/Asia/Shanghai ]; then
     ln -sfn -- ../usr/share/zoneinfo/Asia/Shanghai /etc/localtime
 fi
-builder_put /etc/timezone 0644 root root QXNpYS9TaGFuZ2hhaQo=
+builder_put /etc/timezone 0644 root root <<'BUILDER_EOF'
+Asia/Shanghai
+BUILDER_EOF
 
 builder_step time
-builder_put /etc/chrony/chrony.conf 0644 root root IyBNYW5hZ2VkIGJ5IGJ1aWxkZXI6IHRpbWUgc3luYyBmb3IgdGhlIHNlcnZlciBiYXNlbGluZQpjb25mZGlyIC9ldGMvY2hyb255L2NvbmYuZApzZXJ2ZXIgbnRwMS5pbnRlcm5hbC5leGFtcGxlLmNvbSBpYnVyc3QKZHJpZnRmaWxlIC92YXIvbGliL2Nocm9ueS9jaHJvbnkuZHJpZnQKbWFrZXN0ZXAgMS4wIDMKcnRjc3luYwpsb2dkaXIgL3Zhci9sb2cvY2hyb255Cg==
+builder_put /etc/chrony/chrony.conf 0644 root root <<'BUILDER_EOF'
+# Managed by builder: time sync for the server baseline
+confdir /etc/chrony/conf.d
+server ntp1.internal.example.com iburst
+driftfile /var/lib/chrony/chrony.drift
+makestep 1.0 3
+rtcsync
+logdir /var/log/chrony
+BUILDER_EOF
 
 builder_step users
 getent group sudo >/dev/null || groupadd -- sudo
 id -u -- ops >/dev/null 2>&1 || useradd -m -s /bin/bash -- ops
 [ "$(getent passwd -- ops | cut -d: -f7)" = /bin/bash ] || usermod -s /bin/bash -- ops
 id -nG -- ops | tr ' ' '\n' | grep -qxF -- sudo || usermod -aG sudo -- ops
-builder_put /etc/sudoers.d/90-builder-ops 0440 root root IyBNYW5hZ2VkIGJ5IGJ1aWxkZXIKb3BzIEFMTD0oQUxMKSBOT1BBU1NXRDogQUxMCg==
+builder_put /etc/sudoers.d/90-builder-ops 0440 root root <<'BUILDER_EOF'
+# Managed by builder
+ops ALL=(ALL) NOPASSWD: ALL
+BUILDER_EOF
 home=$(getent passwd -- ops | cut -d: -f6)
 install -d -m 0700 -o ops -g "$(id -gn -- ops)" -- "$home/.ssh"
-builder_put "$home/.ssh/authorized_keys" 0600 ops "$(id -gn -- ops)" c3NoLWVkMjU1MTkgQUFBQUMzTnphQzFsWkRJMU5URTVBQUFBSUozbzJGdzhiQzJ6cTlxMW03cUZ6SzVWZEptMWY4eVF3MG5TMmM0WHJaMWQgb3BzQGV4YW1wbGUuY29tCg==
+builder_put "$home/.ssh/authorized_keys" 0600 ops "$(id -gn -- ops)" <<'BUILDER_EOF'
+ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3o2Fw8bC2zq9q1m7qFzK5VdJm1f8yQw0nS2c4XrZ1d ops@example.com
+BUILDER_EOF
 
 builder_step root
 case "$(getent shadow root | cut -d: -f2)" in '!'*|'*'*) ;; *) usermod -L root ;; esac
 
 builder_step sshd
-builder_put /etc/ssh/sshd_config.d/10-builder.conf 0600 root root IyBNYW5hZ2VkIGJ5IGJ1aWxkZXIuIHNzaGQgdGFrZXMgdGhlIEZJUlNUIHZhbHVlIGl0IHJlYWRzLCBhbmQgdGhpcyBmaWxlIHNvcnRzCiMgYmVmb3JlIHRoZSBkaXN0cmlidXRpb24ncyBkcm9wLWlucyAoNTAtcmVkaGF0LmNvbmYpLCBzbyB0aGVzZSBzZXR0aW5ncyB3aW4uClBvcnQgMjIyMgpQZXJtaXRSb290TG9naW4gbm8KVXNlRE5TIG5vCkdTU0FQSUF1dGhlbnRpY2F0aW9uIG5vClBhc3N3b3JkQXV0aGVudGljYXRpb24gbm8K
+builder_put /etc/ssh/sshd_config.d/10-builder.conf 0600 root root <<'BUILDER_EOF'
+# Managed by builder. sshd takes the FIRST value it reads, and this file sorts
+# before the distribution's drop-ins (50-redhat.conf), so these settings win.
+Port 2222
+PermitRootLogin no
+UseDNS no
+GSSAPIAuthentication no
+PasswordAuthentication no
+BUILDER_EOF
 if [ -f /etc/ssh/sshd_config ] && ! grep -qxF -- 'Include /etc/ssh/sshd_config.d/*.conf' /etc/ssh/sshd_config; then
     sed -i -e '1i Include /etc/ssh/sshd_config.d/*.conf' /etc/ssh/sshd_config
 fi
@@ -97,12 +145,30 @@ firewall-offline-cmd -q --query-port=9100/tcp || firewall-offline-cmd --add-port
 firewall-offline-cmd -q --query-port=2222/tcp || firewall-offline-cmd --add-port=2222/tcp
 
 builder_step limits
-builder_put /etc/security/limits.d/90-builder-nofile.conf 0644 root root IyBNYW5hZ2VkIGJ5IGJ1aWxkZXIuICcqJyBkb2VzIG5vdCBtYXRjaCByb290LCBzbyByb290IGlzIGxpc3RlZCB0b28uCiogICAgc29mdCBub2ZpbGUgNjU1MzYKKiAgICBoYXJkIG5vZmlsZSA2NTUzNgpyb290IHNvZnQgbm9maWxlIDY1NTM2CnJvb3QgaGFyZCBub2ZpbGUgNjU1MzYK
-builder_put /etc/systemd/system.conf.d/90-builder-limits.conf 0644 root root IyBNYW5hZ2VkIGJ5IGJ1aWxkZXI6IGxpbWl0cy5kIGNvdmVycyBsb2dpbiBzZXNzaW9ucyBvbmx5OyB0aGlzIGNvdmVycyBzZXJ2aWNlcy4KW01hbmFnZXJdCkRlZmF1bHRMaW1pdE5PRklMRT02NTUzNgo=
-builder_put /etc/systemd/user.conf.d/90-builder-limits.conf 0644 root root IyBNYW5hZ2VkIGJ5IGJ1aWxkZXI6IGxpbWl0cy5kIGNvdmVycyBsb2dpbiBzZXNzaW9ucyBvbmx5OyB0aGlzIGNvdmVycyBzZXJ2aWNlcy4KW01hbmFnZXJdCkRlZmF1bHRMaW1pdE5PRklMRT02NTUzNgo=
+builder_put /etc/security/limits.d/90-builder-nofile.conf 0644 root root <<'BUILDER_EOF'
+# Managed by builder. '*' does not match root, so root is listed too.
+*    soft nofile 65536
+*    hard nofile 65536
+root soft nofile 65536
+root hard nofile 65536
+BUILDER_EOF
+builder_put /etc/systemd/system.conf.d/90-builder-limits.conf 0644 root root <<'BUILDER_EOF'
+# Managed by builder: limits.d covers login sessions only; this covers services.
+[Manager]
+DefaultLimitNOFILE=65536
+BUILDER_EOF
+builder_put /etc/systemd/user.conf.d/90-builder-limits.conf 0644 root root <<'BUILDER_EOF'
+# Managed by builder: limits.d covers login sessions only; this covers services.
+[Manager]
+DefaultLimitNOFILE=65536
+BUILDER_EOF
 
 builder_step sysctls
-builder_put /etc/sysctl.d/90-builder.conf 0644 root root IyBNYW5hZ2VkIGJ5IGJ1aWxkZXIKbmV0LmlwdjQudGNwX3R3X3JldXNlID0gMQpuZXQuY29yZS5zb21heGNvbm4gPSA0MDk2Cg==
+builder_put /etc/sysctl.d/90-builder.conf 0644 root root <<'BUILDER_EOF'
+# Managed by builder
+net.ipv4.tcp_tw_reuse = 1
+net.core.somaxconn = 4096
+BUILDER_EOF
 
 builder_step rc-local
 builder_put /etc/rc.local 0755 root root IyEvYmluL2Jhc2gKIyBNYW5hZ2VkIGJ5IGJ1aWxkZXI6IHJjLmxvY2FsIHJ1bnMgb25jZSBhdCB0aGUgZW5kIG9mIGJvb3QgKHJjLWxvY2FsLnNlcnZpY2UpLgplY2hvICJib290ZWQgJChkYXRlIC1JcykiID4+IC92YXIvbG9nL2Jvb3Qtc3RhbXAubG9nCg==

@@ -1,0 +1,10 @@
+"""The files and units the baseline owns, by path: read by the steps that write them and the checks that read them."""
+
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-builder.conf"
+SYSCTL_FILE = "/etc/sysctl.d/90-builder.conf"
+LIMITS_FILE = "/etc/security/limits.d/90-builder-nofile.conf"
+SYSTEMD_LIMITS_FILE = "/etc/systemd/system.conf.d/90-builder-limits.conf"
+USER_LIMITS_FILE = "/etc/systemd/user.conf.d/90-builder-limits.conf"
+PREPULL_UNIT = "builder-prepull.service"
+PREPULL_UNIT_FILE = f"/etc/systemd/system/{PREPULL_UNIT}"
+PREPULL_SCRIPT = "/usr/local/libexec/builder-prepull"
