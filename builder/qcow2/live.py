@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import host
 from ..baseline import Baseline
 from ..baseline.results import failed, not_applicable, passed
 from ..baseline.verify import Result
@@ -32,10 +33,7 @@ QEMU = "qemu-system-x86_64"
 
 
 def check_tools() -> None:
-    missing = [tool for tool in (QEMU, "qemu-img", "xorriso", "ssh", "ssh-keygen") if shutil.which(tool) is None]
-    if missing:
-        raise BuilderError(f"booting the qcow2 needs {', '.join(missing)}",
-                           hint="apt-get install qemu-system-x86 qemu-utils xorriso openssh-client")
+    host.require_tools((QEMU, "qemu-img", "xorriso", "ssh", "ssh-keygen"), "booting the qcow2")
 
 
 def free_port() -> int:
@@ -118,9 +116,7 @@ def config_drive(baseline: Baseline, work: Path) -> Path:
 
 
 def _run(argv: list[str]) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BuilderError(f"{argv[0]} failed: {result.stderr.strip()}")
+    host.run(argv, argv[0])
 
 
 # ------------------------------------------------------------------ checks in the guest
