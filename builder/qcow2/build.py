@@ -46,7 +46,7 @@ def build_qcow2(item, directory: Path, options) -> list[ArtifactRecord]:
     extra_paths = [Path(p).resolve() for p in options.elements_path]
     image, log = artifact_paths(directory, item.spec.name)
     key = cache_key(item.sha256, run, extra_paths)
-    reused = reusable(directory, key)
+    reused = reusable(directory, key, log)
     if reused:
         progress(f"qcow2 {item.spec.name}: unchanged spec, elements and DIB: reusing {image}")
         return reused
@@ -183,8 +183,8 @@ def dib_version() -> str:
         return "missing"
 
 
-def reusable(directory: Path, key: str) -> list[ArtifactRecord]:
-    """The records of the image (and its log) when it was built from this key and its bytes are unchanged; else []."""
+def reusable(directory: Path, key: str, log: Path) -> list[ArtifactRecord]:
+    """The records of the image and its log when it was built from this key and its bytes are unchanged; else []."""
     try:
         manifest = Manifest.load_if_any(directory)
         record = manifest.record("qcow2") if manifest else None
@@ -193,8 +193,7 @@ def reusable(directory: Path, key: str) -> list[ArtifactRecord]:
         manifest.artifact("qcow2")
     except ManifestError:
         return []
-    log = manifest.record("qcow2-log")
-    return [record, *([log] if log and (directory / log.path).is_file() else [])]
+    return [record, *([record_for("qcow2-log", directory, log)] if log.is_file() else [])]
 
 
 # ------------------------------------------------------------------ dry run
