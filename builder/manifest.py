@@ -80,12 +80,17 @@ class Manifest:
                                 hint="build it first: builder build SPEC --out DIR") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ManifestError(f"{path}: not a manifest builder wrote ({type(exc).__name__}: {exc})",
-                                hint="build again into this directory, or remove it") from None
+                                hint=f"remove {directory} and build again") from None
         return cls(directory, data, records)
 
     @classmethod
     def load_if_any(cls, directory: Path) -> Manifest | None:
         return cls.load(directory) if (directory / MANIFEST).exists() else None
+
+    @classmethod
+    def load_or_empty(cls, directory: Path) -> Manifest:
+        """For a reader: no manifest reads as one that records nothing (`artifact` then says what is missing)."""
+        return cls.load_if_any(directory) or cls(directory, {})
 
     def same_build(self, header: Mapping[str, object]) -> bool:
         """Made from the same spec (hash) by the same baseline and builder: its records are not stale."""

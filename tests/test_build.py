@@ -220,3 +220,10 @@ def test_help_does_not_load_the_image_libraries():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_publishing_what_was_not_built_says_so(tmp_path):
+    result = builder("publish", DEBIAN, "--to", "registry", "--registry", "127.0.0.1:9/base/node", "--out", tmp_path)
+    assert result.returncode == 1
+    assert "no container recorded" in result.stderr and "--only container" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -243,7 +243,7 @@ def publish(item, args) -> int:
                            hint="set container.registry in the spec, or give --registry HOST[:PORT]/REPO[:TAG]")
     ref = parse_reference(text)
     directory = args.out / item.spec.name
-    manifest = Manifest.load(directory)
+    manifest = Manifest.load_or_empty(directory)
     image_manifest = manifest.artifact("container", hint=f"build it: builder build {item.path} --only container --out {args.out}")
     layout = directory / "container" / "oci"
     if image_manifest.parent.parent.parent != layout:

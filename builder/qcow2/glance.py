@@ -32,7 +32,7 @@ def properties(spec) -> dict[str, str]:
 
 def built_image(directory: Path) -> Path:
     """The qcow2 recorded in DIR/manifest.json, checked against its recorded sha256."""
-    return Manifest.load(directory).artifact("qcow2", hint="build it: builder build SPEC --only qcow2 --out DIR")
+    return Manifest.load_or_empty(directory).artifact("qcow2", hint="build it: builder build SPEC --only qcow2 --out DIR")
 
 
 def connect(cloud: str | None):
