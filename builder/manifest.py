@@ -27,7 +27,7 @@ class ManifestError(BuilderError):
 
 @dataclass(frozen=True)
 class ArtifactRecord:
-    kind: str
+    kind: str                      # the artifact kind, or "<kind>-<part>" for its other files (iso-remastered)
     path: str                      # relative to the manifest's directory
     size: int
     sha256: str
