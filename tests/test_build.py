@@ -10,7 +10,7 @@ import pytest
 
 from builder import __version__
 from builder.cli import main
-from builder.kinds import KINDS, Kind
+from builder.kinds import KINDS, Kind, resolve
 from builder.manifest import Manifest, ManifestError, record_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,15 @@ def changed_spec(tmp_path: Path, source: Path = CS9) -> Path:
     spec = tmp_path / source.name
     spec.write_text(text.replace("timezone: Asia/Shanghai", "timezone: Asia/Tokyo"))
     return spec
+
+
+# ---------------------------------------------------------------- the table
+
+
+def test_every_kind_is_one_entry_whose_plan_and_build_exist():
+    assert [k.name for k in KINDS] == list(Kind)
+    for kind in KINDS:
+        assert callable(resolve(kind.plan_with)) and callable(resolve(kind.build_with)), kind.name
 
 
 # ---------------------------------------------------------------- dry runs write nothing
