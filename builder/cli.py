@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
+from . import __version__
 from .errors import BuilderError, SpecError, UsageError
+from .kinds import KINDS, BuildOptions, made_without_only, resolve
 
-# Kept here rather than imported from .build so that `--help` does not load pykickstart.
-ARTIFACT_KINDS = ["kickstart", "prepull", "iso", "container", "qcow2"]
 # publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
 PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.registry:publish", "glance": ".qcow2.glance:publish_command"}
 
@@ -20,8 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except BuilderError as exc:
-        if args.debug:
-            raise
+        # --debug shows where a failure came from; a spec or usage error (exit 2) is the input's, not the code's.
+        if args.debug and exc.exit_code != 2:
+            traceback.print_exc()
         print(f"error: {exc}" if not isinstance(exc, SpecError) else str(exc), file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # `builder ... | head`: the reader left; not an error of ours
@@ -39,29 +41,35 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="builder", description="One spec, one server baseline: kickstart, qcow2, container.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a failure (not of a spec or usage error, which exits 2 as usual)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check specs; report every problem as file:line: field: message")
-    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p = sub.add_parser("validate", help="check specs; report every problem as file:line: field: message",
+                       description="Check specs; report every problem as file:line: field: message (exit 2).")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP + " (several: each is checked)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("schema", help="print the spec's JSON Schema (for editor completion)")
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("build", help="build artifacts into OUT/<name>/")
-    p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR")
-    p.add_argument("--only", action="append", choices=ARTIFACT_KINDS, help="build only this artifact (repeatable)")
-    p.add_argument("--dry-run", action="store_true", help="print what each image build would run, and run nothing")
-    p.add_argument("--boot-iso", type=Path, metavar="PATH", help="iso: also remaster this installer boot ISO with the kickstart")
-    p.add_argument("--element", action="append", default=[], metavar="NAME", help="qcow2: one more DIB element (repeatable)")
-    p.add_argument("--elements-path", action="append", default=[], type=Path, metavar="DIR",
-                   help="qcow2: a directory of DIB elements searched before ours (repeatable)")
+    p = sub.add_parser("build", help="build artifacts into OUT/<name>/",
+                       description=f"Build each spec's artifacts into OUT/<name>/, recorded in OUT/<name>/manifest.json; "
+                                   f"{made_without_only()}.")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP + " (several: all are checked before anything is written)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="the output root: each spec's artifacts go to DIR/<name>/ (<name> is the spec's name field)")
+    p.add_argument("--only", action="append", choices=[k.name for k in KINDS], metavar="KIND",
+                   help="build only this artifact kind (repeatable): " + "; ".join(f"{k.name}: {k.makes}" for k in KINDS))
+    p.add_argument("--dry-run", action="store_true", help="print what each artifact would write and run, and write nothing")
+    for kind in KINDS:
+        for option in kind.options:
+            p.add_argument(option.flag, help=f"{kind.name}: {option.help}", **option.argparse)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("verify", help="check the baseline in a built system")
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--rootfs", type=Path, metavar="DIR", help="a root file system directory (read only)")
     what.add_argument("--image", metavar="REF", help="a container image in the Docker engine (checked offline, as a container)")
@@ -72,9 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("publish", help="send a built artifact where it is used (pxe: a ready-to-serve PXE tree)")
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--to", required=True, choices=sorted(PUBLISHERS), help="where to")
-    p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="where `builder build` wrote it (default: out)")
+    p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                   help="the output root `builder build --out` wrote into: the artifact is read from DIR/<name>/ (default: out)")
     p.add_argument("--root", type=Path, metavar="DIR", help="pxe: the tree to write (TFTP/HTTP root)")
     p.add_argument("--with-pxelinux", action="store_true", help="pxe: also copy this host's pxelinux.0 and ldlinux.c32 into the tree")
     p.add_argument("--registry", metavar="HOST[:PORT]/REPO[:TAG]", help="registry: overrides the spec's container.registry")
@@ -85,16 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("serve", help="publish the PXE tree and serve it over HTTP, each machine's kickstart chosen by MAC")
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--root", type=Path, metavar="DIR", help="publish into DIR and serve it (default: a temporary directory)")
     p.add_argument("--bind", default="127.0.0.1", metavar="ADDR", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, metavar="N", help="port (default 8080; 0 picks a free one)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("baseline", help="print the baseline script that every artifact runs")
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.set_defaults(func=cmd_baseline)
     return parser
+
+
+SPEC_HELP = "a spec: a YAML file with version: 1 (see examples/ and `builder schema`)"
 
 
 def _print_warnings(items) -> None:
@@ -122,21 +134,14 @@ def cmd_schema(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .build import BuildOptions, build, default_artifacts, supported_artifacts
+    from .build import build
     from .spec import load_all
 
-    if args.boot_iso and args.only and "iso" not in args.only:
-        raise UsageError("--boot-iso is for the iso artifact, and --only leaves it out", hint="add --only iso")
+    options = BuildOptions.from_args(args)
     items = load_all(args.specs)
     _print_warnings(items)
-    for item in items:
-        if not args.only and not default_artifacts(item.spec):
-            kinds = ", ".join(supported_artifacts(item.spec)) or "none yet"
-            print(f"{item.path}: nothing to build by default for {item.spec.target}: ask with --only ({kinds})", file=sys.stderr)
-    options = BuildOptions(dry_run=args.dry_run, boot_iso=args.boot_iso, extra_elements=tuple(args.element),
-                           elements_path=tuple(args.elements_path))
-    for manifest in build(items, args.out, args.only, options):
-        print(f"wrote {manifest.parent}")
+    for directory in build(items, args.out, args.only, options):
+        print(f"wrote {directory}")
     return 0
 
 
@@ -180,7 +185,6 @@ PUBLISH_OPTIONS = {"root": "pxe", "with_pxelinux": "pxe", "registry": "registry"
 
 
 def cmd_publish(args) -> int:
-    from .build import resolve
     from .spec import load_all
 
     for option, destination in PUBLISH_OPTIONS.items():

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from .build import BuildOptions
+from . import host
 from .errors import BuilderError
+from .host import require_tools, source_date_epoch
 from .kickstart import render_kickstart
-from .output import ArtifactRecord, record_for
-from .spec import CLASSIC_NAMES_ARGS, LoadedSpec
+from .manifest import ArtifactRecord, record_for
+from .spec import CLASSIC_NAMES_ARGS
 
 OEMDRV = "oemdrv.iso"
 REMASTERED = "boot-ks.iso"
@@ -32,15 +30,18 @@ EFIBOOT = "images/efiboot.img"
 UDEV_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789#+.:=@_-")
 
 
-def build_iso(item: LoadedSpec, directory: Path, options: BuildOptions) -> list[ArtifactRecord]:
+def plan_iso(item, directory: Path, options) -> list[str]:
+    render_kickstart(item.spec, item.sha256)  # a dry run fails where the build would
+    lines = [f"iso: would write {directory / OEMDRV} (xorriso, label OEMDRV, /ks.cfg)"]
+    if options.boot_iso:
+        lines.append(f"iso: would write {directory / REMASTERED} from {options.boot_iso} "
+                     f"(entries get {' '.join(boot_args(item, 'VOLID'))})")
+    return lines
+
+
+def build_iso(item, directory: Path, options) -> list[ArtifactRecord]:
     kickstart = render_kickstart(item.spec, item.sha256).encode()
-    if options.dry_run:
-        print(f"{item.path}: would write {directory / OEMDRV} (xorriso, label OEMDRV, /ks.cfg)", file=sys.stderr)
-        if options.boot_iso:
-            print(f"{item.path}: would write {directory / REMASTERED} from {options.boot_iso} "
-                  f"(entries get {' '.join(boot_args(item, 'VOLID'))})", file=sys.stderr)
-        return []
-    need_tool("xorriso")
+    require_tools(["xorriso"], "the ISO artifacts", hint="or build --only kickstart")
     if options.boot_iso and not Path(options.boot_iso).is_file():
         raise BuilderError(f"{options.boot_iso}: no such installer ISO")
     directory.mkdir(parents=True, exist_ok=True)
@@ -61,21 +62,14 @@ def build_iso(item: LoadedSpec, directory: Path, options: BuildOptions) -> list[
 
 
 def epoch() -> int:
-    return int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
-
-
-def need_tool(name: str) -> None:
-    if shutil.which(name) is None:
-        raise BuilderError(f"{name} is not installed; the ISO artifacts need it",
-                           hint=f"apt-get install {name} (Debian) or dnf install {name} (EL); or build --only kickstart")
+    """Every date on the ISOs: an ISO holds no input with a date of its own, so a fixed one (SOURCE_DATE_EPOCH overrides)."""
+    return source_date_epoch(DEFAULT_EPOCH)
 
 
 def run(*args: str | Path) -> str:
     env = {**os.environ, "LANG": "C", "LC_ALL": "C", "SOURCE_DATE_EPOCH": str(epoch())}
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, check=False)
-    if result.returncode != 0:
-        raise BuilderError(f"{args[0]} failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")
-    return result.stdout + result.stderr
+    proc = host.run(args, f"iso: {Path(str(args[0])).name}", env=env)
+    return proc.stdout + proc.stderr
 
 
 def make_oemdrv(ks: Path, out: Path) -> Path:
@@ -83,7 +77,7 @@ def make_oemdrv(ks: Path, out: Path) -> Path:
     return out
 
 
-def boot_args(item: LoadedSpec, volid: str) -> list[str]:
+def boot_args(item, volid: str) -> list[str]:
     spec = item.spec
     args = [f"inst.ks=hd:LABEL={udev_escape(volid)}:/ks.cfg"]
     if spec.network.classic_names:
@@ -130,7 +124,7 @@ def edit_config(path: Path, name: str, args: list[str]) -> int:
     return changed
 
 
-def remaster(boot_iso: Path, ks: Path, out: Path, item: LoadedSpec) -> Path:
+def remaster(boot_iso: Path, ks: Path, out: Path, item) -> Path:
     volid = iso_volid(boot_iso)
     files = iso_files(boot_iso)
     configs = [name for name in (ISOLINUX_CFG, *GRUB_CFGS) if name in files]
@@ -161,7 +155,7 @@ def remaster(boot_iso: Path, ks: Path, out: Path, item: LoadedSpec) -> Path:
 
 def edit_efiboot(image: Path, work: Path, args: list[str]) -> None:
     """The GRUB config inside the EFI boot image (what a UEFI machine booting the ISO reads)."""
-    need_tool("mcopy")
+    require_tools(["mcopy"], "editing the boot ISO's EFI image")
     work.mkdir()
     listing = run("mdir", "-i", image, "-b", "-/", "::/")
     for inside in GRUB_CFGS:

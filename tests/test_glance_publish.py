@@ -13,7 +13,8 @@ from support.processes import free_port
 from support.qcow2 import BUILDER, EXAMPLE, build_cached, why_not_dib
 from support.requirements import skip_or_fail
 
-from builder.output import file_digest, record_for, write_manifest
+from builder.manifest import Manifest, record_for
+from builder.output import file_digest
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +49,7 @@ def built_out(tmp_path: Path, image_bytes: bytes | None = None) -> Path:
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "32M"], check=True)
     else:
         image.write_bytes(image_bytes)
-    write_manifest(directory, {"name": "debian12-node"}, [record_for("qcow2", directory, image)])
+    Manifest(directory, {"name": "debian12-node"}).with_records([record_for("qcow2", directory, image)]).write()
     return directory.parent
 
 
@@ -103,7 +104,7 @@ def test_changed_image_is_uploaded_again(glance, tmp_path):
     out = built_out(tmp_path / "b")
     image = out / "debian12-node" / "debian12-node.qcow2"
     subprocess.run(["qemu-img", "resize", "-q", str(image), "48M"], check=True)
-    write_manifest(image.parent, {"name": "debian12-node"}, [record_for("qcow2", image.parent, image)])
+    Manifest(image.parent, {"name": "debian12-node"}).with_records([record_for("qcow2", image.parent, image)]).write()
     proc = publish(spec, out, glance)
     assert proc.returncode == 0 and json.loads(proc.stdout)["uploaded"] is True, proc.stderr
 

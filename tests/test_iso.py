@@ -97,7 +97,22 @@ def test_a_failed_remaster_leaves_nothing_behind(tmp_path):
     result = run("build", install_spec(tmp_path), "--only", "iso", "--out", out, "--boot-iso", not_an_installer)
     assert result.returncode == 1
     assert "no isolinux/isolinux.cfg or GRUB config found" in result.stderr
-    assert [p for p in out.rglob("*") if p.is_file() or p.name.startswith(".")] == [], "partial output left behind"
+    assert not out.exists(), "a failed build left (empty) output behind"
+
+
+@pytest.mark.slow
+def test_only_iso_after_a_spec_change_leaves_no_stale_kickstart(tmp_path):
+    need_xorriso()
+    directory = build_iso(tmp_path, tmp_path / "out")
+    spec = install_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("version: 1\n", "version: 1\ntimezone: Asia/Tokyo\n", 1))
+    result = run("build", spec, "--only", "iso", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert set(manifest["artifacts"]) == {"iso"}
+    assert {p.name for p in directory.iterdir()} == {"oemdrv.iso", "manifest.json"}, "a file of the old spec was left"
+    extract(directory / "oemdrv.iso", tmp_path / "x", "/ks.cfg")
+    assert "Asia/Tokyo" in (tmp_path / "x/ks.cfg").read_text()
 
 
 @pytest.mark.slow

@@ -10,15 +10,14 @@ import contextlib
 import os
 import shlex
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 from .. import __version__
 from ..baseline import BASELINE_VERSION, Baseline, render_script
 from ..errors import BuilderError
-from ..output import ArtifactRecord, record_for
-from ..targets import Family
+from ..host import progress, source_date_epoch
+from ..manifest import ArtifactRecord, record_for
 from . import bootstrap, engine, image, layer, strip
 from .definition import ImageDefinition, image_definition
 
@@ -26,7 +25,7 @@ TAG = "latest"
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    progress(message)
 
 
 def container_settings(spec):
@@ -45,38 +44,36 @@ def mirror_for(spec, definition: ImageDefinition) -> str:
                        hint=f"add to repos: {{name: debian, baseurl: http://YOUR-MIRROR/debian, suites: [{definition.bootstrap.suite}]}}")
 
 
-def source_date_epoch(created: int) -> int:
-    """SOURCE_DATE_EPOCH from the environment, else the creation time of the cached base tree."""
-    value = os.environ.get("SOURCE_DATE_EPOCH")
-    if value is None:
-        return created
-    if not value.isdigit():
-        raise BuilderError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds")
-    return int(value)
+def base_tree(spec, baseline: Baseline, definition: ImageDefinition) -> bootstrap.BaseTree:
+    return bootstrap.BaseTree(definition.bootstrap, mirror_for(spec, definition), baseline.packages)
+
+
+def plan_container(item, directory: Path, options) -> list[str]:
+    spec = item.spec
+    baseline = Baseline(spec, context="container")
+    definition = image_definition(spec)
+    base = base_tree(spec, baseline, definition)
+    for item_name, why in baseline.not_applicable.items():  # said once per build: the plan runs before every build
+        _say(f"container: {item_name}: not applicable: {why}")
+    return [f"container: would run {shlex.join(base.command(Path('WORK/root')))}  (or reuse {base.tarball})",
+            "container: chroot WORK/root /bin/bash -s < (builder baseline for a container)",
+            f"container: strip, write one {container_settings(spec).compression} layer, OCI layout and docker-archive "
+            f"into {directory / 'container'}"]
 
 
 def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
     spec = item.spec
-    if spec.target.info.family is not Family.DEBIAN:
-        raise BuilderError(f"{item.path}: {spec.target} container images need an EL mirror, which this builder cannot bootstrap yet")
     baseline = Baseline(spec, context="container")
     definition = image_definition(spec)
     settings = container_settings(spec)
-    base = bootstrap.BaseTree(definition.bootstrap, mirror_for(spec, definition), baseline.packages)
-    for item_name, why in baseline.not_applicable.items():
-        _say(f"container: {item_name}: not applicable: {why}")
-    if options.dry_run:
-        print(f"{item.path}: container: would run\n  {shlex.join(base.command(Path('WORK/root')))}"
-              f"  (or reuse {base.tarball})\n  chroot WORK/root /bin/bash -s < (builder baseline for a container)\n"
-              f"  strip, write one {settings.compression} layer, OCI layout and docker-archive into {directory / 'container'}")
-        return []
+    base = base_tree(spec, baseline, definition)
     work = Path(tempfile.mkdtemp(prefix="builder-container."))
     out_existed = directory.parent.exists()
     staging = None
     try:
         root = work / "root"
         created = bootstrap.fill(base, root, log=_say)
-        epoch = source_date_epoch(created)
+        epoch = source_date_epoch(default=created)
         dpkg_cfg = root / strip.DPKG_EXCLUDES.lstrip("/")
         dpkg_cfg.parent.mkdir(parents=True, exist_ok=True)
         dpkg_cfg.write_text(strip.dpkg_excludes(definition, spec.locale))

@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import re
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from urllib.parse import urljoin
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import BuilderError
-from ..output import record_publication
+from ..host import progress, run
+from ..manifest import Manifest
 from ..spec import fields
 from .image import blob_path, read_layout, sha256_of
 
@@ -72,7 +72,8 @@ def docker_credentials(host: str) -> tuple[str, str] | None:
                 return entry["username"], entry.get("password", "")
     helper = (config.get("credHelpers") or {}).get(host) or config.get("credsStore")
     if helper:
-        proc = subprocess.run([f"docker-credential-{helper}", "get"], input=host, capture_output=True, text=True, check=False)
+        proc = run([f"docker-credential-{helper}", "get"], f"the docker credential helper {helper}", input=host, timeout=60,
+                   check=False)
         if proc.returncode == 0:
             answer = json.loads(proc.stdout)
             return answer["Username"], answer["Secret"]
@@ -242,12 +243,13 @@ def publish(item, args) -> int:
                            hint="set container.registry in the spec, or give --registry HOST[:PORT]/REPO[:TAG]")
     ref = parse_reference(text)
     directory = args.out / item.spec.name
+    manifest = Manifest.load_or_empty(directory)
+    image_manifest = manifest.artifact("container", hint=f"build it: builder build {item.path} --only container --out {args.out}")
     layout = directory / "container" / "oci"
-    if not (layout / "index.json").exists():
-        raise BuilderError(f"{layout}: no built container image",
-                           hint=f"build it first: builder build {item.path} --only container --out {args.out}")
-    digest, sent = push(layout, ref, args.plain_http)
-    record_publication(directory, "container", "registry",
-                       {"reference": str(ref), "digest": digest, "pinned": f"{ref.host}/{ref.repository}@{digest}"})
+    if image_manifest.parent.parent.parent != layout:
+        raise BuilderError(f"{image_manifest}: the recorded container image is not a blob of {layout}")
+    digest, sent = push(layout, ref, args.plain_http, log=progress)
+    manifest.with_publication("container", "registry",
+                              {"reference": str(ref), "digest": digest, "pinned": f"{ref.host}/{ref.repository}@{digest}"}).write()
     print(f"pushed {ref} ({digest}; {sent} blob(s) sent)")
     return 0

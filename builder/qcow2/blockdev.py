@@ -10,12 +10,12 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import BuilderError
+from ..host import run
 
 
 def _unescape(field: str) -> str:
@@ -38,8 +38,8 @@ def mounts_under(directory: Path) -> list[str]:
 def loops_under(directory: Path) -> list[str]:
     """Loop devices whose backing file lies under `directory`."""
     root = os.path.realpath(directory)
-    result = subprocess.run(["losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE"],
-                            capture_output=True, text=True, check=False)
+    result = run(["losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE"], "listing loop devices",
+                 check=False)
     loops = []
     for line in result.stdout.splitlines():
         name, _, back = line.partition(" ")
@@ -77,8 +77,8 @@ def release(directory: Path) -> list[str]:
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.5)
     for point in mounts_under(directory):
-        if subprocess.run(["umount", point], capture_output=True, check=False).returncode != 0:
-            subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
+        if run(["umount", point], f"unmounting {point}", check=False).returncode != 0:
+            run(["umount", "--lazy", point], f"unmounting {point}", check=False)
     for loop in loops_under(directory):
         detach(loop)
     return mounts_under(directory) + loops_under(directory)
@@ -87,10 +87,10 @@ def release(directory: Path) -> list[str]:
 def detach(loop: str) -> None:
     """Drop a loop device's partition mappings, then the device itself."""
     if shutil.which("kpartx"):
-        subprocess.run(["kpartx", "-d", loop], capture_output=True, check=False)
-    subprocess.run(["partx", "-d", loop], capture_output=True, check=False)
+        run(["kpartx", "-d", loop], f"removing the partition mappings of {loop}", check=False)
+    run(["partx", "-d", loop], f"removing the partitions of {loop}", check=False)
     for _attempt in range(5):
-        if subprocess.run(["losetup", "-d", loop], capture_output=True, check=False).returncode == 0:
+        if run(["losetup", "-d", loop], f"detaching {loop}", check=False).returncode == 0:
             return
         time.sleep(0.5)
 
@@ -110,13 +110,13 @@ def attached(image: Path, read_only: bool = True) -> Iterator[str]:
     argv = ["losetup", "--find", "--show", "--partscan"]
     if read_only:
         argv.append("--read-only")
-    result = subprocess.run([*argv, str(image)], capture_output=True, text=True, check=False)
+    result = run([*argv, str(image)], f"attaching {image}", check=False)
     if result.returncode != 0:
         raise BuilderError(f"{image}: cannot attach a loop device: {result.stderr.strip()}", hint="this needs root")
     loop = result.stdout.strip()
     try:
         # The kernel may not scan partitions of loop devices (sandboxes): partx adds them.
-        subprocess.run(["partx", "-a", loop], capture_output=True, check=False)
+        run(["partx", "-a", loop], f"adding the partitions of {loop}", check=False)
         yield loop
     finally:
         detach(loop)

@@ -13,19 +13,18 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
 from ..errors import BuilderError
-from ..output import ArtifactRecord, record_for
+from ..host import progress, require_root, require_tools
+from ..manifest import ArtifactRecord, Manifest, ManifestError, record_for
 from . import blockdev
 from .dib import ELEMENTS_DIR, DibRun, compose, disk_image_create, distro, environment_for
 
@@ -37,11 +36,6 @@ class Qcow2BuildFailed(BuilderError):
     pass
 
 
-@dataclass(frozen=True)
-class Qcow2Record(ArtifactRecord):
-    cache_key: str = ""
-
-
 def artifact_paths(directory: Path, name: str) -> tuple[Path, Path]:
     """(image, DIB log) of a spec's qcow2 build."""
     return directory / f"{name}.qcow2", directory / f"{name}.qcow2.log"
@@ -50,21 +44,19 @@ def artifact_paths(directory: Path, name: str) -> tuple[Path, Path]:
 def build_qcow2(item, directory: Path, options) -> list[ArtifactRecord]:
     run = compose(item.spec, tuple(options.extra_elements))
     extra_paths = [Path(p).resolve() for p in options.elements_path]
-    if options.dry_run:
-        print_dry_run(item, run, directory, extra_paths)
-        return []
     image, log = artifact_paths(directory, item.spec.name)
     key = cache_key(item.sha256, run, extra_paths)
-    if reusable(directory, image, key):
-        print(f"qcow2 {item.spec.name}: unchanged spec, elements and DIB: reusing {image}", file=sys.stderr)
-        return []
+    reused = reusable(directory, key, log)
+    if reused:
+        progress(f"qcow2 {item.spec.name}: unchanged spec, elements and DIB: reusing {image}")
+        return reused
     check_host(item.spec)
     directory.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".qcow2-build.", dir=directory))
     try:
         built = run_dib(item.spec.name, run, work, extra_paths, log)
         os.replace(built, image)
-        return [Qcow2Record(**vars(record_for("qcow2", directory, image)), cache_key=key)]
+        return [record_for("qcow2", directory, image, cache_key=key), record_for("qcow2-log", directory, log)]
     finally:
         blockdev.remove_tree(work)
 
@@ -79,7 +71,7 @@ def run_dib(name: str, run: DibRun, work: Path, extra_paths: list[Path], log: Pa
     env = {**os.environ, **environment_for(run, data, extra_paths)}
     env["PATH"] = f"{Path(disk_image_create()).parent}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     stem = work / name
-    print(f"qcow2 {name}: disk-image-create {' '.join(run.elements)} (log: {log})", file=sys.stderr)
+    progress(f"qcow2 {name}: disk-image-create {' '.join(run.elements)} (log: {log})")
     returncode = None
     # The log is written where it is kept, as it grows: `tail -f` shows the build in detail.
     # DIB runs in its own process group: on Ctrl-C or SIGTERM the whole group is stopped
@@ -95,7 +87,7 @@ def run_dib(name: str, run: DibRun, work: Path, extra_paths: list[Path], log: Pa
                 match = PHASE.search(line)
                 if match and (match.group(1) or match.group(2) or match.group(3)) != phase:
                     phase = match.group(1) or match.group(2) or match.group(3)
-                    print(f"qcow2 {name}: {phase}", file=sys.stderr)
+                    progress(f"qcow2 {name}: {phase}")
             returncode = proc.wait()
         finally:
             _stop_group(proc)
@@ -150,18 +142,19 @@ def _stop_group(proc: subprocess.Popen) -> None:
 
 
 def check_host(spec) -> None:
-    if os.geteuid() != 0:
-        raise BuilderError("a qcow2 build needs root (diskimage-builder mounts and partitions a loop device)",
-                           hint="run builder as root, or use --dry-run to see what would run")
+    require_root("a qcow2 build (diskimage-builder mounts and partitions a loop device)",
+                 hint="run builder as root, or use --dry-run to see what would run")
     if not Path(disk_image_create()).exists():
         raise BuilderError("disk-image-create is not installed beside builder", hint="pip install diskimage-builder")
+    require_tools(host_tools(spec), f"qcow2 {spec.name}")
+
+
+def host_tools(spec) -> list[str]:
+    """What DIB runs on the build host for this spec (beyond what diskimage-builder brings)."""
     element = distro(spec)[0]
-    needs = ["qemu-img", "sgdisk" if spec.qcow2_settings.block_device != "mbr" else "partx"]
-    needs.append({"debian-minimal": "debootstrap", "centos-minimal": "dnf"}.get(element, "podman"))  # *-container: DIB's default runtime
-    missing = [tool for tool in needs if shutil.which(tool) is None]
-    if missing:
-        raise BuilderError(f"qcow2 {spec.name}: missing on this host: {', '.join(missing)}",
-                           hint="install them (Debian: qemu-utils gdisk debootstrap)")
+    tools = ["qemu-img", "sgdisk" if spec.qcow2_settings.block_device != "mbr" else "partx", "losetup", "mount"]
+    tools.append({"debian-minimal": "debootstrap", "centos-minimal": "dnf"}.get(element, "podman"))  # *-container: DIB's default runtime
+    return tools
 
 
 # ------------------------------------------------------------------ reuse
@@ -190,29 +183,33 @@ def dib_version() -> str:
         return "missing"
 
 
-def reusable(directory: Path, image: Path, key: str) -> bool:
-    """The recorded image was built from this key and its bytes are unchanged."""
+def reusable(directory: Path, key: str, log: Path) -> list[ArtifactRecord]:
+    """The records of the image and its log when it was built from this key and its bytes are unchanged; else []."""
     try:
-        record = json.loads((directory / "manifest.json").read_text())["artifacts"]["qcow2"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    if record.get("cache_key") != key or not image.is_file() or image.stat().st_size != record.get("size"):
-        return False
-    return record_for("qcow2", directory, image).sha256 == record.get("sha256")
+        manifest = Manifest.load_if_any(directory)
+        record = manifest.record("qcow2") if manifest else None
+        if record is None or record.cache_key != key:
+            return []
+        manifest.artifact("qcow2")
+    except ManifestError:
+        return []
+    return [record, *([record_for("qcow2-log", directory, log)] if log.is_file() else [])]
 
 
 # ------------------------------------------------------------------ dry run
 
 
-def print_dry_run(item, run: DibRun, directory: Path, extra_paths: list[Path]) -> None:
+def plan_qcow2(item, directory: Path, options) -> list[str]:
+    """The exact disk-image-create run: elements, environment, data files and command line."""
+    run = compose(item.spec, tuple(options.extra_elements))
+    extra_paths = [Path(p).resolve() for p in options.elements_path]
     image, log = artifact_paths(directory, item.spec.name)
     data = directory / ".qcow2-build.XXXX" / "data"
     env = environment_for(run, data, extra_paths)
-    print(f"# qcow2 {item.spec.name} ({item.spec.target}): would build {image} (log {log})")
-    print(f"elements: {' '.join(run.elements)}")
-    for key in sorted(env):
-        print(f"env: {key}={shlex.quote(env[key])}")
-    for path in sorted(run.files):
-        print(f"file: {data / path} ({len(run.files[path].encode())} bytes)")
-    print("command: " + " ".join(f"{key}={shlex.quote(env[key])}" for key in sorted(env)) + " "
-          + shlex.join(run.argv(directory / ".qcow2-build.XXXX" / item.spec.name)))
+    lines = [f"# qcow2 {item.spec.name} ({item.spec.target}): would build {image} (log {log})",
+             f"elements: {' '.join(run.elements)}"]
+    lines += [f"env: {key}={shlex.quote(env[key])}" for key in sorted(env)]
+    lines += [f"file: {data / path} ({len(run.files[path].encode())} bytes)" for path in sorted(run.files)]
+    lines.append("command: " + " ".join(f"{key}={shlex.quote(env[key])}" for key in sorted(env)) + " "
+                 + shlex.join(run.argv(directory / ".qcow2-build.XXXX" / item.spec.name)))
+    return lines

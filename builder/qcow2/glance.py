@@ -8,12 +8,13 @@ no image is left queued.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 from ..errors import BuilderError
-from ..output import file_digest, record_for, record_publication
+from ..host import progress
+from ..manifest import Manifest
+from ..output import file_digest
 
 BASE_PROPERTIES = {
     "hw_disk_bus": "scsi",
@@ -31,15 +32,7 @@ def properties(spec) -> dict[str, str]:
 
 def built_image(directory: Path) -> Path:
     """The qcow2 recorded in DIR/manifest.json, checked against its recorded sha256."""
-    manifest = directory / "manifest.json"
-    try:
-        record = json.loads(manifest.read_text())["artifacts"]["qcow2"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise BuilderError(f"{manifest}: no qcow2 recorded", hint="build it first: builder build SPEC --only qcow2 --out DIR") from None
-    image = directory / record["path"]
-    if not image.is_file() or record_for("qcow2", directory, image).sha256 != record["sha256"]:
-        raise BuilderError(f"{image}: missing or changed since it was built", hint="rebuild it: builder build SPEC --only qcow2 --out DIR")
-    return image
+    return Manifest.load_or_empty(directory).artifact("qcow2", hint="build it: builder build SPEC --only qcow2 --out DIR")
 
 
 def connect(cloud: str | None):
@@ -64,9 +57,9 @@ def publish_glance(item, directory: Path, cloud: str | None, timeout: float = 18
     try:
         for existing in conn.image.images(name=name):
             if existing.status == "active" and existing.hash_algo == "sha512" and existing.hash_value == sha512:
-                print(f"glance: {name} is already there with the same sha512 ({existing.id}): nothing uploaded", file=sys.stderr)
+                progress(f"glance: {name} is already there with the same sha512 ({existing.id}): nothing uploaded")
                 return _record(directory, existing, cloud, uploaded=False)
-        print(f"glance: uploading {image} as {name}", file=sys.stderr)
+        progress(f"glance: uploading {image} as {name}")
         uploaded = upload(conn, image, name, properties(item.spec), timeout)
     except (exceptions.SDKException, ClientException) as exc:  # keystoneauth's: Glance unreachable or not a Glance
         raise BuilderError(f"glance: {_describe(exc)}", hint=_hint(exc)) from None
@@ -74,7 +67,7 @@ def publish_glance(item, directory: Path, cloud: str | None, timeout: float = 18
         _delete(conn, uploaded.id)
         raise BuilderError(f"glance: {name}: Glance computed {uploaded.hash_algo} {uploaded.hash_value}, "
                            f"the local file has sha512 {sha512}: the upload was deleted")
-    print(f"glance: {name} is active ({uploaded.id}), sha512 matches", file=sys.stderr)
+    progress(f"glance: {name} is active ({uploaded.id}), sha512 matches")
     return _record(directory, uploaded, cloud, uploaded=True)
 
 
@@ -108,13 +101,13 @@ def _delete(conn, image_id: str) -> None:
     try:
         conn.image.delete_image(image_id, ignore_missing=True)
     except Exception as exc:  # the original error matters more than this one
-        print(f"glance: could not delete image {image_id}: {exc}", file=sys.stderr)
+        progress(f"glance: could not delete image {image_id}: {exc}")
 
 
 def _record(directory: Path, image, cloud: str | None, uploaded: bool) -> dict:
     info = {"image_id": image.id, "name": image.name, "os_hash_algo": image.hash_algo, "os_hash_value": image.hash_value,
             "cloud": cloud, "uploaded": uploaded}
-    record_publication(directory, "qcow2", "glance", info)
+    Manifest.load(directory).with_publication("qcow2", "glance", info).write()
     return info
 
 

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import host
 from ..baseline import Baseline
 from ..baseline.booted import booted_checks as item_booted_checks
 from ..baseline.verify import Result
@@ -31,10 +32,7 @@ QEMU = "qemu-system-x86_64"
 
 
 def check_tools() -> None:
-    missing = [tool for tool in (QEMU, "qemu-img", "xorriso", "ssh", "ssh-keygen") if shutil.which(tool) is None]
-    if missing:
-        raise BuilderError(f"booting the qcow2 needs {', '.join(missing)}",
-                           hint="apt-get install qemu-system-x86 qemu-utils xorriso openssh-client")
+    host.require_tools((QEMU, "qemu-img", "xorriso", "ssh", "ssh-keygen"), "booting the qcow2")
 
 
 def free_port() -> int:
@@ -140,9 +138,7 @@ def config_drive(baseline: Baseline, work: Path) -> Path:
 
 
 def _run(argv: list[str]) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BuilderError(f"{argv[0]} failed: {result.stderr.strip()}")
+    host.run(argv, argv[0])
 
 
 # ------------------------------------------------------------------ the booted checks

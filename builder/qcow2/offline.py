@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import host
 from ..baseline import Baseline
 from ..baseline.verify import Result, verify_rootfs
 from ..errors import BuilderError
@@ -15,9 +15,7 @@ from . import blockdev
 
 
 def check_tools() -> None:
-    missing = [tool for tool in ("qemu-img", "losetup", "partx", "mount") if shutil.which(tool) is None]
-    if missing:
-        raise BuilderError(f"verify --qcow2 needs {', '.join(missing)}", hint="apt-get install qemu-utils util-linux mount")
+    host.require_tools(("qemu-img", "losetup", "partx", "mount"), "verify --qcow2")
 
 
 def verify_offline(baseline: Baseline, image: Path) -> list[Result]:
@@ -57,6 +55,4 @@ def _mount_root(loop: str, work: Path) -> Path:
 
 
 def _run(argv: list[str], message: str) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BuilderError(f"{message}: {result.stderr.strip()}")
+    host.run(argv, message)

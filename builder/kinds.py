@@ -1,0 +1,186 @@
+"""The artifact kinds: one object per kind, in one table that the command line and the build read.
+
+Each kind says whether it can be made for a spec (and, if not, why and what to do instead), which
+`builder build` options are its own, what its dry run would do (`plan`) and how it is made
+(`build`). `KINDS` drives argparse (`--only` choices, each kind's options and their help), the
+refusal of an option whose kind is not being built, the dry run and the build (builder.build).
+
+Adding a kind is one `ArtifactKind` in `KINDS` and the module its plan and build functions live in.
+Those are named as ".module:function" and imported only when used: the image builders pull in
+heavy libraries (pykickstart, docker, openstack) that `builder --help` must not load.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Kind(StrEnum):
+    KICKSTART = "kickstart"
+    PREPULL = "prepull"
+    ISO = "iso"
+    CONTAINER = "container"
+    QCOW2 = "qcow2"
+
+
+@dataclass(frozen=True)
+class Option:
+    """A `builder build` option that only one kind reads."""
+
+    flag: str                                   # "--boot-iso"
+    help: str
+    argparse: Mapping[str, Any] = field(default_factory=dict)   # add_argument's other keywords (type, metavar, action)
+
+    @property
+    def dest(self) -> str:
+        return str(self.argparse.get("dest") or self.flag.lstrip("-").replace("-", "_"))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a kind is not made for a spec, and what to do instead."""
+
+    why: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class ArtifactKind:
+    name: Kind
+    makes: str                                  # what it writes into OUT/<name>/ (help, docs)
+    default: bool                               # built without --only (renders in seconds; images need --only)
+    refuse: Callable[[Any], Refusal | None]     # spec -> None when this kind can be made for it
+    plan_with: str                              # ".module:function"(item, directory, options) -> lines for stdout
+    build_with: str                             # ".module:function"(item, directory, options) -> [ArtifactRecord]
+    options: tuple[Option, ...] = ()
+
+    def refusal(self, spec) -> Refusal | None:
+        return self.refuse(spec)
+
+    def plan(self, item, directory: Path, options: BuildOptions) -> list[str]:
+        """What a build would write and run, as lines for stdout; writes nothing, runs nothing."""
+        return resolve(self.plan_with)(item, directory, options)
+
+    def build(self, item, directory: Path, options: BuildOptions) -> list:
+        """Make the artifact in `directory`; its records. A failure leaves nothing of it behind."""
+        return resolve(self.build_with)(item, directory, options)
+
+
+def resolve(ref: str) -> Callable:
+    """The function a ".module:function" reference names, imported only now."""
+    module, _, function = ref.partition(":")
+    return getattr(importlib.import_module(module, __package__), function)
+
+
+# ------------------------------------------------------------------ when a kind cannot be made
+
+
+def needs_kickstart(spec) -> Refusal | None:
+    if spec.target.info.kickstart_version:
+        return None
+    return Refusal("a Debian spec is for images only", "target an EL release (centos-stream-9, rocky-9, ...) for a kickstart")
+
+
+def needs_prepull(spec) -> Refusal | None:
+    if spec.container is not None and spec.container.prepull is not None:
+        return None
+    return Refusal("the spec has no container.prepull", "set container.prepull.image to the image nodes should pull")
+
+
+def needs_iso_kickstart(spec) -> Refusal | None:
+    if spec.target.info.kickstart_version:
+        return None
+    return Refusal("an installer ISO carries a kickstart, and a Debian spec has none", "target an EL release for a kickstart ISO")
+
+
+def needs_debian_bootstrap(spec) -> Refusal | None:
+    if not spec.target.info.is_el:
+        return None
+    return Refusal("builder bootstraps container base images for Debian targets only so far (an EL one needs dnf --installroot)",
+                   "build the base image from a debian-12 spec (see examples/debian12-node.yaml)")
+
+
+def needs_dib_element(spec) -> Refusal | None:
+    from .qcow2.dib import EL_ELEMENTS
+
+    info = spec.target.info
+    if not info.is_el or info.distro in EL_ELEMENTS:
+        return None
+    return Refusal("diskimage-builder builds RHEL only from a downloaded guest image", "target CentOS Stream, Rocky or Alma")
+
+
+# ------------------------------------------------------------------ the table
+
+KINDS: tuple[ArtifactKind, ...] = (
+    ArtifactKind(Kind.KICKSTART, "ks.cfg, the kickstart (validated by pykickstart)", default=True, refuse=needs_kickstart,
+                 plan_with=".rendered:plan_kickstart", build_with=".rendered:build_kickstart"),
+    ArtifactKind(Kind.PREPULL, "prepull.sh, the image pre-pull installer for running nodes", default=True,
+                 refuse=needs_prepull, plan_with=".rendered:plan_prepull", build_with=".rendered:build_prepull"),
+    ArtifactKind(Kind.ISO, "oemdrv.iso (and boot-ks.iso with --boot-iso)", default=False, refuse=needs_iso_kickstart,
+                 plan_with=".iso:plan_iso", build_with=".iso:build_iso",
+                 options=(Option("--boot-iso", "also remaster this installer boot ISO with the kickstart (boot-ks.iso)",
+                                 {"type": Path, "metavar": "PATH"}),)),
+    ArtifactKind(Kind.CONTAINER, "container/ (OCI layout and docker-archive; root, minutes)", default=False,
+                 refuse=needs_debian_bootstrap, plan_with=".container.build:plan_container",
+                 build_with=".container.build:build_container"),
+    ArtifactKind(Kind.QCOW2, "<name>.qcow2 and its build log (root, minutes)", default=False, refuse=needs_dib_element,
+                 plan_with=".qcow2.build:plan_qcow2", build_with=".qcow2.build:build_qcow2",
+                 options=(Option("--element", "one more DIB element (repeatable)",
+                                 {"action": "append", "default": [], "metavar": "NAME", "dest": "extra_elements"}),
+                          Option("--elements-path", "a directory of DIB elements searched before ours (repeatable)",
+                                 {"action": "append", "default": [], "type": Path, "metavar": "DIR"}))),
+)
+
+BY_NAME: dict[Kind, ArtifactKind] = {kind.name: kind for kind in KINDS}
+
+
+def kind(name: str) -> ArtifactKind:
+    return BY_NAME[Kind(name)]
+
+
+def default_kinds() -> tuple[ArtifactKind, ...]:
+    return tuple(k for k in KINDS if k.default)
+
+
+def supported(spec) -> tuple[ArtifactKind, ...]:
+    return tuple(k for k in KINDS if k.refusal(spec) is None)
+
+
+def made_without_only() -> str:
+    """For --help: what `builder build` makes when not asked with --only."""
+    defaults = "; ".join(f"{k.name}: {k.makes}" for k in KINDS if k.default)
+    others = ", ".join(k.name for k in KINDS if not k.default)
+    return f"without --only it makes, for each spec that has them, {defaults}; and {others} only when asked with --only"
+
+
+# ------------------------------------------------------------------ options
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the command line asks of the builders: --dry-run, and each kind's own options by their dest."""
+
+    dry_run: bool = False
+    given: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # Builders read their options as attributes (options.boot_iso); an option not given has its default.
+        for k in KINDS:
+            for option in k.options:
+                if option.dest == name:
+                    default = option.argparse.get("default")
+                    return self.given.get(name, default)
+        raise AttributeError(name)
+
+    @classmethod
+    def from_args(cls, args) -> BuildOptions:
+        return cls(dry_run=args.dry_run, given={o.dest: getattr(args, o.dest) for k in KINDS for o in k.options})
+
+
+def given_options(kind_: ArtifactKind, options: BuildOptions) -> list[Option]:
+    """The options of `kind_` that the command line set."""
+    return [o for o in kind_.options if options.given.get(o.dest) not in (None, False, [], ())]
