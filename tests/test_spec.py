@@ -520,3 +520,37 @@ def test_an_option_for_another_destination_is_refused_not_ignored(argv, message,
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("zone, suggestion", [
+    ("Asia/Beijing", "Asia/Shanghai"),
+    ("Europe/Berlim", "Europe/Berlin"),
+    ("utc", "UTC"),
+])
+def test_a_time_zone_must_be_in_the_iana_database(tmp_path, capsys, zone, suggestion):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        timezone: {zone}
+        """)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert reports(err, spec) == {(4, "timezone")}
+    assert "not a time zone of the IANA database; did you mean " in err and suggestion in err
+
+
+def test_a_host_without_a_time_zone_database_refuses_every_time_zone(tmp_path, capsys, monkeypatch):
+    from builder.spec import fields
+
+    monkeypatch.setattr(fields, "iana_timezones", lambda: frozenset())
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        timezone: Asia/Shanghai
+        """)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert reports(err, spec) == {(4, "timezone")}
+    assert "no IANA time zone database" in err and "install tzdata" in err

@@ -330,6 +330,7 @@ class Spec(Model):
     locale: f.Locale = "en_US.UTF-8"
     keyboard: f.Keymap = "us"
     timezone: f.Timezone = "UTC"
+    """An IANA time zone (checked against the tz database: Asia/Shanghai, not Asia/Beijing)."""
     time: Time = Time()
     limits: Limits = Limits()
     """Applied to login sessions (limits.d) AND systemd services (DefaultLimitNOFILE)."""
