@@ -68,7 +68,8 @@ def network_lines(spec: Spec) -> list[str]:
     return lines
 
 
-def render_kickstart(spec: Spec, spec_sha256: str) -> str:
+def render_kickstart(spec: Spec, spec_sha256: str, done_url: str | None = None) -> str:
+    """The kickstart; with `done_url`, a last %post reports the install as complete there (a per-machine kickstart)."""
     info = spec.target.info
     if info.kickstart_version is None:
         raise BuilderError(f"{spec.target} has no kickstart: it is built as images only",
@@ -92,6 +93,7 @@ def render_kickstart(spec: Spec, spec_sha256: str) -> str:
         packages=b.packages,
         inst_langs=None if lang in ("C", "POSIX") else lang,
         script=script.rstrip("\n"),
+        done_url=done_url,
     )
     text = _environment().get_template(f"el{info.major}.ks.j2").render(**context)
     problems = validate_kickstart(text, info.kickstart_version)
