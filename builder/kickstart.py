@@ -87,6 +87,7 @@ def render_kickstart(spec: Spec, spec_sha256: str, done_url: str | None = None) 
         disk=spec.kickstart_settings.disk,
         network_lines=network_lines(spec),
         firewall_ports=[p.replace("/", ":") for p in b.firewall_ports],
+        firewall_removed=b.firewall_services_removed,
         selinux=b.selinux.value,
         kernel_args=b.kernel_args,
         user_groups={u.name: b.user_groups(u) for u in spec.users},

@@ -89,9 +89,33 @@ def test_classic_names_can_be_turned_off():
 
 def test_nonstandard_ssh_port_is_opened_and_labelled():
     text = _ks("sshd: {port: 2222}")
-    assert re.search(r"^firewall --enabled --port=2222:tcp$", text, re.M)
+    assert re.search(r"^firewall --enabled --port=2222:tcp --remove-service=ssh --remove-service=cockpit$", text, re.M)
     assert "policycoreutils-python-utils" in text.split("%packages")[1].split("%end")[0]
     assert "semanage port -a -t ssh_port_t -p tcp 2222" in text
+
+
+STATIC_ETH0 = "network: {interfaces: [{name: eth0, bootproto: static, address: 10.0.0.5/24}]}"
+
+
+@pytest.mark.parametrize("extra, line", [
+    ("sshd: {port: 2222}", "firewall --enabled --port=2222:tcp --remove-service=ssh --remove-service=cockpit"),
+    ("", "firewall --enabled --port=22:tcp --remove-service=ssh --remove-service=cockpit"),
+    ("sshd: {port: 2222}\nfirewall: {services: [ssh, cockpit]}", "firewall --enabled --port=2222:tcp --service=ssh --service=cockpit"),
+    ("sshd: {enabled: false}", "firewall --enabled --remove-service=ssh --remove-service=cockpit"),
+    (STATIC_ETH0, "firewall --enabled --port=22:tcp --remove-service=ssh --remove-service=cockpit --remove-service=dhcpv6-client"),
+    (STATIC_ETH0 + "\nfirewall: {services: [dhcpv6-client]}",
+     "firewall --enabled --port=22:tcp --service=dhcpv6-client --remove-service=ssh --remove-service=cockpit"),
+    ("firewall: {enabled: false}", "firewall --disabled"),
+])
+def test_the_firewall_opens_what_the_spec_says_and_closes_the_rest(extra, line):
+    """ssh (22/tcp) only by the sshd port or when asked; cockpit only when asked; dhcpv6-client only with DHCP."""
+    text = _ks(extra, "rocky-9")
+    assert [ln for ln in text.splitlines() if ln.startswith("firewall ")] == [line]
+    script = text[text.index("builder_step firewall"):] if "builder_step firewall" in text else ""
+    script = script[:script.find("\n\n")]
+    removed = re.findall(r"--remove-service=(\S+)", line)
+    assert re.findall(r"^if firewall-offline-cmd -q --query-service=(\S+); then firewall-offline-cmd --remove-service=\1; fi$",
+                      script, re.M) == removed
 
 
 def test_root_locked_by_default_and_crypted_when_given():

@@ -95,6 +95,8 @@ fi
 builder_step firewall
 firewall-offline-cmd -q --query-port=9100/tcp || firewall-offline-cmd --add-port=9100/tcp
 firewall-offline-cmd -q --query-port=2222/tcp || firewall-offline-cmd --add-port=2222/tcp
+if firewall-offline-cmd -q --query-service=ssh; then firewall-offline-cmd --remove-service=ssh; fi
+if firewall-offline-cmd -q --query-service=cockpit; then firewall-offline-cmd --remove-service=cockpit; fi
 
 builder_step limits
 builder_put /etc/security/limits.d/90-builder-nofile.conf 0644 root root IyBNYW5hZ2VkIGJ5IGJ1aWxkZXIuICcqJyBkb2VzIG5vdCBtYXRjaCByb290LCBzbyByb290IGlzIGxpc3RlZCB0b28uCiogICAgc29mdCBub2ZpbGUgNjU1MzYKKiAgICBoYXJkIG5vZmlsZSA2NTUzNgpyb290IHNvZnQgbm9maWxlIDY1NTM2CnJvb3QgaGFyZCBub2ZpbGUgNjU1MzYK
