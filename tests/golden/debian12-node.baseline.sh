@@ -45,7 +45,7 @@ builder_put /etc/apt/sources.list.d/builder-debian-security.sources 0644 root ro
 
 builder_step packages
 missing=()
-for p in openssh-server chrony sudo wget net-tools lsof tcpdump netcat-openbsd mtr-tiny vim bash-completion lrzsz nmap telnet tree libssl-dev firewalld locales; do
+for p in openssh-server chrony sudo wget net-tools screen lsof tcpdump netcat-openbsd mtr-tiny vim bash-completion lrzsz nmap telnet tree libssl-dev firewalld locales; do
     [ "$(dpkg-query -W -f='${Status}' -- "$p" 2>/dev/null)" = 'install ok installed' ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
