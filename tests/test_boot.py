@@ -91,10 +91,16 @@ def test_uefi_grub_reads_the_machines_own_config(tmp_path):
 def test_grub_configs_pass_grubs_own_parser(tmp_path):
     if shutil.which("grub-script-check") is None:
         skip_or_fail("grub-script-check (grub-common) is not installed")
+    from builder.pxe import local_boot_entries, mark_installed
+    from builder.spec import load_spec
+
     root = tmp_path / "tree"
-    assert run("publish", install_spec(tmp_path, SERVER), "--to", "pxe", "--root", root).returncode == 0
+    spec = install_spec(tmp_path, SERVER)
+    assert run("publish", spec, "--to", "pxe", "--root", root).returncode == 0
+    _, installed = local_boot_entries(load_spec(spec)[0], spec)[mac_key(MACS[0])]
+    mark_installed(root, mac_key(MACS[0]), installed, "by a test")  # a machine's local-boot config too
     configs = sorted(root.glob("grub.cfg*"))
-    assert len(configs) == 1 + len(MACS)
+    assert len(configs) == 1 + len(MACS) and b"exit" in (root / f"grub.cfg-01-{mac_key(MACS[0])}").read_bytes()
     for config in configs:
         result = subprocess.run(["grub-script-check", str(config)], capture_output=True, text=True)
         assert result.returncode == 0, f"{config.name}: {result.stdout}{result.stderr}"
