@@ -200,13 +200,13 @@ def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = Fal
         raise UsageError(f"--rearm {unknown[0]}: not a MAC address of the spec's install.machines")
     files = render_tree(spec, spec_file, installed_marks(root) - {mac_key(mac) for mac in rearm})
     loaders = host_pxelinux() if with_pxelinux else {}
-    for mac in rearm:
-        with contextlib.suppress(FileNotFoundError):
-            (root / INSTALLED / mac_key(mac)).unlink()
     for name, data in files.items():
         write_atomic(root / name, data)
     for name, source in loaders.items():
         write_atomic(root / name, source.read_bytes())
+    for mac in rearm:  # last: a publish that fails before this leaves the machine on its local disk
+        with contextlib.suppress(FileNotFoundError):
+            (root / INSTALLED / mac_key(mac)).unlink()
     for path in [*root.glob("ks/*.cfg"), *root.glob("pxelinux.cfg/01-*"), *root.glob("grub.cfg-01-*"), *root.glob("boot-01-*.ipxe"),
                  *root.glob(f"{INSTALLED}/*")]:
         name = path.relative_to(root).as_posix()

@@ -236,6 +236,8 @@ def test_publish_again_keeps_foreign_files_and_drops_removed_machines(tmp_path):
     (root / "images/pxeboot").mkdir(parents=True)
     (root / "images/pxeboot/vmlinuz").write_bytes(b"kernel")
     text = spec.read_text()
+    (root / ".installed").mkdir()
+    (root / ".installed" / mac_key(MACS[2])).write_text("installed\n")  # its mark goes with it
     spec.write_text(text[:text.index("    - {hostname: node03")])
     result = run("publish", spec, "--to", "pxe", "--root", root)
     assert result.returncode == 0, result.stderr
@@ -243,7 +245,7 @@ def test_publish_again_keeps_foreign_files_and_drops_removed_machines(tmp_path):
     assert not any(gone in p.name for p in root.rglob("*")), "machine 3's entries and kickstart stay behind"
     assert (root / "images/pxeboot/vmlinuz").read_bytes() == b"kernel"
     assert (root / f"ks/{mac_key(MACS[0])}.cfg").is_file()
-    assert not [p for p in root.rglob(".*")], "temporary files left behind"
+    assert not [p for p in root.rglob(".*") if p.name != ".installed"], "temporary files left behind"
 
 
 def test_publish_copies_pxelinux_only_when_asked(tmp_path):
