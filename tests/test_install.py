@@ -29,15 +29,15 @@ def published(tmp_path, *extra: str):
 
 
 @pytest.mark.parametrize("old, new, line, path", [
-    (f'mac: "{MACS[1].upper()}"', f'mac: "{MACS[0]}"', 17, "install.machines[1].mac"),
-    ("vlan: 20", "vlan: 4095", 17, "install.machines[1].vlan"),
-    ("gateway: 10.0.0.1", "gateway: 10.9.0.1", 16, "install.machines[0].gateway"),
-    ("hostname: node03.example.com", "hostname: NODE01.example.com", 18, "install.machines[2].hostname"),
-    ("mac: \"52:54:00:12:34:58\"", "mac: \"01:00:5e:00:00:01\"", 18, "install.machines[2].mac"),
-    ("node03.example.com,", "node03.example.com, gateway: 10.0.0.1,", 18, "install.machines[2].gateway"),
-    ("kernel_args: [console=ttyS0]", "kernel_args: [inst.ks=http://elsewhere/ks.cfg]", 14, "install.kernel_args[0]"),
-    ("server_url: SERVER_URL", "server_url: http://x/$basearch", 13, "install.pxe.server_url"),
-    ("server_url: SERVER_URL", "server_url: nfs://x/tree", 13, "install.pxe.server_url"),
+    (f'mac: "{MACS[1].upper()}"', f'mac: "{MACS[0]}"', 18, "install.machines[1].mac"),
+    ("vlan: 20", "vlan: 4095", 18, "install.machines[1].vlan"),
+    ("gateway: 10.0.0.1", "gateway: 10.9.0.1", 17, "install.machines[0].gateway"),
+    ("hostname: node03.example.com", "hostname: NODE01.example.com", 19, "install.machines[2].hostname"),
+    ("mac: \"52:54:00:12:34:58\"", "mac: \"01:00:5e:00:00:01\"", 19, "install.machines[2].mac"),
+    ("node03.example.com,", "node03.example.com, gateway: 10.0.0.1,", 19, "install.machines[2].gateway"),
+    ("kernel_args: [console=ttyS0]", "kernel_args: [inst.ks=http://elsewhere/ks.cfg]", 15, "install.kernel_args[0]"),
+    ("server_url: SERVER_URL", "server_url: http://x/$basearch", 14, "install.pxe.server_url"),
+    ("server_url: SERVER_URL", "server_url: nfs://x/tree", 14, "install.pxe.server_url"),
 ])
 def test_bad_machines_are_reported_at_their_line(tmp_path, old, new, line, path):
     assert old in INSTALL_SPEC
@@ -51,21 +51,21 @@ def test_bad_mac_and_an_install_section_on_debian_are_refused(tmp_path):
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace(MACS[2], "52:54:00:12:34"))
     result = run("validate", spec)
     assert result.returncode == 2
-    assert "not a valid MAC address" in result.stderr and reports(result.stderr, spec) == {(18, "install.machines[2].mac")}
+    assert "not a valid MAC address" in result.stderr and reports(result.stderr, spec) == {(19, "install.machines[2].mac")}
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace(f'"{MACS[2]}"', "52:54:00:12:34:58"))
     result = run("validate", spec)
-    assert result.returncode == 2 and reports(result.stderr, spec) == {(18, "install.machines[2].mac")}
+    assert result.returncode == 2 and reports(result.stderr, spec) == {(19, "install.machines[2].mac")}
     assert "quote the MAC address" in result.stderr
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace("rocky-9", "debian-12"))
     result = run("validate", spec)
-    assert result.returncode == 2 and reports(result.stderr, spec) == {(9, "kickstart"), (11, "install")}
+    assert result.returncode == 2 and reports(result.stderr, spec) == {(9, "kickstart"), (12, "install")}
 
 
 def test_a_network_install_needs_a_tree_for_inst_repo(tmp_path):
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace(f"  install_source: {REPO}\n", "  reboot: true\n"))
     result = run("validate", spec)
     assert result.returncode == 2
-    assert reports(result.stderr, spec) == {(12, "install.pxe.inst_repo")}
+    assert reports(result.stderr, spec) == {(13, "install.pxe.inst_repo")}
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace(f"  install_source: {REPO}\n", "  reboot: true\n").replace(
         "    server_url: SERVER_URL\n", f"    server_url: SERVER_URL\n    inst_repo: {REPO}\n"))
     result = run("validate", spec)
@@ -80,7 +80,7 @@ def test_a_machine_whose_own_spec_would_break_is_reported(tmp_path):
     spec = install_spec(tmp_path, text=text)
     result = run("validate", spec)
     assert result.returncode == 2
-    assert reports(result.stderr, spec) == {(19, "install.machines[0]")}
+    assert reports(result.stderr, spec) == {(20, "install.machines[0]")}
     assert "network.bridges[0].ports[0]: eth0 is a bridge port" in result.stderr
 
 
@@ -257,7 +257,7 @@ def test_publish_refuses_bad_input_and_writes_nothing(tmp_path):
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace("vlan: 20", "vlan: 0"))
     root = tmp_path / "tree"
     result = run("publish", spec, "--to", "pxe", "--root", root)
-    assert result.returncode == 2 and (17, "install.machines[1].vlan") in reports(result.stderr, spec)
+    assert result.returncode == 2 and (18, "install.machines[1].vlan") in reports(result.stderr, spec)
     no_pxe = install_spec(tmp_path, text=INSTALL_SPEC[:INSTALL_SPEC.index("install:")])
     result = run("publish", no_pxe, "--to", "pxe", "--root", root)
     assert result.returncode == 2 and "no install.pxe section" in result.stderr

@@ -5,10 +5,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from builder.errors import SpecError
 from builder.kickstart import render_kickstart, validate_kickstart
 from builder.spec import load_spec, load_spec_text, spec_sha256
 
@@ -59,11 +61,13 @@ def test_validator_treats_deprecation_as_error():
 
 
 def _spec(extra: str, target: str = "centos-stream-9") -> str:
+    disk = "" if "kickstart:" in extra else "kickstart: {disk: {device: vda}}"
     return f"""
 version: 1
 name: t
 target: {target}
 users: [{{name: ops, admin: true, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"]}}]
+{disk}
 {extra}
 """
 
@@ -159,3 +163,32 @@ def test_kvm_host_layout():
     assert "network --device=eth0 --noipv4 --noipv6 --mtu=9000 --onboot=yes --no-activate --hostname=kvm01.internal.example.com" in text
     assert "part /var/lib/libvirt --fstype=xfs --size=1 --grow --ondisk=sda" in text
     assert "reqpart --add-boot" in text and "autopart" not in text
+
+
+@pytest.mark.parametrize("device", ["disk/by-path/pci-0000:00:1f.2-ata-1", "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4", "nvme0n1"])
+def test_the_disk_is_named_by_path_id_or_kernel_name(device):
+    text = _ks(f"kickstart: {{disk: {{device: {device}, layout: custom, partitions: [{{mount: /, size_mib: 10240, grow: true}}]}}}}",
+               "rocky-9")
+    assert re.search(rf"^ignoredisk --only-use={re.escape(device)}$", text, re.M)
+    assert re.search(rf"^clearpart --all --initlabel --drives={re.escape(device)}$", text, re.M)
+    assert re.search(rf"^part / --fstype=xfs --size=10240 --grow --ondisk={re.escape(device)}$", text, re.M)
+    assert validate_kickstart(text, "RHEL9") == []
+
+
+@pytest.mark.parametrize("device", ["../sda", "disk/by-path/../../x", "disk/by-path/..", "sda;reboot", "/dev/disk/by-id/a b"])
+def test_a_disk_name_that_is_not_one_is_refused(device):
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(_spec(f'kickstart: {{disk: {{device: "{device}"}}}}'))
+    assert [p.path for p in caught.value.problems] == ["kickstart.disk.device"]
+
+
+def test_a_kickstart_without_a_named_disk_is_refused_with_how_to_find_it(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(_spec("", "rocky-9").replace("kickstart: {disk: {device: vda}}\n", ""))
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "builder.cli", "build", str(spec), "--only", "kickstart", "--out", str(out)],
+                            cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "kickstart.disk.device is not set, and a kickstart wipes the disk it installs on" in result.stderr
+    assert "ls -l /dev/disk/by-path/" in result.stderr and "lsblk" in result.stderr
+    assert not out.exists()

@@ -82,7 +82,8 @@ Timezone = Annotated[
     AfterValidator(_timezone),
     Field(json_schema_extra={"pattern": r"^(?:[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*)$"}),
 ]
-DiskDevice = _checked(r"[a-z][a-z0-9]*|disk/by-[a-z]+/[A-Za-z0-9_.:-]+", "disk name", "like sda, vda, nvme0n1 or disk/by-id/...", 128)
+DiskDevice = _checked(r"(/dev/)?([a-z][a-z0-9]*|disk/by-[a-z]+/[A-Za-z0-9][A-Za-z0-9_.:-]*)", "disk name",
+                      "like disk/by-path/pci-0000:00:1f.2-ata-1, /dev/disk/by-id/..., vda or nvme0n1", 128)
 DebSuite = _checked(r"[a-z0-9][a-z0-9.-]*", "Debian suite or component", max_len=64)
 def _sysctl_key(value: str) -> str:
     if value.replace("/", ".") == "net.ipv4.tcp_tw_recycle":

@@ -189,7 +189,9 @@ class DiskLayout(StrEnum):
 
 
 class Disk(Model):
-    device: f.DiskDevice = "sda"
+    device: f.DiskDevice | None = None
+    """Required for a kickstart: the one disk it wipes and installs on. Name it so you can be sure:
+    disk/by-path/... (the slot) or disk/by-id/... (the drive), as `ls -l /dev/disk/by-path` shows on the machine."""
     layout: DiskLayout = DiskLayout.LVM
     partitions: list[Partition] = []
 
