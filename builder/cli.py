@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the output root `builder build --out` wrote into: the artifact is read from DIR/<name>/ (default: out)")
     p.add_argument("--root", type=Path, metavar="DIR", help="pxe: the tree to write (TFTP/HTTP root)")
     p.add_argument("--with-pxelinux", action="store_true", help="pxe: also copy this host's pxelinux.0 and ldlinux.c32 into the tree")
+    p.add_argument("--rearm", action="append", metavar="MAC",
+                   help="pxe: the installed machine with this MAC installs again on its next network boot (repeatable)")
     p.add_argument("--registry", metavar="HOST[:PORT]/REPO[:TAG]", help="registry: overrides the spec's container.registry")
     p.add_argument("--plain-http", action="store_true", help="registry: plain HTTP instead of TLS (a trusted network only)")
     p.add_argument("--cloud", metavar="NAME", help="glance: the cloud in clouds.yaml (default: OS_CLOUD)")
@@ -181,7 +183,7 @@ def cmd_verify(args) -> int:
 
 
 # publish options that only one destination reads: given for another, they would be silently ignored.
-PUBLISH_OPTIONS = {"root": "pxe", "with_pxelinux": "pxe", "registry": "registry", "plain_http": "registry", "cloud": "glance"}
+PUBLISH_OPTIONS = {"root": "pxe", "with_pxelinux": "pxe", "rearm": "pxe", "registry": "registry", "plain_http": "registry", "cloud": "glance"}
 
 
 def cmd_publish(args) -> int:

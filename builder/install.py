@@ -18,6 +18,16 @@ def mac_key(mac: str) -> str:
     return mac.lower().replace(":", "-")
 
 
+# `builder serve` takes a machine's "installed" report at <server_url>/done/<mac>, and from then on
+# its PXE entries boot the local disk (docs/pxe-iso.md, like Cobbler's pxe_just_once).
+DONE_PATH = "done"
+
+
+def done_url(pxe: Pxe, machine: Machine) -> str:
+    """Where the machine's kickstart reports that its install is complete."""
+    return f"{pxe.server_url.rstrip('/')}/{DONE_PATH}/{mac_key(machine.mac)}"
+
+
 def ks_name(machine: Machine | None) -> str:
     """The kickstart's path below the published tree."""
     return f"ks/{mac_key(machine.mac)}.cfg" if machine else "ks/default.cfg"
@@ -75,9 +85,14 @@ def pxe_settings(spec: Spec, spec_file: object) -> Pxe:
 
 
 def render_kickstarts(spec: Spec) -> dict[str, bytes]:
-    """ks/default.cfg and ks/<mac>.cfg per machine, each validated by pykickstart."""
+    """ks/default.cfg and ks/<mac>.cfg per machine, each validated by pykickstart.
+
+    A machine's own kickstart ends by reporting to `builder serve` that it is installed (with install.pxe).
+    """
     out = {ks_name(None): render_kickstart(spec, spec_sha256(spec)).encode()}
+    pxe = spec.install.pxe if spec.install else None
     for machine in spec.install.machines if spec.install else []:
         derived = machine_spec(spec, machine)
-        out[ks_name(machine)] = render_kickstart(derived, spec_sha256(derived)).encode()
+        report = done_url(pxe, machine) if pxe else None
+        out[ks_name(machine)] = render_kickstart(derived, spec_sha256(derived), done_url=report).encode()
     return out

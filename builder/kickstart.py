@@ -24,6 +24,15 @@ class KickstartInvalid(BuilderError):
     pass
 
 
+class NoDiskNamed(BuilderError):
+    exit_code = 2
+
+
+DISK_HINT = ("name the disk in the spec, kickstart: {disk: {device: ...}}: on the machine (an installer or rescue shell), "
+             "`ls -l /dev/disk/by-path/` gives the slot's name (disk/by-path/pci-0000:00:1f.2-ata-1), `ls -l /dev/disk/by-id/` "
+             "the drive's, and `lsblk -o NAME,SIZE,TRAN,MODEL,SERIAL` tells them apart; a VM's virtio disk is vda")
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -68,11 +77,15 @@ def network_lines(spec: Spec) -> list[str]:
     return lines
 
 
-def render_kickstart(spec: Spec, spec_sha256: str) -> str:
+def render_kickstart(spec: Spec, spec_sha256: str, done_url: str | None = None) -> str:
+    """The kickstart; with `done_url`, a last %post reports the install as complete there (a per-machine kickstart)."""
     info = spec.target.info
     if info.kickstart_version is None:
         raise BuilderError(f"{spec.target} has no kickstart: it is built as images only",
                            hint="build it with --only qcow2 or --only container, or target an EL release")
+    if spec.kickstart_settings.disk.device is None:
+        raise NoDiskNamed(f"{spec.name}: kickstart.disk.device is not set, and a kickstart wipes the disk it installs on: "
+                          "builder does not guess which one", hint=DISK_HINT)
     b = Baseline(spec)
     script = render_script(b)
     _refuse_section_lines(script)
@@ -86,12 +99,14 @@ def render_kickstart(spec: Spec, spec_sha256: str) -> str:
         disk=spec.kickstart_settings.disk,
         network_lines=network_lines(spec),
         firewall_ports=[p.replace("/", ":") for p in b.firewall_ports],
+        firewall_removed=b.firewall_services_removed,
         selinux=b.selinux.value,
         kernel_args=b.kernel_args,
         user_groups={u.name: b.user_groups(u) for u in spec.users},
         packages=b.packages,
         inst_langs=None if lang in ("C", "POSIX") else lang,
         script=script.rstrip("\n"),
+        done_url=done_url,
     )
     text = _environment().get_template(f"el{info.major}.ks.j2").render(**context)
     problems = validate_kickstart(text, info.kickstart_version)

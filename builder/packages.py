@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from .targets import Family, TargetInfo
 
 # The CentOS 7 era toolset, by its classic names. Time sync is chrony now (ntpdate is gone).
+# A name with no package on the target (toolset_gaps) is left out and reported when the spec is loaded.
 TOOLSET = (
-    "wget", "net-tools", "lsof", "tcpdump", "nc", "mtr", "vim", "bash-completion",
+    "wget", "net-tools", "screen", "lsof", "tcpdump", "nc", "mtr", "vim", "bash-completion",
     "lrzsz", "nmap", "telnet", "tree", "openssl-devel", "ntpdate",
 )
 
@@ -62,6 +63,12 @@ def missing_names(info: TargetInfo) -> dict[str, Missing]:
     return _el_missing(info.major) if info.family is Family.EL else _DEBIAN_MISSING
 
 
+def toolset_gaps(info: TargetInfo) -> dict[str, Missing]:
+    """Classic toolset names that get no package on the target: why, and what to use instead."""
+    names, missing = _TOOLSET_NAMES[info.family], missing_names(info)
+    return {name: missing[name] for name in TOOLSET if name not in names and name in missing}
+
+
 def toolset(info: TargetInfo) -> list[str]:
-    names = _TOOLSET_NAMES[info.family]
-    return [names.get(name, name) for name in TOOLSET]
+    names, gaps = _TOOLSET_NAMES[info.family], toolset_gaps(info)
+    return [names.get(name, name) for name in TOOLSET if name not in gaps]

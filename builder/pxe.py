@@ -4,27 +4,38 @@ Layout below the root (docs/pxe-iso.md):
     ks/default.cfg, ks/<mac>.cfg          kickstarts (mac as 52-54-00-12-34-56)
     pxelinux.cfg/default, 01-<mac>        BIOS pxelinux
     grub.cfg, grub.cfg-01-<mac>           UEFI GRUB (it tries grub.cfg-01-<mac> before grub.cfg)
-    boot.ipxe                             iPXE, one script choosing by ${net0/mac}
+    boot.ipxe, boot-01-<mac>.ipxe         iPXE: boot.ipxe chains to the machine's own script
+    .installed/<mac>                      machines that reported their install complete
+
+The defaults (pxelinux.cfg/default, grub.cfg, boot.ipxe) boot the local disk; installing
+with the default kickstart is a menu choice someone makes at the console. A listed
+machine's own entries install it until it reports completion (`builder serve`, POST
+/done/<mac>), then boot its local disk until it is re-armed (`publish --rearm MAC`).
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import BuilderError
+from .errors import BuilderError, UsageError
 from .install import Entry, entries, mac_key, pxe_settings, render_kickstarts
 from .output import write_atomic
 from .spec import Pxe, Spec
 
 # Files `publish` owns, so that a machine removed from the spec loses its entries.
-OWNED = re.compile(r"ks/[0-9a-f-]+\.cfg|pxelinux\.cfg/01-[0-9a-f-]+|grub\.cfg-01-[0-9a-f-]+")
+OWNED = re.compile(r"ks/[0-9a-f-]+\.cfg|pxelinux\.cfg/01-[0-9a-f-]+|grub\.cfg-01-[0-9a-f-]+|boot-01-[0-9a-f-]+\.ipxe|\.installed/[0-9a-f-]+")
+# Where a machine's "installed" mark lives; a dot directory, which `builder serve` never serves.
+INSTALLED = ".installed"
 # Where Debian and EL hosts keep the BIOS network boot loader (pxelinux, syslinux-common / syslinux-tftpboot).
 PXELINUX_FILES = {
     "pxelinux.0": ("/usr/lib/PXELINUX/pxelinux.0", "/usr/share/syslinux/pxelinux.0", "/tftpboot/pxelinux.0"),
     "ldlinux.c32": ("/usr/lib/syslinux/modules/bios/ldlinux.c32", "/usr/share/syslinux/ldlinux.c32", "/tftpboot/ldlinux.c32"),
 }
+PROMPT_SECONDS = 5  # how long the default entries offer the install before booting the local disk
 
 
 def header(spec: Spec, comment: str) -> str:
@@ -35,11 +46,33 @@ def cmdline(pxe: Pxe, entry: Entry) -> str:
     return " ".join((f"inst.ks={pxe.server_url.rstrip('/')}/{entry.ks}", *entry.args))
 
 
-def pxelinux_cfg(spec: Spec, pxe: Pxe, entry: Entry) -> str:
-    return (header(spec, "#") + "DEFAULT install\nPROMPT 0\n\n"
-            f"LABEL install\n  MENU LABEL Install {entry.label}\n  KERNEL {pxe.kernel}\n"
+def rearm_hint(entry: Entry) -> str:
+    return f"re-arm with: builder publish SPEC --to pxe --root DIR --rearm {entry.machine.mac.lower()}"
+
+
+# ---------------------------------------------------------------- pxelinux
+
+def pxelinux_install(pxe: Pxe, entry: Entry) -> str:
+    return (f"LABEL install\n  MENU LABEL Install {entry.label}\n  KERNEL {pxe.kernel}\n"
             f"  APPEND initrd={pxe.initrd} {cmdline(pxe, entry)}\n")
 
+
+def pxelinux_default(spec: Spec, pxe: Pxe, entry: Entry) -> str:
+    return (header(spec, "#") + f"DEFAULT local\nPROMPT 1\nTIMEOUT {PROMPT_SECONDS * 10}\n"
+            f"SAY Not a listed machine: booting the local disk in {PROMPT_SECONDS} s. "
+            "Type install to install it with the default kickstart (this wipes its disk).\n\n"
+            "LABEL local\n  MENU LABEL Boot from local disk\n  LOCALBOOT 0\n\n" + pxelinux_install(pxe, entry))
+
+
+def pxelinux_machine(spec: Spec, pxe: Pxe, entry: Entry, installed: bool) -> str:
+    if installed:
+        return (header(spec, "#") + "DEFAULT local\nPROMPT 0\n"
+                f"SAY {entry.label} is installed: booting the local disk ({rearm_hint(entry)})\n\n"
+                "LABEL local\n  MENU LABEL Boot from local disk\n  LOCALBOOT 0\n")
+    return header(spec, "#") + "DEFAULT install\nPROMPT 0\n\n" + pxelinux_install(pxe, entry)
+
+
+# ---------------------------------------------------------------- GRUB
 
 def grub_path(location: str) -> str:
     """A boot file for GRUB: relative paths are on the server GRUB came from; URLs become (http,host[,port])/path."""
@@ -50,42 +83,97 @@ def grub_path(location: str) -> str:
     return device + url.path
 
 
-def grub_cfg(spec: Spec, pxe: Pxe, entries_: list[Entry]) -> str:
-    text = header(spec, "#") + "set default=0\nset timeout=5\n"
-    for entry in entries_:
-        text += (f"\nmenuentry 'Install {entry.label}' {{\n  linux {grub_path(pxe.kernel)} {cmdline(pxe, entry)}\n"
-                 f"  initrd {grub_path(pxe.initrd)}\n}}\n")
-    return text
+def grub_install(pxe: Pxe, entry: Entry, what: str) -> str:
+    return (f"\nmenuentry '{what}' {{\n  linux {grub_path(pxe.kernel)} {cmdline(pxe, entry)}\n"
+            f"  initrd {grub_path(pxe.initrd)}\n}}\n")
 
 
-def ipxe_script(spec: Spec, pxe: Pxe, entries_: list[Entry]) -> str:
-    text = "#!ipxe\n" + header(spec, "#")
-    labels = {entry.label: f"m{i}" for i, entry in enumerate(entries_)}
-    for entry in entries_[1:]:
-        text += f"iseq ${{net0/mac}} {entry.machine.mac.lower()} && goto {labels[entry.label]} ||\n"
-    text += f"goto {labels['default']}\n"
-    for entry in entries_:
-        text += (f"\n:{labels[entry.label]}\necho Installing {entry.label}\n"
-                 f"kernel {pxe.kernel} initrd=initrd.img {cmdline(pxe, entry)}\n"
-                 f"initrd --name initrd.img {pxe.initrd}\nboot\n")
-    return text
+GRUB_LOCAL = "\nmenuentry 'Boot from local disk' {\n  exit\n}\n"  # back to the firmware, which boots the next device
 
 
-def render_tree(spec: Spec, spec_file: object) -> dict[str, bytes]:
-    """Every file of the tree, rendered (and every kickstart validated) in memory."""
+def grub_default(spec: Spec, pxe: Pxe, entry: Entry) -> str:
+    return (header(spec, "#") + f"set default=0\nset timeout={PROMPT_SECONDS}\n" + GRUB_LOCAL
+            + grub_install(pxe, entry, "Install with the default kickstart (wipes the disk)"))
+
+
+def grub_machine(spec: Spec, pxe: Pxe, entry: Entry, installed: bool) -> str:
+    if installed:
+        return header(spec, "#") + f"# {entry.label} is installed; {rearm_hint(entry)}\nset default=0\nset timeout=0\n" + GRUB_LOCAL
+    return header(spec, "#") + f"set default=0\nset timeout={PROMPT_SECONDS}\n" + grub_install(pxe, entry, f"Install {entry.label}")
+
+
+# ---------------------------------------------------------------- iPXE
+
+def ipxe_install(pxe: Pxe, entry: Entry) -> str:
+    return (f"echo Installing {entry.label}\nkernel {pxe.kernel} initrd=initrd.img {cmdline(pxe, entry)}\n"
+            f"initrd --name initrd.img {pxe.initrd}\nboot\n")
+
+
+def ipxe_default(spec: Spec, pxe: Pxe, entry: Entry) -> str:
+    # A listed machine's own script boots (installs) or exits (installed); either way nothing below runs for it.
+    return ("#!ipxe\n" + header(spec, "#")
+            + "chain --autofree boot-01-${net0/mac:hexhyp}.ipxe && exit ||\n"
+            + f"prompt --key i --timeout {PROMPT_SECONDS * 1000} Not a listed machine: booting the local disk in {PROMPT_SECONDS} s, "
+            "press i to install it with the default kickstart, which wipes its disk && goto install ||\n"
+            "echo Booting from local disk\nexit\n\n:install\n" + ipxe_install(pxe, entry))
+
+
+def ipxe_machine(spec: Spec, pxe: Pxe, entry: Entry, installed: bool) -> str:
+    if installed:
+        return "#!ipxe\n" + header(spec, "#") + f"echo {entry.label} is installed: booting from local disk ({rearm_hint(entry)})\nexit\n"
+    return "#!ipxe\n" + header(spec, "#") + ipxe_install(pxe, entry)
+
+
+# ---------------------------------------------------------------- the tree
+
+def machine_entries(spec: Spec, pxe: Pxe, entry: Entry, installed: bool) -> dict[str, bytes]:
+    """One machine's boot entries: they install it, or (installed) boot its local disk."""
+    key = mac_key(entry.machine.mac)
+    return {
+        f"pxelinux.cfg/01-{key}": pxelinux_machine(spec, pxe, entry, installed).encode(),
+        f"grub.cfg-01-{key}": grub_machine(spec, pxe, entry, installed).encode(),
+        f"boot-01-{key}.ipxe": ipxe_machine(spec, pxe, entry, installed).encode(),
+    }
+
+
+def render_tree(spec: Spec, spec_file: object, installed: frozenset[str] = frozenset()) -> dict[str, bytes]:
+    """Every file of the tree, rendered (and every kickstart validated) in memory; `installed`: MAC keys to boot locally."""
     pxe = pxe_settings(spec, spec_file)
-    all_entries = entries(spec)
+    default, *machines = entries(spec)
     files = render_kickstarts(spec)
-    for entry in all_entries:
-        config = pxelinux_cfg(spec, pxe, entry).encode()
-        if entry.machine is None:
-            files["pxelinux.cfg/default"] = config
-        else:
-            files[f"pxelinux.cfg/01-{mac_key(entry.machine.mac)}"] = config
-            files[f"grub.cfg-01-{mac_key(entry.machine.mac)}"] = grub_cfg(spec, pxe, [entry]).encode()
-    files["grub.cfg"] = grub_cfg(spec, pxe, all_entries).encode()
-    files["boot.ipxe"] = ipxe_script(spec, pxe, all_entries).encode()
+    files["pxelinux.cfg/default"] = pxelinux_default(spec, pxe, default).encode()
+    files["grub.cfg"] = grub_default(spec, pxe, default).encode()
+    files["boot.ipxe"] = ipxe_default(spec, pxe, default).encode()
+    for entry in machines:
+        files.update(machine_entries(spec, pxe, entry, mac_key(entry.machine.mac) in installed))
     return files
+
+
+def local_boot_entries(spec: Spec, spec_file: object) -> dict[str, tuple[str, dict[str, bytes]]]:
+    """MAC key -> (host name, the boot entries it gets once installed), for `builder serve`."""
+    pxe = pxe_settings(spec, spec_file)
+    return {mac_key(e.machine.mac): (e.label, machine_entries(spec, pxe, e, installed=True)) for e in entries(spec)[1:]}
+
+
+def installed_marks(root: Path) -> frozenset[str]:
+    return frozenset(p.name for p in (root / INSTALLED).glob("*") if OWNED.fullmatch(f"{INSTALLED}/{p.name}"))
+
+
+def path_inside(root: Path, name: str) -> Path:
+    """root/name, refused when a symlink would take its directory out of `root`."""
+    real_root = Path(os.path.realpath(root))
+    parent = Path(os.path.realpath((root / name).parent))
+    if parent != real_root and real_root not in parent.parents:
+        raise BuilderError(f"{name}: its directory leads out of the tree (a symlink?); nothing written")
+    return parent / Path(name).name
+
+
+def mark_installed(root: Path, key: str, entries_: dict[str, bytes], note: str) -> None:
+    """Switch the machine's entries to the local disk and record it installed (each file atomically; all paths checked first)."""
+    mark = f"installed {datetime.now(UTC).isoformat(timespec='seconds')} {note}\n".encode()
+    files = {path_inside(root, name): data for name, data in {**entries_, f"{INSTALLED}/{key}": mark}.items()}
+    for path, data in files.items():
+        write_atomic(path, data)
 
 
 def host_pxelinux() -> dict[str, Path]:
@@ -99,30 +187,41 @@ def host_pxelinux() -> dict[str, Path]:
     return found
 
 
-def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = False) -> list[str]:
+def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = False, rearm: tuple[str, ...] = ()) -> list[str]:
     """Write the tree into `root`, each file atomically; returns the files written.
 
     Other files in `root` (the installer kernel and initrd, boot loaders) are left alone;
-    per-machine files of machines no longer in the spec are removed.
+    per-machine files of machines no longer in the spec are removed. A machine marked
+    installed keeps booting its local disk, unless its MAC is in `rearm`.
     """
-    files = render_tree(spec, spec_file)
+    known = {mac_key(m.mac) for m in (spec.install.machines if spec.install else [])}
+    unknown = [mac for mac in rearm if mac_key(mac) not in known]
+    if unknown:
+        raise UsageError(f"--rearm {unknown[0]}: not a MAC address of the spec's install.machines")
+    files = render_tree(spec, spec_file, installed_marks(root) - {mac_key(mac) for mac in rearm})
     loaders = host_pxelinux() if with_pxelinux else {}
     for name, data in files.items():
         write_atomic(root / name, data)
     for name, source in loaders.items():
         write_atomic(root / name, source.read_bytes())
-    for path in [*root.glob("ks/*.cfg"), *root.glob("pxelinux.cfg/01-*"), *root.glob("grub.cfg-01-*")]:
+    for mac in rearm:  # last: a publish that fails before this leaves the machine on its local disk
+        with contextlib.suppress(FileNotFoundError):
+            (root / INSTALLED / mac_key(mac)).unlink()
+    for path in [*root.glob("ks/*.cfg"), *root.glob("pxelinux.cfg/01-*"), *root.glob("grub.cfg-01-*"), *root.glob("boot-01-*.ipxe"),
+                 *root.glob(f"{INSTALLED}/*")]:
         name = path.relative_to(root).as_posix()
-        if OWNED.fullmatch(name) and name not in files:
+        if OWNED.fullmatch(name) and name not in files and not (name.startswith(INSTALLED) and path.name in known):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
     return sorted([*files, *loaders])
 
 
 def publish_command(item, args) -> int:
-    """`builder publish SPEC --to pxe --root DIR`."""
+    """`builder publish SPEC --to pxe --root DIR [--rearm MAC]`."""
     if args.root is None:
         raise BuilderError("publish --to pxe needs --root DIR (the directory your TFTP/HTTP server serves)")
-    written = publish(item.spec, item.path, args.root, with_pxelinux=args.with_pxelinux)
+    written = publish(item.spec, item.path, args.root, with_pxelinux=args.with_pxelinux, rearm=tuple(args.rearm or ()))
     print(f"wrote {len(written)} files into {args.root}")
+    for mac in args.rearm or ():
+        print(f"re-armed {mac.lower()}: its next network boot installs it")
     return 0

@@ -5,14 +5,24 @@ the boot loader found the machine's entry and handed its command line to the ker
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from support.install_spec import MACS, REPO, install_spec, mac_key, run
-from support.qemu import install_netboot_kernel, kernel_command_line, need_qemu
+from support.qemu import (
+    COMMAND_LINE,
+    FIRMWARE_ON_SERIAL,
+    NO_BOOTABLE_DEVICE,
+    boot_console,
+    install_netboot_kernel,
+    kernel_command_line,
+    need_qemu,
+)
 from support.requirements import skip_or_fail
+from support.serve import free_port, serving
 
 SERVER = "http://10.0.2.2:8080"
 
@@ -81,10 +91,54 @@ def test_uefi_grub_reads_the_machines_own_config(tmp_path):
 def test_grub_configs_pass_grubs_own_parser(tmp_path):
     if shutil.which("grub-script-check") is None:
         skip_or_fail("grub-script-check (grub-common) is not installed")
+    from builder.pxe import local_boot_entries, mark_installed
+    from builder.spec import load_spec
+
     root = tmp_path / "tree"
-    assert run("publish", install_spec(tmp_path, SERVER), "--to", "pxe", "--root", root).returncode == 0
+    spec = install_spec(tmp_path, SERVER)
+    assert run("publish", spec, "--to", "pxe", "--root", root).returncode == 0
+    _, installed = local_boot_entries(load_spec(spec)[0], spec)[mac_key(MACS[0])]
+    mark_installed(root, mac_key(MACS[0]), installed, "by a test")  # a machine's local-boot config too
     configs = sorted(root.glob("grub.cfg*"))
-    assert len(configs) == 1 + len(MACS)
+    assert len(configs) == 1 + len(MACS) and b"exit" in (root / f"grub.cfg-01-{mac_key(MACS[0])}").read_bytes()
     for config in configs:
         result = subprocess.run(["grub-script-check", str(config)], capture_output=True, text=True)
         assert result.returncode == 0, f"{config.name}: {result.stdout}{result.stderr}"
+
+
+def done_command(kickstart: str) -> str:
+    """The command the machine's last %post runs to report its install complete."""
+    body = re.findall(r"^%post [^\n]*ks-installed\.log[^\n]*\n(.*?)^%end$", kickstart, re.M | re.S)
+    (command,) = [line for line in body[-1].splitlines() if not line.startswith("#")]
+    return command
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bootfile", ["pxelinux.0", "boot.ipxe"])
+def test_a_machine_is_installed_once_and_an_unknown_one_never(tmp_path, bootfile):
+    """First boot: the machine's install entry; then its %post report to `builder serve`; next boot: the local disk."""
+    need_qemu()
+    port = free_port()
+    server_url = f"http://127.0.0.1:{port}"
+    spec = install_spec(tmp_path, server_url)
+    root = tmp_path / "tree"
+    assert run("publish", spec, "--to", "pxe", "--root", root, "--with-pxelinux").returncode == 0
+    install_netboot_kernel(root)
+    key = mac_key(MACS[0])
+    nic = f"user,restrict=on,tftp={root},bootfile={bootfile},mac="
+    until = re.compile(COMMAND_LINE.pattern + b"|" + NO_BOOTABLE_DEVICE)
+    with serving(spec, root, tmp_path / "serve.log", port) as server:
+        first = boot_console(tmp_path, until, "-boot", "n", "-nic", nic + MACS[0], machine=FIRMWARE_ON_SERIAL)
+        assert f"inst.ks={server_url}/ks/{key}.cfg".encode() in first and NO_BOOTABLE_DEVICE not in first
+        command = done_command((root / f"ks/{key}.cfg").read_text())
+        assert command.endswith(f" -X POST {server_url}/done/{key}")
+        report = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+        assert report.returncode == 0, report.stderr
+        assert report.stdout == "node01.example.com is installed: its PXE entries now boot the local disk\n"
+        assert (root / ".installed" / key).is_file() and f"POST /done/{key} -> 200" in server.log.read_text()
+        again = boot_console(tmp_path, until, "-boot", "n", "-nic", nic + MACS[0], machine=FIRMWARE_ON_SERIAL)
+        assert b"node01.example.com is installed" in again and b"from local disk" in again
+        assert not COMMAND_LINE.search(again) and NO_BOOTABLE_DEVICE in again
+        unknown = boot_console(tmp_path, until, "-boot", "n", "-nic", nic + "52:54:00:99:99:99", machine=FIRMWARE_ON_SERIAL)
+        assert b"Not a listed machine" in unknown and b"from local disk" in unknown
+        assert not COMMAND_LINE.search(unknown) and NO_BOOTABLE_DEVICE in unknown

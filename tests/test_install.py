@@ -29,15 +29,15 @@ def published(tmp_path, *extra: str):
 
 
 @pytest.mark.parametrize("old, new, line, path", [
-    (f'mac: "{MACS[1].upper()}"', f'mac: "{MACS[0]}"', 17, "install.machines[1].mac"),
-    ("vlan: 20", "vlan: 4095", 17, "install.machines[1].vlan"),
-    ("gateway: 10.0.0.1", "gateway: 10.9.0.1", 16, "install.machines[0].gateway"),
-    ("hostname: node03.example.com", "hostname: NODE01.example.com", 18, "install.machines[2].hostname"),
-    ("mac: \"52:54:00:12:34:58\"", "mac: \"01:00:5e:00:00:01\"", 18, "install.machines[2].mac"),
-    ("node03.example.com,", "node03.example.com, gateway: 10.0.0.1,", 18, "install.machines[2].gateway"),
-    ("kernel_args: [console=ttyS0]", "kernel_args: [inst.ks=http://elsewhere/ks.cfg]", 14, "install.kernel_args[0]"),
-    ("server_url: SERVER_URL", "server_url: http://x/$basearch", 13, "install.pxe.server_url"),
-    ("server_url: SERVER_URL", "server_url: nfs://x/tree", 13, "install.pxe.server_url"),
+    (f'mac: "{MACS[1].upper()}"', f'mac: "{MACS[0]}"', 18, "install.machines[1].mac"),
+    ("vlan: 20", "vlan: 4095", 18, "install.machines[1].vlan"),
+    ("gateway: 10.0.0.1", "gateway: 10.9.0.1", 17, "install.machines[0].gateway"),
+    ("hostname: node03.example.com", "hostname: NODE01.example.com", 19, "install.machines[2].hostname"),
+    ("mac: \"52:54:00:12:34:58\"", "mac: \"01:00:5e:00:00:01\"", 19, "install.machines[2].mac"),
+    ("node03.example.com,", "node03.example.com, gateway: 10.0.0.1,", 19, "install.machines[2].gateway"),
+    ("kernel_args: [console=ttyS0]", "kernel_args: [inst.ks=http://elsewhere/ks.cfg]", 15, "install.kernel_args[0]"),
+    ("server_url: SERVER_URL", "server_url: http://x/$basearch", 14, "install.pxe.server_url"),
+    ("server_url: SERVER_URL", "server_url: nfs://x/tree", 14, "install.pxe.server_url"),
 ])
 def test_bad_machines_are_reported_at_their_line(tmp_path, old, new, line, path):
     assert old in INSTALL_SPEC
@@ -51,21 +51,21 @@ def test_bad_mac_and_an_install_section_on_debian_are_refused(tmp_path):
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace(MACS[2], "52:54:00:12:34"))
     result = run("validate", spec)
     assert result.returncode == 2
-    assert "not a valid MAC address" in result.stderr and reports(result.stderr, spec) == {(18, "install.machines[2].mac")}
+    assert "not a valid MAC address" in result.stderr and reports(result.stderr, spec) == {(19, "install.machines[2].mac")}
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace(f'"{MACS[2]}"', "52:54:00:12:34:58"))
     result = run("validate", spec)
-    assert result.returncode == 2 and reports(result.stderr, spec) == {(18, "install.machines[2].mac")}
+    assert result.returncode == 2 and reports(result.stderr, spec) == {(19, "install.machines[2].mac")}
     assert "quote the MAC address" in result.stderr
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace("rocky-9", "debian-12"))
     result = run("validate", spec)
-    assert result.returncode == 2 and reports(result.stderr, spec) == {(9, "kickstart"), (11, "install")}
+    assert result.returncode == 2 and reports(result.stderr, spec) == {(9, "kickstart"), (12, "install")}
 
 
 def test_a_network_install_needs_a_tree_for_inst_repo(tmp_path):
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace(f"  install_source: {REPO}\n", "  reboot: true\n"))
     result = run("validate", spec)
     assert result.returncode == 2
-    assert reports(result.stderr, spec) == {(12, "install.pxe.inst_repo")}
+    assert reports(result.stderr, spec) == {(13, "install.pxe.inst_repo")}
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace(f"  install_source: {REPO}\n", "  reboot: true\n").replace(
         "    server_url: SERVER_URL\n", f"    server_url: SERVER_URL\n    inst_repo: {REPO}\n"))
     result = run("validate", spec)
@@ -80,7 +80,7 @@ def test_a_machine_whose_own_spec_would_break_is_reported(tmp_path):
     spec = install_spec(tmp_path, text=text)
     result = run("validate", spec)
     assert result.returncode == 2
-    assert reports(result.stderr, spec) == {(19, "install.machines[0]")}
+    assert reports(result.stderr, spec) == {(20, "install.machines[0]")}
     assert "network.bridges[0].ports[0]: eth0 is a bridge port" in result.stderr
 
 
@@ -106,7 +106,8 @@ def test_publish_writes_the_tree_and_every_kickstart_passes_pykickstart(tmp_path
     keys = [mac_key(m) for m in MACS]
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == sorted(
         ["boot.ipxe", "grub.cfg", "ks/default.cfg", "pxelinux.cfg/default"]
-        + [f"ks/{k}.cfg" for k in keys] + [f"pxelinux.cfg/01-{k}" for k in keys] + [f"grub.cfg-01-{k}" for k in keys])
+        + [f"ks/{k}.cfg" for k in keys] + [f"pxelinux.cfg/01-{k}" for k in keys] + [f"grub.cfg-01-{k}" for k in keys]
+        + [f"boot-01-{k}.ipxe" for k in keys])
     for ks in root.glob("ks/*.cfg"):
         assert validate_kickstart(ks.read_text(), "RHEL9") == [], ks
     default = (root / "ks/default.cfg").read_text()
@@ -123,8 +124,8 @@ def test_publish_writes_the_tree_and_every_kickstart_passes_pykickstart(tmp_path
 def boot_lines(root) -> dict[str, list[str]]:
     """Every kernel command line of every boot config in the tree, by file."""
     out: dict[str, list[str]] = {}
-    for path in [*root.glob("pxelinux.cfg/*"), *root.glob("grub.cfg*"), root / "boot.ipxe"]:
-        pattern = {"boot.ipxe": r"^kernel (.*)$"}.get(path.name, r"^\s*(?:APPEND|linux) (.*)$")
+    for path in [*root.glob("pxelinux.cfg/*"), *root.glob("grub.cfg*"), *root.glob("*.ipxe")]:
+        pattern = r"^kernel (.*)$" if path.suffix == ".ipxe" else r"^\s*(?:APPEND|linux) (.*)$"
         out[path.relative_to(root).as_posix()] = re.findall(pattern, path.read_text(), re.M)
     return out
 
@@ -133,8 +134,9 @@ def test_every_entry_boots_the_installer_with_its_kickstart_repo_and_eth0_names(
     _, root = published(tmp_path)
     lines = boot_lines(root)
     assert {name: len(found) for name, found in lines.items()} == {
-        "pxelinux.cfg/default": 1, "grub.cfg": 4, "boot.ipxe": 4,
-        **{f"pxelinux.cfg/01-{mac_key(m)}": 1 for m in MACS}, **{f"grub.cfg-01-{mac_key(m)}": 1 for m in MACS}}
+        "pxelinux.cfg/default": 1, "grub.cfg": 1, "boot.ipxe": 1,
+        **{f"pxelinux.cfg/01-{mac_key(m)}": 1 for m in MACS}, **{f"grub.cfg-01-{mac_key(m)}": 1 for m in MACS},
+        **{f"boot-01-{mac_key(m)}.ipxe": 1 for m in MACS}}
     for name, found in lines.items():
         for line in found:
             args = line.split()
@@ -149,8 +151,73 @@ def test_every_entry_boots_the_installer_with_its_kickstart_repo_and_eth0_names(
     assert "vlan=eth0.20:eth0" in node2 and "ip=10.20.0.12:::255.255.255.0:node02.example.com:eth0.20:none" in node2
     assert "inst.ks.sendmac" in lines["pxelinux.cfg/default"][0].split()
     assert lines["pxelinux.cfg/default"][0].startswith("initrd=images/pxeboot/initrd.img inst.ks=")
-    ipxe = (root / "boot.ipxe").read_text()
-    assert ipxe.startswith("#!ipxe\n") and f"iseq ${{net0/mac}} {MACS[1]} && goto m2 ||" in ipxe
+    assert "inst.ks.sendmac" in lines["boot.ipxe"][0].split() and "inst.ks.sendmac" in lines["grub.cfg"][0].split()
+    node3 = lines[f"boot-01-{mac_key(MACS[2])}.ipxe"][0].split()
+    assert f"inst.ks={SERVER}/ks/{mac_key(MACS[2])}.cfg" in node3 and not any(a.startswith("ip=") for a in node3)
+
+
+def test_the_default_entries_boot_the_local_disk_and_installing_is_a_choice(tmp_path):
+    _, root = published(tmp_path)
+    pxelinux = (root / "pxelinux.cfg/default").read_text()
+    assert re.search(r"^DEFAULT local$", pxelinux, re.M) and re.search(r"^LABEL local\n  MENU LABEL .*\n  LOCALBOOT 0$", pxelinux, re.M)
+    assert re.search(r"^PROMPT 1$", pxelinux, re.M) and re.search(r"^TIMEOUT 50$", pxelinux, re.M)
+    grub = (root / "grub.cfg").read_text()
+    assert "set default=0\n" in grub and grub.index("menuentry") == grub.index("menuentry 'Boot from local disk' {\n  exit\n}")
+    ipxe = (root / "boot.ipxe").read_text().splitlines()
+    assert ipxe[0] == "#!ipxe" and ipxe[2] == "chain --autofree boot-01-${net0/mac:hexhyp}.ipxe && exit ||"
+    assert ipxe[3].startswith("prompt --key i --timeout 5000 ") and ipxe[3].endswith(" && goto install ||")
+    assert ipxe[4:6] == ["echo Booting from local disk", "exit"] and ipxe.index(":install") > 5
+    for m in MACS:  # a listed machine's own entries install it, without asking
+        assert re.search(r"^DEFAULT install\nPROMPT 0$", (root / f"pxelinux.cfg/01-{mac_key(m)}").read_text(), re.M)
+        assert "exit" not in (root / f"grub.cfg-01-{mac_key(m)}").read_text()
+        assert (root / f"boot-01-{mac_key(m)}.ipxe").read_text().endswith("\nboot\n")
+
+
+def post_sections(kickstart: str) -> list[str]:
+    return re.findall(r"^(%post [^\n]*\n.*?)^%end$", kickstart, re.M | re.S)
+
+
+def test_a_machines_kickstart_reports_its_install_done_and_the_default_does_not(tmp_path):
+    _, root = published(tmp_path)
+    for m in MACS:
+        last = post_sections((root / f"ks/{mac_key(m)}.cfg").read_text())[-1].splitlines()
+        assert last[0] == "%post --interpreter=/bin/bash --log=/root/ks-installed.log --erroronfail"
+        assert last[-1] == ("curl -fsS --retry 10 --retry-delay 15 --retry-connrefused --max-time 30 -X POST "
+                            f"{SERVER}/done/{mac_key(m)}")
+    default = (root / "ks/default.cfg").read_text()
+    assert len(post_sections(default)) == 1 and "/done/" not in default
+
+
+def test_rearm_installs_an_installed_machine_again_and_publish_keeps_the_mark(tmp_path):
+    from builder.pxe import local_boot_entries, mark_installed
+
+    spec, root = published(tmp_path)
+    loaded, _, _ = load_spec(spec)
+    key = mac_key(MACS[0])
+    hostname, entries_ = local_boot_entries(loaded, spec)[key]
+    assert hostname == "node01.example.com" and sorted(entries_) == [f"boot-01-{key}.ipxe", f"grub.cfg-01-{key}", f"pxelinux.cfg/01-{key}"]
+    mark_installed(root, key, entries_, "by a test")
+    assert (root / ".installed" / key).read_text().endswith(" by a test\n")
+    assert run("publish", spec, "--to", "pxe", "--root", root).returncode == 0  # publishing again does not re-arm it
+    for name, data in entries_.items():
+        assert (root / name).read_bytes() == data
+    assert re.search(r"^DEFAULT local$", (root / f"pxelinux.cfg/01-{key}").read_text(), re.M)
+    assert (root / f"boot-01-{key}.ipxe").read_text().endswith("\nexit\n")
+    result = run("publish", spec, "--to", "pxe", "--root", root, "--rearm", MACS[0].upper())
+    assert result.returncode == 0, result.stderr
+    assert f"re-armed {MACS[0]}" in result.stdout
+    assert not (root / ".installed" / key).exists()
+    assert re.search(r"^DEFAULT install$", (root / f"pxelinux.cfg/01-{key}").read_text(), re.M)
+
+
+def test_rearm_refuses_a_mac_the_spec_does_not_list_and_another_destination(tmp_path):
+    spec, root = published(tmp_path)
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    result = run("publish", spec, "--to", "pxe", "--root", root, "--rearm", "52:54:00:99:99:99")
+    assert result.returncode == 2 and "not a MAC address of the spec's install.machines" in result.stderr
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    result = run("publish", spec, "--to", "registry", "--rearm", MACS[0])
+    assert result.returncode == 2 and "--rearm is for --to pxe" in result.stderr
 
 
 def test_kernel_and_initrd_can_come_from_a_url(tmp_path):
@@ -169,6 +236,8 @@ def test_publish_again_keeps_foreign_files_and_drops_removed_machines(tmp_path):
     (root / "images/pxeboot").mkdir(parents=True)
     (root / "images/pxeboot/vmlinuz").write_bytes(b"kernel")
     text = spec.read_text()
+    (root / ".installed").mkdir()
+    (root / ".installed" / mac_key(MACS[2])).write_text("installed\n")  # its mark goes with it
     spec.write_text(text[:text.index("    - {hostname: node03")])
     result = run("publish", spec, "--to", "pxe", "--root", root)
     assert result.returncode == 0, result.stderr
@@ -176,7 +245,7 @@ def test_publish_again_keeps_foreign_files_and_drops_removed_machines(tmp_path):
     assert not any(gone in p.name for p in root.rglob("*")), "machine 3's entries and kickstart stay behind"
     assert (root / "images/pxeboot/vmlinuz").read_bytes() == b"kernel"
     assert (root / f"ks/{mac_key(MACS[0])}.cfg").is_file()
-    assert not [p for p in root.rglob(".*")], "temporary files left behind"
+    assert not [p for p in root.rglob(".*") if p.name != ".installed"], "temporary files left behind"
 
 
 def test_publish_copies_pxelinux_only_when_asked(tmp_path):
@@ -188,7 +257,7 @@ def test_publish_refuses_bad_input_and_writes_nothing(tmp_path):
     spec = install_spec(tmp_path, text=INSTALL_SPEC.replace("vlan: 20", "vlan: 0"))
     root = tmp_path / "tree"
     result = run("publish", spec, "--to", "pxe", "--root", root)
-    assert result.returncode == 2 and (17, "install.machines[1].vlan") in reports(result.stderr, spec)
+    assert result.returncode == 2 and (18, "install.machines[1].vlan") in reports(result.stderr, spec)
     no_pxe = install_spec(tmp_path, text=INSTALL_SPEC[:INSTALL_SPEC.index("install:")])
     result = run("publish", no_pxe, "--to", "pxe", "--root", root)
     assert result.returncode == 2 and "no install.pxe section" in result.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from builder.errors import SpecError
 from builder.kickstart import render_kickstart, validate_kickstart
 from builder.spec import load_spec, load_spec_text, spec_sha256
 
@@ -62,11 +63,13 @@ def test_validator_treats_deprecation_as_error():
 
 
 def _spec(extra: str, target: str = "centos-stream-9") -> str:
+    disk = "" if "kickstart:" in extra else "kickstart: {disk: {device: vda}}"
     return f"""
 version: 1
 name: t
 target: {target}
 users: [{{name: ops, admin: true, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"]}}]
+{disk}
 {extra}
 """
 
@@ -92,9 +95,33 @@ def test_classic_names_can_be_turned_off():
 
 def test_nonstandard_ssh_port_is_opened_and_labelled():
     text = _ks("sshd: {port: 2222}")
-    assert re.search(r"^firewall --enabled --port=2222:tcp$", text, re.M)
+    assert re.search(r"^firewall --enabled --port=2222:tcp --remove-service=ssh --remove-service=cockpit$", text, re.M)
     assert "policycoreutils-python-utils" in text.split("%packages")[1].split("%end")[0]
     assert "semanage port -a -t ssh_port_t -p tcp 2222" in text
+
+
+STATIC_ETH0 = "network: {interfaces: [{name: eth0, bootproto: static, address: 10.0.0.5/24}]}"
+
+
+@pytest.mark.parametrize("extra, line", [
+    ("sshd: {port: 2222}", "firewall --enabled --port=2222:tcp --remove-service=ssh --remove-service=cockpit"),
+    ("", "firewall --enabled --port=22:tcp --remove-service=ssh --remove-service=cockpit"),
+    ("sshd: {port: 2222}\nfirewall: {services: [ssh, cockpit]}", "firewall --enabled --port=2222:tcp --service=ssh --service=cockpit"),
+    ("sshd: {enabled: false}", "firewall --enabled --remove-service=ssh --remove-service=cockpit"),
+    (STATIC_ETH0, "firewall --enabled --port=22:tcp --remove-service=ssh --remove-service=cockpit --remove-service=dhcpv6-client"),
+    (STATIC_ETH0 + "\nfirewall: {services: [dhcpv6-client]}",
+     "firewall --enabled --port=22:tcp --service=dhcpv6-client --remove-service=ssh --remove-service=cockpit"),
+    ("firewall: {enabled: false}", "firewall --disabled"),
+])
+def test_the_firewall_opens_what_the_spec_says_and_closes_the_rest(extra, line):
+    """ssh (22/tcp) only by the sshd port or when asked; cockpit only when asked; dhcpv6-client only with DHCP."""
+    text = _ks(extra, "rocky-9")
+    assert [ln for ln in text.splitlines() if ln.startswith("firewall ")] == [line]
+    script = text[text.index("builder_step firewall"):] if "builder_step firewall" in text else ""
+    script = script[:script.find("\n\n")]
+    removed = re.findall(r"--remove-service=(\S+)", line)
+    assert re.findall(r"^if firewall-offline-cmd -q --query-service=(\S+); then firewall-offline-cmd --remove-service=\1; fi$",
+                      script, re.M) == removed
 
 
 def test_root_locked_by_default_and_crypted_when_given():
@@ -138,3 +165,32 @@ def test_kvm_host_layout():
     assert "network --device=eth0 --noipv4 --noipv6 --mtu=9000 --onboot=yes --no-activate --hostname=kvm01.internal.example.com" in text
     assert "part /var/lib/libvirt --fstype=xfs --size=1 --grow --ondisk=sda" in text
     assert "reqpart --add-boot" in text and "autopart" not in text
+
+
+@pytest.mark.parametrize("device", ["disk/by-path/pci-0000:00:1f.2-ata-1", "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4", "nvme0n1"])
+def test_the_disk_is_named_by_path_id_or_kernel_name(device):
+    text = _ks(f"kickstart: {{disk: {{device: {device}, layout: custom, partitions: [{{mount: /, size_mib: 10240, grow: true}}]}}}}",
+               "rocky-9")
+    assert re.search(rf"^ignoredisk --only-use={re.escape(device)}$", text, re.M)
+    assert re.search(rf"^clearpart --all --initlabel --drives={re.escape(device)}$", text, re.M)
+    assert re.search(rf"^part / --fstype=xfs --size=10240 --grow --ondisk={re.escape(device)}$", text, re.M)
+    assert validate_kickstart(text, "RHEL9") == []
+
+
+@pytest.mark.parametrize("device", ["../sda", "disk/by-path/../../x", "disk/by-path/..", "sda;reboot", "/dev/disk/by-id/a b"])
+def test_a_disk_name_that_is_not_one_is_refused(device):
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(_spec(f'kickstart: {{disk: {{device: "{device}"}}}}'))
+    assert [p.path for p in caught.value.problems] == ["kickstart.disk.device"]
+
+
+def test_a_kickstart_without_a_named_disk_is_refused_with_how_to_find_it(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(_spec("", "rocky-9").replace("kickstart: {disk: {device: vda}}\n", ""))
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "builder.cli", "build", str(spec), "--only", "kickstart", "--out", str(out)],
+                            cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "kickstart.disk.device is not set, and a kickstart wipes the disk it installs on" in result.stderr
+    assert "ls -l /dev/disk/by-path/" in result.stderr and "lsblk" in result.stderr
+    assert not out.exists()

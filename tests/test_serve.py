@@ -1,7 +1,6 @@
 """`builder serve` on loopback, as an installer and an attacker meet it."""
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import signal
@@ -9,49 +8,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from support.install_spec import MACS, ROOT, install_spec, mac_key
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen
-    port: int
-    root: Path
-    log: Path
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            connection.request("GET", path, headers=headers or {})  # the path goes out exactly as written
-            response = connection.getresponse()
-            return response.status, response.read(), dict(response.getheaders())
-        finally:
-            connection.close()
+from support.serve import Server, serving
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    spec = install_spec(tmp_path)
-    root = tmp_path / "tree"
-    log = tmp_path / "serve.log"
-    with log.open("w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "builder.cli", "serve", str(spec), "--root", str(root), "--port", "0"],
-                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        deadline = time.monotonic() + 120
-        while not (match := re.search(r"serving .* at http://127\.0\.0\.1:(\d+)/", log.read_text())):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "builder serve did not start"
-            time.sleep(0.1)
-        yield Server(process, int(match[1]), root, log)
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+    with serving(install_spec(tmp_path), tmp_path / "tree", tmp_path / "serve.log") as started:
+        yield started
 
 
 def hostname_of(kickstart: bytes) -> str | None:
@@ -133,3 +100,63 @@ def test_without_root_it_serves_a_temporary_tree_and_removes_it(tmp_path):
         process.wait(timeout=30)
     assert process.returncode == 0
     assert not root.exists()
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("written", [MACS[0], mac_key(MACS[0])])
+def test_an_install_report_switches_the_machines_entries_to_the_local_disk(server, written):
+    key = mac_key(MACS[0])
+    before = tree_bytes(server.root)
+    status, body, _ = server.post(f"/done/{written}")
+    assert (status, body) == (200, b"node01.example.com is installed: its PXE entries now boot the local disk\n")
+    after = tree_bytes(server.root)
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {f".installed/{key}", f"pxelinux.cfg/01-{key}", f"grub.cfg-01-{key}", f"boot-01-{key}.ipxe"}
+    assert "DEFAULT local\n" in after[f"pxelinux.cfg/01-{key}"].decode() and b"LOCALBOOT 0" in after[f"pxelinux.cfg/01-{key}"]
+    assert after[f"boot-01-{key}.ipxe"].endswith(b"\nexit\n") and b"\n  exit\n" in after[f"grub.cfg-01-{key}"]
+    assert after[f".installed/{key}"].decode().endswith(" reported by 127.0.0.1\n")
+    assert f"127.0.0.1 POST /done/{written} -> 200" in server.log.read_text()
+    assert server.get(f"/.installed/{key}")[0] == 403  # the mark is not served
+    assert server.post(f"/done/{written}")[0] == 200  # reporting twice changes nothing more
+    assert {n for n, d in tree_bytes(server.root).items() if d != after[n]} <= {f".installed/{key}"}  # its time, at most
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/done/52:54:00:99:99:99", 404),      # not a machine of the spec
+    ("/done/52-54-00-99-99-99", 404),
+    ("/done/node01.example.com", 404),
+    ("/done/../../etc/passwd", 404),
+    (f"/done/{MACS[0]}/../x", 404),
+    ("/ks/default.cfg", 404),
+    (f"/done/{MACS[0]}?x=1", 200),           # the query is not part of the MAC
+])
+def test_an_install_report_for_an_unknown_machine_writes_nothing(server, path, status):
+    before = tree_bytes(server.root)
+    assert server.post(path)[0] == status
+    if status != 200:
+        assert tree_bytes(server.root) == before
+
+
+def test_an_install_report_never_writes_outside_the_tree(server, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (server.root / "pxelinux.cfg").rename(tmp_path / "moved")
+    (server.root / "pxelinux.cfg").symlink_to(outside)
+    status, body, _ = server.post(f"/done/{MACS[1]}")
+    assert status == 403 and b"leads out of the tree" in body
+    assert list(outside.iterdir()) == [] and not (server.root / ".installed").exists()
+
+
+def test_a_restarted_serve_keeps_an_installed_machine_on_its_local_disk(tmp_path):
+    spec, root = install_spec(tmp_path), tmp_path / "tree"
+    key = mac_key(MACS[2])
+    with serving(spec, root, tmp_path / "serve.log") as first:
+        assert first.post(f"/done/{MACS[2]}")[0] == 200
+    with serving(spec, root, tmp_path / "serve2.log") as second:
+        status, body, _ = second.get(f"/pxelinux.cfg/01-{key}")
+        assert status == 200 and b"DEFAULT local\n" in body
+        status, body, _ = second.get(f"/pxelinux.cfg/01-{mac_key(MACS[0])}")
+        assert status == 200 and b"DEFAULT install\n" in body

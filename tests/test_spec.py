@@ -427,7 +427,7 @@ def test_selinux_and_firewall_disabled_are_warnings_with_their_lines(tmp_path):
     result = run("validate", spec)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{spec}: ok (rocky-9)\n"
-    assert reports(result.stderr, spec) == {(5, "selinux"), (6, "firewall")}
+    assert reports(result.stderr, spec) == {(1, "packages.toolset"), (5, "selinux"), (6, "firewall")}  # screen: not on rocky-9
     assert f"{spec}:5: selinux: warning: SELinux disabled" in result.stderr
     assert f"{spec}:6: firewall: warning: firewall disabled" in result.stderr
 
@@ -558,3 +558,69 @@ def test_an_option_for_another_destination_is_refused_not_ignored(argv, message,
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("zone, suggestion", [
+    ("Asia/Beijing", "Asia/Shanghai"),
+    ("Europe/Berlim", "Europe/Berlin"),
+    ("utc", "UTC"),
+])
+def test_a_time_zone_must_be_in_the_iana_database(tmp_path, capsys, zone, suggestion):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        timezone: {zone}
+        """)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert reports(err, spec) == {(4, "timezone")}
+    assert "not a time zone of the IANA database; did you mean " in err and suggestion in err
+
+
+def test_a_host_without_a_time_zone_database_refuses_every_time_zone(tmp_path, capsys, monkeypatch):
+    from builder.spec import fields
+
+    monkeypatch.setattr(fields, "iana_timezones", lambda: frozenset())
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        timezone: Asia/Shanghai
+        """)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert reports(err, spec) == {(4, "timezone")}
+    assert "no IANA time zone database" in err and "install tzdata" in err
+
+
+@pytest.mark.parametrize("target, packages, warned", [
+    ("rocky-9", "", True),
+    ("rocky-8", "", True),
+    ("alma-10", "packages: {install: [tmux]}", False),     # the replacement is there: nothing is missing
+    ("rocky-9", "packages: {toolset: false}", False),
+    ("debian-12", "", False),                              # Debian has screen
+])
+def test_a_classic_toolset_name_missing_on_the_target_is_reported(tmp_path, target, packages, warned):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        target: {target}
+        users: [{{name: ops, admin: true, sudo_nopasswd: true, ssh_keys: ["{KEY}"]}}]
+        {packages}
+        """)
+    result = run("validate", spec)
+    assert result.returncode == 0, result.stderr
+    line = f"{spec}:1: packages.toolset: warning: screen (classic toolset) is not installed on {target}: screen was dropped in EL 8"
+    assert (line in result.stderr) is warned, result.stderr
+    if warned:
+        assert "hint: add tmux to packages.install to have one, or set packages.toolset: false" in result.stderr
+
+
+def test_the_toolset_installs_screen_where_the_target_has_it():
+    from builder.packages import toolset, toolset_gaps
+    from builder.targets import Target
+
+    assert "screen" in toolset(Target("debian-12").info) and toolset_gaps(Target("debian-12").info) == {}
+    el = Target("rocky-9").info
+    assert "screen" not in toolset(el) and set(toolset_gaps(el)) == {"screen"}

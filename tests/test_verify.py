@@ -488,6 +488,16 @@ def test_firewall_port_missing(el):
     assert_one_failure(b, root, "firewall", "2222/tcp is not open")
 
 
+def test_firewall_service_the_spec_does_not_ask_for(el):
+    b, root = el
+    assert "ssh" in b.firewall_services_removed and "cockpit" in b.firewall_services_removed
+    results = [str(r) for r in verify_rootfs(b, root) if r.item == "firewall"]
+    assert "pass firewall: service ssh is not allowed" in results and "pass firewall: service cockpit is not allowed" in results
+    xml = (root / "etc/firewalld/zones/public.xml").read_text().replace("</zone>", '  <service name="ssh"/>\n</zone>')
+    put(root, "/etc/firewalld/zones/public.xml", xml)
+    assert_one_failure(b, root, "firewall", "service ssh is allowed in the public zone, and the spec does not ask for it")
+
+
 def test_selinux_mode_and_port_label(el):
     b, root = el
     put(root, "/etc/selinux/config", "SELINUX=permissive\n")

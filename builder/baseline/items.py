@@ -163,8 +163,10 @@ ITEMS: tuple[Record, ...] = (
     ),
     Record(
         Item.FIREWALL, "`firewall`", (Step("firewall", "firewall"),),
-        writes="`firewall-offline-cmd --add-port` (the sshd port is always opened)",
-        check="verify_system.check_firewall", checked="zone XML", kickstart="`firewall --enabled --port=PORT:tcp`",
+        writes="`firewall-offline-cmd --add-port`, `--add-service`, `--remove-service` (guarded by `--query-*`; "
+               "the sshd port is always opened)",
+        check="verify_system.check_firewall", checked="zone XML: ports and services open, services removed absent",
+        kickstart="`firewall --enabled --port=PORT:tcp --service=S --remove-service=S`",
         not_applicable=_in_container("a container's ports are published by its runtime, not by firewalld"),
         packages=("firewalld",),
     ),

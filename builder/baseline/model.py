@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..packages import toolset
-from ..spec import CLASSIC_NAMES_ARGS, SELinux, Spec
+from ..spec import CLASSIC_NAMES_ARGS, BootProto, SELinux, Spec
 from ..targets import Family, TargetInfo
 from .items import PACKAGE_ITEMS, Item, not_applicable_items
 from .paths import (  # noqa: F401 - re-exported: the baseline's paths, as model.X
@@ -158,6 +158,22 @@ class Baseline:
         if self.spec.sshd.enabled and self.spec.firewall.enabled:
             ports.append(f"{self.spec.sshd.port}/tcp")
         return tuple(dict.fromkeys(ports))
+
+    @property
+    def firewall_services_removed(self) -> tuple[str, ...]:
+        """Services firewalld's default zone allows that the spec does not ask for (docs/baseline.md).
+
+        ssh: the sshd port is opened as a port, so the ssh service would only keep 22/tcp open
+        after sshd moved off it; cockpit (EL's zone): nothing listens unless asked for;
+        dhcpv6-client: only where an interface takes its address from DHCP (IPv6 auto).
+        """
+        if not self.spec.firewall.enabled:
+            return ()
+        net = self.spec.network
+        devices = [*net.interfaces, *net.vlans, *net.bridges]
+        dhcp = not devices or any(d.bootproto is BootProto.DHCP for d in devices)  # no devices: the installer's DHCP
+        removed = ["ssh", "cockpit"] + ([] if dhcp else ["dhcpv6-client"])
+        return tuple(s for s in removed if s not in self.spec.firewall.services)
 
     @property
     def sshd_settings(self) -> tuple[tuple[str, str], ...]:

@@ -197,6 +197,8 @@ def firewall(b: Baseline) -> list[str]:
         lines.append(f"firewall-offline-cmd -q --query-port={quote(port)} || firewall-offline-cmd --add-port={quote(port)}")
     for service in b.spec.firewall.services:
         lines.append(f"firewall-offline-cmd -q --query-service={quote(service)} || firewall-offline-cmd --add-service={quote(service)}")
+    for service in b.firewall_services_removed:
+        lines.append(f"if firewall-offline-cmd -q --query-service={quote(service)}; then firewall-offline-cmd --remove-service={quote(service)}; fi")
     return lines
 
 

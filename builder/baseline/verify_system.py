@@ -171,7 +171,10 @@ def check_firewall(c: Check) -> Iterator[Result]:
     for service in c.spec.firewall.services:
         yield (passed(Item.FIREWALL, f"service {service} is allowed") if service in services
                else failed(Item.FIREWALL, f"service {service} is not allowed in the public zone"))
-    if not c.baseline.firewall_ports and not c.spec.firewall.services:
+    for service in c.baseline.firewall_services_removed:
+        yield (failed(Item.FIREWALL, f"service {service} is allowed in the public zone, and the spec does not ask for it")
+               if service in services else passed(Item.FIREWALL, f"service {service} is not allowed"))
+    if not c.baseline.firewall_ports and not c.spec.firewall.services and not c.baseline.firewall_services_removed:
         yield passed(Item.FIREWALL, "the public zone exists; the spec opens nothing")
 
 

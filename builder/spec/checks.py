@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pydantic import ValidationError
 
 from ..errors import Problem
-from ..packages import missing_names
+from ..packages import missing_names, toolset_gaps
 from ..targets import Family
 from .kernel import MANAGED_ARGS, inst_repo
 from .machines import machine_spec
@@ -138,6 +138,17 @@ def check_packages(spec: Spec) -> Iterator[Problem]:
             yield _p(f"packages.install[{i}]", f"{name} is both installed and excluded")
     if spec.packages.exclude and not spec.target.info.is_el:
         yield _p("packages.exclude", f"excluding packages is a kickstart feature; {spec.target} has no kickstart")
+
+
+@reads("packages", "target")
+def check_toolset(spec: Spec) -> Iterator[Problem]:
+    """A classic toolset name with no package on the target is left out, and said so (unless its replacement is installed)."""
+    if not spec.packages.toolset:
+        return
+    for name, m in toolset_gaps(spec.target.info).items():
+        if m.replacement not in spec.packages.install:
+            yield _p("packages.toolset", f"{name} (classic toolset) is not installed on {spec.target}: {m.why}",
+                     f"add {m.replacement} to packages.install to have one, or set packages.toolset: false", warning=True)
 
 
 @reads("users", "root", "sshd")

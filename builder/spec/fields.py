@@ -6,8 +6,11 @@ only exception; it is marked FREE_TEXT and carried base64-encoded.
 """
 from __future__ import annotations
 
+import difflib
+import functools
 import ipaddress
 import re
+import zoneinfo
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -45,8 +48,43 @@ PackageName = _checked(r"@?\^?[A-Za-z0-9][A-Za-z0-9._+:-]*", "package name", max
 UnitName = _checked(r"[A-Za-z0-9][A-Za-z0-9@_.:-]*", "systemd unit name", max_len=128)
 Locale = _checked(r"(C|POSIX|[a-z]{2,3}(_[A-Z]{2})?)(\.(UTF-8|utf8))?(@[a-z]+)?", "locale", "like en_US.UTF-8", 32)
 Keymap = _checked(r"[a-z0-9][a-z0-9_-]*", "keyboard layout", "like us or de-nodeadkeys", 32)
-Timezone = _checked(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", "time zone", "like UTC or Asia/Shanghai", 64)
-DiskDevice = _checked(r"[a-z][a-z0-9]*|disk/by-[a-z]+/[A-Za-z0-9_.:-]+", "disk name", "like sda, vda, nvme0n1 or disk/by-id/...", 128)
+# City names people reach for that the IANA database spells differently (difflib cannot guess these).
+TIMEZONE_ALIASES = {
+    "Asia/Beijing": "Asia/Shanghai", "Asia/Peking": "Asia/Shanghai", "Asia/Mumbai": "Asia/Kolkata",
+    "Asia/New_Delhi": "Asia/Kolkata", "Asia/Delhi": "Asia/Kolkata", "Asia/Hanoi": "Asia/Ho_Chi_Minh",
+    "Asia/Abu_Dhabi": "Asia/Dubai", "Europe/Frankfurt": "Europe/Berlin", "Europe/Munich": "Europe/Berlin",
+    "America/San_Francisco": "America/Los_Angeles", "America/Washington": "America/New_York",
+    "America/Seattle": "America/Los_Angeles", "Australia/Canberra": "Australia/Sydney",
+}
+
+
+@functools.cache
+def iana_timezones() -> frozenset[str]:
+    # The system's tz database, or the tzdata package (a dependency) where the host has none.
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _timezone(value: str) -> str:
+    zones = iana_timezones()
+    if not zones:
+        raise ValueError("this host has no IANA time zone database to check the time zone against: "
+                         "install tzdata (the system package, or `pip install tzdata`)")
+    if value in zones:
+        return value
+    close = [zone for zone in sorted(zones) if zone.lower() == value.lower()]
+    close += ([TIMEZONE_ALIASES[value]] if value in TIMEZONE_ALIASES else []) + difflib.get_close_matches(value, sorted(zones), n=3)
+    hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else "; names are like UTC, Europe/Berlin or Asia/Shanghai"
+    raise ValueError("not a time zone of the IANA database" + hint)
+
+
+Timezone = Annotated[
+    str,
+    _matcher(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", "time zone", "like UTC or Asia/Shanghai", 64),
+    AfterValidator(_timezone),
+    Field(json_schema_extra={"pattern": r"^(?:[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*)$"}),
+]
+DiskDevice = _checked(r"(/dev/)?([a-z][a-z0-9]*|disk/by-[a-z]+/[A-Za-z0-9][A-Za-z0-9_.:-]*)", "disk name",
+                      "like disk/by-path/pci-0000:00:1f.2-ata-1, /dev/disk/by-id/..., vda or nvme0n1", 128)
 DebSuite = _checked(r"[a-z0-9][a-z0-9.-]*", "Debian suite or component", max_len=64)
 def _sysctl_key(value: str) -> str:
     if value.replace("/", ".") == "net.ipv4.tcp_tw_recycle":

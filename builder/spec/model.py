@@ -189,7 +189,9 @@ class DiskLayout(StrEnum):
 
 
 class Disk(Model):
-    device: f.DiskDevice = "sda"
+    device: f.DiskDevice | None = None
+    """Required for a kickstart: the one disk it wipes and installs on. Name it so you can be sure:
+    disk/by-path/... (the slot) or disk/by-id/... (the drive), as `ls -l /dev/disk/by-path` shows on the machine."""
     layout: DiskLayout = DiskLayout.LVM
     partitions: list[Partition] = []
 
@@ -330,6 +332,7 @@ class Spec(Model):
     locale: f.Locale = "en_US.UTF-8"
     keyboard: f.Keymap = "us"
     timezone: f.Timezone = "UTC"
+    """An IANA time zone (checked against the tz database: Asia/Shanghai, not Asia/Beijing)."""
     time: Time = Time()
     limits: Limits = Limits()
     """Applied to login sessions (limits.d) AND systemd services (DefaultLimitNOFILE)."""

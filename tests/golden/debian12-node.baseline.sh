@@ -59,7 +59,7 @@ BUILDER_EOF
 
 builder_step packages
 missing=()
-for p in openssh-server chrony sudo wget net-tools lsof tcpdump netcat-openbsd mtr-tiny vim bash-completion lrzsz nmap telnet tree libssl-dev firewalld locales; do
+for p in openssh-server chrony sudo wget net-tools screen lsof tcpdump netcat-openbsd mtr-tiny vim bash-completion lrzsz nmap telnet tree libssl-dev firewalld locales; do
     [ "$(dpkg-query -W -f='${Status}' -- "$p" 2>/dev/null)" = 'install ok installed' ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -143,6 +143,8 @@ fi
 builder_step firewall
 firewall-offline-cmd -q --query-port=9100/tcp || firewall-offline-cmd --add-port=9100/tcp
 firewall-offline-cmd -q --query-port=2222/tcp || firewall-offline-cmd --add-port=2222/tcp
+if firewall-offline-cmd -q --query-service=ssh; then firewall-offline-cmd --remove-service=ssh; fi
+if firewall-offline-cmd -q --query-service=cockpit; then firewall-offline-cmd --remove-service=cockpit; fi
 
 builder_step limits
 builder_put /etc/security/limits.d/90-builder-nofile.conf 0644 root root <<'BUILDER_EOF'

@@ -23,6 +23,7 @@ users:
     ssh_keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example]
 kickstart:
   install_source: {REPO}
+  disk: {{device: vda}}
 install:
   pxe:
     server_url: SERVER_URL

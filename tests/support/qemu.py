@@ -32,25 +32,36 @@ def install_netboot_kernel(root: Path) -> None:
     shutil.copy(NETBOOT / "initrd.gz", root / "images" / "pxeboot" / "initrd.img")
 
 
-def kernel_command_line(work: Path, *qemu_args: str) -> str:
-    """Boot QEMU with `qemu_args`; the guest kernel's command line, as it printed it on ttyS0."""
+def boot_console(work: Path, until: re.Pattern[bytes], *qemu_args: str, machine: str = "accel=tcg") -> bytes:
+    """Boot QEMU with `qemu_args` until the guest's serial console shows `until`; the console so far."""
     serial = work / "serial.log"
+    serial.unlink(missing_ok=True)
     with (work / "qemu.err").open("wb") as errors:
-        process = subprocess.Popen([QEMU, "-machine", "accel=tcg", "-m", "1024", "-display", "none", "-monitor", "none",
+        process = subprocess.Popen([QEMU, "-machine", machine, "-m", "1024", "-display", "none", "-monitor", "none",
                                     "-serial", f"file:{serial}", *qemu_args], stdout=subprocess.DEVNULL, stderr=errors)
     try:
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
-            match = COMMAND_LINE.search(serial.read_bytes()) if serial.exists() else None
-            if match:
-                return match[1].decode(errors="replace")
+            console = serial.read_bytes() if serial.exists() else b""
+            if until.search(console):
+                return console
             if process.poll() is not None:
                 break
             time.sleep(1)
         tail = serial.read_bytes()[-2000:].decode(errors="replace") if serial.exists() else ""
-        raise AssertionError(f"no kernel command line on the guest's serial console (qemu exit {process.poll()}):\n{tail}")
+        raise AssertionError(f"{until.pattern!r} never came on the guest's serial console (qemu exit {process.poll()}):\n{tail}")
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=30)
+
+
+def kernel_command_line(work: Path, *qemu_args: str) -> str:
+    """Boot QEMU with `qemu_args`; the guest kernel's command line, as it printed it on ttyS0."""
+    return COMMAND_LINE.search(boot_console(work, COMMAND_LINE, *qemu_args))[1].decode(errors="replace")
+
+
+# With graphics=off, SeaBIOS copies what the BIOS and the boot loaders print (iPXE, pxelinux) to the serial port.
+FIRMWARE_ON_SERIAL = "accel=tcg,graphics=off"
+NO_BOOTABLE_DEVICE = b"No bootable device"
