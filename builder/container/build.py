@@ -1,4 +1,4 @@
-"""`builder build --only container`: bootstrap, baseline, strip, one layer, OCI layout, load into Docker.
+"""`builder build --only container`: bootstrap, baseline, strip, the planned layers, OCI layout, load into Docker.
 
 Everything is made in a work directory and a staging directory beside OUT/<name>/;
 OUT/<name>/container/ appears whole, or not at all (a failure, the size budget included,
@@ -19,8 +19,8 @@ from ..baseline import BASELINE_VERSION, Baseline, render_script
 from ..errors import BuilderError
 from ..output import ArtifactRecord, record_for
 from ..targets import Family
-from . import bootstrap, engine, image, layer, strip
-from .definition import ImageDefinition, image_definition
+from . import bootstrap, engine, image, plan, strip
+from .definition import ImageDefinition, image_definition, layer_plan
 
 TAG = "latest"
 
@@ -60,13 +60,15 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
     baseline = Baseline(spec, context="container")
     definition = image_definition(spec)
     settings = container_settings(spec)
+    layers = layer_plan(spec, definition)
     base = bootstrap.BaseTree(definition.bootstrap, mirror_for(spec, definition), baseline.packages)
     for item_name, why in baseline.not_applicable.items():
         _say(f"container: {item_name}: not applicable: {why}")
     if options.dry_run:
         print(f"{item.path}: container: would run\n  {shlex.join(base.command(Path('WORK/root')))}"
               f"  (or reuse {base.tarball})\n  chroot WORK/root /bin/bash -s < (builder baseline for a container)\n"
-              f"  strip, write one {settings.compression} layer, OCI layout and docker-archive into {directory / 'container'}")
+              f"  strip, write {len(layers)} {settings.compression} layer(s) ({' | '.join('+'.join(c) for c in layers)}),"
+              f" OCI layout and docker-archive into {directory / 'container'}")
         return []
     work = Path(tempfile.mkdtemp(prefix="builder-container."))
     out_existed = directory.parent.exists()
@@ -75,22 +77,28 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
         root = work / "root"
         created = bootstrap.fill(base, root, log=_say)
         epoch = source_date_epoch(created)
+        installed = plan.snapshot(root)
         dpkg_cfg = root / strip.DPKG_EXCLUDES.lstrip("/")
         dpkg_cfg.parent.mkdir(parents=True, exist_ok=True)
         dpkg_cfg.write_text(strip.dpkg_excludes(definition, spec.locale))
         bootstrap.apply_script(root, render_script(baseline), epoch, log=_say)
         removed = strip.strip_tree(root, definition, spec.locale)
         _say(f"container: left out {len(removed)} paths (docs, man pages, locales, caches, logs)")
-        blob = layer.write_layer(root, work / "layer", epoch, settings.compression)
+        rules = plan.Rules(definition.distribution_priorities, definition.package_state)
+        planned = plan.write_layers(root, installed, layers, rules, work, epoch, settings.compression)
+        size = sum(p.layer.size for p in planned)
+        for p in planned:
+            _say(f"container: layer {p.name}: {p.entries} entries, {kib(p.layer.size)} ({p.layer.digest})")
         budget = settings.size_budget_mib or definition.size_budget_mib
-        if blob.size > budget << 20:
-            raise BuilderError(over_budget(root, blob.size, budget),
+        if size > budget << 20:
+            raise BuilderError(over_budget(root, size, budget),
                                hint="raise container.size_budget_mib, or drop packages (packages.toolset: false, packages.exclude)")
         labels = {**definition.labels, **image_labels(item, epoch)}
         env = {**definition.env, "LANG": spec.locale}
-        built = image.make_image(blob, cmd=list(definition.cmd), env=env, labels=labels, epoch=epoch, tag=TAG,
-                                 history=f"builder {__version__}: {definition.bootstrap.tool} {definition.bootstrap.variant} "
-                                         f"{definition.bootstrap.suite}, baseline {BASELINE_VERSION}, flattened")
+        origin = (f"builder {__version__}: {definition.bootstrap.tool} {definition.bootstrap.variant} "
+                  f"{definition.bootstrap.suite}, baseline {BASELINE_VERSION}")
+        built = image.make_image([p.layer for p in planned], cmd=list(definition.cmd), env=env, labels=labels, epoch=epoch,
+                                 tag=TAG, history=[f"{origin}: {p.name}" for p in planned])
         directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".container.", dir=directory))
         staging.chmod(0o755)
@@ -109,7 +117,7 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
         raise
     finally:
         _remove_work(work)
-    _say(f"container: {spec.name}:{TAG} digest {built.digest}, one layer of {blob.size / (1 << 20):.1f} MiB ({settings.compression})")
+    _say(f"container: {spec.name}:{TAG} digest {built.digest}, {len(planned)} layer(s), {size / (1 << 20):.1f} MiB ({settings.compression})")
     archive = final / f"{spec.name}.docker.tar"
     if engine.engine_reachable():
         engine.load(archive, built.config_digest)

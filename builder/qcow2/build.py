@@ -210,6 +210,7 @@ def print_dry_run(item, run: DibRun, directory: Path, extra_paths: list[Path]) -
     env = environment_for(run, data, extra_paths)
     print(f"# qcow2 {item.spec.name} ({item.spec.target}): would build {image} (log {log})")
     print(f"elements: {' '.join(run.elements)}")
+    print("compression: " + ("none (qcow2.compress: false)" if "-u" in run.options else "zlib-compressed qcow2 clusters (qcow2.compress)"))
     for key in sorted(env):
         print(f"env: {key}={shlex.quote(env[key])}")
     for path in sorted(run.files):
