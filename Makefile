@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
-SYSTEM_PACKAGES := debootstrap shellcheck rpm xorriso mtools dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry zstd qemu-utils kpartx gdisk sudo openssh-client file git
+SYSTEM_PACKAGES := debootstrap shellcheck rpm xorriso mtools dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry zstd qemu-utils kpartx gdisk sudo openssh-client file git skopeo
 
-.PHONY: examples test test-fast lint bench bench-qcow2 deps venv clean
+.PHONY: examples test test-fast lint bench bench-container bench-qcow2 deps venv clean
 
 EXAMPLES    := $(sort $(wildcard examples/*.yaml))
 EL_EXAMPLES := $(filter-out examples/debian12-node.yaml,$(EXAMPLES))
@@ -29,6 +29,9 @@ lint: venv
 
 bench: venv
 	$(BIN)/python benchmarks/kickstart_build.py
+
+bench-container: venv ## our image (one layer, the layer plan, zstd) vs a conventional and a squashed image: cold and update pulls (root, ~40 min)
+	$(BIN)/python benchmarks/container_layers.py
 
 bench-qcow2: venv ## DIB build and QEMU boot against a plain DIB image (root, ~20 min)
 	$(BIN)/python benchmarks/qcow2_build.py

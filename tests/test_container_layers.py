@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from support.requirements import skip_or_fail
 
 from builder.container import plan
 from builder.container.definition import image_definition, layer_plan
@@ -195,3 +196,27 @@ container:
 """ + USERS + "\n"
     with pytest.raises(SpecError, match="container.compression: .*cannot pull zstd"):
         load_spec_text(text, "spec.yaml")
+
+
+def test_the_layers_make_a_valid_oci_layout_and_docker_archive(tmp_path: Path):
+    import json
+    import shutil
+    import subprocess
+
+    from builder.container.image import make_image, write_docker_archive, write_layout
+
+    if shutil.which("skopeo") is None:
+        skip_or_fail("skopeo is not installed (apt-get install skopeo)")
+    layered = build(tmp_path / "a", "hello\n", SEPARATE, tmp_path / "out-a")
+    built = make_image([p.layer for p in layered], cmd=["/bin/bash"], env={}, labels={}, epoch=EPOCH, tag="latest",
+                       history=[p.name for p in layered])
+    write_layout(built, tmp_path / "oci")
+    write_docker_archive(built, tmp_path / "oci", tmp_path / "image.docker.tar", "n:latest", EPOCH)
+    inspect = json.loads(subprocess.run(["skopeo", "inspect", f"oci:{tmp_path / 'oci'}:latest"], capture_output=True, text=True,
+                                        check=True).stdout)
+    assert inspect["Layers"] == [p.layer.digest for p in layered]
+    # A copy checks every blob against its digest; so does reading the docker-archive.
+    for source in (f"oci:{tmp_path / 'oci'}:latest", f"docker-archive:{tmp_path / 'image.docker.tar'}"):
+        target = tmp_path / ("copy-" + source.split(":")[0])
+        subprocess.run(["skopeo", "copy", source, f"dir:{target}"], capture_output=True, text=True, check=True)
+        assert json.loads((target / "manifest.json").read_text())["layers"], source
