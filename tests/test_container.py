@@ -103,8 +103,11 @@ def build_variant(tmp_path: Path, build_env, old: str, new: str) -> tuple[Path, 
     text = EXAMPLE.read_text()
     assert old in text
     spec.write_text(text.replace(old, new))
-    proc = builder("build", spec, "--only", "container", "--out", tmp_path / "out", env=build_env)
+    # Not loaded into the session's engine: its debian12-node:latest stays the example's image.
+    env = {**build_env, "DOCKER_HOST": f"unix://{tmp_path / 'no-engine.sock'}"}
+    proc = builder("build", spec, "--only", "container", "--out", tmp_path / "out", env=env)
     assert proc.returncode == 0, proc.stderr
+    assert "container: not loaded" in proc.stderr
     layout = tmp_path / "out" / "debian12-node" / "container" / "oci"
     return layout, read_layout(layout)[1]
 
