@@ -297,9 +297,9 @@ class ContainerSettings(Model):
     compression: Compression = Compression.GZIP
     """Layer compression: gzip (every engine) or zstd (podman 4+, Docker 23+; refused with prepull.engine: docker)."""
     layers: list[list[LayerContent]] | None = None
-    """Layer plan, lowest first, each content once in this order: [[distribution], [packages], [package-state, configuration]].
+    """Layer plan, lowest first, each content once and in this order, like [[distribution, packages], [package-state, configuration]].
 
-    One layer: [[distribution, packages, package-state, configuration]]; unset: the plan in base-images/."""
+    One layer: [[distribution, packages, package-state, configuration]]; unset: base-images/ (one layer per content)."""
     registry: f.ImageRef | None = None
     """Where `builder publish --to registry` pushes the image, HOST[:PORT]/REPO[:TAG]."""
     prepull: Prepull | None = None
