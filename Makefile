@@ -9,11 +9,11 @@ BUILD_PACKAGES := debootstrap zstd xorriso mtools qemu-utils kpartx gdisk sudo
 # What only the tests need: a private Docker engine and registry (started by the tests on 127.0.0.1, stopped
 # by PID; never enabled on the host), QEMU boots (OVMF, iPXE, Debian's netboot kernel), external validators.
 TEST_PACKAGES := shellcheck rpm dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu \
-	debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry openssh-client file git
+	debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry openssh-client file git skopeo
 # Services the test packages would enable and start on install: kept stopped and disabled.
 TEST_SERVICES := docker.service docker.socket docker-registry.service containerd.service
 
-.PHONY: examples test test-fast lint bench bench-qcow2 deps test-deps venv clean
+.PHONY: examples test test-fast lint bench bench-container bench-qcow2 deps test-deps venv clean
 
 # The examples name an internal mirror (as users' specs do); here they are built from the mirror this
 # host's APT sources name (BUILDER_MIRRORS: see README). An explicit BUILDER_MIRRORS wins.
@@ -47,6 +47,9 @@ lint: venv
 
 bench: venv
 	$(BIN)/python benchmarks/kickstart_build.py
+
+bench-container: venv ## our image (one layer, the layer plan, zstd) vs a conventional and a squashed image: cold and update pulls (root, ~40 min)
+	$(BIN)/python benchmarks/container_layers.py
 
 bench-qcow2: venv ## DIB build and QEMU boot against a plain DIB image (root, ~20 min)
 	$(BIN)/python benchmarks/qcow2_build.py

@@ -54,6 +54,7 @@ EXTRAS = {
         "services": {"enable": ["tuned"]},
         "files": [{"mode": "0640", "owner": "root", "group": "wheel"}],
         "container": {"registry": "registry.internal.example.com:5000/base/compute:1", "compression": "zstd",
+                      "layers": [["distribution"], ["packages"], ["package-state", "configuration"]],
                       "prepull": {"engine": "podman"}},
         "qcow2": {"block_device": "gpt", "cloud_init": "openstack", "glance_name": "cs9-node",
                   "glance_properties": {"hw_machine_type": "q35"}},

@@ -18,14 +18,18 @@ from support.debootstrap import cache_dir, mounts_under
 from support.engines import Engine, Registry, why_not_engines
 from support.requirements import skip_or_fail
 
-from builder.container.image import read_layout, sha256_of
+from builder.container.definition import image_definition
+from builder.container.image import blob_path, read_layout, sha256_of
 from builder.container.registry import parse_reference, push
 from builder.errors import BuilderError
+from builder.spec import load_spec
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "debian12-node.yaml"
+DEFAULT_PLAN = image_definition(load_spec(EXAMPLE)[0]).layers
+ONE_LAYER = "[[distribution, packages, package-state, configuration]]"
 ACCEPT = "application/vnd.oci.image.manifest.v1+json"
 
 
@@ -70,12 +74,12 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
         started.stop()
 
 
-def test_the_image_is_one_layer_loaded_into_the_engine(built, engine: Engine):
-    assert len(built["manifest"]["layers"]) == 1
-    assert built["manifest"]["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+def test_the_image_is_the_plans_layers_loaded_into_the_engine(built, engine: Engine):
+    assert len(built["manifest"]["layers"]) == len(DEFAULT_PLAN) > 1
+    assert {layer["mediaType"] for layer in built["manifest"]["layers"]} == {"application/vnd.oci.image.layer.v1.tar+gzip"}
     inspect = json.loads(engine.docker("image", "inspect", "debian12-node:latest").stdout)[0]
     assert inspect["Id"] == built["config_digest"], "the engine's image id is the config digest"
-    assert len(inspect["RootFS"]["Layers"]) == 1
+    assert inspect["RootFS"]["Layers"] == built["config"]["rootfs"]["diff_ids"]
     labels = built["config"]["config"]["Labels"]
     record = json.loads((built["dir"] / "manifest.json").read_text())
     assert labels["io.builder.spec.sha256"] == record["spec_sha256"]
@@ -91,6 +95,61 @@ def test_a_second_build_gives_the_same_digest(built, build_env, tmp_path: Path):
     manifest_bytes, _, _ = read_layout(tmp_path / "debian12-node" / "container" / "oci")
     assert sha256_of(manifest_bytes) == built["digest"]
     assert not [m for m in mounts_under(Path(tempfile.gettempdir())) if "builder-container." in m], "a build left a mount behind"
+
+
+def build_variant(tmp_path: Path, build_env, old: str, new: str) -> tuple[Path, dict]:
+    """The example built with `old` replaced by `new` in its spec: (its OCI layout, its manifest)."""
+    spec = tmp_path / "debian12-node.yaml"
+    text = EXAMPLE.read_text()
+    assert old in text
+    spec.write_text(text.replace(old, new))
+    # Not loaded into the session's engine: its debian12-node:latest stays the example's image.
+    env = {**build_env, "DOCKER_HOST": f"unix://{tmp_path / 'no-engine.sock'}"}
+    proc = builder("build", spec, "--only", "container", "--out", tmp_path / "out", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "container: not loaded" in proc.stderr
+    layout = tmp_path / "out" / "debian12-node" / "container" / "oci"
+    return layout, read_layout(layout)[1]
+
+
+def layer_tree(layout: Path, manifest: dict) -> dict[str, tuple]:
+    """The tree the image's layers make, applied in order: path -> (type, mode, owner, group, mtime, link, sha256)."""
+    import hashlib
+    import tarfile
+
+    tree: dict[str, tuple] = {}
+    for descriptor in manifest["layers"]:
+        digests: dict[str, str] = {}
+        with tarfile.open(blob_path(layout, descriptor["digest"]), "r:gz") as tar:
+            for member in tar:
+                if member.islnk():
+                    digest = digests[member.linkname]
+                elif member.isreg():
+                    digest = hashlib.sha256(tar.extractfile(member).read()).hexdigest()
+                else:
+                    digest = ""
+                digests[member.name] = digest
+                kind = tarfile.REGTYPE if member.islnk() else member.type
+                tree[member.name] = (kind, member.mode, member.uid, member.gid, member.mtime,
+                                     member.linkname if member.issym() else "", digest)
+    return tree
+
+
+def test_the_layers_make_the_one_layer_tree(built, build_env, tmp_path: Path):
+    layout, manifest = build_variant(tmp_path, build_env, "container:\n", f"container:\n  layers: {ONE_LAYER}\n")
+    assert len(manifest["layers"]) == 1
+    single = layer_tree(layout, manifest)
+    layered = layer_tree(built["dir"] / "container" / "oci", built["manifest"])
+    assert layered.keys() == single.keys()
+    assert [path for path in single if single[path] != layered[path]] == []
+
+
+def test_a_configuration_change_changes_only_the_last_layer(built, build_env, tmp_path: Path):
+    _, manifest = build_variant(tmp_path, build_env, "Local changes are overwritten.", "Local changes are lost.")
+    before = [layer["digest"] for layer in built["manifest"]["layers"]]
+    after = [layer["digest"] for layer in manifest["layers"]]
+    assert before[:-1] == after[:-1] and before[-1] != after[-1]
+    assert manifest["layers"][-1]["size"] < 0.01 * sum(layer["size"] for layer in manifest["layers"])
 
 
 def test_items_without_meaning_in_a_container_are_reported(built):
@@ -136,7 +195,7 @@ def test_push_then_the_registry_digest_is_ours_and_a_second_push_sends_nothing(b
     answer = requests.get(f"http://{registry.address}/v2/base/debian12-node/manifests/1", headers={"Accept": ACCEPT}, timeout=30)
     assert answer.headers["Docker-Content-Digest"] == built["digest"]
     assert sha256_of(answer.content) == built["digest"]
-    assert registry.requests("PUT", "/blobs/uploads/") == 2
+    assert registry.requests("PUT", "/blobs/uploads/") == 1 + len(built["manifest"]["layers"])
     published = json.loads((built["dir"] / "manifest.json").read_text())["artifacts"]["container"]["published"]["registry"]
     assert published["reference"] == ref and published["digest"] == built["digest"]
 
@@ -171,7 +230,8 @@ def test_a_registry_stopped_mid_push_is_a_clear_error_and_a_rerun_completes(buil
     uploads_before = registry.requests("PUT", "/blobs/uploads/")
     proc = builder("publish", EXAMPLE, "--to", "registry", "--out", built["out"], "--registry", str(ref), "--plain-http", env=build_env)
     assert proc.returncode == 0, proc.stderr
-    assert registry.requests("PUT", "/blobs/uploads/") == uploads_before + 1, "only the missing blob is sent again"
+    missing = len(built["manifest"]["layers"])  # the config and the layers, less the one blob sent
+    assert registry.requests("PUT", "/blobs/uploads/") == uploads_before + missing, "only the missing blobs are sent again"
 
     engine.docker("rmi", "-f", str(ref), check=False)
     engine.docker("pull", str(ref))

@@ -36,7 +36,7 @@ def dry_run(capsys, spec: Path, tmp_path: Path) -> dict:
         if key == "env":
             name, _, val = value.partition("=")
             parsed["env"][name] = val
-        elif key in ("elements", "command"):
+        elif key in ("elements", "command", "compression"):
             parsed[key] = value
     return parsed
 
@@ -109,7 +109,17 @@ def test_block_device_and_size_and_compression():
     assert "block-device-efi" in run.elements and "block-device-mbr" not in run.elements
     assert run.environment["DIB_IMAGE_SIZE"] == "8"
     assert "-u" not in run.options
-    assert "-u" in compose(load_spec(EXAMPLES / "debian12-node.yaml")[0]).options
+    assert "-u" not in compose(load_spec(EXAMPLES / "debian12-node.yaml")[0]).options, "compressed by default"
+    plain = (EXAMPLES / "debian12-node.yaml").read_text().replace("block_device: mbr", "block_device: mbr\n  compress: false")
+    assert "-u" in compose(load_spec_text(plain)[0]).options
+
+
+def test_the_dry_run_shows_the_compression(capsys, tmp_path):
+    assert dry_run(capsys, EXAMPLES / "debian12-node.yaml", tmp_path)["compression"].startswith("zlib-compressed")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text((EXAMPLES / "debian12-node.yaml").read_text().replace("block_device: mbr", "block_device: mbr\n  compress: false"))
+    parsed = dry_run(capsys, plain, tmp_path)
+    assert parsed["compression"].startswith("none") and " -u" in parsed["command"]
 
 
 def test_cache_key_follows_spec_and_elements(tmp_path):

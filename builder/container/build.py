@@ -1,4 +1,4 @@
-"""`builder build --only container`: bootstrap, baseline, strip, one layer, OCI layout, load into Docker.
+"""`builder build --only container`: bootstrap, baseline, strip, the planned layers, OCI layout, load into Docker.
 
 Everything is made in a work directory and a staging directory beside OUT/<name>/;
 OUT/<name>/container/ appears whole, or not at all (a failure, the size budget included,
@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
@@ -18,8 +19,8 @@ from ..baseline import BASELINE_VERSION, Baseline, render_script
 from ..errors import BuilderError
 from ..host import progress, source_date_epoch
 from ..manifest import ArtifactRecord, record_for
-from . import bootstrap, engine, image, layer, strip
-from .definition import ImageDefinition, image_definition
+from . import bootstrap, engine, image, plan, strip
+from .definition import ImageDefinition, image_definition, layer_plan
 
 TAG = "latest"
 
@@ -53,70 +54,144 @@ def plan_container(item, directory: Path, options) -> list[str]:
     baseline = Baseline(spec, context="container")
     definition = image_definition(spec)
     base = base_tree(spec, baseline, definition)
+    layers = layer_plan(spec, definition)
     for item_name, why in baseline.not_applicable.items():  # said once per build: the plan runs before every build
         _say(f"container: {item_name}: not applicable: {why}")
     return [f"container: would run {shlex.join(base.command(Path('WORK/root')))}  (or reuse {base.tarball})",
             "container: chroot WORK/root /bin/bash -s < (builder baseline for a container)",
-            f"container: strip, write one {container_settings(spec).compression} layer, OCI layout and docker-archive "
-            f"into {directory / 'container'}"]
+            f"container: strip, write {len(layers)} {container_settings(spec).compression} layer(s) "
+            f"({' | '.join('+'.join(c) for c in layers)}), OCI layout and docker-archive into {directory / 'container'}"]
+
+
+@dataclass
+class Context:
+    """One container build: what it reads (spec, definition, plan) and what its steps make, in order."""
+
+    item: object
+    directory: Path
+    work: Path
+    baseline: Baseline
+    definition: ImageDefinition
+    settings: object
+    epoch: int = 0
+    installed: plan.Snapshot | None = None
+    planned: list[plan.PlannedLayer] = field(default_factory=list)
+    built: image.Image | None = None
+
+    @property
+    def spec(self):
+        return self.item.spec
+
+    @property
+    def root(self) -> Path:
+        return self.work / "root"
+
+    @property
+    def final(self) -> Path:
+        return self.directory / "container"
 
 
 def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
-    spec = item.spec
-    baseline = Baseline(spec, context="container")
-    definition = image_definition(spec)
-    settings = container_settings(spec)
-    base = base_tree(spec, baseline, definition)
-    work = Path(tempfile.mkdtemp(prefix="builder-container."))
+    """Bootstrap, baseline, strip, layers, image, written whole into OUT/<name>/container/, then loaded."""
+    baseline = Baseline(item.spec, context="container")
+    context = Context(item, directory, Path(tempfile.mkdtemp(prefix="builder-container.")), baseline,
+                      image_definition(item.spec), container_settings(item.spec))
     out_existed = directory.parent.exists()
-    staging = None
     try:
-        root = work / "root"
-        created = bootstrap.fill(base, root, log=_say)
-        epoch = source_date_epoch(default=created)
-        dpkg_cfg = root / strip.DPKG_EXCLUDES.lstrip("/")
-        dpkg_cfg.parent.mkdir(parents=True, exist_ok=True)
-        dpkg_cfg.write_text(strip.dpkg_excludes(definition, spec.locale))
-        bootstrap.apply_script(root, render_script(baseline), epoch, log=_say)
-        removed = strip.strip_tree(root, definition, spec.locale)
-        _say(f"container: left out {len(removed)} paths (docs, man pages, locales, caches, logs)")
-        blob = layer.write_layer(root, work / "layer", epoch, settings.compression)
-        budget = settings.size_budget_mib or definition.size_budget_mib
-        if blob.size > budget << 20:
-            raise BuilderError(over_budget(root, blob.size, budget),
-                               hint="raise container.size_budget_mib, or drop packages (packages.toolset: false, packages.exclude)")
-        labels = {**definition.labels, **image_labels(item, epoch)}
-        env = {**definition.env, "LANG": spec.locale}
-        built = image.make_image(blob, cmd=list(definition.cmd), env=env, labels=labels, epoch=epoch, tag=TAG,
-                                 history=f"builder {__version__}: {definition.bootstrap.tool} {definition.bootstrap.variant} "
-                                         f"{definition.bootstrap.suite}, baseline {BASELINE_VERSION}, flattened")
-        directory.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".container.", dir=directory))
-        staging.chmod(0o755)
-        image.write_layout(built, staging / "oci")
-        archive = staging / f"{spec.name}.docker.tar"
-        image.write_docker_archive(built, staging / "oci", archive, f"{spec.name}:{TAG}", epoch)
-        final = directory / "container"
-        _replace_dir(staging, final)
-        staging = None
+        bootstrap_tree(context)
+        apply_baseline(context)
+        strip_tree(context)
+        write_layers(context)
+        check_budget(context)
+        make_image(context)
+        write_outputs(context)
     except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
         _remove_if_empty(directory)
         if not out_existed:
             _remove_if_empty(directory.parent)
         raise
     finally:
-        _remove_work(work)
-    _say(f"container: {spec.name}:{TAG} digest {built.digest}, one layer of {blob.size / (1 << 20):.1f} MiB ({settings.compression})")
-    archive = final / f"{spec.name}.docker.tar"
-    if engine.engine_reachable():
-        engine.load(archive, built.config_digest)
-        _say(f"container: loaded into the Docker engine at {engine.engine_address()} as {spec.name}:{TAG} ({built.config_digest})")
-    else:
+        _remove_work(context.work)
+    load_into_engine(context)
+    manifest_blob = image.blob_path(context.final / "oci", context.built.digest)
+    return [record_for("container", directory, manifest_blob),
+            record_for("container-archive", directory, context.final / f"{context.spec.name}.docker.tar")]
+
+
+def bootstrap_tree(context: Context) -> None:
+    base = base_tree(context.spec, context.baseline, context.definition)
+    created = bootstrap.fill(base, context.root, log=_say)
+    context.epoch = source_date_epoch(default=created)
+    context.installed = plan.snapshot(context.root)  # what the packages installed: the baseline's changes come after
+
+
+def apply_baseline(context: Context) -> None:
+    dpkg_cfg = context.root / strip.DPKG_EXCLUDES.lstrip("/")
+    dpkg_cfg.parent.mkdir(parents=True, exist_ok=True)
+    dpkg_cfg.write_text(strip.dpkg_excludes(context.definition, context.spec.locale))
+    _say("container: running the baseline script in the tree")
+    bootstrap.apply_script(context.root, render_script(context.baseline), context.epoch, log=_say)
+
+
+def strip_tree(context: Context) -> None:
+    removed = strip.strip_tree(context.root, context.definition, context.spec.locale)
+    _say(f"container: left out {len(removed)} paths (docs, man pages, locales, caches, logs)")
+
+
+def write_layers(context: Context) -> None:
+    layers = layer_plan(context.spec, context.definition)
+    _say(f"container: writing {len(layers)} {context.settings.compression} layer(s): {' | '.join('+'.join(c) for c in layers)}")
+    rules = plan.Rules(context.definition.distribution_priorities, context.definition.package_state)
+    context.planned = plan.write_layers(context.root, context.installed, layers, rules, context.work, context.epoch,
+                                        context.settings.compression)
+    for p in context.planned:
+        _say(f"container: layer {p.name}: {p.entries} entries, {kib(p.layer.size)} ({p.layer.digest})")
+
+
+def check_budget(context: Context) -> None:
+    size = sum(p.layer.size for p in context.planned)
+    budget = context.settings.size_budget_mib or context.definition.size_budget_mib
+    if size > budget << 20:
+        raise BuilderError(over_budget(context.root, size, budget),
+                           hint="raise container.size_budget_mib, or drop packages (packages.toolset: false, packages.exclude)")
+
+
+def make_image(context: Context) -> None:
+    definition = context.definition
+    labels = {**definition.labels, **image_labels(context.item, context.epoch)}
+    env = {**definition.env, "LANG": context.spec.locale}
+    origin = (f"builder {__version__}: {definition.bootstrap.tool} {definition.bootstrap.variant} "
+              f"{definition.bootstrap.suite}, baseline {BASELINE_VERSION}")
+    context.built = image.make_image([p.layer for p in context.planned], cmd=list(definition.cmd), env=env, labels=labels,
+                                     epoch=context.epoch, tag=TAG, history=[f"{origin}: {p.name}" for p in context.planned])
+    size = sum(p.layer.size for p in context.planned)
+    _say(f"container: {context.spec.name}:{TAG} digest {context.built.digest}, {len(context.planned)} layer(s), "
+         f"{size / (1 << 20):.1f} MiB ({context.settings.compression})")
+
+
+def write_outputs(context: Context) -> None:
+    """The OCI layout and the docker-archive, staged beside OUT/<name>/container/ and put there in one rename."""
+    context.directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".container.", dir=context.directory))
+    try:
+        staging.chmod(0o755)
+        image.write_layout(context.built, staging / "oci")
+        archive = staging / f"{context.spec.name}.docker.tar"
+        image.write_docker_archive(context.built, staging / "oci", archive, f"{context.spec.name}:{TAG}", context.epoch)
+        _replace_dir(staging, context.final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def load_into_engine(context: Context) -> None:
+    archive = context.final / f"{context.spec.name}.docker.tar"
+    if not engine.engine_reachable():
         _say(f"container: not loaded: no Docker engine at {engine.engine_address()} (docker load -i {archive})")
-    manifest_blob = image.blob_path(final / "oci", built.digest)
-    return [record_for("container", directory, manifest_blob), record_for("container-archive", directory, archive)]
+        return
+    engine.load(archive, context.built.config_digest)
+    _say(f"container: loaded into the Docker engine at {engine.engine_address()} as {context.spec.name}:{TAG} "
+         f"({context.built.config_digest})")
 
 
 def image_labels(item, epoch: int) -> dict[str, str]:

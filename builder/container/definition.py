@@ -1,4 +1,4 @@
-"""The container image definitions in base-images/: what is left out, image config, labels, size budget."""
+"""The container image definitions in base-images/: what is left out, the layer plan, image config, labels, size budget."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import BuilderError
-from ..spec import Spec
+from ..spec import LayerContent, Spec, layer_plan_problem
 
 BASE_IMAGES = Path(__file__).resolve().parent.parent.parent / "base-images"
 
@@ -30,6 +30,9 @@ class ImageDefinition:
     env: dict[str, str]
     labels: dict[str, str]
     size_budget_mib: int
+    layers: tuple[tuple[LayerContent, ...], ...]
+    distribution_priorities: tuple[str, ...]
+    package_state: tuple[str, ...]
 
 
 def _read(path: Path) -> dict:
@@ -54,7 +57,7 @@ def image_definition(spec: Spec, directory: Path = BASE_IMAGES) -> ImageDefiniti
         config = {**common.get("config", {}), **own.get("config", {})}
         labels = {**common.get("config", {}).get("labels", {}), **own.get("config", {}).get("labels", {})}
         env = {**common.get("config", {}).get("env", {}), **own.get("config", {}).get("env", {})}
-        return ImageDefinition(
+        definition = ImageDefinition(
             name=path.stem,
             bootstrap=Bootstrap(**own["bootstrap"]),
             exclude=tuple(common.get("exclude", []) + (own.get("exclude") or [])),
@@ -64,6 +67,19 @@ def image_definition(spec: Spec, directory: Path = BASE_IMAGES) -> ImageDefiniti
             env={str(k): str(v) for k, v in env.items()},
             labels={str(k): str(v) for k, v in labels.items()},
             size_budget_mib=int(own.get("size_budget_mib", common["size_budget_mib"])),
+            layers=tuple(tuple(LayerContent(c) for c in layer) for layer in own.get("layers", common["layers"])),
+            distribution_priorities=tuple(own.get("distribution_priorities", common["distribution_priorities"])),
+            package_state=tuple(common.get("package_state", []) + (own.get("package_state") or [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise BuilderError(f"{path} (with common.yaml): malformed image definition ({exc!r})") from None
+    if problem := layer_plan_problem(definition.layers):
+        raise BuilderError(f"{path} (with common.yaml): layers: {problem}")
+    return definition
+
+
+def layer_plan(spec: Spec, definition: ImageDefinition) -> tuple[tuple[LayerContent, ...], ...]:
+    """The spec's container.layers, else the definition's."""
+    if spec.container is not None and spec.container.layers is not None:
+        return tuple(tuple(layer) for layer in spec.container.layers)
+    return definition.layers

@@ -1,4 +1,4 @@
-"""The image around the layer: OCI config and manifest, the OCI image layout, and a docker-archive.
+"""The image around its layers: OCI config and manifest, the OCI image layout, and a docker-archive.
 
 Every JSON document is serialised once (sorted keys, no spaces) and its digest taken
 from those exact bytes; the registry push sends the same bytes.
@@ -38,7 +38,7 @@ def iso_date(epoch: int) -> str:
 class Image:
     config: bytes
     manifest: bytes
-    layer: Layer
+    layers: tuple[Layer, ...]
     tag: str
 
     @property
@@ -50,25 +50,28 @@ class Image:
         return sha256_of(self.manifest)
 
 
-def make_image(layer: Layer, *, cmd: list[str], env: dict[str, str], labels: dict[str, str], epoch: int,
-               history: str, tag: str) -> Image:
+def make_image(layers: list[Layer], *, cmd: list[str], env: dict[str, str], labels: dict[str, str], epoch: int,
+               history: list[str], tag: str) -> Image:
+    """The image of `layers` (lowest first), with one history entry per layer."""
+    if len(history) != len(layers):
+        raise ValueError("one history entry per layer")
     created = iso_date(epoch)
     config = canonical({
         "architecture": "amd64",
         "os": "linux",
         "created": created,
         "config": {"Cmd": cmd, "Env": [f"{k}={v}" for k, v in env.items()], "Labels": labels},
-        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-        "history": [{"created": created, "created_by": history}],
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
+        "history": [{"created": created, "created_by": line} for line in history],
     })
     manifest = canonical({
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
         "config": {"mediaType": CONFIG_TYPE, "digest": sha256_of(config), "size": len(config)},
-        "layers": [{"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}],
+        "layers": [{"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size} for layer in layers],
         "annotations": {"org.opencontainers.image.created": created},
     })
-    return Image(config, manifest, layer, tag)
+    return Image(config, manifest, tuple(layers), tag)
 
 
 def blob_path(layout: Path, digest: str) -> Path:
@@ -77,12 +80,14 @@ def blob_path(layout: Path, digest: str) -> Path:
 
 
 def write_layout(image: Image, layout: Path) -> None:
-    """An OCI image layout in the new directory `layout`; the layer blob is moved into it."""
+    """An OCI image layout in the new directory `layout`; the layer blobs are moved into it."""
     (layout / "blobs" / "sha256").mkdir(parents=True)
     (layout / "oci-layout").write_bytes(canonical({"imageLayoutVersion": "1.0.0"}))
     blob_path(layout, image.config_digest).write_bytes(image.config)
     blob_path(layout, image.digest).write_bytes(image.manifest)
-    shutil.move(image.layer.path, blob_path(layout, image.layer.digest))
+    for layer in image.layers:
+        if not blob_path(layout, layer.digest).exists():  # two layers with the same content are one blob
+            shutil.move(layer.path, blob_path(layout, layer.digest))
     index = canonical({
         "schemaVersion": 2,
         "mediaType": INDEX_TYPE,
@@ -104,15 +109,16 @@ def read_layout(layout: Path) -> tuple[bytes, dict, bytes]:
 def write_docker_archive(image: Image, layout: Path, path: Path, repo_tag: str, epoch: int) -> None:
     """A `docker load` archive (Docker before 25 cannot load an OCI layout) that reuses the layout's blobs."""
     config_name = f"blobs/sha256/{image.config_digest.split(':')[1]}"
-    layer_name = f"blobs/sha256/{image.layer.digest.split(':')[1]}"
-    manifest = json.dumps([{"Config": config_name, "RepoTags": [repo_tag], "Layers": [layer_name]}]).encode()
+    layer_names = [f"blobs/sha256/{layer.digest.split(':')[1]}" for layer in image.layers]
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [repo_tag], "Layers": layer_names}]).encode()
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
         for name in ("blobs", "blobs/sha256"):
             info = tarfile.TarInfo(name)
             info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, epoch
             tar.addfile(info)
-        for name, source in ((config_name, blob_path(layout, image.config_digest)),
-                             (layer_name, blob_path(layout, image.layer.digest))):
+        blobs = {config_name: image.config_digest, **{name: layer.digest for name, layer in zip(layer_names, image.layers, strict=True)}}
+        for name, digest in blobs.items():
+            source = blob_path(layout, digest)
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = source.stat().st_size, 0o644, epoch
             with source.open("rb") as handle:

@@ -12,6 +12,7 @@ import hashlib
 import os
 import stat
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class _Hashing:
             self.sink.flush()
 
 
-def _entries(root: Path) -> list[str]:
+def tree_entries(root: Path) -> list[str]:
     """Tree paths in sorted order, a directory's own entry before its contents."""
     found: list[str] = []
 
@@ -82,14 +83,20 @@ def _xattrs(path: str) -> dict[str, str]:
     return headers
 
 
-def write_tar(root: Path, out, epoch: int) -> int:
-    """Write the tree at `root` as a tar stream to the file object `out`; returns the number of entries."""
+def write_tar(root: Path, out, epoch: int, entries: list[str] | None = None,
+              directory_stats: Mapping[str, os.stat_result] | None = None) -> int:
+    """Write the tree at `root` (or its paths `entries`, in tree_entries' order) as a tar stream to the file
+    object `out`; a directory found in `directory_stats` is written with that owner, mode and mtime instead
+    of its own. Returns the number of entries."""
     links: dict[tuple[int, int], str] = {}
     count = 0
+    directory_stats = directory_stats or {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape") as tar:
-        for rel in _entries(root):
+        for rel in tree_entries(root) if entries is None else entries:
             full = str(root / rel)
             st = os.lstat(full)
+            if stat.S_ISDIR(st.st_mode) and rel in directory_stats and stat.S_ISDIR(directory_stats[rel].st_mode):
+                st = directory_stats[rel]
             mode = st.st_mode
             if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
                 continue
@@ -121,8 +128,9 @@ def write_tar(root: Path, out, epoch: int) -> int:
     return count
 
 
-def write_layer(root: Path, path: Path, epoch: int, compression: Compression) -> Layer:
-    """The compressed layer blob at `path`, with both of its digests."""
+def write_layer(root: Path, path: Path, epoch: int, compression: Compression, entries: list[str] | None = None,
+                directory_stats: Mapping[str, os.stat_result] | None = None) -> Layer:
+    """The compressed layer blob at `path` (the whole tree, or `entries` as write_tar takes them), with both of its digests."""
     with path.open("wb") as raw:
         compressed = _Hashing(raw)
         if compression is Compression.ZSTD:
@@ -135,7 +143,7 @@ def write_layer(root: Path, path: Path, epoch: int, compression: Compression) ->
             writer = gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=GZIP_LEVEL, mtime=0)
             media = "application/vnd.oci.image.layer.v1.tar+gzip"
         uncompressed = _Hashing(writer)
-        write_tar(root, uncompressed, epoch)
+        write_tar(root, uncompressed, epoch, entries, directory_stats)
         writer.close()
         raw.flush()
         os.fsync(raw.fileno())

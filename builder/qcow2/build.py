@@ -207,7 +207,8 @@ def plan_qcow2(item, directory: Path, options) -> list[str]:
     data = directory / ".qcow2-build.XXXX" / "data"
     env = environment_for(run, data, extra_paths)
     lines = [f"# qcow2 {item.spec.name} ({item.spec.target}): would build {image} (log {log})",
-             f"elements: {' '.join(run.elements)}"]
+             f"elements: {' '.join(run.elements)}",
+             "compression: " + ("none (qcow2.compress: false)" if "-u" in run.options else "zlib-compressed qcow2 clusters (qcow2.compress)")]
     lines += [f"env: {key}={shlex.quote(env[key])}" for key in sorted(env)]
     lines += [f"file: {data / path} ({len(run.files[path].encode())} bytes)" for path in sorted(run.files)]
     lines.append("command: " + " ".join(f"{key}={shlex.quote(env[key])}" for key in sorted(env)) + " "

@@ -28,6 +28,7 @@ from .model import (
     Install,
     IPConfig,
     KickstartSettings,
+    LayerContent,
     Limits,
     Machine,
     Model,
@@ -49,14 +50,15 @@ from .model import (
     User,
     Vlan,
     json_schema,
+    layer_plan_problem,
 )
 
 __all__ = [
     "PLAINTEXT_HINT", "SPEC_VERSION", "BlockDevice", "BootProto", "Bridge", "CloudInit", "Compression",
     "ContainerSettings", "Disk", "DiskLayout", "Ethernet", "ExtraFile", "Firewall", "HostEntry", "IPConfig", "Install",
-    "KickstartSettings", "Limits", "Machine", "Model", "Network", "Packages", "Partition", "PlaintextPassword",
+    "KickstartSettings", "LayerContent", "Limits", "Machine", "Model", "Network", "Packages", "Partition", "PlaintextPassword",
     "Prepull", "Pxe", "Qcow2Settings", "RcLocal", "Repo", "Root", "SELinux", "Services", "Spec", "Sshd", "Time",
-    "User", "Vlan", "json_schema",
+    "User", "Vlan", "json_schema", "layer_plan_problem",
     "LoadedSpec", "load_all", "load_spec", "load_spec_text", "spec_from_source",
     "spec_sha256",
     "CLASSIC_NAMES_ARGS", "MANAGED_ARGS", "inst_repo",

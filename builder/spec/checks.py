@@ -16,7 +16,7 @@ from ..packages import missing_names, toolset_gaps
 from ..targets import Family
 from .kernel import MANAGED_ARGS, inst_repo
 from .machines import machine_spec
-from .model import BootProto, DiskLayout, SELinux, Spec
+from .model import BootProto, Compression, DiskLayout, SELinux, Spec, layer_plan_problem
 
 # Files the baseline writes itself; an extra file may not fight over them.
 MANAGED_PATHS = {
@@ -335,8 +335,15 @@ def check_machines_kickstarts(spec: Spec) -> Iterator[Problem]:
 @reads("target", "container")
 def check_container(spec: Spec) -> Iterator[Problem]:
     container = spec.container
-    if container is None or container.prepull is None:
+    if container is None:
         return
+    if container.layers is not None and (problem := layer_plan_problem(container.layers)):
+        yield _p("container.layers", problem, "one layer: [[distribution, packages, package-state, configuration]]")
+    if container.prepull is None:
+        return
+    if container.compression is Compression.ZSTD and container.prepull.engine == "docker":
+        yield _p("container.compression", "the nodes pull with Docker, and Debian 12's docker.io (20.10) cannot pull zstd layers",
+                 "use compression: gzip, or prepull.engine: podman")
     if container.prepull.engine == "docker" and spec.target.info.family is Family.EL:
         yield _p("container.prepull.engine", f"{spec.target} ships no docker engine in its own repositories",
                  "use engine: podman (in AppStream); docker-ce needs Docker's own repository")

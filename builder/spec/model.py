@@ -253,6 +253,29 @@ class Compression(StrEnum):
     ZSTD = "zstd"
 
 
+class LayerContent(StrEnum):
+    """What a container image layer holds; every path of the image is exactly one of these (in this order)."""
+
+    DISTRIBUTION = "distribution"
+    """Files of the distribution's own packages (dpkg Priority required/important), as installed."""
+    PACKAGES = "packages"
+    """Files of every other package (the spec's packages and the toolset), as installed."""
+    PACKAGE_STATE = "package-state"
+    """Files no package owns, as the package install left them (dpkg status, debconf, ld.so.cache, alternatives)."""
+    CONFIGURATION = "configuration"
+    """Whatever the baseline and the spec's files created or changed after the install."""
+
+
+def layer_plan_problem(plan: list[list[LayerContent]] | tuple[tuple[LayerContent, ...], ...]) -> str | None:
+    """Why `plan` is not a layer plan (each content once, in LayerContent's order, no empty layer), or None."""
+    if any(not layer for layer in plan):
+        return "a layer holds at least one content"
+    flat = [content for layer in plan for content in layer]
+    if flat != list(LayerContent):
+        return "each layer content appears exactly once, in this order: " + ", ".join(LayerContent)
+    return None
+
+
 class Prepull(Model):
     image: f.ImageRef
     """The image every node pulls on first boot, HOST[:PORT]/REPO[:TAG] (your internal registry)."""
@@ -270,7 +293,11 @@ class ContainerSettings(Model):
     size_budget_mib: Annotated[int, Field(ge=1, le=65536)] | None = None
     """Largest compressed image, in MiB; the build fails above it (default: base-images/)."""
     compression: Compression = Compression.GZIP
-    """Layer compression: gzip (every engine) or zstd (Docker 23+, podman 4+)."""
+    """Layer compression: gzip (every engine) or zstd (podman 4+, Docker 23+; refused with prepull.engine: docker)."""
+    layers: list[list[LayerContent]] | None = None
+    """Layer plan, lowest first, each content once and in this order, like [[distribution, packages], [package-state, configuration]].
+
+    One layer: [[distribution, packages, package-state, configuration]]; unset: base-images/ (one layer per content)."""
     registry: f.ImageRef | None = None
     """Where `builder publish --to registry` pushes the image, HOST[:PORT]/REPO[:TAG]."""
     prepull: Prepull | None = None
@@ -295,8 +322,8 @@ class Qcow2Settings(Model):
     """Virtual disk size in GiB; unset: just large enough for the content (a cloud grows the disk; growroot/cloud-init grow the root partition)."""
     block_device: BlockDevice = BlockDevice.MBR
     """Partition layout: mbr (BIOS), gpt (BIOS + GPT) or efi (UEFI + BIOS); DIB's block-device-* elements."""
-    compress: bool = False
-    """Compress the qcow2 (smaller upload, slower build)."""
+    compress: bool = True
+    """Compress the qcow2 (zlib clusters, which every qemu reads): Glance stores it and every compute node downloads it."""
     cloud_init: CloudInit = CloudInit.OPENSTACK
     """openstack: cloud-init reads a config drive or the metadata service; none: no cloud-init."""
     glance_name: f.Name | None = None
