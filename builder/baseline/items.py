@@ -135,8 +135,10 @@ ITEMS: tuple[Record, ...] = (
     ),
     Record(
         Item.USERS, "`users`", (Step("users", "users"),),
-        writes="`useradd`/`usermod` guarded, `authorized_keys`, sudoers drop-in for key-only admins",
-        check="verify_system.check_users", checked="passwd, group, shadow, keys and modes",
+        writes="`useradd`/`usermod` guarded, `authorized_keys`, sudoers drop-in for key-only admins "
+               "(`/etc/sudoers.d` 0750); each home 0700, its dotfiles without group write or other access; "
+               "login.defs `ENCRYPT_METHOD` as PAM's (Debian: `YESCRYPT`)",
+        check="verify_system.check_users", checked="passwd, group, shadow, keys, home and dotfile modes, login.defs",
         kickstart="`user --iscrypted`, `sshkey`", kickstart_block="accounts",
     ),
     Record(
@@ -147,8 +149,12 @@ ITEMS: tuple[Record, ...] = (
     ),
     Record(
         Item.SSHD, "`sshd`", (Step("sshd", "sshd"),),
-        writes="`/etc/ssh/sshd_config.d/10-builder.conf` (sorts before `50-redhat.conf`: first value wins)",
-        check="verify_system.check_sshd", checked="effective config, Includes followed; booted: `sshd -T`, port, banner, root refused",
+        writes="`/etc/ssh/sshd_config.d/10-builder.conf` (sorts before `50-redhat.conf`: first value wins), "
+               "with `PermitEmptyPasswords no`, `ClientAliveInterval 300`, `ClientAliveCountMax 1` always; "
+               "`sshd_config` 0600 repeats them but Port after its Include (for scanners that read only it)",
+        check="verify_system.check_sshd",
+        checked="effective config, Includes followed; `sshd_config` itself and its mode; "
+                "booted: `sshd -T`, port, banner, root refused",
         booted="booted_sshd",
         not_applicable=_in_container("a container is reached through its runtime, not sshd "
                                      "(set container.sshd: true to keep sshd)"),

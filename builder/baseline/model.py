@@ -25,7 +25,20 @@ from .paths import (  # noqa: F401 - re-exported: the baseline's paths, as model
 )
 
 # Bump when the rendered script or the checks change meaning.
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2
+
+# sshd settings every baseline sets, whatever the spec says: no login with an empty password, and a client
+# that stops answering is dropped (one unanswered keepalive after 300 s idle: gone within 10 minutes).
+# ClientAliveCountMax is 1, not 0: since OpenSSH 8.2, 0 turns the disconnection off.
+SSHD_FIXED_SETTINGS = (("PermitEmptyPasswords", "no"), ("ClientAliveInterval", "300"), ("ClientAliveCountMax", "1"))
+# A spec user's home directory, and what the baseline takes away from the login scripts at its top (.bashrc,
+# .profile, ...): group write and execute, and everything for others (so 0644 becomes 0640).
+HOME_MODE = "0700"
+SUDOERS_DIR_MODE = "0750"
+DOTFILE_MODES_TAKEN = "/g=wx,o=rwx"
+DOTFILE_CHMOD = "g-wx,o-rwx"
+SSHD_BLOCK_BEGIN = "# BEGIN builder"
+SSHD_BLOCK_END = "# END builder"
 
 
 @dataclass(frozen=True)
@@ -170,6 +183,7 @@ class Baseline:
             ("UseDNS", yes_no(s.use_dns)),
             ("GSSAPIAuthentication", yes_no(s.gssapi_authentication)),
             ("PasswordAuthentication", yes_no(s.password_authentication)),
+            *SSHD_FIXED_SETTINGS,
         )
 
     # ------------------------------------------------------------ services
@@ -249,6 +263,19 @@ class Baseline:
                 "# before the distribution's drop-ins (50-redhat.conf), so these settings win.\n" + body)
 
     @property
+    def sshd_main_block(self) -> str:
+        """The block the main sshd_config carries right after its drop-in Include: the drop-in's settings again.
+
+        sshd reads the drop-in first and keeps the first value, so the block changes nothing for
+        sshd; it is there for scanners that read only sshd_config (SSG's OVAL for Debian 12).
+        """
+        # Not Port: every Port line adds a listening socket, and a second one on the same port fails to bind.
+        body = "".join(f"{k} {v}\n" for k, v in self.sshd_settings if k != "Port")
+        return (f"{SSHD_BLOCK_BEGIN}: the settings of {SSHD_DROPIN} but Port (that file is read first,\n"
+                "# through the Include above, and wins), repeated for scanners that read only this file.\n"
+                f"{body}{SSHD_BLOCK_END}\n")
+
+    @property
     def locale_file(self) -> str:
         return f"LANG={self.spec.locale}\n"
 
@@ -287,6 +314,16 @@ class Baseline:
         loc = self.spec.locale
         charset = "UTF-8" if loc.lower().endswith((".utf-8", ".utf8")) else "ISO-8859-1"
         return f"{loc} {charset}"
+
+    @property
+    def encrypt_method(self) -> str | None:
+        """login.defs' ENCRYPT_METHOD (chpasswd, newusers), the same as PAM's: Debian 12's PAM hashes with
+        yescrypt while its login.defs says SHA512; EL's two agree (SHA512) and are left alone (None)."""
+        return "YESCRYPT" if self.family is Family.DEBIAN else None
+
+    @property
+    def sudoers_files(self) -> tuple[tuple[str, str], ...]:
+        return tuple(f for f in (self.sudoers_file(user) for user in self.spec.users) if f)
 
     def sudoers_file(self, user) -> tuple[str, str] | None:
         """(path, content) of the sudoers drop-in for a key-only admin."""
