@@ -120,8 +120,7 @@ def build_tree(root: Path, b: Baseline) -> None:
     put(root, m.LIMITS_FILE, b.limits_file)
     put(root, m.SYSTEMD_LIMITS_FILE, b.systemd_limits_file)
     put(root, m.USER_LIMITS_FILE, b.systemd_limits_file)
-    if b.sysctl_file:
-        put(root, m.SYSCTL_FILE, b.sysctl_file)
+    put(root, m.SYSCTL_FILE, b.sysctl_file)
     put(root, paths.rc_local, b.rc_local_body or "#!/bin/bash\n", 0o755)
     for unit in b.services_enabled:
         link(root, f"/etc/systemd/system/multi-user.target.wants/{unit}", f"/usr/lib/systemd/system/{unit}")
@@ -494,8 +493,16 @@ def test_extra_file_mode_owner_content_never_echoed(debian):
 
 def test_changed_managed_file_names_the_line(debian):
     b, root = debian
-    put(root, m.SYSCTL_FILE, "# Managed by builder\nnet.ipv4.tcp_tw_reuse = 0\n")
-    assert_one_failure(b, root, "sysctls", "line 2", "tcp_tw_reuse = 1")
+    put(root, m.SYSCTL_FILE, b.sysctl_file.replace("tcp_tw_reuse = 1", "tcp_tw_reuse = 0"))
+    assert_one_failure(b, root, "sysctls", "line 4", "tcp_tw_reuse = 1")
+
+
+def test_baseline_sysctls_come_first_and_a_spec_value_wins():
+    b = baseline_of(DEBIAN_SPEC)
+    assert b.sysctl_file == ("# Managed by builder\nfs.suid_dumpable = 0\nkernel.randomize_va_space = 2\n"
+                             "net.ipv4.tcp_tw_reuse = 1\n")
+    b = baseline_of(DEBIAN_SPEC.replace("sysctls: {net.ipv4.tcp_tw_reuse: 1}", "sysctls: {fs.suid_dumpable: 2}"))
+    assert b.sysctls == {"kernel.randomize_va_space": "2", "fs.suid_dumpable": "2"}
 
 
 def test_missing_package_and_locale(debian):

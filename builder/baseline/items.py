@@ -192,7 +192,8 @@ ITEMS: tuple[Record, ...] = (
     ),
     Record(
         Item.SYSCTLS, "`sysctls`", (Step("sysctls", "sysctls"),),
-        writes="`/etc/sysctl.d/90-builder.conf` (`tcp_tw_recycle` refused: removed in Linux 4.12)",
+        writes="`/etc/sysctl.d/90-builder.conf`: `fs.suid_dumpable = 0`, `kernel.randomize_va_space = 2` "
+               "(unless the spec sets them), then the spec's (`tcp_tw_recycle` refused: removed in Linux 4.12)",
         check="file_checks.check_sysctls", checked="file content; booted: `sysctl -n`", booted="booted_sysctls",
         not_applicable=_in_container("a container shares the host's kernel; set sysctls through the container runtime"),
     ),

@@ -31,6 +31,10 @@ BASELINE_VERSION = 2
 # that stops answering is dropped (one unanswered keepalive after 300 s idle: gone within 10 minutes).
 # ClientAliveCountMax is 1, not 0: since OpenSSH 8.2, 0 turns the disconnection off.
 SSHD_FIXED_SETTINGS = (("PermitEmptyPasswords", "no"), ("ClientAliveInterval", "300"), ("ClientAliveCountMax", "1"))
+# Kernel settings every baseline sets (a spec's sysctl of the same name wins): the kernel's defaults, made
+# explicit so that no package lowers them (systemd-coredump's 50-coredump.conf sets fs.suid_dumpable = 2).
+SYSCTL_DEFAULTS = (("fs.suid_dumpable", "0"), ("kernel.randomize_va_space", "2"))
+
 # A spec user's home directory, and what the baseline takes away from the login scripts at its top (.bashrc,
 # .profile, ...): group write and execute, and everything for others (so 0644 becomes 0640).
 HOME_MODE = "0700"
@@ -251,10 +255,15 @@ class Baseline:
                 f"[Manager]\nDefaultLimitNOFILE={self.spec.limits.nofile}\n")
 
     @property
-    def sysctl_file(self) -> str | None:
-        if not self.spec.sysctls:
-            return None
-        return "# Managed by builder\n" + "".join(f"{k} = {v}\n" for k, v in self.spec.sysctls.items())
+    def sysctls(self) -> dict[str, str]:
+        """The baseline's kernel settings, then the spec's (which win over a baseline one of the same name)."""
+        settings = {key: value for key, value in SYSCTL_DEFAULTS if key not in self.spec.sysctls}
+        settings.update((key, str(value)) for key, value in self.spec.sysctls.items())
+        return settings
+
+    @property
+    def sysctl_file(self) -> str:
+        return "# Managed by builder\n" + "".join(f"{k} = {v}\n" for k, v in self.sysctls.items())
 
     @property
     def sshd_dropin(self) -> str:

@@ -249,8 +249,7 @@ def limits(b: Baseline) -> list[str]:
 
 
 def sysctls(b: Baseline) -> list[str]:
-    content = b.sysctl_file
-    return [put_generated(m.SYSCTL_FILE, content)] if content else []
+    return [put_generated(m.SYSCTL_FILE, b.sysctl_file)]
 
 
 def rc_local(b: Baseline) -> list[str]:

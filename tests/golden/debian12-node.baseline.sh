@@ -198,6 +198,8 @@ BUILDER_EOF
 builder_step sysctls
 builder_put /etc/sysctl.d/90-builder.conf 0644 root root <<'BUILDER_EOF'
 # Managed by builder
+fs.suid_dumpable = 0
+kernel.randomize_va_space = 2
 net.ipv4.tcp_tw_reuse = 1
 net.core.somaxconn = 4096
 BUILDER_EOF
