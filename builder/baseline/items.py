@@ -230,8 +230,10 @@ ITEMS: tuple[Record, ...] = (
     Record(
         Item.SEAL, "(qcow2 only)",
         no_step="sealing is the qcow2 build's last step (the builder-seal DIB element), after the script",
-        writes="(builder-seal: empty machine-id, no host keys, empty logs, no package cache)",
-        check="sealed.check_seal", checked="machine-id, host keys, logs, package cache; booted: regenerated",
+        writes="(builder-seal: empty machine-id, no host keys, empty logs, no package cache, "
+               "nothing writable by others in `/usr/local/bin`)",
+        check="sealed.check_seal",
+        checked="machine-id, host keys, logs, package cache, `/usr/local/{bin,sbin}` modes; booted: regenerated",
         booted="booted_seal", contexts=("qcow2",),
     ),
     Record(
