@@ -454,6 +454,9 @@ def test_home_and_its_login_scripts_are_the_users_alone(debian):
     (root / "home/ops/.bashrc").chmod(0o600)
     put(root, "/home/ops/notes.txt", "not a login script\n", 0o644, 1000, 1000)
     assert failures(b, root) == []
+    os.chown(root / "home/ops", 0, 0)
+    (root / "home/ops").chmod(0o755)
+    assert failures(b, root) == [], "a home the user does not own (a system account's) is left alone"
 
 
 def test_login_defs_hashes_like_pam(debian):

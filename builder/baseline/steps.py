@@ -126,10 +126,13 @@ def users(b: Baseline) -> list[str]:
             lines.append(put_generated(*sudoers, "0440"))
         lines += [
             f"home=$(getent passwd -- {name} | cut -d: -f6)",
-            # The home and its login scripts are the user's alone (useradd copies /etc/skel's 0644 files).
-            f"[ \"$(stat -c %a -- \"$home\")\" = {HOME_MODE[1:]} ] || chmod {HOME_MODE} -- \"$home\"",
-            f"find \"$home\" -mindepth 1 -maxdepth 1 -type f -name '.*' -perm {DOTFILE_MODES_TAKEN} "
+            # The home and its login scripts are the user's alone (useradd copies /etc/skel's 0644 files);
+            # only a home the user owns: an existing system account's may be /usr/sbin or /nonexistent.
+            f"if [ -d \"$home\" ] && [ \"$(stat -c %u -- \"$home\")\" = \"$(id -u -- {name})\" ]; then",
+            f"    [ \"$(stat -c %a -- \"$home\")\" = {HOME_MODE[1:]} ] || chmod {HOME_MODE} -- \"$home\"",
+            f"    find \"$home\" -mindepth 1 -maxdepth 1 -type f -name '.*' -perm {DOTFILE_MODES_TAKEN} "
             f"-exec chmod {DOTFILE_CHMOD} -- {{}} +",
+            "fi",
         ]
         if user.ssh_keys:
             keys = "".join(k + "\n" for k in user.ssh_keys)

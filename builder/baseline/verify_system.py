@@ -70,8 +70,8 @@ def _home_problems(c: Check, entry: PasswdEntry) -> list[str]:
     home = entry.home.rstrip("/") or "/"
     try:
         st = c.fs.stat(home)
-        if st is None:
-            return [f"{home} is missing"]
+        if st is None or st.st_uid != entry.uid:
+            return []  # an existing system account's home (/nonexistent, /usr/sbin): the script leaves it alone too
         problems = [] if stat.S_IMODE(st.st_mode) == int(HOME_MODE, 8) else [
             f"{home} has mode {mode_of(st)}, expected {HOME_MODE}"]
         for name in sorted(c.fs.listdir(home)):

@@ -118,8 +118,10 @@ builder_put /etc/sudoers.d/90-builder-ops 0440 root root <<'BUILDER_EOF'
 ops ALL=(ALL) NOPASSWD: ALL
 BUILDER_EOF
 home=$(getent passwd -- ops | cut -d: -f6)
-[ "$(stat -c %a -- "$home")" = 700 ] || chmod 0700 -- "$home"
-find "$home" -mindepth 1 -maxdepth 1 -type f -name '.*' -perm /g=wx,o=rwx -exec chmod g-wx,o-rwx -- {} +
+if [ -d "$home" ] && [ "$(stat -c %u -- "$home")" = "$(id -u -- ops)" ]; then
+    [ "$(stat -c %a -- "$home")" = 700 ] || chmod 0700 -- "$home"
+    find "$home" -mindepth 1 -maxdepth 1 -type f -name '.*' -perm /g=wx,o=rwx -exec chmod g-wx,o-rwx -- {} +
+fi
 install -d -m 0700 -o ops -g "$(id -gn -- ops)" -- "$home/.ssh"
 builder_put "$home/.ssh/authorized_keys" 0600 ops "$(id -gn -- ops)" <<'BUILDER_EOF'
 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3o2Fw8bC2zq9q1m7qFzK5VdJm1f8yQw0nS2c4XrZ1d ops@example.com
