@@ -637,3 +637,14 @@ def test_prepull_unit_and_script_are_checked(tmp_path):
     assert [r.status for r in results] == [Status.PASS] * 3, results
     (tmp_path / f"etc/systemd/system/multi-user.target.wants/{m.PREPULL_UNIT}").unlink()
     assert any("builder-prepull.service is not enabled" in f for f in failures(b, tmp_path))
+
+
+def test_seal_refuses_a_group_writable_program_on_path(debian):
+    b, root = debian
+    put(root, "/usr/local/bin/dib-init-system", "#!/bin/bash\n", 0o775)
+    seal = [r for r in verify_rootfs(b, root, "qcow2") if r.item == "seal" and "/usr/local" in r.detail]
+    assert [(r.status, r.detail) for r in seal] == [(Status.FAIL, "group or world writable on PATH: /usr/local/bin/dib-init-system")]
+    (root / "usr/local/bin/dib-init-system").chmod(0o755)
+    link(root, "/usr/local/sbin/tool", "/usr/bin/true")  # a symlink's own mode means nothing
+    seal = [r for r in verify_rootfs(b, root, "qcow2") if r.item == "seal" and "/usr/local" in r.detail]
+    assert [r.status for r in seal] == [Status.PASS]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..targets import Family
 from . import paths as m
-from .model import DOTFILE_CHMOD, DOTFILE_MODES_TAKEN, HOME_MODE, SUDOERS_DIR_MODE
+from .model import DOTFILE_CHMOD, DOTFILE_MODES_TAKEN, HOME_MODE, SSHD_BLOCK_BEGIN, SSHD_BLOCK_END, SUDOERS_DIR_MODE
 from .prepull import prepull_script, prepull_unit
 from .shell import b64, heredoc_can_carry, heredoc_delimiter, put_free_text, put_generated, put_words
 
@@ -177,15 +177,15 @@ def root_keys(b: Baseline) -> list[str]:
 # Rewrites sshd_config on stdout: every global line that sets one of KEYS is commented out, and the block in
 # BUILDER_SSHD_BLOCK (the drop-in's settings) follows the drop-in Include, replacing the block a previous run
 # wrote. Lines in Match blocks are left alone: they are not global settings.
-SSHD_CONFIG_AWK = r"""
-BEGIN { n = split(KEYS, k, " "); for (i = 1; i <= n; i++) ours[k[i]] = 1 }
-/^# BEGIN builder/ { skip = 1; next }
-skip { if (/^# END builder/) skip = 0; next }
-{ word = tolower($1); sub(/=.*/, "", word) }
-word == "match" { inmatch = 1 }
-!inmatch && (word in ours) { print "#" $0; next }
-{ print }
-!placed && word == "include" && $2 == INCLUDE { print ENVIRON["BUILDER_SSHD_BLOCK"]; placed = 1 }
+SSHD_CONFIG_AWK = f"""
+BEGIN {{ n = split(KEYS, k, " "); for (i = 1; i <= n; i++) ours[k[i]] = 1 }}
+/^{SSHD_BLOCK_BEGIN}/ {{ skip = 1; next }}
+skip {{ if (/^{SSHD_BLOCK_END}/) skip = 0; next }}
+{{ word = tolower($1); sub(/=.*/, "", word) }}
+word == "match" {{ inmatch = 1 }}
+!inmatch && (word in ours) {{ print "#" $0; next }}
+{{ print }}
+!placed && word == "include" && $2 == INCLUDE {{ print ENVIRON["BUILDER_SSHD_BLOCK"]; placed = 1 }}
 """.strip("\n")
 
 
