@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.dm_shims import dm_shims  # noqa: E402
+from support.qcow2 import stock_command  # noqa: E402
 
-from builder.qcow2.dib import compose, disk_image_create  # noqa: E402
+from builder.qcow2.dib import compose  # noqa: E402
 from builder.qcow2.live import free_port, qemu_argv  # noqa: E402
 from builder.spec import load_spec  # noqa: E402
 
@@ -46,13 +47,10 @@ def timed(argv: list[str], env: dict | None = None, log: Path | None = None) -> 
 
 
 def plain_build(work: Path) -> tuple[float, Path]:
-    spec = load_spec(SPEC)[0]
-    run = compose(spec)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "TMPDIR": str(work / "tmp")}
-    env.update({k: v for k, v in run.environment.items() if k in ("DIB_RELEASE", "DIB_DISTRIBUTION_MIRROR", "DIB_DEBIAN_SECURITY_MIRROR")})
+    run = compose(load_spec(SPEC)[0])
     (work / "tmp").mkdir()
-    argv = [disk_image_create(), "-a", "amd64", "-t", "qcow2", *(["-u"] if "-u" in run.options else []),
-            "-o", str(work / "plain"), "vm", "debian-minimal", "block-device-mbr"]
+    # Compressed like ours (or not), so the sizes compare.
+    argv, env = stock_command(work / "plain", work, compress="-u" not in run.options)
     return timed(argv, env, work / "plain.log"), work / "plain.qcow2"
 
 

@@ -18,6 +18,7 @@ from support.debootstrap import cache_dir, mounts_under
 from support.engines import Engine, Registry, why_not_engines
 from support.requirements import skip_or_fail
 
+from builder.baseline import BASELINE_VERSION
 from builder.container.definition import image_definition
 from builder.container.image import blob_path, read_layout, sha256_of
 from builder.container.registry import parse_reference, push
@@ -83,7 +84,7 @@ def test_the_image_is_the_plans_layers_loaded_into_the_engine(built, engine: Eng
     labels = built["config"]["config"]["Labels"]
     record = json.loads((built["dir"] / "manifest.json").read_text())
     assert labels["io.builder.spec.sha256"] == record["spec_sha256"]
-    assert labels["io.builder.baseline.version"] == "1" and labels["io.builder.build-date"]
+    assert labels["io.builder.baseline.version"] == str(BASELINE_VERSION) and labels["io.builder.build-date"]
     assert built["config"]["config"]["Cmd"] == ["/bin/bash"]
     assert "LANG=en_US.UTF-8" in built["config"]["config"]["Env"]
     assert record["artifacts"]["container"]["sha256"] == built["digest"].split(":")[1]

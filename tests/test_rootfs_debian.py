@@ -128,7 +128,8 @@ def test_sshd_accepts_the_config_and_uses_the_baseline_values(applied_root: Path
     assert check.returncode == 0, check.stderr
     effective = sshd_effective(applied_root)
     want = {"port": "2222", "permitrootlogin": "no", "usedns": "no", "gssapiauthentication": "no",
-            "passwordauthentication": "no"}
+            "passwordauthentication": "no", "permitemptypasswords": "no", "clientaliveinterval": "300",
+            "clientalivecountmax": "1"}
     assert {key: effective.get(key) for key in want} == {key: [value] for key, value in want.items()}
 
 

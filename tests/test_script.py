@@ -142,3 +142,72 @@ def test_builder_put_writes_every_body_exactly_and_a_second_run_changes_nothing(
     assert second.returncode == 0, second.stderr
     assert second.stdout == "done\n"
     assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+SSHD_CONFIG_DEBIAN = """\
+# The distribution's comments
+Include /etc/ssh/sshd_config.d/*.conf
+
+#Port 22
+PasswordAuthentication yes
+X11Forwarding yes
+Subsystem\tsftp\t/usr/lib/openssh/sftp-server
+Match User backup
+\tPasswordAuthentication yes
+"""
+
+
+def _run_sshd_step(b: Baseline, etc_ssh: Path) -> str:
+    """The script's sshd step, run by bash with /etc/ssh moved to `etc_ssh`; returns what it printed."""
+    from builder.baseline.steps import sshd
+
+    lines = "\n".join(sshd(b)).replace("/etc/ssh/", f"{etc_ssh}/")
+    script = PRELUDE.format(version=0, target="test") + lines + "\n"
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _sshd_spec(extra: str = "") -> Baseline:
+    from builder.spec import load_spec_text
+
+    spec, _, _ = load_spec_text(f"version: 1\nname: t\ntarget: debian-12\nsshd: {{port: 2222{extra}}}\n"
+                                "users: [{name: ops, ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops']}]\n")
+    return Baseline(spec)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="builder_put gives the files to root")
+def test_sshd_config_carries_the_dropin_settings_after_its_include(tmp_path: Path):
+    etc_ssh = tmp_path / "ssh"
+    etc_ssh.mkdir()
+    (etc_ssh / "sshd_config").write_text(SSHD_CONFIG_DEBIAN.replace("/etc/ssh/", f"{etc_ssh}/"))
+    b = _sshd_spec()
+    assert "wrote" in _run_sshd_step(b, etc_ssh)
+    config = etc_ssh / "sshd_config"
+    text = config.read_text()
+    include = f"Include {etc_ssh}/sshd_config.d/*.conf\n"
+    assert text == SSHD_CONFIG_DEBIAN.replace("/etc/ssh/", f"{etc_ssh}/").replace(
+        include, include + b.sshd_main_block.replace("/etc/ssh/", f"{etc_ssh}/")).replace(
+        "\nPasswordAuthentication yes", "\n#PasswordAuthentication yes"), "the Match block is left alone"
+    assert "\nPort " not in b.sshd_main_block and "\nClientAliveCountMax 1\n" in b.sshd_main_block
+    assert config.stat().st_mode & 0o777 == 0o600
+    before = config.stat()
+    assert _run_sshd_step(b, etc_ssh) == "", "a second run writes nothing"
+    assert (config.stat().st_ino, config.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # Another spec: the block is replaced, not added to.
+    changed = _sshd_spec(", use_dns: true")
+    _run_sshd_step(changed, etc_ssh)
+    text = config.read_text()
+    assert text.count("# BEGIN builder") == 1 and "UseDNS yes\n" in text and "UseDNS no\n" not in text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="builder_put gives the files to root")
+def test_sshd_config_without_include_gets_it_first(tmp_path: Path):
+    etc_ssh = tmp_path / "ssh"
+    etc_ssh.mkdir()
+    (etc_ssh / "sshd_config").write_text("PermitRootLogin yes\nSyslogFacility AUTHPRIV\n")  # EL 8
+    b = _sshd_spec()
+    _run_sshd_step(b, etc_ssh)
+    lines = (etc_ssh / "sshd_config").read_text().splitlines()
+    assert lines[0] == f"Include {etc_ssh}/sshd_config.d/*.conf" and lines[1].startswith("# BEGIN builder")
+    assert lines[-2:] == ["#PermitRootLogin yes", "SyslogFacility AUTHPRIV"]

@@ -91,18 +91,23 @@ def build_tree(root: Path, b: Baseline) -> None:
     ops_hash = spec.users[0].password_hash or "!"
     put(root, "/etc/shadow", f"root:*:19000:0:99999:7:::\nops:{ops_hash}:19000:0:99999:7:::\n", 0o640)
     put(root, "/home/ops/.ssh/authorized_keys", KEY + "\n", 0o600, 1000, 1000)
+    put(root, "/home/ops/.bashrc", "# bash\n", 0o640, 1000, 1000)
     (root / "home/ops/.ssh").chmod(0o700)
+    (root / "home/ops").chmod(0o700)
     if sudoers := b.sudoers_file(spec.users[0]):
         put(root, *sudoers, 0o440)
+        (root / "etc/sudoers.d").chmod(0o750)
     os.chown(root / "home/ops/.ssh", 1000, 1000)
+    os.chown(root / "home/ops", 1000, 1000)
+    if b.encrypt_method:
+        put(root, "/etc/login.defs", f"UMASK 022\n#ENCRYPT_METHOD DES\nENCRYPT_METHOD {b.encrypt_method}\n")
 
-    put(root, "/etc/ssh/sshd_config", textwrap.dedent("""\
-        Include /etc/ssh/sshd_config.d/*.conf
+    put(root, "/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\n" + b.sshd_main_block + textwrap.dedent("""\
         #Port 22
-        PasswordAuthentication yes
+        #PasswordAuthentication yes
         Match User backup
             PermitRootLogin yes
-        """))
+        """), 0o600)
     put(root, m.SSHD_DROPIN, b.sshd_dropin, 0o600)
     put(root, "/etc/ssh/sshd_config.d/50-cloud-init.conf", "PasswordAuthentication yes\n")
 
@@ -115,8 +120,7 @@ def build_tree(root: Path, b: Baseline) -> None:
     put(root, m.LIMITS_FILE, b.limits_file)
     put(root, m.SYSTEMD_LIMITS_FILE, b.systemd_limits_file)
     put(root, m.USER_LIMITS_FILE, b.systemd_limits_file)
-    if b.sysctl_file:
-        put(root, m.SYSCTL_FILE, b.sysctl_file)
+    put(root, m.SYSCTL_FILE, b.sysctl_file)
     put(root, paths.rc_local, b.rc_local_body or "#!/bin/bash\n", 0o755)
     for unit in b.services_enabled:
         link(root, f"/etc/systemd/system/multi-user.target.wants/{unit}", f"/usr/lib/systemd/system/{unit}")
@@ -285,6 +289,28 @@ def test_sshd_include_is_required(debian):
     assert any("PermitRootLogin is not set" in d for d in failed)
 
 
+def test_sshd_config_itself_is_private_and_carries_the_settings(debian):
+    """A scanner that reads only sshd_config (SSG) must see the drop-in's values there, in a 0600 file."""
+    b, root = debian
+    config = root / "etc/ssh/sshd_config"
+    config.chmod(0o644)
+    assert_one_failure(b, root, "sshd", "/etc/ssh/sshd_config has mode 0644", "expected 0600")
+    config.chmod(0o600)
+    text = config.read_text()
+    config.write_text(text.replace("PermitEmptyPasswords no\n", ""))
+    assert_one_failure(b, root, "sshd", "PermitEmptyPasswords is not set in /etc/ssh/sshd_config itself, expected no")
+    config.write_text(text.replace("#PasswordAuthentication yes", "PasswordAuthentication yes"))
+    assert_one_failure(b, root, "sshd", "PasswordAuthentication is no and yes in /etc/ssh/sshd_config itself")
+    config.write_text(text.replace("#Port 22", "Port 2222"))
+    assert_one_failure(b, root, "sshd", "/etc/ssh/sshd_config itself sets Port 2222")
+
+
+def test_sshd_fixed_settings_are_checked_where_sshd_reads_them(debian):
+    b, root = debian
+    put(root, "/etc/ssh/sshd_config.d/05-early.conf", "ClientAliveCountMax 0\n")
+    assert_one_failure(b, root, "sshd", "ClientAliveCountMax is 0", "expected 1")
+
+
 def test_sshd_parsing_follows_relative_includes_and_stops_at_match(tmp_path):
     put(tmp_path, "/etc/ssh/sshd_config", textwrap.dedent("""\
         # comment
@@ -413,6 +439,36 @@ def test_sudoers_dropin_mode(el):
     assert "pass users: ops: passwordless sudo through /etc/sudoers.d/90-builder-ops" in map(str, verify_rootfs(b, root))
     (root / "etc/sudoers.d/90-builder-ops").chmod(0o644)
     assert_one_failure(b, root, "users", "ops: /etc/sudoers.d/90-builder-ops has mode 0644, expected 0440")
+    (root / "etc/sudoers.d/90-builder-ops").chmod(0o440)
+    (root / "etc/sudoers.d").chmod(0o755)
+    assert_one_failure(b, root, "users", "/etc/sudoers.d has mode 0755, expected 0750")
+
+
+def test_home_and_its_login_scripts_are_the_users_alone(debian):
+    b, root = debian
+    (root / "home/ops").chmod(0o755)
+    assert_one_failure(b, root, "users", "ops: /home/ops has mode 0755, expected 0700")
+    (root / "home/ops").chmod(0o700)
+    (root / "home/ops/.bashrc").chmod(0o644)
+    assert_one_failure(b, root, "users", "/home/ops/.bashrc has mode 0644")
+    (root / "home/ops/.bashrc").chmod(0o600)
+    put(root, "/home/ops/notes.txt", "not a login script\n", 0o644, 1000, 1000)
+    assert failures(b, root) == []
+    os.chown(root / "home/ops", 0, 0)
+    (root / "home/ops").chmod(0o755)
+    assert failures(b, root) == [], "a home the user does not own (a system account's) is left alone"
+
+
+def test_login_defs_hashes_like_pam(debian):
+    b, root = debian
+    assert "pass users: ENCRYPT_METHOD YESCRYPT in /etc/login.defs (as PAM hashes)" in map(str, verify_rootfs(b, root))
+    put(root, "/etc/login.defs", "ENCRYPT_METHOD YESCRYPT\nENCRYPT_METHOD SHA512\n")
+    assert_one_failure(b, root, "users", "ENCRYPT_METHOD in /etc/login.defs is 'SHA512', expected 'YESCRYPT'")
+
+
+def test_login_defs_left_alone_on_el(el):
+    b, root = el  # EL's login.defs and PAM agree already (SHA512)
+    assert b.encrypt_method is None and not any("ENCRYPT_METHOD" in r.detail for r in verify_rootfs(b, root))
 
 
 def test_user_not_in_admin_group_fails(debian):
@@ -440,8 +496,16 @@ def test_extra_file_mode_owner_content_never_echoed(debian):
 
 def test_changed_managed_file_names_the_line(debian):
     b, root = debian
-    put(root, m.SYSCTL_FILE, "# Managed by builder\nnet.ipv4.tcp_tw_reuse = 0\n")
-    assert_one_failure(b, root, "sysctls", "line 2", "tcp_tw_reuse = 1")
+    put(root, m.SYSCTL_FILE, b.sysctl_file.replace("tcp_tw_reuse = 1", "tcp_tw_reuse = 0"))
+    assert_one_failure(b, root, "sysctls", "line 4", "tcp_tw_reuse = 1")
+
+
+def test_baseline_sysctls_come_first_and_a_spec_value_wins():
+    b = baseline_of(DEBIAN_SPEC)
+    assert b.sysctl_file == ("# Managed by builder\nfs.suid_dumpable = 0\nkernel.randomize_va_space = 2\n"
+                             "net.ipv4.tcp_tw_reuse = 1\n")
+    b = baseline_of(DEBIAN_SPEC.replace("sysctls: {net.ipv4.tcp_tw_reuse: 1}", "sysctls: {fs.suid_dumpable: 2}"))
+    assert b.sysctls == {"kernel.randomize_va_space": "2", "fs.suid_dumpable": "2"}
 
 
 def test_missing_package_and_locale(debian):
@@ -583,3 +647,14 @@ def test_prepull_unit_and_script_are_checked(tmp_path):
     assert [r.status for r in results] == [Status.PASS] * 3, results
     (tmp_path / f"etc/systemd/system/multi-user.target.wants/{m.PREPULL_UNIT}").unlink()
     assert any("builder-prepull.service is not enabled" in f for f in failures(b, tmp_path))
+
+
+def test_seal_refuses_a_group_writable_program_on_path(debian):
+    b, root = debian
+    put(root, "/usr/local/bin/dib-init-system", "#!/bin/bash\n", 0o775)
+    seal = [r for r in verify_rootfs(b, root, "qcow2") if r.item == "seal" and "/usr/local" in r.detail]
+    assert [(r.status, r.detail) for r in seal] == [(Status.FAIL, "group or world writable on PATH: /usr/local/bin/dib-init-system")]
+    (root / "usr/local/bin/dib-init-system").chmod(0o755)
+    link(root, "/usr/local/sbin/tool", "/usr/bin/true")  # a symlink's own mode means nothing
+    seal = [r for r in verify_rootfs(b, root, "qcow2") if r.item == "seal" and "/usr/local" in r.detail]
+    assert [r.status for r in seal] == [Status.PASS]

@@ -93,7 +93,7 @@ def booted_limits(b: Baseline, guest: Guest) -> Iterator[Result]:
 
 
 def booted_sysctls(b: Baseline, guest: Guest) -> Iterator[Result]:
-    for key, value in b.spec.sysctls.items():
+    for key, value in b.sysctls.items():
         got = " ".join(guest.shell(f"sysctl -n {shlex.quote(key)}").out.split())
         yield (passed(Item.SYSCTLS, f"{key} = {got}") if got == " ".join(str(value).split())
                else failed(Item.SYSCTLS, f"{key} is {got!r} in the running kernel, expected {value}"))

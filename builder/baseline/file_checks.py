@@ -188,11 +188,7 @@ def check_limits(c: Check) -> Iterator[Result]:
 
 
 def check_sysctls(c: Check) -> Iterator[Result]:
-    content = c.baseline.sysctl_file
-    if content is None:
-        yield not_applicable(Item.SYSCTLS, "no sysctls in the spec")
-    else:
-        yield same_file(c, Item.SYSCTLS, m.SYSCTL_FILE, content)
+    yield same_file(c, Item.SYSCTLS, m.SYSCTL_FILE, c.baseline.sysctl_file)
 
 
 def check_rc_local(c: Check) -> Iterator[Result]:

@@ -135,8 +135,10 @@ ITEMS: tuple[Record, ...] = (
     ),
     Record(
         Item.USERS, "`users`", (Step("users", "users"),),
-        writes="`useradd`/`usermod` guarded, `authorized_keys`, sudoers drop-in for key-only admins",
-        check="verify_system.check_users", checked="passwd, group, shadow, keys and modes",
+        writes="`useradd`/`usermod` guarded, `authorized_keys`, sudoers drop-in for key-only admins "
+               "(`/etc/sudoers.d` 0750); each home 0700, its dotfiles without group write or other access; "
+               "login.defs `ENCRYPT_METHOD` as PAM's (Debian: `YESCRYPT`)",
+        check="verify_system.check_users", checked="passwd, group, shadow, keys, home and dotfile modes, login.defs",
         kickstart="`user --iscrypted`, `sshkey`", kickstart_block="accounts",
     ),
     Record(
@@ -147,8 +149,12 @@ ITEMS: tuple[Record, ...] = (
     ),
     Record(
         Item.SSHD, "`sshd`", (Step("sshd", "sshd"),),
-        writes="`/etc/ssh/sshd_config.d/10-builder.conf` (sorts before `50-redhat.conf`: first value wins)",
-        check="verify_system.check_sshd", checked="effective config, Includes followed; booted: `sshd -T`, port, banner, root refused",
+        writes="`/etc/ssh/sshd_config.d/10-builder.conf` (sorts before `50-redhat.conf`: first value wins), "
+               "with `PermitEmptyPasswords no`, `ClientAliveInterval 300`, `ClientAliveCountMax 1` always; "
+               "`sshd_config` 0600 repeats them but Port after its Include (for scanners that read only it)",
+        check="verify_system.check_sshd",
+        checked="effective config, Includes followed; `sshd_config` itself and its mode; "
+                "booted: `sshd -T`, port, banner, root refused",
         booted="booted_sshd",
         not_applicable=_in_container("a container is reached through its runtime, not sshd "
                                      "(set container.sshd: true to keep sshd)"),
@@ -188,7 +194,8 @@ ITEMS: tuple[Record, ...] = (
     ),
     Record(
         Item.SYSCTLS, "`sysctls`", (Step("sysctls", "sysctls"),),
-        writes="`/etc/sysctl.d/90-builder.conf` (`tcp_tw_recycle` refused: removed in Linux 4.12)",
+        writes="`/etc/sysctl.d/90-builder.conf`: `fs.suid_dumpable = 0`, `kernel.randomize_va_space = 2` "
+               "(unless the spec sets them), then the spec's (`tcp_tw_recycle` refused: removed in Linux 4.12)",
         check="file_checks.check_sysctls", checked="file content; booted: `sysctl -n`", booted="booted_sysctls",
         not_applicable=_in_container("a container shares the host's kernel; set sysctls through the container runtime"),
     ),
@@ -225,8 +232,10 @@ ITEMS: tuple[Record, ...] = (
     Record(
         Item.SEAL, "(qcow2 only)",
         no_step="sealing is the qcow2 build's last step (the builder-seal DIB element), after the script",
-        writes="(builder-seal: empty machine-id, no host keys, empty logs, no package cache)",
-        check="sealed.check_seal", checked="machine-id, host keys, logs, package cache; booted: regenerated",
+        writes="(builder-seal: empty machine-id, no host keys, empty logs, no package cache, "
+               "nothing writable by others in `/usr/local/bin`)",
+        check="sealed.check_seal",
+        checked="machine-id, host keys, logs, package cache, `/usr/local/{bin,sbin}` modes; booted: regenerated",
         booted="booted_seal", contexts=("qcow2",),
     ),
     Record(

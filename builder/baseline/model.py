@@ -25,7 +25,24 @@ from .paths import (  # noqa: F401 - re-exported: the baseline's paths, as model
 )
 
 # Bump when the rendered script or the checks change meaning.
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2
+
+# sshd settings every baseline sets, whatever the spec says: no login with an empty password, and a client
+# that stops answering is dropped (one unanswered keepalive after 300 s idle: gone within 10 minutes).
+# ClientAliveCountMax is 1, not 0: since OpenSSH 8.2, 0 turns the disconnection off.
+SSHD_FIXED_SETTINGS = (("PermitEmptyPasswords", "no"), ("ClientAliveInterval", "300"), ("ClientAliveCountMax", "1"))
+# Kernel settings every baseline sets (a spec's sysctl of the same name wins): the kernel's defaults, made
+# explicit so that no package lowers them (systemd-coredump's 50-coredump.conf sets fs.suid_dumpable = 2).
+SYSCTL_DEFAULTS = (("fs.suid_dumpable", "0"), ("kernel.randomize_va_space", "2"))
+
+# A spec user's home directory, and what the baseline takes away from the login scripts at its top (.bashrc,
+# .profile, ...): group write and execute, and everything for others (so 0644 becomes 0640).
+HOME_MODE = "0700"
+SUDOERS_DIR_MODE = "0750"
+DOTFILE_MODES_TAKEN = "/g=wx,o=rwx"
+DOTFILE_CHMOD = "g-wx,o-rwx"
+SSHD_BLOCK_BEGIN = "# BEGIN builder"
+SSHD_BLOCK_END = "# END builder"
 
 
 @dataclass(frozen=True)
@@ -186,6 +203,7 @@ class Baseline:
             ("UseDNS", yes_no(s.use_dns)),
             ("GSSAPIAuthentication", yes_no(s.gssapi_authentication)),
             ("PasswordAuthentication", yes_no(s.password_authentication)),
+            *SSHD_FIXED_SETTINGS,
         )
 
     # ------------------------------------------------------------ services
@@ -253,16 +271,34 @@ class Baseline:
                 f"[Manager]\nDefaultLimitNOFILE={self.spec.limits.nofile}\n")
 
     @property
-    def sysctl_file(self) -> str | None:
-        if not self.spec.sysctls:
-            return None
-        return "# Managed by builder\n" + "".join(f"{k} = {v}\n" for k, v in self.spec.sysctls.items())
+    def sysctls(self) -> dict[str, str]:
+        """The baseline's kernel settings, then the spec's (which win over a baseline one of the same name)."""
+        settings = {key: value for key, value in SYSCTL_DEFAULTS if key not in self.spec.sysctls}
+        settings.update((key, str(value)) for key, value in self.spec.sysctls.items())
+        return settings
+
+    @property
+    def sysctl_file(self) -> str:
+        return "# Managed by builder\n" + "".join(f"{k} = {v}\n" for k, v in self.sysctls.items())
 
     @property
     def sshd_dropin(self) -> str:
         body = "".join(f"{k} {v}\n" for k, v in self.sshd_settings)
         return ("# Managed by builder. sshd takes the FIRST value it reads, and this file sorts\n"
                 "# before the distribution's drop-ins (50-redhat.conf), so these settings win.\n" + body)
+
+    @property
+    def sshd_main_block(self) -> str:
+        """The block the main sshd_config carries right after its drop-in Include: the drop-in's settings again.
+
+        sshd reads the drop-in first and keeps the first value, so the block changes nothing for
+        sshd; it is there for scanners that read only sshd_config (SSG's OVAL for Debian 12).
+        """
+        # Not Port: every Port line adds a listening socket, and a second one on the same port fails to bind.
+        body = "".join(f"{k} {v}\n" for k, v in self.sshd_settings if k != "Port")
+        return (f"{SSHD_BLOCK_BEGIN}: the settings of {SSHD_DROPIN} but Port (that file is read first,\n"
+                "# through the Include above, and wins), repeated for scanners that read only this file.\n"
+                f"{body}{SSHD_BLOCK_END}\n")
 
     @property
     def locale_file(self) -> str:
@@ -303,6 +339,16 @@ class Baseline:
         loc = self.spec.locale
         charset = "UTF-8" if loc.lower().endswith((".utf-8", ".utf8")) else "ISO-8859-1"
         return f"{loc} {charset}"
+
+    @property
+    def encrypt_method(self) -> str | None:
+        """login.defs' ENCRYPT_METHOD (chpasswd, newusers), the same as PAM's: Debian 12's PAM hashes with
+        yescrypt while its login.defs says SHA512; EL's two agree (SHA512) and are left alone (None)."""
+        return "YESCRYPT" if self.family is Family.DEBIAN else None
+
+    @property
+    def sudoers_files(self) -> tuple[tuple[str, str], ...]:
+        return tuple(f for f in (self.sudoers_file(user) for user in self.spec.users) if f)
 
     def sudoers_file(self, user) -> tuple[str, str] | None:
         """(path, content) of the sudoers drop-in for a key-only admin."""

@@ -1,5 +1,6 @@
 """The files and units the baseline owns, by path: read by the steps that write them and the checks that read them."""
 
+SSHD_CONFIG = "/etc/ssh/sshd_config"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-builder.conf"
 SYSCTL_FILE = "/etc/sysctl.d/90-builder.conf"
 LIMITS_FILE = "/etc/security/limits.d/90-builder-nofile.conf"

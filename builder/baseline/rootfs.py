@@ -235,7 +235,14 @@ def sshd_global_settings(fs: RootFS, path: str = "/etc/ssh/sshd_config") -> dict
     return settings
 
 
-def _read_sshd_file(fs: RootFS, path: str, settings: dict[str, list[SshdValue]], depth: int) -> None:
+def sshd_file_settings(fs: RootFS, path: str = "/etc/ssh/sshd_config") -> dict[str, list[SshdValue]]:
+    """The global values of one file alone, its Includes not followed: what a scanner that reads only it sees."""
+    settings: dict[str, list[SshdValue]] = {}
+    _read_sshd_file(fs, path, settings, depth=0, follow=False)
+    return settings
+
+
+def _read_sshd_file(fs: RootFS, path: str, settings: dict[str, list[SshdValue]], depth: int, follow: bool = True) -> None:
     if depth > MAX_INCLUDE_DEPTH:
         raise RootfsError(f"{path}: Include nested more than {MAX_INCLUDE_DEPTH} deep")
     text = fs.read_text(path)
@@ -251,7 +258,7 @@ def _read_sshd_file(fs: RootFS, path: str, settings: dict[str, list[SshdValue]],
         if keyword == "match":
             return
         if keyword == "include":
-            for pattern in args:
+            for pattern in args if follow else ():
                 absolute = pattern if pattern.startswith("/") else f"/etc/ssh/{pattern}"
                 for included in fs.glob(absolute):
                     _read_sshd_file(fs, included, settings, depth + 1)

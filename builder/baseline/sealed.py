@@ -31,6 +31,10 @@ def check_seal(c: Check) -> Iterator[Result]:
     debs = list((root / "var" / "cache" / "apt" / "archives").glob("*.deb")) + list((root / "var" / "cache" / "dnf").glob("*/*"))
     yield (failed(Item.SEAL, f"{len(debs)} cached packages ship in the image") if debs
            else passed(Item.SEAL, "no cached packages"))
+    writable = ["/" + str(p.relative_to(root)) for d in ("bin", "sbin") for p in (root / "usr" / "local" / d).glob("*")
+                if not p.is_symlink() and p.is_file() and p.stat().st_mode & 0o022]
+    yield (failed(Item.SEAL, f"group or world writable on PATH: {', '.join(writable)}") if writable
+           else passed(Item.SEAL, "nothing in /usr/local/bin or /usr/local/sbin is group or world writable"))
 
 
 def check_cloud_init(c: Check) -> Iterator[Result]:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from ..targets import Family
 from . import paths as m
+from .model import DOTFILE_CHMOD, DOTFILE_MODES_TAKEN, HOME_MODE, SSHD_BLOCK_BEGIN, SSHD_BLOCK_END, SUDOERS_DIR_MODE
 from .prepull import prepull_script, prepull_unit
-from .shell import b64, put_free_text, put_generated, put_words
+from .shell import b64, heredoc_can_carry, heredoc_delimiter, put_free_text, put_generated, put_words
 
 if TYPE_CHECKING:
     from .model import Baseline
@@ -123,14 +124,32 @@ def users(b: Baseline) -> list[str]:
         sudoers = b.sudoers_file(user)
         if sudoers:
             lines.append(put_generated(*sudoers, "0440"))
+        lines += [
+            f"home=$(getent passwd -- {name} | cut -d: -f6)",
+            # The home and its login scripts are the user's alone (useradd copies /etc/skel's 0644 files);
+            # only a home the user owns: an existing system account's may be /usr/sbin or /nonexistent.
+            f"if [ -d \"$home\" ] && [ \"$(stat -c %u -- \"$home\")\" = \"$(id -u -- {name})\" ]; then",
+            f"    [ \"$(stat -c %a -- \"$home\")\" = {HOME_MODE[1:]} ] || chmod {HOME_MODE} -- \"$home\"",
+            f"    find \"$home\" -mindepth 1 -maxdepth 1 -type f -name '.*' -perm {DOTFILE_MODES_TAKEN} "
+            f"-exec chmod {DOTFILE_CHMOD} -- {{}} +",
+            "fi",
+        ]
         if user.ssh_keys:
-            home = f"$(getent passwd -- {name} | cut -d: -f6)"
             keys = "".join(k + "\n" for k in user.ssh_keys)
             lines += [
-                f"home={home}",
                 f"install -d -m 0700 -o {name} -g \"$(id -gn -- {name})\" -- \"$home/.ssh\"",
                 put_words(f"\"$home/.ssh/authorized_keys\" 0600 {name} \"$(id -gn -- {name})\"", keys),
             ]
+    if b.sudoers_files:
+        lines.append(f"[ \"$(stat -c %a /etc/sudoers.d)\" = {SUDOERS_DIR_MODE[1:]} ] || chmod {SUDOERS_DIR_MODE} /etc/sudoers.d")
+    if b.encrypt_method:
+        method = quote(f"ENCRYPT_METHOD {b.encrypt_method}")
+        lines += [
+            f"if [ -f /etc/login.defs ] && ! grep -qx -- {method} /etc/login.defs; then",
+            f"    sed -i -E -e {quote(f's/^[[:space:]]*ENCRYPT_METHOD([[:space:]].*)?$/ENCRYPT_METHOD {b.encrypt_method}/')} /etc/login.defs",
+            f"    grep -qx -- {method} /etc/login.defs || echo {method} >> /etc/login.defs",
+            "fi",
+        ]
     return lines
 
 
@@ -155,16 +174,40 @@ def root_keys(b: Baseline) -> list[str]:
     return ["install -d -m 0700 -o root -g root /root/.ssh", put_generated("/root/.ssh/authorized_keys", keys, "0600")]
 
 
+# Rewrites sshd_config on stdout: every global line that sets one of KEYS is commented out, and the block in
+# BUILDER_SSHD_BLOCK (the drop-in's settings) follows the drop-in Include, replacing the block a previous run
+# wrote. Lines in Match blocks are left alone: they are not global settings.
+SSHD_CONFIG_AWK = f"""
+BEGIN {{ n = split(KEYS, k, " "); for (i = 1; i <= n; i++) ours[k[i]] = 1 }}
+/^{SSHD_BLOCK_BEGIN}/ {{ skip = 1; next }}
+skip {{ if (/^{SSHD_BLOCK_END}/) skip = 0; next }}
+{{ word = tolower($1); sub(/=.*/, "", word) }}
+word == "match" {{ inmatch = 1 }}
+!inmatch && (word in ours) {{ print "#" $0; next }}
+{{ print }}
+!placed && word == "include" && $2 == INCLUDE {{ print ENVIRON["BUILDER_SSHD_BLOCK"]; placed = 1 }}
+""".strip("\n")
+
+
 def sshd(b: Baseline) -> list[str]:
     if not b.spec.sshd.enabled:
         return []
-    include = "Include /etc/ssh/sshd_config.d/*.conf"
+    dropin_glob = m.SSHD_DROPIN.rsplit("/", 1)[0] + "/*.conf"
+    include = f"Include {dropin_glob}"
+    config = quote(m.SSHD_CONFIG)
+    keys = " ".join(key.lower() for key, _ in b.sshd_settings)
+    block = b.sshd_main_block
+    delimiter = heredoc_delimiter(block)
+    assert heredoc_can_carry(block)
     return [
         put_generated(m.SSHD_DROPIN, b.sshd_dropin, "0600"),
+        f"if [ -f {config} ]; then",
         # EL 8 ships an sshd_config without the drop-in Include; it must come first (first value wins).
-        "if [ -f /etc/ssh/sshd_config ] && ! grep -qxF -- "
-        f"{quote(include)} /etc/ssh/sshd_config; then",
-        f"    sed -i -e {quote('1i ' + include)} /etc/ssh/sshd_config",
+        f"    grep -qxF -- {quote(include)} {config} || sed -i -e {quote('1i ' + include)} {config}",
+        f"    builder_sshd_block=$(cat <<'{delimiter}'\n{block}{delimiter}\n)",
+        f"    BUILDER_SSHD_BLOCK=$builder_sshd_block awk -v KEYS={quote(keys)} -v INCLUDE={quote(dropin_glob)} "
+        f"{quote(SSHD_CONFIG_AWK)} {config} \\",
+        f"        | builder_put {config} 0600 root root",
         "fi",
     ]
 
@@ -211,8 +254,7 @@ def limits(b: Baseline) -> list[str]:
 
 
 def sysctls(b: Baseline) -> list[str]:
-    content = b.sysctl_file
-    return [put_generated(m.SYSCTL_FILE, content)] if content else []
+    return [put_generated(m.SYSCTL_FILE, b.sysctl_file)]
 
 
 def rc_local(b: Baseline) -> list[str]:

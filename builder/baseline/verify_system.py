@@ -7,9 +7,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 from . import paths as m
+from .model import HOME_MODE, SUDOERS_DIR_MODE
 from .names import Item
 from .results import Check, Result, Status, failed, mode_of, not_applicable, passed, same_file, verdict, wrong_setting
-from .rootfs import PasswdEntry, RootFS, RootfsError, parse_env, sshd_global_settings
+from .rootfs import PasswdEntry, RootFS, RootfsError, parse_env, sshd_file_settings, sshd_global_settings
 
 
 def check_users(c: Check) -> Iterator[Result]:
@@ -30,6 +31,7 @@ def check_users(c: Check) -> Iterator[Result]:
                 problems.append(f"not a member of {name}")
         if user.password_hash and c.shadow.get(user.name) != user.password_hash:
             problems.append("password hash in /etc/shadow is not the spec's")
+        problems += _home_problems(c, entry)
         problems += _key_problems(c, entry, user.ssh_keys)
         ok = ", ".join(filter(None, [
             f"shell {entry.shell}", "groups " + " ".join(wanted) if wanted else "",
@@ -37,6 +39,19 @@ def check_users(c: Check) -> Iterator[Result]:
         yield verdict(Item.USERS, problems, ok, subject=user.name)
         if sudoers := c.baseline.sudoers_file(user):
             yield _sudoers_result(c, user.name, *sudoers)
+    if c.baseline.sudoers_files:
+        st = c.fs.stat("/etc/sudoers.d")
+        want = int(SUDOERS_DIR_MODE, 8)
+        yield (passed(Item.USERS, f"/etc/sudoers.d has mode {SUDOERS_DIR_MODE}") if st and stat.S_IMODE(st.st_mode) == want
+               else failed(Item.USERS, f"/etc/sudoers.d has mode {mode_of(st) if st else '(missing)'}, expected {SUDOERS_DIR_MODE}"))
+    if method := c.baseline.encrypt_method:
+        text = c.fs.read_text("/etc/login.defs")
+        # login.defs keeps the last value of a key.
+        values = [line.split()[1] for line in (text or "").splitlines() if line.split()[:1] == ["ENCRYPT_METHOD"]
+                  and len(line.split()) > 1]
+        have = values[-1] if values else None
+        yield (passed(Item.USERS, f"ENCRYPT_METHOD {method} in /etc/login.defs (as PAM hashes)") if have == method
+               else failed(Item.USERS, wrong_setting("ENCRYPT_METHOD", "/etc/login.defs", text, have, method)))
 
 
 def _sudoers_result(c: Check, user: str, path: str, content: str) -> Result:
@@ -48,6 +63,25 @@ def _sudoers_result(c: Check, user: str, path: str, content: str) -> Result:
     if st.st_uid != 0:
         problems.append(f"{path} is owned by uid {st.st_uid}, and sudo ignores it unless root owns it")
     return verdict(Item.USERS, problems, f"passwordless sudo through {path}", subject=user)
+
+
+def _home_problems(c: Check, entry: PasswdEntry) -> list[str]:
+    """What in a user's home directory others can read or change: the home itself, its top-level login scripts."""
+    home = entry.home.rstrip("/") or "/"
+    try:
+        st = c.fs.stat(home)
+        if st is None or st.st_uid != entry.uid:
+            return []  # an existing system account's home (/nonexistent, /usr/sbin): the script leaves it alone too
+        problems = [] if stat.S_IMODE(st.st_mode) == int(HOME_MODE, 8) else [
+            f"{home} has mode {mode_of(st)}, expected {HOME_MODE}"]
+        for name in sorted(c.fs.listdir(home)):
+            path = f"{home}/{name}"
+            st = c.fs.lstat(path)
+            if name.startswith(".") and st is not None and stat.S_ISREG(st.st_mode) and st.st_mode & 0o037:
+                problems.append(f"{path} has mode {mode_of(st)}: group may write or run it, or others use it")
+    except RootfsError as exc:
+        return [str(exc)]
+    return problems
 
 
 def _key_problems(c: Check, entry: PasswdEntry, keys: list[str]) -> list[str]:
@@ -113,6 +147,7 @@ def check_sshd(c: Check) -> Iterator[Result]:
         yield not_applicable(Item.SSHD, "sshd is disabled in the spec (its unit is checked under services)")
         return
     yield same_file(c, Item.SSHD, m.SSHD_DROPIN, c.baseline.sshd_dropin)
+    yield from _sshd_config_itself(c)
     settings = sshd_global_settings(c.fs)
     for key, want in c.baseline.sshd_settings:
         values = settings.get(key.lower())
@@ -126,6 +161,26 @@ def check_sshd(c: Check) -> Iterator[Result]:
             yield passed(Item.SSHD, f"{key} {want} (from {values[0].source})")
         else:
             yield failed(Item.SSHD, f"{key} is {values[0].value} (first set in {values[0].source}), expected {want}")
+
+
+def _sshd_config_itself(c: Check) -> Iterator[Result]:
+    """sshd_config alone, as a scanner that reads only it (SSG) sees it: mode 0600, the drop-in's values but Port."""
+    path = m.SSHD_CONFIG
+    st = c.fs.stat(path)
+    if st is None:
+        yield failed(Item.SSHD, f"{path} is missing")
+        return
+    problems = [] if stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0 else [
+        f"{path} has mode {mode_of(st)} and uid {st.st_uid}, expected 0600 and root"]
+    own = sshd_file_settings(c.fs, path)
+    for key, want in c.baseline.sshd_settings:
+        have = list(dict.fromkeys(v.value for v in own.get(key.lower(), [])))
+        if key == "Port":  # only the drop-in sets it: each Port line adds a listening socket
+            if have:
+                problems.append(f"{path} itself sets Port {' '.join(have)}: sshd would listen there too")
+        elif [v.lower() for v in have] != [want.lower()]:
+            problems.append(f"{key} is {' and '.join(have) or 'not set'} in {path} itself, expected {want}")
+    yield verdict(Item.SSHD, problems, f"{path} is 0600 and carries the same settings itself (for scanners)")
 
 
 def check_selinux(c: Check) -> Iterator[Result]:
