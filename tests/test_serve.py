@@ -21,12 +21,21 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield started
 
 
+@pytest.fixture(scope="module")
+def reading_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One serve for the tests that only read (each starting its own would cost a second of Python start-up)."""
+    base = tmp_path_factory.mktemp("serve")
+    with serving(install_spec(base), base / "tree", base / "serve.log") as started:
+        yield started
+
+
 def hostname_of(kickstart: bytes) -> str | None:
     match = re.search(rb"--hostname=(\S+)", kickstart)
     return match[1].decode() if match else None
 
 
-def test_serves_the_published_tree(server):
+def test_serves_the_published_tree(reading_server):
+    server = reading_server
     status, body, headers = server.get("/pxelinux.cfg/default")
     assert status == 200 and body == (server.root / "pxelinux.cfg/default").read_bytes()
     status, body, _ = server.get("/boot.ipxe")
@@ -43,7 +52,8 @@ def test_serves_the_published_tree(server):
     (f"/ks?mac={MACS[1]}", {}, 1),
     ("/ks?mac=52:54:00:99:99:99", {}, None),
 ])
-def test_picks_the_machines_kickstart_by_mac(server, path, headers, chosen):
+def test_picks_the_machines_kickstart_by_mac(reading_server, path, headers, chosen):
+    server = reading_server
     status, body, response_headers = server.get(path, headers)
     assert status == 200
     expected = "ks/default.cfg" if chosen is None else f"ks/{mac_key(MACS[chosen])}.cfg"
@@ -67,7 +77,8 @@ def test_refuses_paths_outside_the_tree(server, tmp_path):
     assert server.get("/..%5csecret.txt")[0] == 400
 
 
-def test_no_listings_and_missing_files_are_404(server):
+def test_no_listings_and_missing_files_are_404(reading_server):
+    server = reading_server
     for path in ("/", "/pxelinux.cfg/", "/pxelinux.cfg", "/nothing-here"):
         status, body, _ = server.get(path)
         assert (status, body) == (404, b""), path
