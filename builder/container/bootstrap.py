@@ -120,7 +120,11 @@ def _debootstrap(base: BaseTree, root: Path, log) -> None:
         phase = _PHASE.match(line)
         if phase and phase.group(1) not in seen:
             seen.add(phase.group(1))
-            log(f"debootstrap: {line.removeprefix('I: ')}")
+            words = line.removeprefix("I: ").split()
+            # "Extracting adduser..." names the first of many packages: say what the phase does instead.
+            per_package = len(words) <= 3 and words[0] in ("Retrieving", "Validating", "Extracting", "Unpacking", "Configuring")
+            log(f"debootstrap: {words[0]} packages..." if per_package and "Release" not in line and "Packages" not in line
+                else f"debootstrap: {' '.join(words)}")
     if proc.wait():
         logfile = root / "debootstrap" / "debootstrap.log"
         if logfile.exists():
