@@ -7,6 +7,7 @@ on the build host's own family, so the hint is a command the user can paste.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -131,3 +132,20 @@ def source_date_epoch(default: int) -> int:
     if not value.isdigit():
         raise BuilderError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds since 1970")
     return int(value)
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounts_under(directory: Path) -> list[str]:
+    """Mount points at or below `directory`, deepest first."""
+    root = os.path.realpath(directory)
+    found = []
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            point = _unescape(line.split()[4])
+            if point == root or point.startswith(root + "/"):
+                found.append(point)
+    return sorted(set(found), key=lambda p: (-p.count("/"), p))

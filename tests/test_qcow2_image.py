@@ -14,6 +14,7 @@ from support.dm_shims import dm_shims
 from support.qcow2 import BUILDER, EXAMPLE, build_cached, why_not_dib, why_not_qemu
 from support.requirements import skip_or_fail
 
+from builder import host
 from builder.qcow2 import blockdev
 
 pytestmark = pytest.mark.slow
@@ -99,7 +100,7 @@ def test_verify_fails_when_the_image_is_not_the_spec(debian12_qcow2, tmp_path):
 
 
 def _leftovers(out: Path) -> dict:
-    return {"mounts": blockdev.mounts_under(out), "loops": blockdev.loops_under(out),
+    return {"mounts": host.mounts_under(out), "loops": blockdev.loops_under(out),
             "images": [str(p) for p in out.rglob("*.qcow2")] + [str(p) for p in out.rglob("*.raw")],
             "build dirs": [str(p) for p in out.rglob(".qcow2-build.*")]}
 
@@ -155,7 +156,7 @@ def test_interrupted_build_leaves_no_mounts_loops_or_image(tmp_path):
             log = out / "debian12-node" / "debian12-node.qcow2.log"
             while "50-broken" not in log.read_text(errors="replace") and time.monotonic() < deadline:
                 time.sleep(2)
-            assert blockdev.mounts_under(out), "the chroot should be mounted while the element sleeps"
+            assert host.mounts_under(out), "the chroot should be mounted while the element sleeps"
             proc.send_signal(signal.SIGINT)
             rest = proc.communicate(timeout=300)[1]
         finally:

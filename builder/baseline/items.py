@@ -247,8 +247,6 @@ ITEMS: tuple[Record, ...] = (
     ),
 )
 
-RECORDS: MappingProxyType[Item, Record] = MappingProxyType({record.item: record for record in ITEMS})
-
 # Derived tables. The records name their functions, and the modules above this one resolve them
 # (script.py the steps, verify.py the offline checks, booted.py the booted ones): the steps and checks
 # take a Baseline, and the Baseline model reads this table, so this module imports none of them.

@@ -25,7 +25,6 @@ from pathlib import Path
 from .. import host
 from ..errors import BuilderError
 from ..output import file_digest
-from ..qcow2.blockdev import mounts_under
 from .definition import Bootstrap
 
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -96,9 +95,9 @@ def fill(base: BaseTree, root: Path, log=host.progress) -> int:
 
 def _remove_scratch(tree: Path) -> None:
     """Remove a debootstrap target; a failed debootstrap can leave /proc or /sys mounted in it: never delete through those."""
-    for point in mounts_under(tree):
-        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
-    if left := mounts_under(tree):
+    for point in host.mounts_under(tree):
+        host.run(["umount", "-l", point], "unmounting a leftover mount", check=False)
+    if left := host.mounts_under(tree):
         raise BuilderError(f"still mounted under {tree}: {', '.join(left)}; not removing it")
     shutil.rmtree(tree, ignore_errors=True)
 
@@ -187,9 +186,9 @@ def chroot_mounts(root: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        subprocess.run(["umount", str(proc)], check=False, capture_output=True)
+        host.run(["umount", proc], "unmounting /proc", check=False)
         if os.path.ismount(proc):
-            subprocess.run(["umount", "-l", str(proc)], check=False, capture_output=True)
+            host.run(["umount", "-l", proc], "unmounting /proc lazily", check=False)
 
 
 def apply_script(root: Path, script: str, source_date_epoch: int, log=host.progress) -> None:

@@ -19,19 +19,14 @@ from ..baseline import BASELINE_VERSION, Baseline, render_script
 from ..errors import BuilderError
 from ..host import progress, source_date_epoch
 from ..manifest import ArtifactRecord, record_for
+from ..spec import ContainerSettings
 from . import bootstrap, engine, image, plan, strip
 from .definition import ImageDefinition, image_definition, layer_plan
 
 TAG = "latest"
 
 
-def _say(message: str) -> None:
-    progress(message)
-
-
 def container_settings(spec):
-    from ..spec import ContainerSettings
-
     return spec.container or ContainerSettings()
 
 
@@ -56,7 +51,7 @@ def plan_container(item, directory: Path, options) -> list[str]:
     base = base_tree(spec, baseline, definition)
     layers = layer_plan(spec, definition)
     for item_name, why in baseline.not_applicable.items():  # said once per build: the plan runs before every build
-        _say(f"container: {item_name}: not applicable: {why}")
+        progress(f"container: {item_name}: not applicable: {why}")
     return [f"container: would run {shlex.join(base.command(Path('WORK/root')))}  (or reuse {base.tarball})",
             "container: chroot WORK/root /bin/bash -s < (builder baseline for a container)",
             f"container: strip, write {len(layers)} {container_settings(spec).compression} layer(s) "
@@ -120,7 +115,7 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
 
 def bootstrap_tree(context: Context) -> None:
     base = base_tree(context.spec, context.baseline, context.definition)
-    created = bootstrap.fill(base, context.root, log=_say)
+    created = bootstrap.fill(base, context.root, log=progress)
     context.epoch = source_date_epoch(default=created)
     context.installed = plan.snapshot(context.root)  # what the packages installed: the baseline's changes come after
 
@@ -129,23 +124,23 @@ def apply_baseline(context: Context) -> None:
     dpkg_cfg = context.root / strip.DPKG_EXCLUDES.lstrip("/")
     dpkg_cfg.parent.mkdir(parents=True, exist_ok=True)
     dpkg_cfg.write_text(strip.dpkg_excludes(context.definition, context.spec.locale))
-    _say("container: running the baseline script in the tree")
-    bootstrap.apply_script(context.root, render_script(context.baseline), context.epoch, log=_say)
+    progress("container: running the baseline script in the tree")
+    bootstrap.apply_script(context.root, render_script(context.baseline), context.epoch, log=progress)
 
 
 def strip_tree(context: Context) -> None:
     removed = strip.strip_tree(context.root, context.definition, context.spec.locale)
-    _say(f"container: left out {len(removed)} paths (docs, man pages, locales, caches, logs)")
+    progress(f"container: left out {len(removed)} paths (docs, man pages, locales, caches, logs)")
 
 
 def write_layers(context: Context) -> None:
     layers = layer_plan(context.spec, context.definition)
-    _say(f"container: writing {len(layers)} {context.settings.compression} layer(s): {' | '.join('+'.join(c) for c in layers)}")
+    progress(f"container: writing {len(layers)} {context.settings.compression} layer(s): {' | '.join('+'.join(c) for c in layers)}")
     rules = plan.Rules(context.definition.distribution_priorities, context.definition.package_state)
     context.planned = plan.write_layers(context.root, context.installed, layers, rules, context.work, context.epoch,
                                         context.settings.compression)
     for p in context.planned:
-        _say(f"container: layer {p.name}: {p.entries} entries, {kib(p.layer.size)} ({p.layer.digest})")
+        progress(f"container: layer {p.name}: {p.entries} entries, {kib(p.layer.size)} ({p.layer.digest})")
 
 
 def check_budget(context: Context) -> None:
@@ -165,7 +160,7 @@ def make_image(context: Context) -> None:
     context.built = image.make_image([p.layer for p in context.planned], cmd=list(definition.cmd), env=env, labels=labels,
                                      epoch=context.epoch, tag=TAG, history=[f"{origin}: {p.name}" for p in context.planned])
     size = sum(p.layer.size for p in context.planned)
-    _say(f"container: {context.spec.name}:{TAG} digest {context.built.digest}, {len(context.planned)} layer(s), "
+    progress(f"container: {context.spec.name}:{TAG} digest {context.built.digest}, {len(context.planned)} layer(s), "
          f"{size / (1 << 20):.1f} MiB ({context.settings.compression})")
 
 
@@ -187,10 +182,10 @@ def write_outputs(context: Context) -> None:
 def load_into_engine(context: Context) -> None:
     archive = context.final / f"{context.spec.name}.docker.tar"
     if not engine.engine_reachable():
-        _say(f"container: not loaded: no Docker engine at {engine.engine_address()} (docker load -i {archive})")
+        progress(f"container: not loaded: no Docker engine at {engine.engine_address()} (docker load -i {archive})")
         return
     engine.load(archive, context.built.config_digest)
-    _say(f"container: loaded into the Docker engine at {engine.engine_address()} as {context.spec.name}:{TAG} "
+    progress(f"container: loaded into the Docker engine at {engine.engine_address()} as {context.spec.name}:{TAG} "
          f"({context.built.config_digest})")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import time
@@ -15,24 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import BuilderError
-from ..host import run
-
-
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def mounts_under(directory: Path) -> list[str]:
-    """Mount points at or below `directory`, deepest first."""
-    root = os.path.realpath(directory)
-    found = []
-    with open("/proc/self/mountinfo") as handle:
-        for line in handle:
-            point = _unescape(line.split()[4])
-            if point == root or point.startswith(root + "/"):
-                found.append(point)
-    return sorted(set(found), key=lambda p: (-p.count("/"), p))
+from ..host import mounts_under, run
 
 
 def loops_under(directory: Path) -> list[str]:
