@@ -40,7 +40,7 @@ from support.engines import Engine, Registry  # noqa: E402
 from builder.baseline import Baseline  # noqa: E402
 from builder.baseline.model import BASELINE_VERSION  # noqa: E402
 from builder.baseline.script import PRELUDE, STEP_ITEMS, STEPS  # noqa: E402
-from builder.container.bootstrap import BaseTree, fill  # noqa: E402
+from builder.bootstrap.tree import BaseTree, fill  # noqa: E402
 from builder.container.build import mirror_for  # noqa: E402
 from builder.container.definition import image_definition  # noqa: E402
 from builder.spec import load_spec, load_spec_text  # noqa: E402

@@ -21,7 +21,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "spec": ("builder.spec.*",),
     "baseline": ("builder.baseline.*",),
     "builders and publishers": ("builder.kickstart", "builder.rendered", "builder.install", "builder.iso", "builder.pxe", "builder.serve",
-                                "builder.container.*", "builder.qcow2.*"),
+                                "builder.bootstrap.*", "builder.container.*", "builder.qcow2.*"),
     "artifact kinds": ("builder.build", "builder.kinds.*"),
     "cli": ("builder.cli",),
 }

@@ -16,11 +16,12 @@ from pathlib import Path
 
 from .. import __version__
 from ..baseline import BASELINE_VERSION, Baseline, render_script
+from ..bootstrap import tree as bootstrap
 from ..errors import BuilderError
 from ..host import progress, source_date_epoch
 from ..manifest import ArtifactRecord, record_for
 from ..spec import ContainerSettings
-from . import bootstrap, engine, image, plan, strip
+from . import engine, image, plan, strip
 from .definition import ImageDefinition, image_definition, layer_plan
 
 TAG = "latest"

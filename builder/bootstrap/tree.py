@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import host
+from ..container.definition import Bootstrap
 from ..errors import BuilderError
 from ..output import file_digest
-from .definition import Bootstrap
 
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
