@@ -20,6 +20,7 @@ from support.qemu import (
     install_netboot_kernel,
     kernel_command_line,
     need_qemu,
+    screen_text,
 )
 from support.requirements import skip_or_fail
 from support.serve import free_port, serving
@@ -137,8 +138,17 @@ def test_a_machine_is_installed_once_and_an_unknown_one_never(tmp_path, bootfile
         assert report.stdout == "node01.example.com is installed: its PXE entries now boot the local disk\n"
         assert (root / ".installed" / key).is_file() and f"POST /done/{key} -> 200" in server.log.read_text()
         again = boot_console(tmp_path, until, "-boot", "n", "-nic", nic + MACS[0], machine=FIRMWARE_ON_SERIAL)
-        assert b"node01.example.com is installed" in again and b"from local disk" in again
+        assert b"node01.example.com is installed" in screen_text(again) and b"from local disk" in screen_text(again)
         assert not COMMAND_LINE.search(again) and NO_BOOTABLE_DEVICE in again
         unknown = boot_console(tmp_path, until, "-boot", "n", "-nic", nic + "52:54:00:99:99:99", machine=FIRMWARE_ON_SERIAL)
-        assert b"Not a listed machine" in unknown and b"from local disk" in unknown
+        assert b"Not a listed machine" in screen_text(unknown) and b"from local disk" in screen_text(unknown)
         assert not COMMAND_LINE.search(unknown) and NO_BOOTABLE_DEVICE in unknown
+
+
+def test_screen_text_joins_what_the_firmware_wrapped():
+    """A console captured in CI: SeaBIOS wrapped the message at column 80 and moved the cursor inside a word."""
+    raw = (b"node01.example.com is installed: booting the local disk (re-arm with: builder pu\x1b[25;80H\r\n"
+           b"\rblish SPEC --to pxe --root DIR --rearm 52:54:00:12:34:56)\r\n\rBooting from\x1b[25;12H\x1b[25;13H local disk...\r\n")
+    text = screen_text(raw)
+    assert b"(re-arm with: builder publish SPEC --to pxe" in text and b"Booting from local disk..." in text
+    assert b"from local disk" not in raw  # what the assertion on the raw console missed

@@ -62,6 +62,18 @@ def kernel_command_line(work: Path, *qemu_args: str) -> str:
     return COMMAND_LINE.search(boot_console(work, COMMAND_LINE, *qemu_args))[1].decode(errors="replace")
 
 
+# SeaBIOS draws the 80x25 text screen on the serial port with cursor moves: a line that reaches the last
+# column is continued after "ESC[row;80H\r\n\r", and a character may be preceded by a move to its own cell.
+# Where that falls depends on how much was printed before (DHCP retries, IPv6 lines): undo both.
+_WRAP = re.compile(rb"\x1b\[\d+;80H\r\n\r")
+_CURSOR = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def screen_text(console: bytes) -> bytes:
+    """The firmware's console as the text it printed: wrapped lines joined, cursor moves and colours removed."""
+    return _CURSOR.sub(b"", _WRAP.sub(b"", console))
+
+
 # With graphics=off, SeaBIOS copies what the BIOS and the boot loaders print (iPXE, pxelinux) to the serial port.
 FIRMWARE_ON_SERIAL = "accel=tcg,graphics=off"
 NO_BOOTABLE_DEVICE = b"No bootable device"
