@@ -33,7 +33,7 @@ def install_netboot_kernel(root: Path) -> None:
 
 
 def boot_console(work: Path, until: re.Pattern[bytes], *qemu_args: str, machine: str = "accel=tcg") -> bytes:
-    """Boot QEMU with `qemu_args` until the guest's serial console shows `until`; the console so far."""
+    """Boot QEMU with `qemu_args` until the guest's serial console shows `until` (as text); the console so far."""
     serial = work / "serial.log"
     serial.unlink(missing_ok=True)
     with (work / "qemu.err").open("wb") as errors:
@@ -43,7 +43,7 @@ def boot_console(work: Path, until: re.Pattern[bytes], *qemu_args: str, machine:
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             console = serial.read_bytes() if serial.exists() else b""
-            if until.search(console):
+            if until.search(screen_text(console)):
                 return console
             if process.poll() is not None:
                 break
@@ -59,7 +59,7 @@ def boot_console(work: Path, until: re.Pattern[bytes], *qemu_args: str, machine:
 
 def kernel_command_line(work: Path, *qemu_args: str) -> str:
     """Boot QEMU with `qemu_args`; the guest kernel's command line, as it printed it on ttyS0."""
-    return COMMAND_LINE.search(boot_console(work, COMMAND_LINE, *qemu_args))[1].decode(errors="replace")
+    return COMMAND_LINE.search(screen_text(boot_console(work, COMMAND_LINE, *qemu_args)))[1].decode(errors="replace")
 
 
 # SeaBIOS draws the 80x25 text screen on the serial port with cursor moves: a line that reaches the last
