@@ -10,9 +10,10 @@ BUILD_PACKAGES := debootstrap zstd xorriso mtools qemu-utils kpartx gdisk sudo
 # by PID; never enabled on the host), QEMU boots (OVMF, iPXE, Debian's netboot kernel), external validators.
 TEST_PACKAGES := shellcheck rpm dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu \
 	debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry openssh-client file git \
-	skopeo openscap-scanner openscap-utils
+	skopeo podman openscap-scanner openscap-utils
 # Services the test packages would enable and start on install: kept stopped and disabled.
-TEST_SERVICES := docker.service docker.socket docker-registry.service containerd.service
+TEST_SERVICES := docker.service docker.socket docker-registry.service containerd.service \
+	podman.socket podman.service podman-restart.service podman-auto-update.timer
 
 .PHONY: examples test test-fast lint bench bench-container bench-qcow2 deps test-deps venv clean
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -151,6 +152,40 @@ def test_a_configuration_change_changes_only_the_last_layer(built, build_env, tm
     after = [layer["digest"] for layer in manifest["layers"]]
     assert before[:-1] == after[:-1] and before[-1] != after[-1]
     assert manifest["layers"][-1]["size"] < 0.01 * sum(layer["size"] for layer in manifest["layers"])
+
+
+def test_podman_pulls_the_zstd_image_and_its_tree_matches_the_package_database(built, build_env, registry: Registry,
+                                                                                tmp_path: Path):
+    """zstd is for EL nodes that pull with podman: podman 4.3 (the engine an EL node runs) pulls it from a registry,
+    checks every layer against the config's diff_ids, and unpacks the tree the gzip image makes."""
+    if shutil.which("podman") is None:
+        skip_or_fail("podman is not installed (apt-get install podman)")
+    layout, manifest = build_variant(tmp_path, build_env, "container:\n", "container:\n  compression: zstd\n")
+    assert {layer["mediaType"] for layer in manifest["layers"]} == {"application/vnd.oci.image.layer.v1.tar+zstd"}
+    ref = f"{registry.address}/base/zstd:1"
+    spec = tmp_path / "debian12-node.yaml"
+    pushed = builder("publish", spec, "--to", "registry", "--out", tmp_path / "out", "--registry", ref, "--plain-http", env=build_env)
+    assert pushed.returncode == 0, pushed.stderr
+    runroot = Path(tempfile.mkdtemp(prefix="podman-run."))  # podman wants a runroot of at most 50 characters
+    podman = ["podman", "--root", str(tmp_path / "storage"), "--runroot", str(runroot), "--storage-driver", "vfs"]
+    pulled = subprocess.run([*podman, "pull", "--tls-verify=false", ref], capture_output=True, text=True, timeout=900)
+    assert pulled.returncode == 0, pulled.stderr
+    try:
+        inspect = json.loads(subprocess.run([*podman, "image", "inspect", ref], capture_output=True, text=True, check=True).stdout)[0]
+        config = json.loads(blob_path(layout, manifest["config"]["digest"]).read_bytes())
+        assert inspect["RootFS"]["Layers"] == config["rootfs"]["diff_ids"]
+        tree = Path(subprocess.run([*podman, "image", "mount", ref], capture_output=True, text=True, check=True).stdout.strip())
+        gzip_tree = {path.removeprefix("./").rstrip("/") for path in layer_tree(built["dir"] / "container" / "oci", built["manifest"])}
+        unpacked = {str(path.relative_to(tree)) for path in tree.rglob("*")}
+        assert unpacked ^ (gzip_tree - {"", "."}) == set(), "podman's tree differs from the gzip image's"
+        verify = subprocess.run(["chroot", str(tree), "dpkg", "--verify"], capture_output=True, text=True, timeout=300)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        changed = [line.split()[-1] for line in verify.stdout.splitlines()]
+        assert all(line.split()[1] == "c" for line in verify.stdout.splitlines()), f"package files changed: {changed}"
+        assert "managed by builder" in (tree / "etc/motd").read_text()
+    finally:
+        subprocess.run([*podman, "image", "unmount", "--all"], capture_output=True, check=False)
+        shutil.rmtree(runroot, ignore_errors=True)
 
 
 def test_items_without_meaning_in_a_container_are_reported(built):

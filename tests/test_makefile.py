@@ -11,7 +11,7 @@ from builder.host import HostFamily, package_for
 ROOT = Path(__file__).resolve().parent.parent
 # Tools the builders require on a Debian build host (container bootstrap, ISOs, a qcow2 build).
 BUILD_TOOLS = (*BOOTSTRAP_TOOLS, "xorriso", "mcopy", "qemu-img", "sgdisk", "kpartx")
-TEST_ONLY = {"docker.io", "docker-registry", "qemu-system-x86", "ovmf", "ipxe-qemu", "openscap-scanner", "skopeo"}
+TEST_ONLY = {"docker.io", "docker-registry", "qemu-system-x86", "ovmf", "ipxe-qemu", "openscap-scanner", "skopeo", "podman"}
 
 
 def dry_run(target: str) -> list[list[str]]:
