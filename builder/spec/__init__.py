@@ -27,6 +27,7 @@ from .model import (
     HostEntry,
     Install,
     IPConfig,
+    KeyFile,
     KickstartSettings,
     LayerContent,
     Limits,
@@ -56,7 +57,7 @@ from .model import (
 __all__ = [
     "PLAINTEXT_HINT", "SPEC_VERSION", "BlockDevice", "BootProto", "Bridge", "CloudInit", "Compression",
     "ContainerSettings", "Disk", "DiskLayout", "Ethernet", "ExtraFile", "Firewall", "HostEntry", "IPConfig", "Install",
-    "KickstartSettings", "LayerContent", "Limits", "Machine", "Model", "Network", "Packages", "Partition", "PlaintextPassword",
+    "KeyFile", "KickstartSettings", "LayerContent", "Limits", "Machine", "Model", "Network", "Packages", "Partition", "PlaintextPassword",
     "Prepull", "Pxe", "Qcow2Settings", "RcLocal", "Repo", "Root", "SELinux", "Services", "Spec", "Sshd", "Time",
     "User", "Vlan", "json_schema", "layer_plan_problem",
     "LoadedSpec", "load_all", "load_spec", "load_spec_text", "spec_from_source",
