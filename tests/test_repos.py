@@ -162,6 +162,12 @@ def test_a_bad_key_file_is_refused_at_its_line(tmp_path, keys, kind, words):
     assert not any(line in message for line in secret_lines), "a key's text never reaches a message"
 
 
+def test_a_gpgkey_that_is_no_string_says_what_it_takes(tmp_path):
+    found = problems(spec_file(tmp_path, EL_SPEC, "5"))
+    assert [(field, message) for _, field, message in found] == [
+        ("repos[0].gpgkey", "give the key's URL, or the path of a key file relative to the spec file")]
+
+
 def test_gpgcheck_without_a_key_is_refused_on_el(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text(EL_SPEC.replace("    gpgkey: GPGKEY\n", ""))

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import ValidationInfo
+from pydantic import BaseModel, ValidationInfo
 
 MAX_KEY_FILE = 1 << 20
 KEY_FILE_PATH = re.compile(r"[A-Za-z0-9._@+-]+(/[A-Za-z0-9._@+-]+)*")
@@ -31,8 +31,10 @@ def is_url(value: str) -> bool:
 def load_key_file(value: object, info: ValidationInfo) -> object:
     """A gpgkey that is not a URL names a key file: read it, relative to the spec file's directory
     (validation context "spec_dir"; the working directory without one), into {path, armor}."""
-    if not isinstance(value, str) or is_url(value):
-        return value
+    if isinstance(value, (dict, BaseModel)) or (isinstance(value, str) and is_url(value)):
+        return value  # a URL, or a key already read (a derived spec validated again)
+    if not isinstance(value, str):
+        raise ValueError("give the key's URL, or the path of a key file relative to the spec file")
     if value.startswith("/"):
         raise ValueError("a key file is given relative to the spec file; a key already on the installed system is a URL, "
                          "like file:///etc/pki/rpm-gpg/RPM-GPG-KEY-name")
