@@ -257,6 +257,8 @@ def test_debian_sources_are_signed_by_their_key(tmp_path, keys):
     assert files["/etc/apt/keyrings/builder-internal.asc"] == keys.public.read_text()
     assert files["/etc/apt/sources.list.d/builder-internal.sources"].endswith("Signed-By: /etc/apt/keyrings/builder-internal.asc\n")
     assert files["/etc/apt/sources.list.d/builder-debian.sources"].endswith(f"Signed-By: {r.DEBIAN_ARCHIVE_KEYRING}\n")
+    unsigned = Baseline(load_spec_text(DEBIAN_SPEC.replace("    gpgkey: GPGKEY\n", "    gpgcheck: false\n"))[0])
+    assert dict(unsigned.repo_files)["/etc/apt/sources.list.d/builder-internal.sources"].endswith("Components: main\nTrusted: yes\n")
 
 
 def test_the_installer_names_the_repos_as_the_installed_system_does(tmp_path, keys):
