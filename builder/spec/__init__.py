@@ -1,8 +1,9 @@
 """The spec layer: the declarative spec's model, loading, cross-field rules, hash and per-machine derivation.
 
-fields (checked string types) -> model (pydantic models, JSON schema) -> kernel (kernel and installer
-arguments the spec decides), machines (per-machine specs), digest (spec hash) -> checks (cross-field
-rules) -> load (YAML from source, with lines; load_spec, load_all).
+fields (checked string types), keys (repository key files: read, checked, embedded) -> model (pydantic
+models, JSON schema) -> kernel (kernel and installer arguments the spec decides), machines (per-machine
+specs), digest (spec hash) -> checks (cross-field rules) -> load (YAML from source, with lines; load_spec,
+load_all).
 It imports nothing above it (only errors, targets and packages of builder), so every
 other layer can import it; tests/test_layers.py holds it to that.
 """
