@@ -84,6 +84,7 @@ mirrorlist=https://mirrors.example.org/mirrorlist?arch=$basearch&repo=AppStream-
 gpgcheck=1
 gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-Rocky-9
 """
+DNF_CONF = "[main]\ngpgcheck=1\ninstallonly_limit=3\n\n[local]\nbaseurl=file:///srv/repo\n"
 EXTRAS_REPO = "[extras]\nname=Rocky Linux $releasever - Extras\nbaseurl=http://x/\n  http://y/\nenabled = 1\n"
 
 
@@ -316,7 +317,7 @@ def put(root: Path, path: str, text: str) -> None:
 def el_tree(root: Path) -> None:
     put(root, "/etc/yum.repos.d/rocky.repo", ROCKY_REPO)
     put(root, "/etc/yum.repos.d/rocky-extras.repo", EXTRAS_REPO)
-    put(root, "/etc/dnf/dnf.conf", "[main]\ngpgcheck=1\ninstallonly_limit=3\n")
+    put(root, "/etc/dnf/dnf.conf", DNF_CONF)
 
 
 def debian_tree(root: Path) -> None:
@@ -336,6 +337,7 @@ def test_the_el_step_disables_every_other_repo_and_runs_twice_the_same(tmp_path,
     assert rocky.count("enabled=0") == 3 and "enabled=1" not in rocky and "countme=1" in rocky
     assert "[appstream]\n" in rocky and rocky.endswith("gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-Rocky-9\nenabled=0\n")
     assert (root / "etc/yum.repos.d/rocky-extras.repo").read_text() == EXTRAS_REPO.replace("enabled = 1", "enabled=0")
+    assert (root / "etc/dnf/dnf.conf").read_text() == DNF_CONF + "enabled=0\n", "dnf.conf's [main] is left alone"
     before = snapshot(root)
     assert "wrote" not in run_step(b, root), "a second run writes nothing"
     assert snapshot(root) == before

@@ -87,7 +87,7 @@ ITEMS: tuple[Record, ...] = (
         writes="`/etc/yum.repos.d/builder-NAME.repo` (repo id `builder-NAME`, `gpgcheck`, `gpgkey`) or "
                "`/etc/apt/sources.list.d/builder-NAME.sources` (`Signed-By`), an embedded key as "
                "`/etc/pki/rpm-gpg/RPM-GPG-KEY-builder-NAME` or `/etc/apt/keyrings/builder-NAME.asc`; every other "
-               "definition disabled: `enabled=0` in each section of the other repo files, `/etc/apt/sources.list` "
+               "definition disabled: `enabled=0` in each section of the other repo files (and of `dnf.conf` but `[main]`), `/etc/apt/sources.list` "
                "a comment, other APT sources renamed `*.disabled`",
         check="file_checks.check_repos",
         checked="file content; the enabled repositories (dnf's repo files and `dnf.conf`; APT's `sources.list`, "

@@ -7,8 +7,8 @@ the check.
 
 - EL: `/etc/yum.repos.d/builder-NAME.repo` defines repo id builder-NAME (a prefix of ours, so no
   spec name can clash with an id of the distribution's repo files); an embedded key is written to
-  /etc/pki/rpm-gpg/RPM-GPG-KEY-builder-NAME. Every other repo file gets `enabled=0` in each of its
-  sections, in place: the *-repos packages mark their files %config(noreplace), so an update keeps
+  /etc/pki/rpm-gpg/RPM-GPG-KEY-builder-NAME. Every other repo file (and dnf.conf, but its [main])
+  gets `enabled=0` in each of its sections, in place: the *-repos packages mark their files %config(noreplace), so an update keeps
   the edit (a removed file would come back, enabled).
 - Debian: `/etc/apt/sources.list.d/builder-NAME.sources` (deb822), Signed-By the embedded key
   (/etc/apt/keyrings/builder-NAME.asc), a keyring the spec names, or the Debian archive keyring.
@@ -121,11 +121,11 @@ def key_files(repos: list[Repo] | tuple[Repo, ...], family: Family) -> tuple[tup
 
 # ---------------------------------------------------------------- disabling every other definition
 
-# Rewrites a dnf repo file on stdout with enabled=0 in every section: an enabled= line is replaced, a
-# section without one (enabled by default) gets one at its end.
+# Rewrites a dnf repo file on stdout with enabled=0 in every section (but [MAIN], dnf.conf's own): an enabled=
+# line is replaced, a section without one (enabled by default) gets one at its end.
 EL_DISABLE_AWK = r"""
 function close_section() { if (open && !seen) print "enabled=0" }
-/^[ \t]*\[[^]]*\][ \t]*$/ { close_section(); open = 1; seen = 0; print; next }
+/^[ \t]*\[[^]]*\][ \t]*$/ { close_section(); open = ($0 !~ /^[ \t]*\[main\]/ || !MAIN); seen = 0; print; next }
 open && /^[ \t]*enabled[ \t]*=/ { if (!seen) print "enabled=0"; seen = 1; next }
 { print }
 END { close_section() }
@@ -143,6 +143,10 @@ def disable_others(ours: list[str], family: Family) -> list[str]:
             '    [ -f "$f" ] || continue',
             f'    awk {quote(EL_DISABLE_AWK)} "$f" | builder_put "$f" 0644 root root',
             "done",
+            # dnf.conf may define repos too: every section of it but [main].
+            f"if [ -f {DNF_CONF} ]; then",
+            f"    awk -v MAIN=1 {quote(EL_DISABLE_AWK)} {DNF_CONF} | builder_put {DNF_CONF} 0644 root root",
+            "fi",
         ]
     return [
         put_generated(DEBIAN_SOURCES, SOURCES_LIST_NOTE),
