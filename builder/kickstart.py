@@ -13,6 +13,7 @@ from pykickstart.version import makeVersion
 
 from . import __version__
 from .baseline import BASELINE_VERSION, Baseline, render_script
+from .baseline.repos import repo_id
 from .errors import BuilderError
 from .spec import BootProto, Spec
 
@@ -77,6 +78,13 @@ def network_lines(spec: Spec) -> list[str]:
     return lines
 
 
+def install_repos(spec: Spec) -> list[tuple[str, str]]:
+    """(repo id, baseurl) of the installer's `repo` lines: the spec's repos under the ids the installed system gives
+    them, but the one the `url` command already installs from (the installer would read that tree twice)."""
+    source = spec.kickstart_settings.install_source
+    return [(repo_id(repo), repo.baseurl) for repo in spec.repos if repo.baseurl.rstrip("/") != source.rstrip("/")]
+
+
 def render_kickstart(spec: Spec, spec_sha256: str, done_url: str | None = None) -> str:
     """The kickstart; with `done_url`, a last %post reports the install as complete there (a per-machine kickstart)."""
     info = spec.target.info
@@ -96,6 +104,7 @@ def render_kickstart(spec: Spec, spec_sha256: str, done_url: str | None = None) 
         baseline_version=BASELINE_VERSION,
         spec_sha256=spec_sha256,
         source=spec.kickstart_settings.install_source,
+        repos=install_repos(spec),
         disk=spec.kickstart_settings.disk,
         network_lines=network_lines(spec),
         firewall_ports=[p.replace("/", ":") for p in b.firewall_ports],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -205,6 +206,18 @@ def test_the_baseline_checks_pass_inside_the_image(built, build_env):
         assert status[item] == {"pass"}, item
     for item in ("sshd", "time", "firewall", "selinux", "sysctls", "kernel-args", "services"):
         assert status[item] == {"n/a"}, item
+
+
+def test_apt_update_in_the_image_reads_each_suite_once_and_warns_nothing(built, engine: Engine):
+    """The image's APT sources are the spec's alone (debootstrap's sources.list is not a second definition of the suite):
+    `apt-get update` in it, on the host's network (the sources name the mirror the image was built from), says no
+    "configured multiple times" and no other warning."""
+    proc = engine.docker("run", "--rm", "--network", "host", "debian12-node:latest", "apt-get", "update", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "configured multiple times" not in output
+    assert not re.findall(r"^(?:W|E|N): .*$", output, re.M), output
+    assert len(re.findall(r"^(?:Get|Hit):\d+ \S+ (bookworm|bookworm-updates|bookworm-security) InRelease", output, re.M)) == 3, output
 
 
 def test_kernel_docs_and_caches_are_absent(built, engine: Engine):

@@ -25,7 +25,7 @@ CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": 
 # Kernel and runtime state, caches and logs: not the baseline's to keep still.
 NOT_SNAPSHOTTED = {"proc", "sys", "dev", "run", "tmp", "var/cache", "var/log"}
 PASSING_ITEMS = ("sshd", "limits", "sysctls", "rc-local", "users", "services", "firewall", "locale", "timezone",
-                 "hosts", "packages")
+                 "hosts", "packages", "repos")
 
 
 def builder(*args: object) -> subprocess.CompletedProcess[str]:

@@ -74,8 +74,10 @@ def link(root: Path, path: str, target: str) -> None:
 def build_tree(root: Path, b: Baseline) -> None:
     """Lay out what the baseline script leaves on disk."""
     spec, paths = b.spec, b.paths
-    for repo in spec.repos:
-        put(root, *b.repo_file(repo))
+    for path, content in b.repo_files:
+        put(root, path, content)
+    if spec.repos and b.family.value == "debian":
+        put(root, "/usr/share/keyrings/debian-archive-keyring.gpg", b"keyring")  # what the sources are Signed-By
     if spec.hostname:
         put(root, "/etc/hostname", spec.hostname + "\n")
     put(root, "/etc/hosts", b.hosts_file)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from ..spec import ExtraFile
 from ..targets import Family
 from . import paths as m
+from . import repos
 from .names import Item
 from .prepull import prepull_script, prepull_unit
 from .results import (
@@ -38,9 +39,84 @@ from .verify_system import enabled_units
 
 def check_repos(c: Check) -> Iterator[Result]:
     if not c.spec.repos:
-        yield not_applicable(Item.REPOS, "no repositories in the spec")
+        yield not_applicable(Item.REPOS, "no repositories in the spec: the distribution's are kept")
+        return
+    for path, content in c.baseline.repo_files:
+        yield same_file(c, Item.REPOS, path, content, show=not path.startswith((repos.EL_KEY_DIR, repos.DEBIAN_KEY_DIR)))
+    try:
+        problems = (_el_repo_problems(c) if c.baseline.family is Family.EL else _debian_source_problems(c))
+    except RootfsError as exc:
+        problems = [str(exc)]
+    where = "dnf's repo files" if c.baseline.family is Family.EL else "APT's sources"
+    yield verdict(Item.REPOS, problems, f"the enabled repositories in {where} are the spec's {len(c.spec.repos)}, "
+                  "each defined once, each with its key")
+
+
+def _el_repo_problems(c: Check) -> list[str]:
+    found = repos.el_definitions(c.fs)
+    problems = _defined_twice(found, "repo id")
+    enabled = {d.id: d for d in found if d.enabled}
+    for definition in enabled.values():
+        if not definition.id.startswith(repos.REPO_ID_PREFIX) or definition.id not in {repos.repo_id(r) for r in c.spec.repos}:
+            problems.append(f"repo {definition.id} in {definition.file} is enabled and is not one of the spec's repos")
     for repo in c.spec.repos:
-        yield same_file(c, Item.REPOS, *c.baseline.repo_file(repo))
+        have = enabled.get(repos.repo_id(repo))
+        if have is None:
+            problems.append(f"repo {repos.repo_id(repo)} (the spec's {repo.name}) is not enabled in any repo file")
+            continue
+        key = repos.repo_key(repo, c.baseline.family)
+        gpgcheck = have.options.get("gpgcheck", "0").lower() in ("1", "yes", "true", "on")
+        if gpgcheck != repo.gpgcheck:
+            problems.append(f"repo {have.id} in {have.file} has gpgcheck {'on' if gpgcheck else 'off'}, the spec says "
+                            f"{'on' if repo.gpgcheck else 'off'}")
+        if key is not None and key.url_under() not in have.options.get("gpgkey", "").split():
+            problems.append(f"repo {have.id} in {have.file} does not name its key {key.url_under()}")
+        problems += _key_missing(c, have.id, key)
+    return problems
+
+
+def _debian_source_problems(c: Check) -> list[str]:
+    found = repos.debian_definitions(c.fs)
+    problems = _defined_twice([d for d in found if d.enabled], "APT source",
+                              ' (every `apt-get update` warns "configured multiple times")')
+    expected = {}
+    for repo in c.spec.repos:
+        for suite in repo.suites:
+            for component in repo.components:
+                expected[repos.debian_target("deb", repo.baseurl, suite, component)] = repo
+    reported: set[tuple[str, str]] = set()
+    for definition in found:
+        if definition.enabled and definition.id not in expected and (definition.id, definition.file) not in reported:
+            reported.add((definition.id, definition.file))
+            problems.append(f"{definition.id} in {definition.file} is enabled and is not one of the spec's repos")
+    enabled = {d.id: d for d in found if d.enabled}
+    for target, repo in expected.items():
+        have = enabled.get(target)
+        if have is None:
+            problems.append(f"{target} (the spec's {repo.name}) is in no enabled APT source")
+            continue
+        key = repos.repo_key(repo, c.baseline.family)
+        signed_by = have.options.get("signed-by", "")
+        if key is not None and key.system_path and signed_by != key.system_path:
+            problems.append(f"{target} in {have.file} is signed by {signed_by or 'any trusted key'}, expected {key.system_path}")
+        if key is not None:
+            problems += _key_missing(c, target, key)
+    return list(dict.fromkeys(problems))
+
+
+def _defined_twice(found: list[repos.Definition], what: str, why: str = "") -> list[str]:
+    files: dict[str, list[str]] = {}
+    for definition in found:
+        files.setdefault(definition.id, []).append(definition.file)
+    return [f"{what} {name} is defined {len(where)} times: in {' and '.join(where)}{why}"
+            for name, where in files.items() if len(where) > 1]
+
+
+def _key_missing(c: Check, what: str, key: repos.RepoKey | None) -> list[str]:
+    path = key.system_path if key is not None else None
+    if path is None or c.fs.stat(path) is not None:
+        return []
+    return [f"{what}: its key {path} is missing"]
 
 
 def check_packages(c: Check) -> Iterator[Result]:

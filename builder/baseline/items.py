@@ -84,8 +84,15 @@ def _in_container(why: str) -> MappingProxyType[str, str]:
 ITEMS: tuple[Record, ...] = (
     Record(
         Item.REPOS, "`repos`", (Step("repos", "repos"),),
-        writes="`/etc/yum.repos.d/builder-NAME.repo` or `/etc/apt/sources.list.d/builder-NAME.sources`",
-        check="file_checks.check_repos", checked="file content", kickstart="`url`, `repo`",
+        writes="`/etc/yum.repos.d/builder-NAME.repo` (repo id `builder-NAME`, `gpgcheck`, `gpgkey`) or "
+               "`/etc/apt/sources.list.d/builder-NAME.sources` (`Signed-By`), an embedded key as "
+               "`/etc/pki/rpm-gpg/RPM-GPG-KEY-builder-NAME` or `/etc/apt/keyrings/builder-NAME.asc`; every other "
+               "definition disabled: `enabled=0` in each section of the other repo files (and of `dnf.conf` but `[main]`), `/etc/apt/sources.list` "
+               "a comment, other APT sources renamed `*.disabled`",
+        check="file_checks.check_repos",
+        checked="file content; the enabled repositories (dnf's repo files and `dnf.conf`; APT's `sources.list`, "
+                "`*.list`, `*.sources`) are the spec's, each defined once, each with its key",
+        kickstart="`url`, `repo --name=builder-NAME`",
     ),
     Record(
         Item.PACKAGES, "`packages`", (Step("packages", "packages"),),

@@ -12,6 +12,7 @@ from functools import cached_property
 from ..packages import toolset
 from ..spec import CLASSIC_NAMES_ARGS, BootProto, SELinux, Spec
 from ..targets import Family, TargetInfo
+from . import repos
 from .items import PACKAGE_ITEMS, Item, not_applicable_items
 from .paths import (  # noqa: F401 - re-exported: the baseline's paths, as model.X
     LIMITS_FILE,
@@ -314,18 +315,13 @@ class Baseline:
         return head + "".join(c if c.endswith("\n") else c + "\n" for c in self.spec.rc_local.commands)
 
     def repo_file(self, repo) -> tuple[str, str]:
-        """(path, content) of the system's repository file for one spec repo."""
-        if self.family is Family.EL:
-            lines = [f"[{repo.name}]", f"name={repo.name}", f"baseurl={repo.baseurl}", "enabled=1",
-                     f"gpgcheck={int(repo.gpgcheck)}"]
-            if repo.gpgkey:
-                lines.append(f"gpgkey={repo.gpgkey}")
-            return f"/etc/yum.repos.d/builder-{repo.name}.repo", "\n".join(lines) + "\n"
-        lines = ["Types: deb", f"URIs: {repo.baseurl}", f"Suites: {' '.join(repo.suites)}",
-                 f"Components: {' '.join(repo.components)}"]
-        if repo.gpgkey:
-            lines.append(f"Signed-By: {repo.gpgkey.removeprefix('file://')}")
-        return f"/etc/apt/sources.list.d/builder-{repo.name}.sources", "\n".join(lines) + "\n"
+        """(path, content) of the system's repository file for one spec repo (see repos.py)."""
+        return repos.repo_file(repo, self.family)
+
+    @property
+    def repo_files(self) -> tuple[tuple[str, str], ...]:
+        """(path, content) of every file the repos step writes: the embedded keys, then the repository files."""
+        return repos.key_files(self.spec.repos, self.family) + tuple(self.repo_file(r) for r in self.spec.repos)
 
     def user_groups(self, user) -> tuple[str, ...]:
         """Supplementary groups of a spec user: the family's admin group first, if admin."""

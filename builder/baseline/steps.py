@@ -15,6 +15,7 @@ from ..targets import Family
 from . import paths as m
 from .model import DOTFILE_CHMOD, DOTFILE_MODES_TAKEN, HOME_MODE, SSHD_BLOCK_BEGIN, SSHD_BLOCK_END, SUDOERS_DIR_MODE
 from .prepull import prepull_script, prepull_unit
+from .repos import disable_others
 from .shell import b64, heredoc_can_carry, heredoc_delimiter, put_free_text, put_generated, put_words
 
 if TYPE_CHECKING:
@@ -25,7 +26,11 @@ if TYPE_CHECKING:
 
 
 def repos(b: Baseline) -> list[str]:
-    return [put_generated(*b.repo_file(repo)) for repo in b.spec.repos]
+    if not b.spec.repos:
+        return []  # the spec names none: the distribution's stay
+    files = b.repo_files
+    ours = [path for path, _ in files if path.endswith((".repo", ".sources"))]
+    return [put_generated(path, content) for path, content in files] + disable_others(ours, b.family)
 
 
 def packages(b: Baseline) -> list[str]:

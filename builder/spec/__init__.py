@@ -1,8 +1,9 @@
 """The spec layer: the declarative spec's model, loading, cross-field rules, hash and per-machine derivation.
 
-fields (checked string types) -> model (pydantic models, JSON schema) -> kernel (kernel and installer
-arguments the spec decides), machines (per-machine specs), digest (spec hash) -> checks (cross-field
-rules) -> load (YAML from source, with lines; load_spec, load_all).
+fields (checked string types), keys (repository key files: read, checked, embedded) -> model (pydantic
+models, JSON schema) -> kernel (kernel and installer arguments the spec decides), machines (per-machine
+specs), digest (spec hash) -> checks (cross-field rules) -> load (YAML from source, with lines; load_spec,
+load_all).
 It imports nothing above it (only errors, targets and packages of builder), so every
 other layer can import it; tests/test_layers.py holds it to that.
 """
@@ -27,6 +28,7 @@ from .model import (
     HostEntry,
     Install,
     IPConfig,
+    KeyFile,
     KickstartSettings,
     LayerContent,
     Limits,
@@ -56,7 +58,7 @@ from .model import (
 __all__ = [
     "PLAINTEXT_HINT", "SPEC_VERSION", "BlockDevice", "BootProto", "Bridge", "CloudInit", "Compression",
     "ContainerSettings", "Disk", "DiskLayout", "Ethernet", "ExtraFile", "Firewall", "HostEntry", "IPConfig", "Install",
-    "KickstartSettings", "LayerContent", "Limits", "Machine", "Model", "Network", "Packages", "Partition", "PlaintextPassword",
+    "KeyFile", "KickstartSettings", "LayerContent", "Limits", "Machine", "Model", "Network", "Packages", "Partition", "PlaintextPassword",
     "Prepull", "Pxe", "Qcow2Settings", "RcLocal", "Repo", "Root", "SELinux", "Services", "Spec", "Sshd", "Time",
     "User", "Vlan", "json_schema", "layer_plan_problem",
     "LoadedSpec", "load_all", "load_spec", "load_spec_text", "spec_from_source",

@@ -26,7 +26,8 @@ MANAGED_PATHS = {
 }
 MANAGED_DIRS = ("/etc/ssh/sshd_config.d/", "/etc/sysctl.d/", "/etc/security/limits.d/", "/etc/systemd/system.conf.d/",
                 "/etc/systemd/user.conf.d/", "/etc/NetworkManager/system-connections/", "/etc/sudoers.d/90-builder-",
-                "/etc/yum.repos.d/builder-", "/etc/apt/sources.list.d/builder-")
+                "/etc/yum.repos.d/builder-", "/etc/apt/sources.list.d/builder-", "/etc/pki/rpm-gpg/RPM-GPG-KEY-builder-",
+                "/etc/apt/keyrings/builder-")
 
 
 def _p(path: str, message: str, hint: str | None = None, warning: bool = False) -> Problem:
@@ -220,9 +221,19 @@ def check_files(spec: Spec) -> Iterator[Problem]:
         if extra.path in MANAGED_PATHS or extra.path.startswith(MANAGED_DIRS):
             yield _p(f"files[{i}].path", f"{extra.path} is managed by the baseline",
                      "use the spec field for it (sshd, sysctls, limits, hosts, locale, time, rc_local)")
+        elif any(pattern.fullmatch(extra.path) for pattern in REPO_DEFINITIONS):
+            yield _p(f"files[{i}].path", f"{extra.path} would define package repositories: the system's repositories are "
+                     "the spec's repos, and the baseline disables every other", "add the repository to repos instead")
         if extra.path in seen:
             yield _p(f"files[{i}].path", f"{extra.path} is listed twice")
         seen.add(extra.path)
+
+
+# Where a system defines its package repositories: the repos step owns them (files[] may not write one).
+REPO_DEFINITIONS = (re.compile(r"/etc/yum\.repos\.d/.*\.repo|/etc/yum/repos\.d/.*|/etc/distro\.repos\.d/.*|/etc/dnf/dnf\.conf"),
+                    re.compile(r"/etc/apt/sources\.list|/etc/apt/sources\.list\.d/.*"))
+KEY_HINT = ("give gpgkey: the key's URL (on your mirror, like http://mirror.internal.example.com/rocky/RPM-GPG-KEY-Rocky-9, "
+            "or file:///etc/pki/rpm-gpg/... for a key the system already has), or a key file beside the spec, like keys/mirror.asc")
 
 
 @reads("repos", "target")
@@ -236,6 +247,20 @@ def check_repos(spec: Spec) -> Iterator[Problem]:
             yield _p(f"repos[{i}].suites", "a Debian repository needs suites (like [bookworm, bookworm-updates])")
         if spec.target.info.is_el and repo.suites:
             yield _p(f"repos[{i}].suites", "suites are for Debian repositories; an EL repository is one baseurl")
+        yield from _check_repo_key(spec, i, repo)
+
+
+def _check_repo_key(spec: Spec, i: int, repo) -> Iterator[Problem]:
+    key = repo.gpgkey
+    if not repo.gpgcheck:
+        yield _p(f"repos[{i}].gpgcheck", f"packages from {repo.name} are installed without a signature check", warning=True)
+    elif key is None and spec.target.info.is_el:
+        yield _p(f"repos[{i}].gpgkey", "gpgcheck is on and the repository has no gpgkey: dnf would refuse every package "
+                 "of it (or import no key at all)", KEY_HINT)
+    if (spec.target.info.family is Family.DEBIAN and isinstance(key, str) and not key.startswith("file:///")):
+        yield _p(f"repos[{i}].gpgkey", "apt cannot fetch a key from a URL: its Signed-By names a keyring on the system",
+                 "give a key file beside the spec (like keys/mirror.asc: it is embedded), or a file:///usr/share/keyrings/... "
+                 "keyring the system already has")
 
 
 @reads("kickstart",)

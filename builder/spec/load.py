@@ -71,11 +71,11 @@ def spec_from_source(source: Source) -> tuple[Spec, Source, list[Problem]]:
     for path, old, new in rewrite_spec_data(source.data, overrides_from_env()):
         warn(f"{source.file}: {path}: {old} -> {new} ({MIRRORS_ENV})")
     try:
-        spec = Spec.model_validate(source.data)
+        spec = Spec.model_validate(source.data, context=_context(source))
     except ValidationError as exc:
         errors = [_problem_from_pydantic(source, err) for err in exc.errors(include_input=False)]
         broken = {str(err["loc"][0]) for err in exc.errors(include_input=False) if err["loc"]}
-        partial = _without_sections(source.data, broken)
+        partial = _without_sections(source.data, broken, _context(source))
         if partial is not None:
             errors += [_locate(source, p) for p in check_spec(partial, broken) if not p.warning]
         raise SpecError(errors) from None
@@ -85,12 +85,17 @@ def spec_from_source(source: Source) -> tuple[Spec, Source, list[Problem]]:
     return spec, source, [p for p in problems if p.warning]
 
 
-def _without_sections(data: dict, broken: set[str]) -> Spec | None:
+def _context(source: Source) -> dict:
+    """What validation reads besides the data: the directory key files are relative to."""
+    return {"spec_dir": Path(source.file).parent}
+
+
+def _without_sections(data: dict, broken: set[str], context: dict) -> Spec | None:
     """The spec with its broken top-level sections left at their defaults, for the checks that do not read them."""
     partial = {key: value for key, value in data.items() if key not in broken}
     partial.setdefault("name", "partial")
     try:
-        return Spec.model_validate(partial)
+        return Spec.model_validate(partial, context=context)
     except ValidationError:
         return None
 

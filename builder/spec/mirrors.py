@@ -2,7 +2,7 @@
 
 Specs name the mirror their servers use (an internal host). A build host on another network
 reaches the same content elsewhere: BUILDER_MIRRORS="FROM=TO [FROM=TO ...]" replaces the URL
-prefix FROM by TO in the spec's repository URLs when the spec is loaded. Each replacement is
+prefix FROM by TO in the spec's repository URLs (and key URLs) when the spec is loaded. Each replacement is
 reported on stderr, and the artifacts carry the URL that was built from (the rewritten one).
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ ENV = "BUILDER_MIRRORS"
 # Where a spec names a mirror: (section, list item key or None, field). One table: loading and docs read it.
 URL_FIELDS: tuple[tuple[str, ...], ...] = (
     ("repos", "*", "baseurl"),
+    ("repos", "*", "gpgkey"),
     ("kickstart", "install_source"),
     ("install", "pxe", "inst_repo"),
 )

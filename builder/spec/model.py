@@ -8,11 +8,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from ..targets import Target
 from . import fields as f
+from .keys import check_armor, is_url, load_key_file
 
 SPEC_VERSION = 1
 
@@ -35,13 +36,36 @@ def _refuse_plaintext(value: Any) -> Any:
 PlaintextPassword = SkipJsonSchema[Any]
 
 
+class KeyFile(Model):
+    """A signing key from a key file the spec names, read when the spec is loaded and embedded in the artifacts."""
+
+    path: str
+    """The key file as the spec names it, relative to the spec file."""
+    armor: Annotated[str, AfterValidator(check_armor)]
+    """The file's text: one or more ASCII-armored OpenPGP public keys."""
+
+
+GpgKey = Annotated[
+    Annotated[f.Url, Tag("gpgkey-url")] | Annotated[KeyFile, Tag("gpgkey-file")],
+    Discriminator(lambda value: "gpgkey-url" if isinstance(value, str) and is_url(value) else "gpgkey-file"),
+    BeforeValidator(load_key_file),
+    WithJsonSchema({"type": "string", "description": (
+        "The repository's signing key: a URL (http(s)://... on the mirror, or file:///... already on the system), "
+        "or a key file relative to the spec file (an ASCII-armored public key, embedded in the artifacts)")}),
+]
+
+
 class Repo(Model):
     """A package repository (an internal mirror is the normal case)."""
 
     name: f.Name
+    """Required. The system's repository is builder-NAME (EL repo id; file builder-NAME.repo or .sources), so it never
+    clashes with an id of the distribution's own repo files, which the baseline disables."""
     baseurl: f.Url
     gpgcheck: bool = True
-    gpgkey: f.Url | None = None
+    """Check package signatures (EL: needs gpgkey; Debian: false writes `Trusted: yes`)."""
+    gpgkey: GpgKey | None = None
+    """A URL, or a key file relative to the spec file (embedded). Debian without one: the Debian archive keyring."""
     # Debian only
     suites: list[f.DebSuite] = []
     components: list[f.DebSuite] = ["main"]

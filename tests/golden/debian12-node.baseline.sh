@@ -49,13 +49,25 @@ Types: deb
 URIs: http://mirror.internal.example.com/debian
 Suites: bookworm bookworm-updates
 Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 BUILDER_EOF
 builder_put /etc/apt/sources.list.d/builder-debian-security.sources 0644 root root <<'BUILDER_EOF'
 Types: deb
 URIs: http://mirror.internal.example.com/debian-security
 Suites: bookworm-security
 Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 BUILDER_EOF
+builder_put /etc/apt/sources.list 0644 root root <<'BUILDER_EOF'
+# Managed by builder: this system's APT sources are the spec's repos, in
+# /etc/apt/sources.list.d/builder-*.sources (one definition per suite).
+BUILDER_EOF
+for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    case $f in /etc/apt/sources.list.d/builder-debian.sources | /etc/apt/sources.list.d/builder-debian-security.sources) continue ;; esac
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    mv -f -- "$f" "$f.disabled"
+    printf '    disabled %s (renamed .disabled)\n' "$f"
+done
 
 builder_step packages
 missing=()
