@@ -27,13 +27,14 @@ from support.requirements import skip_or_fail
 from support.rpmrepo import GpgKey, Pkg, build_packages, el_userland, make_repo, serve, why_not_repo
 
 from builder import bootstrap
+from builder.baseline import Baseline
+from builder.baseline.verify import Status, verify_rootfs
 from builder.bootstrap.dnf import install_langs
-from builder.container.image import read_layout, sha256_of
+from builder.container.image import iso_date, read_layout, sha256_of
 from builder.errors import BuilderError
 from builder.spec import load_spec_text
 
 ROOT = Path(__file__).resolve().parent.parent
-REVISION = 1767225600  # 2026-01-01: the repository's repomd revision, the image's default SOURCE_DATE_EPOCH
 BASE = ("filesystem", "setup", "basesystem", "bash", "coreutils-single", "grep", "sed", "findutils", "gawk", "shadow-utils",
         "rpm", "dnf", "tzdata", "ca-certificates")
 
@@ -160,15 +161,19 @@ def repos(tmp_path_factory: pytest.TempPathFactory):
         Pkg("sudo", files={"/usr/bin/sudo": b"#!/bin/sh\nexit 1\n"}),
     ]
     rpms = build_packages(el_userland(extra_names=BASE) + extra, top / "build")
+    # The metadata's revision (the image's default SOURCE_DATE_EPOCH) is when it was made, as createrepo_c's own
+    # default is: later than every packaged file, so no mtime is clamped and `rpm -V` can compare them all.
+    revision = int(time.time()) + 1
     key, other = GpgKey.generate(), GpgKey.generate("another key")
     try:
-        make_repo(rpms, top / "signed", key, revision=REVISION)
-        unsigned = make_repo(rpms, top / "unsigned", None, revision=REVISION)
-        wrong = make_repo(rpms, top / "wrong", other, revision=REVISION)
+        make_repo(rpms, top / "signed", key, revision=revision)
+        unsigned = make_repo(rpms, top / "unsigned", None, revision=revision)
+        wrong = make_repo(rpms, top / "wrong", other, revision=revision)
         (unsigned / key.public.name).write_bytes(key.public.read_bytes())
         (wrong / key.public.name).write_bytes(key.public.read_bytes())  # the spec's key, not the one that signed
         with serve(top) as url:
-            yield {name: (f"{url}/{name}", f"{url}/{name}/{key.public.name}") for name in ("signed", "unsigned", "wrong")}
+            yield {"revision": revision,
+                   **{name: (f"{url}/{name}", f"{url}/{name}/{key.public.name}") for name in ("signed", "unsigned", "wrong")}}
     finally:
         key.remove()
         other.remove()
@@ -193,7 +198,7 @@ def test_the_bootstrap_installs_checked_packages_without_docs_weak_deps_or_other
     base = bootstrap.base_tree_for(load(spec_text(url, key_url, install=("docs-and-langs",))))
     tarball = bootstrap.ensure_cached(base, log=lambda _: None)
     record = json.loads(base.record.read_text())
-    assert record["mirror_date"] == REVISION
+    assert record["mirror_date"] == repos["revision"]
     root = unpack(tarball, tmp_path / "root")
     assert (root / "var/lib/rpm/rpmdb.sqlite").is_file() and not (root / "root/.rpmdb").exists()
     installed = set(rpm(root, "-qa", "--qf", "%{NAME}\n").stdout.split())
@@ -232,37 +237,47 @@ def test_an_el_container_from_the_local_repository(repos, tmp_path: Path):
     spec.write_text(spec_text(url, key_url))
     env = {"BUILDER_CACHE": str(tmp_path / "cache"), "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
     env_clean = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-    digests, seconds = [], []
+    digests, seconds, logs = [], [], []
     for out in ("cold", "cached"):
         start = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "builder.cli", "build", str(spec), "--only", "container", "--out",
                                str(tmp_path / out)], cwd=ROOT, capture_output=True, text=True, timeout=1800,
                               env={**env_clean, **env}, check=False)
         seconds.append(time.monotonic() - start)
+        logs.append(proc.stderr)
         assert proc.returncode == 0, proc.stderr[-3000:]
         manifest, _, _ = read_layout(tmp_path / out / "el-test" / "container" / "oci")
         digests.append(sha256_of(manifest))
     print(f"EL container from the local repository: cold {seconds[0]:.1f} s, cached {seconds[1]:.1f} s")
-    assert "base tree from the cache" in proc.stderr
+    assert "dnf: installing" in logs[0] and "base tree from the cache" in logs[1]
     assert digests[0] == digests[1], "same inputs, same image"
     # The layers, applied in order, make the tree that verify checks.
     oci = tmp_path / "cached" / "el-test" / "container" / "oci"
-    manifest_bytes, manifest, config = read_layout(oci)
-    assert config["created"] == "2026-01-01T00:00:00Z"
+    _, manifest, config = read_layout(oci)
+    assert json.loads(config)["created"] == iso_date(repos["revision"]), "the repository's revision is the build date"
     tree = tmp_path / "tree"
     tree.mkdir()
+    names = []
     for layer in manifest["layers"]:
         with tarfile.open(oci / "blobs" / "sha256" / layer["digest"].split(":")[1]) as archive:
+            names.append(set(archive.getnames()))
             archive.extractall(tree, filter="fully_trusted")
-    proc = builder("verify", spec, "--rootfs", tree)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    distribution, packages, state, configuration = names  # the default plan: four layers
+    assert "usr/bin/bash" in distribution and "usr/bin/sudo" in packages and "usr/bin/sudo" not in distribution
+    assert "var/lib/rpm/rpmdb.sqlite" in state and "etc/motd" in configuration
+    # What `builder verify --image` checks once the engine has exported the image (builder/container/verify.py).
+    results = verify_rootfs(Baseline(load(spec.read_text()), context="container"), tree, "container")
+    failures = [str(r) for r in results if r.status is Status.FAIL]
+    assert not failures and any(r.status is Status.PASS for r in results), failures
     assert not (tree / "boot").exists() and not list(tree.glob("usr/lib/modules/*")) and not list(tree.glob("usr/share/doc/*"))
     assert not list(tree.glob("var/cache/dnf/*")) and not list(tree.glob("var/log/dnf*")) and not list(tree.glob("var/lib/dnf/history*"))
     assert not list(tree.glob("var/lib/rpm/*-wal")) and not list(tree.glob("var/lib/rpm/*-shm"))
     assert (tree / "etc/rpm/macros.builder-container").read_text().endswith("%_install_langs en_US.UTF-8:en_US:en\n")
+    assert {"bash", "sudo", "glibc-langpack-en"} <= set(rpm(tree, "-qa", "--qf", "%{NAME}\n").stdout.split())
     verify = rpm(tree, "-Va")
     changed = [line for line in verify.stdout.splitlines() if line.split()[1:2] != ["c"]]
     assert not changed, "only config files the baseline wrote differ:\n" + verify.stdout
+    assert re.search(r"^\S+\s+c /etc/passwd$", verify.stdout, re.MULTILINE), "useradd changed /etc/passwd"
 
 
 def test_a_changed_definition_package_changes_the_key():

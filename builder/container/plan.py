@@ -129,7 +129,7 @@ def rpm_packages(root: Path, dbpath: str) -> tuple[dict[str, set[str]], set[str]
     """(tree path -> owning packages, the distribution's packages) from the tree's rpm database."""
     resolve = _dir_resolver(root)
     owned: dict[str, set[str]] = {}
-    for line in rpm_query(root, dbpath, "[%{FILENAMES}\t%{NAME}\n]"):
+    for line in rpm_query(root, dbpath, "[%{FILENAMES}\t%{=NAME}\n]"):
         path, _, package = line.partition("\t")
         parent, _, name = path.rpartition("/")
         if name:

@@ -91,7 +91,7 @@ def strip_tree(root: Path, definition: ImageDefinition, locale: str) -> list[str
 def rpm_query(root: Path, dbpath: str, fmt: str) -> list[str]:
     """The lines of `rpm -qa --qf FMT` on the tree's database (a private copy: the tree is not touched)."""
     proc = rpmdb.query(root / dbpath.lstrip("/"), ["-qa", "--qf", fmt])
-    if proc.returncode:
+    if proc.returncode or "error:" in proc.stderr:
         raise BuilderError(f"rpm -qa on the tree's database {dbpath} failed: {proc.stderr.strip()[-500:]}")
     return proc.stdout.splitlines()
 
