@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -285,3 +286,34 @@ def test_a_changed_definition_package_changes_the_key():
     base = bootstrap.base_tree_for(spec)
     other = bootstrap.BaseTree(replace(base.bootstrapper, base_packages=base.bootstrapper.base_packages + ("vim-minimal",)))
     assert other.key != base.key
+
+
+@pytest.mark.slow
+def test_the_el_image_loads_verifies_and_publishes_like_the_debian_one(repos, tmp_path: Path):
+    """Loaded into a private Docker engine, `builder verify --image` passes; pushed to a private registry."""
+    from support.engines import Engine, Registry, why_not_engines
+
+    if reason := why_not_engines():
+        skip_or_fail(reason)
+    url, key_url = repos["signed"]
+    spec = tmp_path / "el-test.yaml"
+    spec.write_text(spec_text(url, key_url))
+    # A short base: containerd's sockets live under it, and a unix socket path has at most 107 bytes.
+    engine = Engine(Path(tempfile.mkdtemp(prefix="el-engine-")))
+    registry = Registry(tmp_path / "registry")
+    try:
+        engine.start()
+        env = {"BUILDER_CACHE": str(tmp_path / "cache"), "DOCKER_HOST": engine.host}
+        proc = builder("build", spec, "--only", "container", "--out", tmp_path / "out", env=env)
+        assert proc.returncode == 0 and "loaded into the Docker engine" in proc.stderr, proc.stderr[-3000:]
+        proc = builder("verify", spec, "--image", "el-test:latest", env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert re.search(r"^pass\s+packages\s+all \d+ baseline packages are installed", proc.stdout, re.MULTILINE), proc.stdout
+        registry.start()
+        proc = builder("publish", spec, "--to", "registry", "--out", tmp_path / "out", "--registry",
+                       f"{registry.address}/base/el-test:1", "--plain-http", env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert registry.requests("PUT", "/base/el-test/manifests/1") == 1
+    finally:
+        registry.stop()
+        engine.stop()
