@@ -7,9 +7,12 @@ the languages whose %lang files are installed (`%_install_langs`). No docs (`tsf
 dependencies, gpgcheck with the keys the spec gives; a repository that cannot be reached is an error
 (`skip_if_unavailable=False`), never a silently smaller tree.
 
-Two transactions: first the base image definition's package set, then the spec's packages. The rpm
-database records each package's transaction, so the container's layer plan can tell the distribution
-(the first) from the spec's packages (the second) exactly.
+The metadata is fetched first (`makecache --refresh`): the newest repomd.xml revision is the date of
+the mirror state, and rpm records it as every package's install time (SOURCE_DATE_EPOCH, which rpm
+honours), so two machines bootstrapping from the same mirror state write the same rpm database. Then
+two transactions: the base image definition's package set, then the spec's packages, recorded one
+second later, so the container's layer plan can tell the distribution (the first) from the spec's
+packages (the second) by their INSTALLTID.
 """
 from __future__ import annotations
 
@@ -126,8 +129,10 @@ class DnfInstallroot:
                   *(f"--setopt={key}={value}" for key, value in DNF_MAIN.items())]
         if self.exclude_packages:
             common.append("--setopt=excludepkgs=" + ",".join(self.exclude_packages))
-        first = [*common, "--refresh", "install", "--", *sorted(self.base_packages)]
-        return [first, [*common, "install", "--", *sorted(self.later_packages)]] if self.later_packages else [first]
+        metadata = [*common, "--refresh", "makecache"]
+        first = [*common, "install", "--", *sorted(self.base_packages)]
+        second = [[*common, "install", "--", *sorted(self.later_packages)]] if self.later_packages else []
+        return [metadata, first, *second]
 
     def repositories(self) -> list[str]:
         return [r.baseurl for r in self.repos] + [key for r in self.repos for key in r.gpgkeys]
@@ -140,24 +145,31 @@ class DnfInstallroot:
 
     def bootstrap(self, root: Path, work: Path, log) -> int:
         self.write_config(work)
+        metadata, *transactions = self.commands(root, work)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work / "home"), "LANG": "C.UTF-8"}
-        for index, argv in enumerate(self.commands(root, work)):
+        log(f"dnf: fetching the metadata of {', '.join(r.name for r in self.repos)}")
+        self._run(metadata, env, log)
+        date = mirror_date(work / "cache")
+        for index, argv in enumerate(transactions):
             names = argv[argv.index("--") + 1:]
             log(f"dnf: installing {len(names)} packages{' (the base set)' if index == 0 else ' (the spec)'} "
                 f"into {root.name}")
-            proc = host.run(argv, "dnf --installroot", env=env, check=False)
-            output = proc.stdout + proc.stderr
-            if proc.returncode:
-                raise BuilderError(f"dnf --installroot failed (exit {proc.returncode}): {_failure(output)}\n"
-                                   + "\n".join(output.splitlines()[-25:]),
-                                   hint="the packages must be signed with the spec's repos[].gpgkey and present "
-                                        "in the spec's repositories")
-            for line in output.splitlines():
-                if re.search(r"scriptlet failed|Error in \S+ scriptlet", line):
-                    log(f"dnf: warning: {line.strip()}")
+            self._run(argv, {**env, "SOURCE_DATE_EPOCH": str(date + index)}, log)
         # dnf puts its repository persistor under the installroot at the cache's host path: not part of the tree.
         shutil.rmtree(root / work.parent.relative_to("/"), ignore_errors=True)
-        return mirror_date(work / "cache")
+        return date
+
+    def _run(self, argv: list[str], env: dict[str, str], log) -> None:
+        proc = host.run(argv, "dnf --installroot", env=env, check=False)
+        output = proc.stdout + proc.stderr
+        if proc.returncode:
+            raise BuilderError(f"dnf --installroot failed (exit {proc.returncode}): {_failure(output)}\n"
+                               + "\n".join(output.splitlines()[-25:]),
+                               hint="the packages must be signed with the spec's repos[].gpgkey and present "
+                                    "in the spec's repositories")
+        for line in output.splitlines():
+            if re.search(r"scriptlet failed|Error in \S+ scriptlet", line):
+                log(f"dnf: warning: {line.strip()}")
 
     def write_config(self, work: Path) -> None:
         (work / "repos.d").mkdir(parents=True)
