@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
-# What building needs (make examples, and builder on a Debian/Ubuntu build host): the container bootstrap,
+# What building needs (make examples, and builder on a Debian/Ubuntu build host): the container bootstraps (debootstrap, dnf),
 # the ISOs, and a real qcow2 build (DIB: qemu-utils, kpartx, gdisk, sudo). No service among them.
-BUILD_PACKAGES := debootstrap zstd xorriso mtools qemu-utils kpartx gdisk sudo
+BUILD_PACKAGES := debootstrap dnf rpm zstd xorriso mtools qemu-utils kpartx gdisk sudo
 # What only the tests need: a private Docker engine and registry (started by the tests on 127.0.0.1, stopped
 # by PID; never enabled on the host), QEMU boots (OVMF, iPXE, Debian's netboot kernel), external validators.
-TEST_PACKAGES := shellcheck rpm gnupg dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu \
+TEST_PACKAGES := shellcheck gnupg createrepo-c dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu \
 	debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry openssh-client file git \
 	skopeo podman openscap-scanner openscap-utils
 # Services the test packages would enable and start on install: kept stopped and disabled.

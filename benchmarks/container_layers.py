@@ -43,8 +43,8 @@ from support.engines import Engine, Registry  # noqa: E402
 from builder.baseline import Baseline  # noqa: E402
 from builder.baseline.model import BASELINE_VERSION  # noqa: E402
 from builder.baseline.script import PRELUDE, applicable_steps  # noqa: E402
-from builder.bootstrap.tree import BaseTree, fill  # noqa: E402
-from builder.container.build import mirror_for  # noqa: E402
+from builder.bootstrap import BaseTree, fill  # noqa: E402
+from builder.bootstrap.debootstrap import Debootstrap, mirror_for  # noqa: E402
 from builder.container.definition import image_definition  # noqa: E402
 from builder.spec import load_spec, load_spec_text  # noqa: E402
 
@@ -176,7 +176,8 @@ def build_ours(work: Path, registry: Registry, env: dict[str, str], name: str, e
 def build_peers(work: Path, registry: Registry, engine: Engine) -> None:
     spec, _, _ = load_spec(SPEC)
     definition = image_definition(spec)
-    base = BaseTree(definition.bootstrap, mirror_for(spec, definition), ())
+    b = definition.bootstrap
+    base = BaseTree(Debootstrap(b.variant, b.suite, mirror_for(spec, b.suite), ()))
     fill(base, work / "base", log=say)
     run("bash", "-c", f"tar --numeric-owner -C {work / 'base'} -c . | docker -H {engine.host} import - bench/base:minbase")
     for version in VERSIONS:

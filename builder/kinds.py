@@ -97,11 +97,12 @@ def needs_iso_kickstart(spec) -> Refusal | None:
     return Refusal("an installer ISO carries a kickstart, and a Debian spec has none", "target an EL release for a kickstart ISO")
 
 
-def needs_debian_bootstrap(spec) -> Refusal | None:
-    if not spec.target.info.is_el:
+def needs_bootstrap(spec) -> Refusal | None:
+    from .bootstrap.dnf import why_not_el
+
+    if not spec.target.info.is_el or (why := why_not_el(spec.target.info)) is None:
         return None
-    return Refusal("builder bootstraps container base images for Debian targets only so far (an EL one needs dnf --installroot)",
-                   "build the base image from a debian-12 spec (see examples/debian12-node.yaml)")
+    return Refusal(*why)
 
 
 def needs_dib_element(spec) -> Refusal | None:
@@ -125,7 +126,7 @@ KINDS: tuple[ArtifactKind, ...] = (
                  options=(Option("--boot-iso", "also remaster this installer boot ISO with the kickstart (boot-ks.iso)",
                                  {"type": Path, "metavar": "PATH"}),)),
     ArtifactKind(Kind.CONTAINER, "container/ (OCI layout and docker-archive; root, minutes)", default=False,
-                 refuse=needs_debian_bootstrap, plan_with=".container.build:plan_container",
+                 refuse=needs_bootstrap, plan_with=".container.build:plan_container",
                  build_with=".container.build:build_container"),
     ArtifactKind(Kind.QCOW2, "<name>.qcow2 and its build log (root, minutes)", default=False, refuse=needs_dib_element,
                  plan_with=".qcow2.build:plan_qcow2", build_with=".qcow2.build:build_qcow2",

@@ -18,7 +18,7 @@ import pytest
 from support.debootstrap import cache_dir, mounts_under
 from support.requirements import skip_or_fail
 
-from builder.bootstrap import tree as bootstrap
+from builder import bootstrap
 from builder.container.image import read_layout, sha256_of
 
 pytestmark = pytest.mark.slow

@@ -109,13 +109,6 @@ def test_dry_run_shows_the_bootstrap_and_writes_nothing(tmp_path: Path):
     assert not (tmp_path / "out").exists()
 
 
-def test_an_el_container_is_refused_with_a_hint(tmp_path: Path):
-    proc = builder("build", ROOT / "examples/compute-node-cs9.yaml", "--only", "container", "--out", tmp_path / "out")
-    assert proc.returncode == 2
-    assert "has no container" in proc.stderr and "hint:" in proc.stderr
-    assert not (tmp_path / "out").exists()
-
-
 def test_the_prepull_script_is_shellcheck_clean_and_in_the_kickstart_post(tmp_path: Path):
     spec, _, _ = load_spec(ROOT / "examples/compute-node-cs9.yaml")
     script = prepull_script(spec.container.prepull)

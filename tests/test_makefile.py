@@ -5,7 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from builder.bootstrap.tree import BOOTSTRAP_TOOLS
+from builder.bootstrap import BOOTSTRAP_TOOLS
 from builder.host import HostFamily, package_for
 
 ROOT = Path(__file__).resolve().parent.parent

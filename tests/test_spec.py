@@ -537,8 +537,8 @@ def test_prepull_with_docker_on_el_is_refused():
     from builder.spec import load_spec_text
 
     text = (ROOT / "examples" / "compute-node-cs9.yaml").read_text().replace(
-        "    image: registry.internal.example.com:5000/base/debian12-node:latest",
-        "    image: registry.internal.example.com:5000/base/debian12-node:latest\n    engine: docker")
+        "    image: registry.internal.example.com:5000/base/compute-node-cs9:latest",
+        "    image: registry.internal.example.com:5000/base/compute-node-cs9:latest\n    engine: docker")
     with pytest.raises(SpecError) as refused:
         load_spec_text(text, "cs9.yaml")
     assert "container.prepull.engine" in str(refused.value) and "podman" in str(refused.value)

@@ -11,9 +11,9 @@ import re
 import shutil
 import stat
 import subprocess
-import tempfile
 from collections.abc import Iterable, Iterator
 
+from .. import rpmdb
 from ..spec import ExtraFile
 from ..targets import Family
 from . import paths as m
@@ -156,18 +156,11 @@ def _rpm_dbpath(fs: RootFS) -> str:
 
 
 def _rpm_missing(rpm: str, fs: RootFS, names: Iterable[str]) -> list[str]:
-    # Query a private copy: even a read-only `rpm -q` touches sqlite's -shm file,
-    # and the checks must leave the tree exactly as they found it.
     source = fs.resolve(_rpm_dbpath(fs))
-    with tempfile.TemporaryDirectory(prefix="builder-rpmdb.") as copy:
-        for entry in source.iterdir():
-            if entry.is_file() and not entry.is_symlink():
-                shutil.copy2(entry, copy)
-        try:
-            proc = subprocess.run([rpm, "--dbpath", copy, "-q", "--qf", "%{NAME}\\n", "--", *names],
-                                  capture_output=True, text=True, timeout=300, check=False)
-        except subprocess.TimeoutExpired:
-            raise RootfsError("rpm -q did not answer within 300 s") from None
+    try:
+        proc = rpmdb.query(source, ["-q", "--qf", "%{NAME}\\n", "--", *names], rpm=rpm)
+    except subprocess.TimeoutExpired:
+        raise RootfsError("rpm -q did not answer within 300 s") from None
     missing = re.findall(r"^package (\S+) is not installed$", proc.stdout + proc.stderr, re.MULTILINE)
     if proc.returncode and not missing:
         raise RootfsError(f"rpm -q on {source} failed: {(proc.stderr.strip().splitlines() or ['?'])[0]}")

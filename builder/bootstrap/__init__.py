@@ -1,1 +1,61 @@
-"""The bootstrapped root filesystem every image of a spec starts from (the container image and the qcow2)."""
+"""The bootstrapped root filesystem every image of a spec starts from (the container image and the qcow2).
+
+One bootstrapper per family, from one table (BOOTSTRAPPERS, keyed by the base image definition's
+`bootstrap.tool`): debootstrap for Debian, dnf --installroot for EL. The entry points:
+
+    base = base_tree_for(spec)        # what would be bootstrapped, from the spec's repositories only
+    tarball = ensure_cached(base)     # bootstrap it unless cached; the cached zstd tarball
+    date = fill(base, root)           # unpack it into the new directory `root`; the mirror state's date
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .. import host
+from ..baseline import Baseline
+from ..container.definition import ImageDefinition, image_definition
+from ..errors import BuilderError
+from .debootstrap import Debootstrap, mirror_for
+from .dnf import DnfInstallroot, dnf_repos, install_langs, why_not_el
+from .tree import COMMON_TOOLS, BaseTree, apply_script, cache_dir, fill, why_not_bootstrap
+from .tree import ensure_cached as _ensure_cached
+
+__all__ = ["BOOTSTRAP_TOOLS", "BOOTSTRAPPERS", "BaseTree", "apply_script", "base_tree_for", "cache_dir", "ensure_cached",
+           "fill", "why_not_bootstrap"]
+
+
+def _debootstrap(spec, definition, packages: tuple[str, ...]) -> Debootstrap:
+    b = definition.bootstrap
+    return Debootstrap(b.variant, b.suite, mirror_for(spec, b.suite), packages)
+
+
+def _dnf(spec, definition, packages: tuple[str, ...]) -> DnfInstallroot:
+    if why := why_not_el(spec.target.info):
+        raise BuilderError(f"{spec.name}: {spec.target}: {why[0]}", hint=why[1])
+    b = definition.bootstrap
+    base = b.packages + (("glibc-minimal-langpack",) if install_langs(spec.locale) == "C" else ())
+    return DnfInstallroot(str(spec.target.info.major), dnf_repos(spec), base, packages, b.dbpath,
+                          install_langs(spec.locale), b.exclude_packages)
+
+
+# bootstrap.tool of a base image definition -> how the spec, its definition and the package set become a bootstrapper.
+BOOTSTRAPPERS: dict[str, Callable] = {"debootstrap": _debootstrap, "dnf": _dnf}
+BOOTSTRAP_TOOLS = COMMON_TOOLS + Debootstrap.tools + DnfInstallroot.tools
+
+
+def base_tree_for(spec, definition: ImageDefinition | None = None) -> BaseTree:
+    """The base tree of a spec: its definition's bootstrap, the spec's repositories, the packages a container of it
+    needs (the baseline's packages that apply in a container; the script then finds them installed)."""
+    definition = definition or image_definition(spec)
+    make = BOOTSTRAPPERS.get(definition.bootstrap.tool)
+    if make is None:
+        raise BuilderError(f"base image definition {definition.name}: unknown bootstrap.tool {definition.bootstrap.tool!r}",
+                           hint=f"one of: {', '.join(BOOTSTRAPPERS)}")
+    return BaseTree(make(spec, definition, Baseline(spec, context="container").packages))
+
+
+def ensure_cached(base: BaseTree, log=host.progress) -> Path:
+    """Bootstrap `base` unless it is cached; the cached tarball (zstd, tar --numeric-owner)."""
+    _ensure_cached(base, log)
+    return base.tarball

@@ -14,9 +14,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, bootstrap
 from ..baseline import BASELINE_VERSION, Baseline, render_script
-from ..bootstrap import tree as bootstrap
 from ..errors import BuilderError
 from ..host import progress, source_date_epoch
 from ..manifest import ArtifactRecord, record_for
@@ -31,29 +30,17 @@ def container_settings(spec):
     return spec.container or ContainerSettings()
 
 
-def mirror_for(spec, definition: ImageDefinition) -> str:
-    """The spec's repository for the bootstrap suite (the internal mirror): there is no default to fall back on."""
-    for repo in spec.repos:
-        if definition.bootstrap.suite in repo.suites:
-            return repo.baseurl
-    raise BuilderError(f"{spec.name}: no repository in the spec serves {definition.bootstrap.suite}, the suite the base tree "
-                       "is bootstrapped from",
-                       hint=f"add to repos: {{name: debian, baseurl: http://YOUR-MIRROR/debian, suites: [{definition.bootstrap.suite}]}}")
-
-
-def base_tree(spec, baseline: Baseline, definition: ImageDefinition) -> bootstrap.BaseTree:
-    return bootstrap.BaseTree(definition.bootstrap, mirror_for(spec, definition), baseline.packages)
-
-
 def plan_container(item, directory: Path, options) -> list[str]:
     spec = item.spec
     baseline = Baseline(spec, context="container")
     definition = image_definition(spec)
-    base = base_tree(spec, baseline, definition)
+    base = bootstrap.base_tree_for(spec, definition)
     layers = layer_plan(spec, definition)
     for item_name, why in baseline.not_applicable.items():  # said once per build: the plan runs before every build
         progress(f"container: {item_name}: not applicable: {why}")
-    return [f"container: would run {shlex.join(base.command(Path('WORK/root')))}  (or reuse {base.tarball})",
+    commands = [shlex.join(argv) for argv in base.commands(Path("WORK/root"), Path("WORK"))]
+    return [f"container: would run {' && '.join(commands)}  (or reuse {base.tarball})",
+            f"container: the bootstrap contacts only: {' '.join(base.bootstrapper.repositories())}",
             "container: chroot WORK/root /bin/bash -s < (builder baseline for a container)",
             f"container: strip, write {len(layers)} {container_settings(spec).compression} layer(s) "
             f"({' | '.join('+'.join(c) for c in layers)}), OCI layout and docker-archive into {directory / 'container'}"]
@@ -70,6 +57,7 @@ class Context:
     definition: ImageDefinition
     settings: object
     epoch: int = 0
+    base: bootstrap.BaseTree | None = None
     installed: plan.Snapshot | None = None
     planned: list[plan.PlannedLayer] = field(default_factory=list)
     built: image.Image | None = None
@@ -115,16 +103,17 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
 
 
 def bootstrap_tree(context: Context) -> None:
-    base = base_tree(context.spec, context.baseline, context.definition)
+    context.base = base = bootstrap.base_tree_for(context.spec, context.definition)
     created = bootstrap.fill(base, context.root, log=progress)
     context.epoch = source_date_epoch(default=created)
     context.installed = plan.snapshot(context.root)  # what the packages installed: the baseline's changes come after
 
 
 def apply_baseline(context: Context) -> None:
-    dpkg_cfg = context.root / strip.DPKG_EXCLUDES.lstrip("/")
-    dpkg_cfg.parent.mkdir(parents=True, exist_ok=True)
-    dpkg_cfg.write_text(strip.dpkg_excludes(context.definition, context.spec.locale))
+    path, content = strip.install_rules(context.definition, context.spec.locale)
+    rules = context.root / path.lstrip("/")
+    rules.parent.mkdir(parents=True, exist_ok=True)
+    rules.write_text(content)
     progress("container: running the baseline script in the tree")
     bootstrap.apply_script(context.root, render_script(context.baseline), context.epoch, log=progress)
 
@@ -137,7 +126,8 @@ def strip_tree(context: Context) -> None:
 def write_layers(context: Context) -> None:
     layers = layer_plan(context.spec, context.definition)
     progress(f"container: writing {len(layers)} {context.settings.compression} layer(s): {' | '.join('+'.join(c) for c in layers)}")
-    rules = plan.Rules(context.definition.distribution_priorities, context.definition.package_state)
+    rules = plan.Rules(context.definition.distribution_priorities, context.definition.package_state,
+                       context.definition.bootstrap.dbpath if strip.uses_rpm(context.definition) else "")
     context.planned = plan.write_layers(context.root, context.installed, layers, rules, context.work, context.epoch,
                                         context.settings.compression)
     for p in context.planned:
@@ -148,7 +138,7 @@ def check_budget(context: Context) -> None:
     size = sum(p.layer.size for p in context.planned)
     budget = context.settings.size_budget_mib or context.definition.size_budget_mib
     if size > budget << 20:
-        raise BuilderError(over_budget(context.root, size, budget),
+        raise BuilderError(over_budget(context.root, size, budget, context.definition),
                            hint="raise container.size_budget_mib, or drop packages (packages.toolset: false, packages.exclude)")
 
 
@@ -156,8 +146,7 @@ def make_image(context: Context) -> None:
     definition = context.definition
     labels = {**definition.labels, **image_labels(context.item, context.epoch)}
     env = {**definition.env, "LANG": context.spec.locale}
-    origin = (f"builder {__version__}: {definition.bootstrap.tool} {definition.bootstrap.variant} "
-              f"{definition.bootstrap.suite}, baseline {BASELINE_VERSION}")
+    origin = f"builder {__version__}: {context.base.bootstrapper.origin}, baseline {BASELINE_VERSION}"
     context.built = image.make_image([p.layer for p in context.planned], cmd=list(definition.cmd), env=env, labels=labels,
                                      epoch=context.epoch, tag=TAG, history=[f"{origin}: {p.name}" for p in context.planned])
     size = sum(p.layer.size for p in context.planned)
@@ -204,10 +193,10 @@ def image_labels(item, epoch: int) -> dict[str, str]:
     }
 
 
-def over_budget(root: Path, size: int, budget: int) -> str:
+def over_budget(root: Path, size: int, budget: int, definition: ImageDefinition | None = None) -> str:
     lines = [f"the container image is {size / (1 << 20):.1f} MiB compressed, over its size budget of {budget} MiB",
              "biggest packages (bytes on disk):"]
-    lines += [f"  {kib(b):>10}  {name}" for name, b in strip.package_sizes(root)[:10]]
+    lines += [f"  {kib(b):>10}  {name}" for name, b in strip.package_sizes(root, definition)[:10]]
     lines.append("biggest directories:")
     lines += [f"  {kib(b):>10}  {path}" for path, b in strip.directory_sizes(root)[:10]]
     return "\n".join(lines)

@@ -14,9 +14,19 @@ BASE_IMAGES = Path(__file__).resolve().parent.parent.parent / "base-images"
 
 @dataclass(frozen=True)
 class Bootstrap:
-    tool: str
-    variant: str
-    suite: str
+    """How the base tree is made: `tool` picks the bootstrapper (builder.bootstrap.BOOTSTRAPPERS), the rest are its settings."""
+
+    tool: str                           # debootstrap | dnf
+    variant: str = ""                   # debootstrap: --variant
+    suite: str = ""                     # debootstrap: the suite (the spec's repository for it is the mirror)
+    packages: tuple[str, ...] = ()      # dnf: the base package set (the distribution layer)
+    dbpath: str = ""                    # dnf: the rpm database's place in the tree
+    exclude_packages: tuple[str, ...] = ()  # dnf: never installed (excludepkgs)
+
+    @classmethod
+    def from_yaml(cls, data: dict) -> Bootstrap:
+        lists = {key: tuple(data[key]) for key in ("packages", "exclude_packages") if key in data}
+        return cls(**{**data, **lists})
 
 
 @dataclass(frozen=True)
@@ -45,21 +55,46 @@ def _read(path: Path) -> dict:
     return data
 
 
+def definition_files(spec: Spec, directory: Path = BASE_IMAGES) -> list[Path]:
+    """The target's own files, most general first: FAMILY.yaml, then FAMILY-MAJOR.yaml (either may be absent)."""
+    info = spec.target.info
+    return [p for p in (directory / f"{info.family.value}.yaml", directory / f"{info.family.value}-{info.major}.yaml")
+            if p.exists()]
+
+
+def _merge(general: dict, specific: dict) -> dict:
+    """Lists add up, maps merge, scalars are overridden."""
+    merged = dict(general)
+    for key, value in specific.items():
+        old = merged.get(key)
+        if isinstance(old, list) and isinstance(value, list):
+            merged[key] = old + value
+        elif isinstance(old, dict) and isinstance(value, dict):
+            merged[key] = _merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def image_definition(spec: Spec, directory: Path = BASE_IMAGES) -> ImageDefinition:
-    """common.yaml merged with the target's file: lists add up, scalars and maps are overridden."""
-    path = directory / f"{spec.target.value}.yaml"
-    if not path.exists():
+    """common.yaml merged with the target's files (definition_files): lists add up, scalars and maps are overridden."""
+    files = definition_files(spec, directory)
+    if not files:
         known = sorted(p.stem for p in directory.glob("*.yaml") if p.stem != "common")
-        raise BuilderError(f"{spec.target} has no container image definition ({path} is missing)",
-                           hint=f"container images are defined for: {', '.join(known)}")
-    common, own = _read(directory / "common.yaml"), _read(path)
+        raise BuilderError(f"{spec.target} has no container image definition (no {spec.target.info.family.value}.yaml "
+                           f"or {spec.target.info.family.value}-{spec.target.info.major}.yaml in {directory})",
+                           hint=f"container images are defined in: {', '.join(known)}")
+    path = files[-1]
+    common, own = _read(directory / "common.yaml"), {}
+    for file in files:
+        own = _merge(own, _read(file))
     try:
         config = {**common.get("config", {}), **own.get("config", {})}
         labels = {**common.get("config", {}).get("labels", {}), **own.get("config", {}).get("labels", {})}
         env = {**common.get("config", {}).get("env", {}), **own.get("config", {}).get("env", {})}
         definition = ImageDefinition(
             name=path.stem,
-            bootstrap=Bootstrap(**own["bootstrap"]),
+            bootstrap=Bootstrap.from_yaml(own["bootstrap"]),
             exclude=tuple(common.get("exclude", []) + (own.get("exclude") or [])),
             include=tuple(common.get("include", []) + (own.get("include") or [])),
             remove=tuple(common.get("remove", []) + (own.get("remove") or [])),
@@ -72,9 +107,9 @@ def image_definition(spec: Spec, directory: Path = BASE_IMAGES) -> ImageDefiniti
             package_state=tuple(common.get("package_state", []) + (own.get("package_state") or [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise BuilderError(f"{path} (with common.yaml): malformed image definition ({exc!r})") from None
+        raise BuilderError(f"{', '.join(map(str, files))} (with common.yaml): malformed image definition ({exc!r})") from None
     if problem := layer_plan_problem(definition.layers):
-        raise BuilderError(f"{path} (with common.yaml): layers: {problem}")
+        raise BuilderError(f"{', '.join(map(str, files))} (with common.yaml): layers: {problem}")
     return definition
 
 

@@ -6,9 +6,12 @@ Every path is one LayerContent, decided from the tree as the package install lef
 - created or changed since the snapshot (content, mode, owner, inode): configuration, except
   the paths the definition keeps with the package state (big files the baseline regenerates
   from settings that seldom change, like the locale archive);
-- else owned by a package (dpkg's .list files): distribution when the package's
-  Priority is one of the definition's, packages otherwise (the lower of its owners);
-- else: package-state (dpkg status, debconf, ld.so.cache, alternatives).
+- else owned by a package (dpkg's .list files, the rpm database's file lists): distribution
+  when the package is the distribution's, packages otherwise (the lower of its owners). On
+  Debian the distribution's packages are those whose Priority is one of the definition's; on
+  EL those of the bootstrap's first dnf transaction (the definition's base package set and
+  what it pulled in; the spec's packages come in a second one: their INSTALLTID tells);
+- else: package-state (dpkg status, debconf, the rpm database, ld.so.cache, alternatives).
 
 dpkg's per-package records (/var/lib/dpkg/info/PKG.*) go with their package, so the
 strip's rewrite of .list/.md5sums never moves them into the configuration layer.
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from ..spec import Compression, LayerContent
 from .layer import Layer, tree_entries, write_layer
+from .strip import rpm_query
 
 DPKG_INFO = "var/lib/dpkg/info"
 DPKG_STATUS = "var/lib/dpkg/status"
@@ -113,22 +117,45 @@ def owners(root: Path) -> dict[str, set[str]]:
 
 @dataclass(frozen=True)
 class Rules:
-    """The definition's say in the plan: whose files are the distribution's, what stays with the package state."""
+    """The definition's say in the plan: whose files are the distribution's, what stays with the package state,
+    and where the rpm database is (empty: a dpkg tree)."""
 
     distribution_priorities: tuple[str, ...]
     package_state: tuple[str, ...] = ()
+    rpm_dbpath: str = ""
+
+
+def rpm_packages(root: Path, dbpath: str) -> tuple[dict[str, set[str]], set[str]]:
+    """(tree path -> owning packages, the distribution's packages) from the tree's rpm database."""
+    resolve = _dir_resolver(root)
+    owned: dict[str, set[str]] = {}
+    for line in rpm_query(root, dbpath, "[%{FILENAMES}\t%{=NAME}\n]"):
+        path, _, package = line.partition("\t")
+        parent, _, name = path.rpartition("/")
+        if name:
+            base = resolve(parent)
+            owned.setdefault(f"{base}/{name}" if base else name, set()).add(package)
+    transactions = [line.split("\t") for line in rpm_query(root, dbpath, "%{NAME}\t%{INSTALLTID}\n")]
+    transactions = [(name, int(tid)) for name, tid in transactions if name != "gpg-pubkey"]
+    first = min((tid for _, tid in transactions), default=0)
+    return owned, {name for name, tid in transactions if tid == first}
 
 
 def classify(root: Path, before: Snapshot, rules: Rules) -> dict[str, LayerContent]:
     """Every tree path -> the content it belongs to (see the module's docstring)."""
-    priorities = package_priorities(root)
     rank = {content: index for index, content in enumerate(LayerContent)}
+    if rules.rpm_dbpath:
+        owned, distribution = rpm_packages(root, rules.rpm_dbpath)
+        listed: set[str] = set()
+    else:
+        priorities = package_priorities(root)
+        distribution = {name for name, priority in priorities.items() if priority in rules.distribution_priorities}
+        owned = owners(root)
+        listed = {listing.name.rsplit(".", 1)[0].split(":")[0] for listing in (root / DPKG_INFO).glob("*.list")}
 
     def of_package(package: str) -> LayerContent:
-        return LayerContent.DISTRIBUTION if priorities.get(package) in rules.distribution_priorities else LayerContent.PACKAGES
+        return LayerContent.DISTRIBUTION if package in distribution else LayerContent.PACKAGES
 
-    owned = owners(root)
-    listed = {listing.name.rsplit(".", 1)[0].split(":")[0] for listing in (root / DPKG_INFO).glob("*.list")}
     classes: dict[str, LayerContent] = {}
     for rel in tree_entries(root):
         parent, _, name = rel.rpartition("/")

@@ -1,6 +1,6 @@
-"""Leave out of the tree what a base image does not need, keeping dpkg's database true to the disk.
+"""Leave out of the tree what a base image does not need, keeping the package database true to the disk.
 
-Chosen approach: the exclusion patterns are written as dpkg path-exclude/path-include
+Debian (dpkg): the exclusion patterns are written as dpkg path-exclude/path-include
 rules in /etc/dpkg/dpkg.cfg.d/ (so a later `apt-get install` in an image built on this
 one never installs those files), the matching files already in the bootstrapped tree are
 removed, and every path dpkg lists for a package that is no longer on disk is dropped
@@ -14,9 +14,25 @@ import shutil
 import stat
 from pathlib import Path
 
+from .. import rpmdb
+from ..bootstrap.dnf import install_langs
+from ..errors import BuilderError
 from .definition import ImageDefinition
 
 DPKG_EXCLUDES = "/etc/dpkg/dpkg.cfg.d/90-builder-container"
+RPM_MACROS = "/etc/rpm/macros.builder-container"
+
+
+def uses_rpm(definition: ImageDefinition) -> bool:
+    return definition.bootstrap.tool == "dnf"
+
+
+def install_rules(definition: ImageDefinition, locale: str) -> tuple[str, str]:
+    """(path, content) of the file that keeps later package installs in the image as lean as the strip left it."""
+    if uses_rpm(definition):
+        return RPM_MACROS, ("# Written by builder: no docs and only the image's languages in later installs.\n"
+                            f"%_excludedocs 1\n%_install_langs {install_langs(locale)}\n")
+    return DPKG_EXCLUDES, dpkg_excludes(definition, locale)
 
 
 def language_includes(locale: str) -> tuple[str, ...]:
@@ -42,6 +58,7 @@ def _matches(path: str, patterns: tuple[str, ...]) -> bool:
 def strip_tree(root: Path, definition: ImageDefinition, locale: str) -> list[str]:
     """Remove excluded and leftover files; returns the removed paths (tree paths, sorted)."""
     includes = (*definition.include, *language_includes(locale))
+    owned = rpm_owned(root, definition.bootstrap.dbpath) if uses_rpm(definition) else set()
     removed: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root, topdown=False):
         here = "/" + Path(dirpath).relative_to(root).as_posix().lstrip(".")
@@ -49,7 +66,7 @@ def strip_tree(root: Path, definition: ImageDefinition, locale: str) -> list[str
             continue
         for name in sorted(filenames + dirnames):
             full, path = os.path.join(dirpath, name), here.rstrip("/") + "/" + name
-            if not _matches(path, definition.exclude) or _matches(path, includes):
+            if not _matches(path, definition.exclude) or _matches(path, includes) or path in owned:
                 continue
             if os.path.islink(full) or not os.path.isdir(full):
                 os.unlink(full)
@@ -57,6 +74,8 @@ def strip_tree(root: Path, definition: ImageDefinition, locale: str) -> list[str
             elif not os.listdir(full):  # a directory goes once its contents have (topdown=False)
                 os.rmdir(full)
                 removed.append(path)
+    if uses_rpm(definition):
+        rpmdb.settle(root / definition.bootstrap.dbpath.lstrip("/"))
     for pattern in definition.remove:
         for path in sorted(_glob(root, pattern)):
             full = root / path.lstrip("/")
@@ -67,6 +86,19 @@ def strip_tree(root: Path, definition: ImageDefinition, locale: str) -> list[str
             removed.append(path)
     _forget_missing(root)
     return sorted(removed)
+
+
+def rpm_query(root: Path, dbpath: str, fmt: str) -> list[str]:
+    """The lines of `rpm -qa --qf FMT` on the tree's database (a private copy: the tree is not touched)."""
+    proc = rpmdb.query(root / dbpath.lstrip("/"), ["-qa", "--qf", fmt])
+    if proc.returncode or "error:" in proc.stderr:
+        raise BuilderError(f"rpm -qa on the tree's database {dbpath} failed: {proc.stderr.strip()[-500:]}")
+    return proc.stdout.splitlines()
+
+
+def rpm_owned(root: Path, dbpath: str) -> set[str]:
+    """Every path the tree's packages own (installed or not: a %doc left out is still theirs)."""
+    return {line for line in rpm_query(root, dbpath, "[%{FILENAMES}\n]") if line.startswith("/")}
 
 
 def _glob(root: Path, pattern: str) -> list[str]:
@@ -126,8 +158,11 @@ def _rewrite(path: Path, lines: list[str]) -> None:
 # ---------------------------------------------------------------- what takes the space
 
 
-def package_sizes(root: Path) -> list[tuple[str, int]]:
-    """(package, bytes of its files on disk), biggest first; a hard-linked file counts once."""
+def package_sizes(root: Path, definition: ImageDefinition | None = None) -> list[tuple[str, int]]:
+    """(package, bytes of its files on disk), biggest first; a hard-linked file counts once (dpkg; rpm's own sizes)."""
+    if definition is not None and uses_rpm(definition):
+        sizes = [line.split("\t") for line in rpm_query(root, definition.bootstrap.dbpath, "%{NAME}\t%{SIZE}\n")]
+        return sorted(((name, int(size)) for name, size in sizes), key=lambda item: (-item[1], item[0]))
     seen: set[tuple[int, int]] = set()
     sizes = []
     for listing in sorted((root / "var/lib/dpkg/info").glob("*.list")):

@@ -1,0 +1,230 @@
+"""The EL bootstrapper: `dnf --installroot` from the spec's repositories only, checked with the spec's keys.
+
+The host's dnf is told everything and reads nothing of the host's own setup: a dnf.conf and a repo
+directory of ours (`--config`, `reposdir`), no plugins, its own metadata cache (`--refresh`), and a HOME
+of ours whose .rpmmacros names the rpm database (`%_dbpath`: Debian's rpm would put it in ~/.rpmdb) and
+the languages whose %lang files are installed (`%_install_langs`). No docs (`tsflags=nodocs`), no weak
+dependencies, gpgcheck with the keys the spec gives; a repository that cannot be reached is an error
+(`skip_if_unavailable=False`), never a silently smaller tree.
+
+The metadata is fetched first (`makecache --refresh`): the newest repomd.xml revision is the date of
+the mirror state, and rpm records it as every package's install time (SOURCE_DATE_EPOCH, which rpm
+honours), so two machines bootstrapping from the same mirror state write the same rpm database. Then
+two transactions: the base image definition's package set, then the spec's packages, recorded one
+second later, so the container's layer plan can tell the distribution (the first) from the spec's
+packages (the second) by their INSTALLTID.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from .. import host
+from ..baseline.repos import repo_key
+from ..errors import BuilderError
+from ..targets import Family
+
+DNF_MAIN = {
+    "install_weak_deps": "False",
+    "tsflags": "nodocs",
+    "skip_if_unavailable": "False",
+    "keepcache": "False",
+}
+
+
+@dataclass(frozen=True)
+class DnfRepo:
+    name: str
+    baseurl: str
+    gpgcheck: bool
+    gpgkeys: tuple[str, ...]      # URLs, as a .repo file's gpgkey= takes them
+    embedded_keys: tuple[str, ...] = ()   # armored keys from key files beside the spec, written into the work dir
+
+    def key_file(self, work: Path, index: int) -> Path:
+        return work / "keys" / f"{self.name}-{index}.asc"
+
+    def repo_file(self, work: Path) -> str:
+        lines = [f"[{self.name}]", f"name={self.name}", f"baseurl={self.baseurl}", "enabled=1",
+                 f"gpgcheck={int(self.gpgcheck)}", "repo_gpgcheck=0", "skip_if_unavailable=False"]
+        keys = [*self.gpgkeys, *(f"file://{self.key_file(work, i)}" for i in range(len(self.embedded_keys)))]
+        if keys:
+            lines.append("gpgkey=" + " ".join(keys))
+        return "\n".join(lines) + "\n"
+
+
+def why_not_el(info) -> tuple[str, str] | None:
+    """(why, what to do instead) when no EL tree can be bootstrapped for the target, else None."""
+    if info.distro == "rhel":
+        return ("a RHEL tree needs subscription content, which the bootstrap cannot fetch from a plain mirror",
+                "target CentOS Stream, Rocky or Alma (or use Red Hat's UBI images)")
+    if info.major == 8:
+        return ("EL 8's rpm reads only a Berkeley DB database, and the rpm that bootstraps here (4.16 or later) writes "
+                "sqlite", "target EL 9 or 10 for a bootstrapped tree")
+    return None
+
+
+def repo_keys(repo) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(key URLs, embedded armored keys) a spec repository's packages are checked with: the installed system's
+    key (`baseline.repos.repo_key`, the one place that reads a repository's key), as the bootstrap uses it."""
+    key = repo_key(repo, Family.EL)
+    if key is None:
+        return (), ()
+    return ((), (key.armor,)) if key.armor else ((key.url,) if key.url else (), ())
+
+
+def dnf_repos(spec) -> tuple[DnfRepo, ...]:
+    """The spec's repositories as the bootstrap uses them (the spec's rules already refused gpgcheck without a key)."""
+    repos = [DnfRepo(repo.name, repo.baseurl, repo.gpgcheck, *repo_keys(repo)) for repo in spec.repos]
+    if not repos:
+        raise BuilderError(f"{spec.name}: no repository to bootstrap from (repos is empty)",
+                           hint="add the internal mirror's BaseOS and AppStream to repos")
+    return tuple(repos)
+
+
+def install_langs(locale: str) -> str:
+    """%_install_langs for a locale: the languages whose %lang files rpm installs (C: none)."""
+    lang = locale.split(".")[0].split("@")[0]
+    if lang in ("C", "POSIX"):
+        return "C"
+    return ":".join(dict.fromkeys([locale, lang, lang.split("_")[0]]))
+
+
+@dataclass(frozen=True)
+class DnfInstallroot:
+    tools: ClassVar[tuple[str, ...]] = ("dnf", "rpm")
+
+    releasever: str
+    repos: tuple[DnfRepo, ...]
+    base_packages: tuple[str, ...]
+    spec_packages: tuple[str, ...]
+    dbpath: str
+    install_langs: str
+    exclude_packages: tuple[str, ...] = ()
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.base_packages + self.spec_packages))
+
+    @property
+    def later_packages(self) -> tuple[str, ...]:
+        """The spec's packages the base set does not name: the second transaction."""
+        return tuple(p for p in self.spec_packages if p not in self.base_packages)
+
+    @property
+    def label(self) -> str:
+        return f"el{self.releasever}-dnf"
+
+    @property
+    def origin(self) -> str:
+        return f"dnf --installroot el{self.releasever}"
+
+    def inputs(self) -> list:
+        return ["dnf", self.releasever, [[r.name, r.baseurl, r.gpgcheck, list(r.gpgkeys),
+                                          [hashlib.sha256(k.encode()).hexdigest() for k in r.embedded_keys]]
+                                         for r in self.repos],
+                sorted(self.base_packages), sorted(self.later_packages), self.dbpath, self.install_langs,
+                sorted(self.exclude_packages), DNF_MAIN, _local_key_digests(self.repos)]
+
+    def commands(self, root: Path, work: Path = Path("WORK")) -> list[list[str]]:
+        common = ["dnf", "-y", f"--config={work}/dnf.conf", f"--installroot={root}", f"--releasever={self.releasever}",
+                  "--noplugins", f"--setopt=reposdir={work}/repos.d", f"--setopt=cachedir={work}/cache",
+                  *(f"--setopt={key}={value}" for key, value in DNF_MAIN.items())]
+        if self.exclude_packages:
+            common.append("--setopt=excludepkgs=" + ",".join(self.exclude_packages))
+        metadata = [*common, "--refresh", "makecache"]
+        first = [*common, "install", "--", *sorted(self.base_packages)]
+        second = [[*common, "install", "--", *sorted(self.later_packages)]] if self.later_packages else []
+        return [metadata, first, *second]
+
+    def repositories(self) -> list[str]:
+        return [r.baseurl for r in self.repos] + [key for r in self.repos for key in r.gpgkeys]
+
+    def macros(self) -> str:
+        return f"%_dbpath {self.dbpath}\n%_install_langs {self.install_langs}\n"
+
+    def leave_out(self) -> tuple[str, ...]:
+        return ()
+
+    def bootstrap(self, root: Path, work: Path, log) -> int:
+        self.write_config(work)
+        metadata, *transactions = self.commands(root, work)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work / "home"), "LANG": "C.UTF-8"}
+        log(f"dnf: fetching the metadata of {', '.join(r.name for r in self.repos)}")
+        self._run(metadata, env, log)
+        date = mirror_date(work / "cache")
+        for index, argv in enumerate(transactions):
+            names = argv[argv.index("--") + 1:]
+            log(f"dnf: installing {len(names)} packages{' (the base set)' if index == 0 else ' (the spec)'} "
+                f"into {root.name}")
+            self._run(argv, {**env, "SOURCE_DATE_EPOCH": str(date + index)}, log)
+        # dnf puts its repository persistor under the installroot at the cache's host path: not part of the tree.
+        shutil.rmtree(root / work.parent.relative_to("/"), ignore_errors=True)
+        return date
+
+    def _run(self, argv: list[str], env: dict[str, str], log) -> None:
+        proc = host.run(argv, "dnf --installroot", env=env, check=False)
+        output = proc.stdout + proc.stderr
+        if proc.returncode:
+            raise BuilderError(f"dnf --installroot failed (exit {proc.returncode}): {_failure(output)}\n"
+                               + "\n".join(output.splitlines()[-25:]),
+                               hint="the packages must be signed with the spec's repos[].gpgkey and present "
+                                    "in the spec's repositories")
+        for line in output.splitlines():
+            if re.search(r"scriptlet failed|Error in \S+ scriptlet", line):
+                log(f"dnf: warning: {line.strip()}")
+
+    def write_config(self, work: Path) -> None:
+        (work / "repos.d").mkdir(parents=True)
+        (work / "home").mkdir()
+        (work / "dnf.conf").write_text("[main]\n" + "".join(f"{k}={v}\n" for k, v in DNF_MAIN.items()))
+        for repo in self.repos:
+            for index, armor in enumerate(repo.embedded_keys):
+                repo.key_file(work, index).parent.mkdir(exist_ok=True)
+                repo.key_file(work, index).write_text(armor)
+            (work / "repos.d" / f"{repo.name}.repo").write_text(repo.repo_file(work))
+        (work / "home" / ".rpmmacros").write_text(self.macros())
+
+
+def _local_key_digests(repos: tuple[DnfRepo, ...]) -> list[str]:
+    """The content of file:// keys is an input too (a URL's content is not read before the bootstrap runs)."""
+    from ..output import file_digest
+
+    digests = []
+    for key in (k for r in repos for k in r.gpgkeys if k.startswith("file://")):
+        path = Path(key.removeprefix("file://"))
+        digests.append(file_digest(path) if path.is_file() else f"missing:{path}")
+    return digests
+
+
+def _failure(output: str) -> str:
+    """The line that says why dnf failed, when there is one."""
+    for pattern in (r"GPG check FAILED", r"is not signed", r"public key .* is not installed", r"Unable to find a match",
+                    r"Failed to download metadata", r"Cannot download repomd", r"nothing provides", r"No match for argument"):
+        for line in output.splitlines():
+            if re.search(pattern, line):
+                return line.strip()
+    return "see below"
+
+
+def mirror_date(cache: Path) -> int:
+    """The newest repomd.xml revision of the repositories (seconds since 1970; createrepo's default revision is the
+    time the metadata was made), else their newest data timestamp."""
+    dates = []
+    for repomd in sorted(cache.glob("*/repodata/repomd.xml")):
+        tree = ElementTree.parse(repomd)
+        revision = next((e.text for e in tree.iter() if e.tag.endswith("}revision") or e.tag == "revision"), None)
+        if revision and revision.strip().isdigit():
+            dates.append(int(revision.strip()))
+            continue
+        stamps = [int(e.text) for e in tree.iter() if e.tag.endswith("}timestamp") and e.text and e.text.strip().isdigit()]
+        if stamps:
+            dates.append(max(stamps))
+    if not dates:
+        raise BuilderError(f"no repomd.xml with a revision or timestamp in {cache}",
+                           hint="the spec's repositories must be yum/dnf repositories (createrepo_c metadata)")
+    return max(dates)

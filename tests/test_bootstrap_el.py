@@ -1,0 +1,330 @@
+"""The EL bootstrap (dnf --installroot) and the EL container image, from a local signed repository.
+
+No EL mirror is reachable here, so the repository is made by the tests (tests/support/rpmrepo.py):
+stand-in packages under EL names (the host's bash, coreutils, shadow's tools and rpm with their
+libraries), signed with a throwaway key, served on 127.0.0.1. What this proves: the bootstrap contacts
+only the spec's repositories, checks every package against the spec's key (an unsigned or wrongly
+signed package stops it, and nothing is cached), installs no docs, no weak dependencies and only the
+spec's language, leaves a queryable rpm database where EL keeps it, is cached by its inputs; the
+container is stripped with `rpm -V` clean, deterministic and passes `builder verify --rootfs`. What
+only a real EL mirror can show: that EL's own packages resolve and their scriptlets run in this way.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+from support.requirements import skip_or_fail
+from support.rpmrepo import GpgKey, Pkg, build_packages, el_userland, make_repo, serve, why_not_repo
+
+from builder import bootstrap
+from builder.baseline import Baseline
+from builder.baseline.verify import Status, verify_rootfs
+from builder.bootstrap.dnf import install_langs
+from builder.container.image import iso_date, read_layout, sha256_of
+from builder.errors import BuilderError
+from builder.spec import load_spec_text
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = ("filesystem", "setup", "basesystem", "bash", "coreutils-single", "grep", "sed", "findutils", "gawk", "shadow-utils",
+        "rpm", "dnf", "tzdata", "ca-certificates")
+
+
+def spec_text(url: str, key_url: str | None = None, *, target: str = "centos-stream-9", install: tuple[str, ...] = (),
+              gpgcheck: bool = True) -> str:
+    repo = {"name": "test-baseos", "baseurl": url + "/", "gpgcheck": gpgcheck}
+    if key_url:
+        repo["gpgkey"] = key_url
+    spec = {"version": 1, "name": "el-test", "description": "EL test image", "target": target, "repos": [repo],
+            "packages": {"toolset": False, "install": list(install)},
+            "users": [{"name": "ops", "admin": True, "sudo_nopasswd": True, "ssh_keys": [
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3o2Fw8bC2zq9q1m7qFzK5VdJm1f8yQw0nS2c4XrZ1d ops@example.com"]}],
+            "locale": "en_US.UTF-8", "timezone": "UTC",
+            "files": [{"path": "/etc/motd", "content": "EL test image\n"}]}
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+def load(text: str):
+    spec, _, problems = load_spec_text(text)
+    assert spec is not None, problems
+    return spec
+
+
+def builder(*args, env: dict | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "builder.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, check=False, env={**os.environ, **(env or {})})
+
+
+# ------------------------------------------------------------------ fast: the plan, the command, the refusals
+
+
+def test_the_dnf_commands_use_only_our_configuration():
+    base = bootstrap.base_tree_for(load(spec_text("http://mirror.example/el9", "http://mirror.example/el9/KEY",
+                                                  install=("tmux",))))
+    metadata, first, second = base.commands(Path("/w/root"), Path("/w"))
+    assert metadata[-2:] == ["--refresh", "makecache"]
+    for argv in (metadata, first, second):
+        assert argv[:2] == ["dnf", "-y"]
+        for option in ("--config=/w/dnf.conf", "--installroot=/w/root", "--releasever=9", "--noplugins",
+                       "--setopt=reposdir=/w/repos.d", "--setopt=cachedir=/w/cache", "--setopt=install_weak_deps=False",
+                       "--setopt=tsflags=nodocs", "--setopt=skip_if_unavailable=False"):
+            assert option in argv, option
+    assert set(first[first.index("--") + 1:]) == set(BASE) and second[second.index("--") + 1:] == ["glibc-langpack-en", "sudo",
+                                                                                                    "tmux"]
+    dnf = base.bootstrapper
+    assert dnf.macros() == "%_dbpath /var/lib/rpm\n%_install_langs en_US.UTF-8:en_US:en\n"
+    [repo] = dnf.repos
+    assert "gpgcheck=1\n" in repo.repo_file(Path("WORK")) and "gpgkey=http://mirror.example/el9/KEY\n" in repo.repo_file(Path("WORK"))
+    assert "skip_if_unavailable=False\n" in repo.repo_file(Path("WORK"))
+    assert dnf.repositories() == ["http://mirror.example/el9/", "http://mirror.example/el9/KEY"]
+
+
+def test_el10_keeps_its_rpm_database_in_sysimage():
+    base = bootstrap.base_tree_for(load(spec_text("http://m.example/el10", "http://m.example/K", target="alma-10")))
+    assert base.bootstrapper.dbpath == "/usr/lib/sysimage/rpm" and base.bootstrapper.releasever == "10"
+
+
+def test_install_langs_follow_the_locale():
+    assert install_langs("en_US.UTF-8") == "en_US.UTF-8:en_US:en"
+    assert install_langs("de_DE") == "de_DE:de"
+    assert install_langs("C.UTF-8") == "C" and install_langs("POSIX") == "C"
+
+
+def test_the_cache_key_changes_with_every_input():
+    def key(url="http://m.example/el9", key_url="http://m.example/K", install=()):
+        return bootstrap.base_tree_for(load(spec_text(url, key_url, install=install))).key
+
+    same = key()
+    assert key() == same
+    assert len({same, key(url="http://other.example/el9"), key(key_url="http://m.example/K2"), key(install=("tmux",))}) == 4
+
+
+def test_rhel_and_el8_are_refused_with_a_reason(tmp_path: Path):
+    for target, words in (("rhel-9", "subscription"), ("rocky-8", "Berkeley DB")):
+        spec = tmp_path / f"{target}.yaml"
+        spec.write_text(spec_text("http://m.example/el", "http://m.example/K", target=target))
+        proc = builder("build", spec, "--only", "container", "--out", tmp_path / "out")
+        assert proc.returncode == 2, proc.stderr
+        assert words in proc.stderr and "hint:" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_gpgcheck_without_a_key_is_refused_before_anything_runs(tmp_path: Path):
+    spec = tmp_path / "el.yaml"
+    spec.write_text(spec_text("http://m.example/el9"))
+    for extra in ((), ("--dry-run",)):
+        proc = builder("build", spec, "--only", "container", "--out", tmp_path / "out", *extra)
+        assert proc.returncode != 0
+        assert f"{spec}:6: repos[0].gpgkey: gpgcheck is on" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_dry_run_names_only_the_specs_repositories(tmp_path: Path):
+    spec = tmp_path / "el.yaml"
+    spec.write_text(spec_text("http://mirror.internal.example.com/el9/BaseOS", "http://mirror.internal.example.com/el9/KEY"))
+    proc = builder("build", spec, "--only", "container", "--dry-run", "--out", tmp_path / "out",
+                   env={"BUILDER_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    assert "dnf -y" in proc.stdout and "--installroot=WORK/root" in proc.stdout
+    urls = set(re.findall(r"https?://\S+", proc.stdout))
+    assert urls == {"http://mirror.internal.example.com/el9/BaseOS/", "http://mirror.internal.example.com/el9/KEY"}
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+# ------------------------------------------------------------------ slow: a real bootstrap from a served, signed repository
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory: pytest.TempPathFactory):
+    """Three repositories of the same packages: signed with the spec's key, unsigned, signed with another key."""
+    if reason := why_not_repo() or bootstrap.why_not_bootstrap():
+        skip_or_fail(reason)
+    top = tmp_path_factory.mktemp("el-repo")
+    extra = [
+        Pkg("docs-and-langs", files={"/usr/bin/hello": b"#!/bin/sh\necho hello\n"},
+            docs={"/usr/share/doc/docs-and-langs/README": b"read me\n", "/usr/share/man/man1/hello.1": b".TH hello 1\n"},
+            langs={"en": {"/usr/share/locale/en/LC_MESSAGES/hello.mo": b"en"},
+                   "de": {"/usr/share/locale/de/LC_MESSAGES/hello.mo": b"de"}},
+            recommends=("weak-extra",)),
+        Pkg("weak-extra", files={"/usr/share/weak-extra": b"installed only as a weak dependency\n"}),
+        Pkg("glibc-langpack-en", files={"/usr/lib/locale/en_US.utf8/LC_IDENTIFICATION": b"en_US\n"}),
+        Pkg("glibc-langpack-de", files={"/usr/lib/locale/de_DE.utf8/LC_IDENTIFICATION": b"de_DE\n"}),
+        Pkg("sudo", files={"/usr/bin/sudo": b"#!/bin/sh\nexit 1\n"}),
+    ]
+    rpms = build_packages(el_userland(extra_names=BASE) + extra, top / "build")
+    # The metadata's revision (the image's default SOURCE_DATE_EPOCH) is when it was made, as createrepo_c's own
+    # default is: later than every packaged file, so no mtime is clamped and `rpm -V` can compare them all.
+    revision = int(time.time()) + 1
+    key, other = GpgKey.generate(), GpgKey.generate("another key")
+    try:
+        make_repo(rpms, top / "signed", key, revision=revision)
+        unsigned = make_repo(rpms, top / "unsigned", None, revision=revision)
+        wrong = make_repo(rpms, top / "wrong", other, revision=revision)
+        (unsigned / key.public.name).write_bytes(key.public.read_bytes())
+        (wrong / key.public.name).write_bytes(key.public.read_bytes())  # the spec's key, not the one that signed
+        (top / "spec-key.asc").write_bytes(key.public.read_bytes())  # a key file beside a spec, embedded at load
+        with serve(top) as url:
+            yield {"revision": revision, "key_file": top / "spec-key.asc",
+                   **{name: (f"{url}/{name}", f"{url}/{name}/{key.public.name}") for name in ("signed", "unsigned", "wrong")}}
+    finally:
+        key.remove()
+        other.remove()
+
+
+def unpack(tarball: Path, root: Path) -> Path:
+    root.mkdir()
+    subprocess.run(["tar", "--numeric-owner", "--zstd", "-xpf", str(tarball), "-C", str(root)], check=True)
+    return root
+
+
+def rpm(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", *args], capture_output=True, text=True,
+                          check=False)
+
+
+@pytest.mark.slow
+def test_the_bootstrap_installs_checked_packages_without_docs_weak_deps_or_other_languages(repos, tmp_path: Path,
+                                                                                         monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BUILDER_CACHE", str(tmp_path / "cache"))
+    url, key_url = repos["signed"]
+    base = bootstrap.base_tree_for(load(spec_text(url, key_url, install=("docs-and-langs",))))
+    tarball = bootstrap.ensure_cached(base, log=lambda _: None)
+    record = json.loads(base.record.read_text())
+    assert record["mirror_date"] == repos["revision"]
+    root = unpack(tarball, tmp_path / "root")
+    assert (root / "var/lib/rpm/rpmdb.sqlite").is_file() and not (root / "root/.rpmdb").exists()
+    installed = set(rpm(root, "-qa", "--qf", "%{NAME}\n").stdout.split())
+    assert set(BASE) | {"glibc", "glibc-langpack-en", "sudo", "docs-and-langs"} <= installed
+    assert not installed & {"weak-extra", "glibc-langpack-de"}, "weak dependencies are off; only the spec's langpack"
+    # rpm counts install times on from SOURCE_DATE_EPOCH: the mirror state's date for the base set's transaction,
+    # a second later for the spec's. No clock reading is left in the database.
+    tids = dict(line.split() for line in rpm(root, "-qa", "--qf", "%{NAME} %{INSTALLTID}\n").stdout.splitlines())
+    assert tids["bash"] == str(repos["revision"]) and tids["sudo"] == str(repos["revision"] + 1), (tids, repos["revision"])
+    assert (root / "usr/bin/hello").is_file()
+    assert not (root / "usr/share/doc/docs-and-langs").exists() and not (root / "usr/share/man/man1/hello.1").exists()
+    assert (root / "usr/share/locale/en/LC_MESSAGES/hello.mo").exists()
+    assert not (root / "usr/share/locale/de").exists()
+    verify = rpm(root, "-Va")
+    assert verify.returncode == 0 and verify.stdout == "", verify.stdout + verify.stderr
+    assert not list((root / "tmp").glob("builder-bootstrap.*")), "dnf's persistor, written at the cache's host path"
+    # The second time comes from the cache, byte for byte.
+    messages: list[str] = []
+    assert bootstrap.ensure_cached(base, log=messages.append) == tarball
+    assert messages == [f"base tree from the cache: {tarball.name}"] and json.loads(base.record.read_text()) == record
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("repo", ["unsigned", "wrong"])
+def test_a_package_the_specs_key_did_not_sign_stops_the_bootstrap(repos, repo: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BUILDER_CACHE", str(tmp_path / "cache"))
+    base = bootstrap.base_tree_for(load(spec_text(*repos[repo])))
+    with pytest.raises(BuilderError) as error:
+        bootstrap.ensure_cached(base, log=lambda _: None)
+    assert "dnf --installroot failed" in str(error.value)
+    assert re.search(r"not signed|GPG check FAILED|public key", str(error.value)), str(error.value)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()], "nothing is cached"
+
+
+@pytest.mark.slow
+def test_an_el_container_from_the_local_repository(repos, tmp_path: Path):
+    url, _ = repos["signed"]
+    spec = tmp_path / "el-test.yaml"
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "mirror.asc").write_bytes(repos["key_file"].read_bytes())
+    spec.write_text(spec_text(url, "keys/mirror.asc"))  # the key given as a file beside the spec: embedded
+    env = {"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    env_clean = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    digests, seconds, logs = [], [], []
+    # An empty cache, the same cache again, another empty cache (another machine, the same mirror state).
+    for out, cache in (("cold", "cache"), ("cached", "cache"), ("elsewhere", "other-cache")):
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "builder.cli", "build", str(spec), "--only", "container", "--out",
+                               str(tmp_path / out)], cwd=ROOT, capture_output=True, text=True, timeout=1800,
+                              env={**env_clean, **env, "BUILDER_CACHE": str(tmp_path / cache)}, check=False)
+        seconds.append(time.monotonic() - start)
+        logs.append(proc.stderr)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        manifest, _, _ = read_layout(tmp_path / out / "el-test" / "container" / "oci")
+        digests.append(sha256_of(manifest))
+    print(f"EL container from the local repository: cold {seconds[0]:.1f} s, cached {seconds[1]:.1f} s")
+    assert "dnf: installing" in logs[0] and "base tree from the cache" in logs[1] and "dnf: installing" in logs[2]
+    assert digests[0] == digests[1] == digests[2], "same inputs, same image: from the cache and on another machine"
+    # The layers, applied in order, make the tree that verify checks.
+    oci = tmp_path / "cached" / "el-test" / "container" / "oci"
+    _, manifest, config = read_layout(oci)
+    assert json.loads(config)["created"] == iso_date(repos["revision"]), "the repository's revision is the build date"
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    names = []
+    for layer in manifest["layers"]:
+        with tarfile.open(oci / "blobs" / "sha256" / layer["digest"].split(":")[1]) as archive:
+            names.append(set(archive.getnames()))
+            archive.extractall(tree, filter="fully_trusted")
+    distribution, packages, state, configuration = names  # the default plan: four layers
+    assert "usr/bin/bash" in distribution and "usr/bin/sudo" in packages and "usr/bin/sudo" not in distribution
+    assert "var/lib/rpm/rpmdb.sqlite" in state and "etc/motd" in configuration
+    # What `builder verify --image` checks once the engine has exported the image (builder/container/verify.py).
+    results = verify_rootfs(Baseline(load(spec.read_text()), context="container"), tree, "container")
+    failures = [str(r) for r in results if r.status is Status.FAIL]
+    assert not failures and any(r.status is Status.PASS for r in results), failures
+    assert not (tree / "boot").exists() and not list(tree.glob("usr/lib/modules/*")) and not list(tree.glob("usr/share/doc/*"))
+    assert not list(tree.glob("var/cache/dnf/*")) and not list(tree.glob("var/log/dnf*")) and not list(tree.glob("var/lib/dnf/history*"))
+    assert not list(tree.glob("var/lib/rpm/*-wal")) and not list(tree.glob("var/lib/rpm/*-shm"))
+    assert (tree / "etc/rpm/macros.builder-container").read_text().endswith("%_install_langs en_US.UTF-8:en_US:en\n")
+    assert {"bash", "sudo", "glibc-langpack-en"} <= set(rpm(tree, "-qa", "--qf", "%{NAME}\n").stdout.split())
+    verify = rpm(tree, "-Va")
+    changed = [line for line in verify.stdout.splitlines() if line.split()[1:2] != ["c"]]
+    assert not changed, "only config files the baseline wrote differ:\n" + verify.stdout
+    assert re.search(r"^\S+\s+c /etc/passwd$", verify.stdout, re.MULTILINE), "useradd changed /etc/passwd"
+    # The installed system checks later installs with the key the bootstrap used, and knows only the spec's repository.
+    assert (tree / "etc/pki/rpm-gpg/RPM-GPG-KEY-builder-test-baseos").read_bytes() == repos["key_file"].read_bytes()
+    assert [p.name for p in (tree / "etc/yum.repos.d").iterdir()] == ["builder-test-baseos.repo"]
+
+
+def test_a_changed_definition_package_changes_the_key():
+    spec = load(spec_text("http://m.example/el9", "http://m.example/K"))
+    base = bootstrap.base_tree_for(spec)
+    other = bootstrap.BaseTree(replace(base.bootstrapper, base_packages=base.bootstrapper.base_packages + ("vim-minimal",)))
+    assert other.key != base.key
+
+
+@pytest.mark.slow
+def test_the_el_image_loads_verifies_and_publishes_like_the_debian_one(repos, tmp_path: Path):
+    """Loaded into a private Docker engine, `builder verify --image` passes; pushed to a private registry."""
+    from support.engines import Engine, Registry, why_not_engines
+
+    if reason := why_not_engines():
+        skip_or_fail(reason)
+    url, key_url = repos["signed"]
+    spec = tmp_path / "el-test.yaml"
+    spec.write_text(spec_text(url, key_url))
+    # A short base: containerd's sockets live under it, and a unix socket path has at most 107 bytes.
+    engine = Engine(Path(tempfile.mkdtemp(prefix="el-engine-")))
+    registry = Registry(tmp_path / "registry")
+    try:
+        engine.start()
+        env = {"BUILDER_CACHE": str(tmp_path / "cache"), "DOCKER_HOST": engine.host}
+        proc = builder("build", spec, "--only", "container", "--out", tmp_path / "out", env=env)
+        assert proc.returncode == 0 and "loaded into the Docker engine" in proc.stderr, proc.stderr[-3000:]
+        proc = builder("verify", spec, "--image", "el-test:latest", env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert re.search(r"^pass\s+packages\s+all \d+ baseline packages are installed", proc.stdout, re.MULTILINE), proc.stdout
+        registry.start()
+        proc = builder("publish", spec, "--to", "registry", "--out", tmp_path / "out", "--registry",
+                       f"{registry.address}/base/el-test:1", "--plain-http", env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert registry.requests("PUT", "/base/el-test/manifests/1") == 1
+    finally:
+        registry.stop()
+        engine.stop()
