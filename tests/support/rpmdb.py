@@ -9,9 +9,10 @@ throwaway one, so the host's home is never touched.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+
+from .rpmrepo import Pkg, build_packages, run
 
 DBPATH = "/var/lib/rpm"
 EL9_DB = ("--define", f"_dbpath {DBPATH}", "--define", "_db_backend sqlite")
@@ -27,19 +28,7 @@ def why_not_rpm() -> str | None:
 
 def build_rpms(names: Iterable[str], topdir: Path) -> list[Path]:
     """Build an empty noarch package for each name under `topdir`; the paths of the .rpm files."""
-    names = list(names)
-    head = ("Name: baseline-stand-ins\nVersion: 1.0\nRelease: 1\nSummary: Empty packages named like the baseline's\n"
-            "License: MIT\nBuildArch: noarch\n\n%description\nNot built: it has no %files.\n")
-    subpackages = "".join(f"\n%package -n {name}\nSummary: {name}\n\n%description -n {name}\nEmpty.\n\n%files -n {name}\n"
-                          for name in names)
-    topdir.mkdir(parents=True)
-    spec = topdir / "stand-ins.spec"
-    spec.write_text(head + subpackages)
-    _run(["rpmbuild", "-bb", "--define", f"_topdir {topdir}", "--define", f"_dbpath {topdir / 'rpmdb'}", str(spec)],
-         "rpmbuild")
-    rpms = sorted((topdir / "RPMS" / "noarch").glob("*.noarch.rpm"))
-    assert len(rpms) == len(names), f"rpmbuild made {len(rpms)} packages for {len(names)} names"
-    return rpms
+    return build_packages([Pkg(name) for name in names], topdir)
 
 
 def make_rpmdb(root: Path, rpms: Iterable[Path]) -> None:
@@ -59,11 +48,4 @@ def copy_rpmdb(source_root: Path, root: Path) -> None:
 
 
 def _rpm(root: Path, *args: str) -> None:
-    _run(["rpm", "--root", str(root), *EL9_DB, *args], "rpm " + " ".join(args[:1]))
-
-
-def _run(argv: list[str], what: str) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-    if proc.returncode:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-        raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    run(["rpm", "--root", str(root), *EL9_DB, *args], "rpm " + " ".join(args[:1]))

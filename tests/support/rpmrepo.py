@@ -1,0 +1,196 @@
+"""A local, signed EL package repository made by the tests: rpmbuild, createrepo_c, rpmsign, served on 127.0.0.1.
+
+No EL mirror is reachable from the test machines, so the EL bootstrap is exercised against packages we
+build ourselves: `build_packages` turns `Pkg` records into real .rpm files (one rpmbuild run for all of
+them), `make_repo` copies them into a directory, signs them with a throwaway `GpgKey` and writes the
+repository metadata, and `serve` publishes the directory over HTTP on loopback. The packages are
+stand-ins named like EL's: they carry the files a test gives them, not EL's builds.
+"""
+from __future__ import annotations
+
+import contextlib
+import http.client
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .processes import free_port, stop
+
+GPG = "/usr/bin/gpg"  # Debian's rpm names a gpg2 that Debian does not ship
+
+
+@dataclass(frozen=True)
+class Symlink:
+    """A symbolic link a package installs (`Pkg.files` value)."""
+    target: str
+
+
+@dataclass(frozen=True)
+class Pkg:
+    """One package. `files` maps an absolute path to its content (bytes: mode 0755 when it starts with `#!`,
+    else 0644), a host file to copy (its mode kept) or a `Symlink`. `docs` are marked %doc and `langs`
+    ({lang: {path: content}}) %lang(lang), so rpm's nodocs and %_install_langs apply to them. `post` is a
+    %post scriptlet (/bin/sh, run inside the root). `arch` is noarch unless the package holds binaries."""
+    name: str
+    version: str = "1.0"
+    files: Mapping[str, bytes | Path | Symlink] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    recommends: tuple[str, ...] = ()
+    docs: Mapping[str, bytes] = field(default_factory=dict)
+    langs: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict)
+    post: str = ""
+    provides: tuple[str, ...] = ()
+    arch: str = "noarch"
+
+
+def why_not_repo() -> str | None:
+    """Why this host cannot make and use a repository, or None."""
+    for tool, package in (("rpmbuild", "rpm"), ("rpmsign", "rpm"), ("createrepo_c", "createrepo-c"),
+                          ("gpg", "gpg"), ("dnf", "dnf")):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install {package})"
+    return None
+
+
+def build_packages(packages: Iterable[Pkg], topdir: Path) -> list[Path]:
+    """Build every package under `topdir` (created; must not exist) in one rpmbuild run; the .rpm paths, in order."""
+    packages = list(packages)
+    topdir.mkdir(parents=True)
+    stage = topdir / "stage"
+    stage.mkdir()
+    for package in packages:
+        _stage(package, stage)
+    spec = topdir / "stand-ins.spec"
+    spec.write_text(_spec(packages, stage))
+    run(["rpmbuild", "-bb", "--define", f"_topdir {topdir}", "--define", f"_dbpath {topdir / 'rpmdb'}", str(spec)],
+        "rpmbuild")
+    rpms = [topdir / "RPMS" / p.arch / f"{p.name}-{p.version}-1.{p.arch}.rpm" for p in packages]
+    missing = [str(path) for path in rpms if not path.is_file()]
+    assert not missing, f"rpmbuild did not make {missing}"
+    return rpms
+
+
+def _stage(package: Pkg, stage: Path) -> None:
+    contents = {**package.files, **package.docs,
+                **{path: content for files in package.langs.values() for path, content in files.items()}}
+    for path, content in contents.items():
+        assert path.startswith("/") and "\n" not in path and '"' not in path, f"bad path {path!r}"
+        target = stage / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Symlink):
+            target.symlink_to(content.target)
+        elif isinstance(content, Path):
+            shutil.copyfile(content, target)
+            target.chmod(content.stat().st_mode & 0o7777)
+        else:
+            target.write_bytes(content)
+            target.chmod(0o755 if content.startswith(b"#!") else 0o644)
+
+
+def _spec(packages: list[Pkg], stage: Path) -> str:
+    head = ("Name: test-stand-ins\nVersion: 0\nRelease: 1\nSummary: Packages named like EL's, built by the tests\n"
+            "License: MIT\n%global debug_package %{nil}\n%global _build_id_links none\n%global __os_install_post %{nil}\n\n"
+            "%description\nNot built: it has no %files.\n\n"
+            f"%install\nmkdir -p %{{buildroot}}\ncp -a '{stage}/.' %{{buildroot}}/\n")
+    return head + "".join(_subpackage(package) for package in packages)
+
+
+def _subpackage(package: Pkg) -> str:
+    name = package.name
+    tags = [f"Version: {package.version}", f"Summary: {name}", "AutoReqProv: no"]
+    tags += [f"Requires: {r}" for r in package.requires]
+    tags += [f"Recommends: {r}" for r in package.recommends]
+    tags += [f"Provides: {p}" for p in package.provides]
+    if package.arch == "noarch":
+        tags.append("BuildArch: noarch")
+    files = [f'"{path}"' for path in package.files]
+    files += [f'%doc "{path}"' for path in package.docs]
+    files += [f'%lang({lang}) "{path}"' for lang, paths in package.langs.items() for path in paths]
+    post = f"\n%post -n {name}\n{package.post}\n" if package.post else ""
+    return (f"\n%package -n {name}\n" + "\n".join(tags) + f"\n\n%description -n {name}\n{name}.\n{post}"
+            f"\n%files -n {name}\n%defattr(-,root,root,-)\n" + "\n".join(files) + "\n")
+
+
+@dataclass(frozen=True)
+class GpgKey:
+    """A throwaway signing key in a GNUPGHOME of its own (a short path under /tmp: gpg-agent's socket lives
+    there); `public` is the armored public key file. `remove()` stops its agent and deletes it."""
+    home: Path
+    fingerprint: str
+    public: Path
+
+    @classmethod
+    def generate(cls, name: str = "builder test key") -> GpgKey:
+        home = Path(tempfile.mkdtemp(prefix="gpg-"))
+        home.chmod(0o700)
+        gpg = [GPG, "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+        run([*gpg, "--quick-gen-key", f"{name} <test@builder.invalid>", "rsa2048", "sign", "never"], "gpg key")
+        listing = subprocess.run([*gpg, "--with-colons", "--list-secret-keys"], capture_output=True, text=True,
+                                 check=True).stdout
+        fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+        public = home / "RPM-GPG-KEY-builder-test"
+        public.write_bytes(subprocess.run([*gpg, "--armor", "--export", fingerprint], capture_output=True,
+                                          check=True).stdout)
+        return cls(home, fingerprint, public)
+
+    def sign(self, rpms: Iterable[Path]) -> None:
+        run(["rpmsign", "--addsign", "--define", f"__gpg {GPG}", "--define", f"_gpg_path {self.home}",
+             "--define", f"_gpg_name {self.fingerprint}", *map(str, rpms)], "rpmsign")
+
+    def remove(self) -> None:
+        subprocess.run(["gpgconf", "--homedir", str(self.home), "--kill", "gpg-agent"], capture_output=True, check=False)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def make_repo(rpms: Iterable[Path], directory: Path, key: GpgKey | None, revision: int | None = None) -> Path:
+    """A repository in `directory` (created) holding copies of `rpms`, signed with `key` when given (its public
+    key beside them as `key.public.name`); `revision` sets repomd.xml's revision and timestamps. Returns `directory`."""
+    packages = directory / "Packages"
+    packages.mkdir(parents=True)
+    copies = [Path(shutil.copy2(rpm, packages / rpm.name)) for rpm in rpms]
+    if key is not None:
+        key.sign(copies)
+        shutil.copyfile(key.public, directory / key.public.name)
+    dated = ["--revision", str(revision), "--set-timestamp-to-revision"] if revision is not None else []
+    run(["createrepo_c", "--quiet", *dated, str(directory)], "createrepo_c")
+    return directory
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve `directory` over HTTP on 127.0.0.1 (a free port); yields the base URL, stops the server by its PID."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+                                str(directory), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(port):
+            assert process.poll() is None, f"http.server on port {port} exited {process.returncode}"
+            assert time.monotonic() < deadline, f"http.server on port {port} did not answer"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+def _answers(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("HEAD", "/")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def run(argv: list[str], what: str) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    if proc.returncode:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{tail}")
