@@ -50,8 +50,8 @@ real packages' scriptlets and presets; EL 8's Berkeley DB rpm database (Debian's
 only: an EL 8 tree made this way needs `rpm --rebuilddb` by EL 8's own rpm); the services starting.
 
 EL 8, 9 and 10 differ here in: the rpm database's path (EL 10: /usr/lib/sysimage/rpm) and format
-(EL 8: Berkeley DB); sshd_config (EL 8 has no drop-in Include: the script adds it first, and `sshd -T`
-shows that the drop-in then wins over EL 8's `PermitRootLogin yes`); /etc/rc.d/rc.local (owned by a
+(EL 8: Berkeley DB); sshd_config (EL 8 has no drop-in Include: the script adds it first and comments out
+EL 8's own `PermitRootLogin yes`, `PasswordAuthentication yes`, `GSSAPIAuthentication yes`); /etc/rc.d/rc.local (owned by a
 package a small install may lack: the script now creates it).
 """
 from __future__ import annotations
