@@ -39,6 +39,7 @@ What a real EL tree provides that this test arranges (`arrange_el_tree`, each sa
 - EL's sshd_config (EL 8: no drop-in Include, its settings in the main file; EL 9/10: the Include
   and /etc/ssh/sshd_config.d/50-redhat.conf); the host keys are Debian's, and so is the privilege
   separation directory the test makes before `sshd -t` (/run/sshd; EL's sshd uses /var/empty/sshd);
+- EL 8's ifcfg file for each device the spec configures, as Anaconda writes it (the script removes it);
 - EL's firewalld public zone (it allows cockpit, which the script removes).
 
 What only a real EL tree can prove: EL's own builds of these tools (its rpm and dnf, firewalld,
@@ -57,6 +58,7 @@ package a small install may lack: the script now creates it).
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -267,6 +269,13 @@ def arrange_el_tree(root: Path, spec: Spec, repo: LocalRepo) -> None:
         (sshd_dir / "50-redhat.conf").write_text(EL9_50_REDHAT)
     else:
         (root / "etc/ssh/sshd_config").write_text(EL8_SSHD_CONFIG)
+    # EL 8's Anaconda writes an ifcfg file per device, which the keyfiles replace.
+    if info.major == 8:
+        for path, _ in Baseline(spec).nm_keyfiles:
+            device = path.rsplit("/", 1)[1].removesuffix(".nmconnection")
+            ifcfg = root / "etc/sysconfig/network-scripts" / f"ifcfg-{device}"
+            ifcfg.parent.mkdir(parents=True, exist_ok=True)
+            ifcfg.write_text(f"TYPE=Ethernet\nBOOTPROTO=dhcp\nNAME={device}\nDEVICE={device}\nONBOOT=yes\n")
     # firewalld: EL's public zone allows cockpit too.
     (root / "usr/lib/firewalld/zones/public.xml").write_text(EL_PUBLIC_ZONE)
 
@@ -428,8 +437,10 @@ def test_networkmanager_loads_every_keyfile(el_run: ElRun):
         text = (el_run.root / path.lstrip("/")).read_text()
         # nmcli's keyfile reader and its connection validation (a bad uuid, a VLAN without parent: refused).
         out = chroot_ok(el_run, "nmcli", "--offline", "connection", "modify", stdin=text)
-        assert re.search(r"(?m)^interface-name=" + re.escape(path.rsplit("/", 1)[1].removesuffix(".nmconnection")),
-                         out), out
+        device = path.rsplit("/", 1)[1].removesuffix(".nmconnection")
+        assert re.search(r"(?m)^interface-name=" + re.escape(device) + "$", out), out
+        # EL 8: NetworkManager would also load Anaconda's ifcfg file, a second profile for the device.
+        assert not (el_run.root / "etc/sysconfig/network-scripts" / f"ifcfg-{device}").exists()
 
 
 def test_chronyd_parses_the_config(el_run: ElRun):
@@ -445,6 +456,8 @@ def test_systemd_accepts_the_units_the_baseline_writes(el_run: ElRun):
     b = Baseline(el_run.spec)
     if b.prepull is None:
         pytest.skip("the baseline writes no unit for this spec")
+    if shutil.which("systemd-analyze") is None:
+        skip_or_fail("systemd-analyze is not installed (apt-get install systemd)")
     proc = subprocess.run(["systemd-analyze", "verify", f"--root={el_run.root}", "builder-prepull.service"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
