@@ -33,9 +33,10 @@ class Symlink:
 @dataclass(frozen=True)
 class Pkg:
     """One package. `files` maps an absolute path to its content (bytes: mode 0755 when it starts with `#!`,
-    else 0644), a host file to copy (its mode kept) or a `Symlink`. `docs` are marked %doc and `langs`
-    ({lang: {path: content}}) %lang(lang), so rpm's nodocs and %_install_langs apply to them. `post` is a
-    %post scriptlet (/bin/sh, run inside the root). `arch` is noarch unless the package holds binaries."""
+    else 0644, or the mode `modes` gives), a host file to copy (its mode kept) or a `Symlink`. `config` files
+    are %config(noreplace), `dirs` owned directories. `docs` are marked %doc and `langs` ({lang: {path:
+    content}}) %lang(lang), so rpm's nodocs and %_install_langs apply to them. `post` is a %post scriptlet
+    (/bin/sh, run inside the root). `arch` is noarch unless the package holds binaries."""
     name: str
     version: str = "1.0"
     files: Mapping[str, bytes | Path | Symlink] = field(default_factory=dict)
@@ -46,6 +47,9 @@ class Pkg:
     post: str = ""
     provides: tuple[str, ...] = ()
     arch: str = "noarch"
+    config: Mapping[str, bytes] = field(default_factory=dict)
+    dirs: tuple[str, ...] = ()
+    modes: Mapping[str, int] = field(default_factory=dict)
 
 
 def why_not_repo() -> str | None:
@@ -76,7 +80,9 @@ def build_packages(packages: Iterable[Pkg], topdir: Path) -> list[Path]:
 
 
 def _stage(package: Pkg, stage: Path) -> None:
-    contents = {**package.files, **package.docs,
+    for directory in package.dirs:
+        (stage / directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    contents = {**package.files, **package.docs, **package.config,
                 **{path: content for files in package.langs.values() for path, content in files.items()}}
     for path, content in contents.items():
         assert path.startswith("/") and "\n" not in path and '"' not in path, f"bad path {path!r}"
@@ -89,7 +95,7 @@ def _stage(package: Pkg, stage: Path) -> None:
             target.chmod(content.stat().st_mode & 0o7777)
         else:
             target.write_bytes(content)
-            target.chmod(0o755 if content.startswith(b"#!") else 0o644)
+            target.chmod(package.modes.get(path, 0o755 if content.startswith(b"#!") else 0o644))
 
 
 def _spec(packages: list[Pkg], stage: Path) -> str:
@@ -109,6 +115,8 @@ def _subpackage(package: Pkg) -> str:
     if package.arch == "noarch":
         tags.append("BuildArch: noarch")
     files = [f'"{path}"' for path in package.files]
+    files += [f'%config(noreplace) "{path}"' for path in package.config]
+    files += [f'%dir "{path}"' for path in package.dirs]
     files += [f'%doc "{path}"' for path in package.docs]
     files += [f'%lang({lang}) "{path}"' for lang, paths in package.langs.items() for path in paths]
     post = f"\n%post -n {name}\n{package.post}\n" if package.post else ""
@@ -194,3 +202,76 @@ def run(argv: list[str], what: str) -> None:
     if proc.returncode:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
         raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+
+
+# ------------------------------------------------------------------ a chroot userland, as stand-ins for EL packages
+
+# EL package name -> the host (Debian) programs that stand in for it. Enough for the baseline script of a
+# container (bash, coreutils, grep, find, getent, useradd/usermod/groupadd, rpm -q) to run in a chroot.
+USERLAND = {
+    "bash": ("/usr/bin/bash",),
+    "coreutils-single": tuple(f"/usr/bin/{tool}" for tool in (
+        "base64", "basename", "cat", "chgrp", "chmod", "chown", "cp", "cut", "date", "dirname", "echo", "env", "false",
+        "head", "id", "install", "ln", "ls", "mkdir", "mktemp", "mv", "printf", "readlink", "rm", "rmdir",
+        "sha256sum", "sleep", "sort", "stat", "tail", "touch", "tr", "true", "uniq", "wc")),
+    "grep": ("/usr/bin/grep",),
+    "sed": ("/usr/bin/sed",),
+    "findutils": ("/usr/bin/find", "/usr/bin/xargs"),
+    "shadow-utils": ("/usr/sbin/useradd", "/usr/sbin/usermod", "/usr/sbin/groupadd", "/usr/sbin/chpasswd"),
+    "rpm": ("/usr/bin/rpm",),
+    "glibc": ("/usr/bin/getent",),
+}
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+LOADER = "ld-linux-x86-64.so.2"
+
+
+def _libraries(programs: Iterable[str]) -> dict[str, Path]:
+    """Tree path -> host file of every shared library the programs load (their `ldd`), the loader included."""
+    found: dict[str, Path] = {}
+    for program in programs:
+        out = subprocess.run(["ldd", program], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            words = line.split()
+            path = words[2] if "=>" in words and len(words) > 2 else words[0]
+            if path.startswith("/"):
+                real = Path(path).resolve()
+                found[f"{LIBDIR}/{Path(path).name}"] = real
+    return found
+
+
+def el_userland(dbpath: str = "/var/lib/rpm", *, extra_names: Iterable[str] = ()) -> list[Pkg]:
+    """Stand-ins for an EL base package set: the host's bash, coreutils, grep, sed, find, getent, shadow's
+    useradd/usermod/groupadd/chpasswd and rpm (with their `ldd` libraries in `glibc`), under EL package names,
+    plus `filesystem` (the usrmove links), `setup` (/etc/passwd and friends, %config) and `tzdata` (UTC).
+    They are NOT EL's builds: they prove that the bootstrap, the baseline in a chroot and the image work on an
+    rpm tree, not that EL's own programs behave like Debian's. `extra_names` become empty packages."""
+    programs = [program for programs in USERLAND.values() for program in programs]
+    libraries = _libraries(programs)
+    binaries = {name: {program: Path(program).resolve() for program in programs} for name, programs in USERLAND.items()}
+    binaries["bash"]["/usr/bin/sh"] = Symlink("bash")
+    binaries["glibc"].update(libraries)
+    binaries["glibc"][f"/usr/lib64/{LOADER}"] = Symlink(f"../lib/x86_64-linux-gnu/{LOADER}")
+    binaries["rpm"].update({"/usr/lib/rpm/rpmrc": Path("/usr/lib/rpm/rpmrc"), "/usr/lib/rpm/macros": Path("/usr/lib/rpm/macros"),
+                            "/usr/lib/rpm/macros.d/macros.dbpath": f"%_dbpath {dbpath}\n".encode()})
+    requires = {"bash": ("glibc", "filesystem"), "coreutils-single": ("glibc",), "grep": ("glibc",), "sed": ("glibc",),
+                "findutils": ("glibc",), "shadow-utils": ("glibc", "setup"), "rpm": ("glibc", "bash"),
+                "glibc": ("filesystem",)}
+    packages = [Pkg(name, files=files, requires=requires.get(name, ()), arch="x86_64") for name, files in binaries.items()]
+    packages += [
+        Pkg("filesystem", files={"/bin": Symlink("usr/bin"), "/sbin": Symlink("usr/sbin"), "/lib": Symlink("usr/lib"),
+                                 "/lib64": Symlink("usr/lib64")},
+            dirs=("/etc", "/home", "/root", "/tmp", "/var", "/var/tmp", "/var/log", "/var/lib", "/var/cache", "/usr",
+                  "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64", "/usr/share", "/proc", "/dev", "/sys", "/run")),
+        Pkg("setup", requires=("filesystem",), modes={"/etc/shadow": 0, "/etc/gshadow": 0},
+            config={"/etc/passwd": b"root:x:0:0:root:/root:/bin/bash\n",
+                    "/etc/group": b"root:x:0:\nwheel:x:10:\n",
+                    "/etc/shadow": b"root:*:19000:0:99999:7:::\n",
+                    "/etc/gshadow": b"root:::\nwheel:::\n",
+                    "/etc/nsswitch.conf": b"passwd: files\nshadow: files\ngroup: files\nhosts: files\n",
+                    "/etc/login.defs": Path("/etc/login.defs").read_bytes(),
+                    "/etc/default/useradd": b"GROUP=100\nHOME=/home\nSHELL=/bin/bash\nCREATE_MAIL_SPOOL=no\n"}),
+        Pkg("tzdata", files={"/usr/share/zoneinfo/UTC": Path("/usr/share/zoneinfo/UTC"),
+                             "/usr/share/zoneinfo/Etc/UTC": Path("/usr/share/zoneinfo/Etc/UTC")}),
+    ]
+    packages += [Pkg(name) for name in extra_names if name not in {p.name for p in packages}]
+    return packages
