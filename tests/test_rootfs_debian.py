@@ -5,23 +5,19 @@ the real tools in the tree (bash, sshd, systemctl, firewall-offline-cmd) under c
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.chroot import changes, in_chroot, snapshot
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "debian12-node.yaml"
-# The whole environment of a chroot command (env -i): nothing leaks in from the host.
-CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C"}
 # Kernel and runtime state, caches and logs: not the baseline's to keep still.
 NOT_SNAPSHOTTED = {"proc", "sys", "dev", "run", "tmp", "var/cache", "var/log"}
 PASSING_ITEMS = ("sshd", "limits", "sysctls", "rc-local", "users", "services", "firewall", "locale", "timezone",
@@ -31,11 +27,6 @@ PASSING_ITEMS = ("sshd", "limits", "sysctls", "rc-local", "users", "services", "
 def builder(*args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "builder.cli", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, check=False)
-
-
-def in_chroot(root: Path, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([shutil.which("chroot") or "/usr/sbin/chroot", str(root), *argv], input=stdin, env=CHROOT_ENV,
-                          capture_output=True, text=True, timeout=600, check=False)
 
 
 def apply_baseline(root: Path, script: str) -> subprocess.CompletedProcess[str]:
@@ -62,26 +53,6 @@ def sshd_effective(root: Path) -> dict[str, list[str]]:
         key, _, value = line.partition(" ")
         settings.setdefault(key, []).append(value)
     return settings
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every path's type, mode, owner, size, content hash or link target, mtime and inode."""
-    entries: dict[str, tuple] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = [d for d in dirnames if (here / d).relative_to(root).as_posix() not in NOT_SNAPSHOTTED]
-        for path in [here] + [here / name for name in dirnames + filenames]:
-            st = path.lstat()
-            if stat.S_ISREG(st.st_mode):
-                extra = hashlib.sha256(path.read_bytes()).hexdigest()
-            elif stat.S_ISLNK(st.st_mode):
-                extra = os.readlink(path)
-            else:
-                extra = ""
-            entries["/" + path.relative_to(root).as_posix()] = (
-                stat.S_IFMT(st.st_mode), oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid, st.st_size, extra,
-                st.st_mtime_ns, st.st_ino)
-    return entries
 
 
 @pytest.fixture(scope="session")
@@ -143,13 +114,11 @@ def test_sudo_accepts_the_sudoers_dropin_and_the_escape_hatch_ran(applied_root: 
 
 
 def test_a_second_run_changes_nothing(applied_root: Path, script: str):
-    before = snapshot(applied_root)
+    before = snapshot(applied_root, NOT_SNAPSHOTTED)
     proc = apply_baseline(applied_root, script)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    after = snapshot(applied_root)
-    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
-    assert changed == [], "the second run changed:\n" + "\n".join(
-        f"{path}: {before.get(path)} -> {after.get(path)}" for path in changed[:50]) + f"\n{proc.stdout}"
+    changed = changes(before, snapshot(applied_root, NOT_SNAPSHOTTED))
+    assert changed == [], "the second run changed:\n" + "\n".join(changed[:50]) + f"\n{proc.stdout}"
 
 
 def assert_only_failure(root: Path, item: str, fragment: str) -> None:

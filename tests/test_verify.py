@@ -573,6 +573,14 @@ def test_selinux_mode_and_port_label(el):
     assert "'permissive', expected 'enforcing'" in failed[0] and "sshd could not bind it" in failed[1]
 
 
+def test_the_port_label_is_read_from_the_store_the_config_names(el):
+    b, root = el
+    put(root, "/etc/selinux/config", f"SELINUX={b.selinux}\nSELINUXTYPE=mls\n")
+    assert_one_failure(b, root, "selinux", "not labelled ssh_port_t in /var/lib/selinux/mls/active/ports.local")
+    (root / "var/lib/selinux/targeted").rename(root / "var/lib/selinux/mls")
+    assert failures(b, root) == []
+
+
 def test_kernel_args_from_boot_entries(el):
     b, root = el
     (root / "etc/default/grub").unlink()

@@ -265,8 +265,12 @@ def sysctls(b: Baseline) -> list[str]:
 def rc_local(b: Baseline) -> list[str]:
     path = quote(b.paths.rc_local)
     body = b.rc_local_body
+    directory = b.paths.rc_local.rsplit("/", 1)[0]
+    # EL's /etc/rc.d comes with a package (initscripts on EL 8) that a small install may lack.
+    create = f"{{ mkdir -p {quote(directory)} && printf '#!/bin/bash\\n' > {path}; }}" if directory != "/etc" else (
+        f"printf '#!/bin/bash\\n' > {path}")
     lines = [put_free_text(b.paths.rc_local, body, "0755")] if body else [
-        f"[ -e {path} ] || printf '#!/bin/bash\\n' > {path}",
+        f"[ -e {path} ] || {create}",
         f"[ -x {path} ] || chmod 0755 {path}",
     ]
     if b.family is Family.EL:

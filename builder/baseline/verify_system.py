@@ -194,7 +194,9 @@ def check_selinux(c: Check) -> Iterator[Result]:
            else failed(Item.SELINUX, wrong_setting("SELINUX", "/etc/selinux/config", text, have, b.selinux.value)))
     if b.selinux_port_label:
         port = c.spec.sshd.port
-        path = "/var/lib/selinux/targeted/active/ports.local"
+        # semanage writes to the store the config names (EL: targeted; an admin may run mls).
+        store = parse_env(text).get("SELINUXTYPE") or "targeted"
+        path = f"/var/lib/selinux/{store}/active/ports.local"
         want = f"portcon tcp {port} system_u:object_r:ssh_port_t:s0"
         lines = {" ".join(line.split()) for line in (c.fs.read_text(path) or "").splitlines()}
         yield (passed(Item.SELINUX, f"tcp port {port} is labelled ssh_port_t") if want in lines

@@ -25,6 +25,11 @@ MIRROR = debian_mirror()  # from this host's APT sources
 # What a booted node has besides the baseline's packages. Without libpam-systemd,
 # firewalld and polkitd fail to configure.
 SYSTEM_PACKAGES = ("systemd", "systemd-sysv", "dbus", "libpam-systemd", "iproute2", "ca-certificates")
+# The tools an EL baseline script calls (and the test checks its result with), in Debian's packages:
+# one tree for every EL example (tests/test_rootfs_el.py). netbase: firewall-offline-cmd reads /etc/protocols.
+EL_TOOL_PACKAGES = ("rpm", "dnf", "firewalld", "policycoreutils", "policycoreutils-python-utils",
+                    "selinux-policy-default", "network-manager", "chrony", "openssh-server", "sudo", "netbase",
+                    "tzdata")
 
 
 def why_not_debootstrap() -> str | None:
@@ -39,6 +44,10 @@ def why_not_debootstrap() -> str | None:
 def rootfs_packages(spec_path: Path) -> list[str]:
     spec, _, _ = load_spec(spec_path)
     return sorted(set(Baseline(spec).packages) | set(SYSTEM_PACKAGES))
+
+
+def el_tools_packages() -> list[str]:
+    return sorted(set(EL_TOOL_PACKAGES) | set(SYSTEM_PACKAGES))
 
 
 def cache_dir() -> Path:
