@@ -33,7 +33,7 @@ from builder.baseline.verify import Status, verify_rootfs
 from builder.bootstrap.dnf import install_langs
 from builder.container.image import iso_date, read_layout, sha256_of
 from builder.errors import BuilderError
-from builder.spec import load_spec_text
+from builder.spec import load_spec, load_spec_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ("filesystem", "setup", "basesystem", "bash", "coreutils-single", "grep", "sed", "findutils", "gawk", "shadow-utils",
@@ -275,7 +275,7 @@ def test_an_el_container_from_the_local_repository(repos, tmp_path: Path):
     assert "usr/bin/bash" in distribution and "usr/bin/sudo" in packages and "usr/bin/sudo" not in distribution
     assert "var/lib/rpm/rpmdb.sqlite" in state and "etc/motd" in configuration
     # What `builder verify --image` checks once the engine has exported the image (builder/container/verify.py).
-    results = verify_rootfs(Baseline(load(spec.read_text()), context="container"), tree, "container")
+    results = verify_rootfs(Baseline(load_spec(spec)[0], context="container"), tree, "container")
     failures = [str(r) for r in results if r.status is Status.FAIL]
     assert not failures and any(r.status is Status.PASS for r in results), failures
     assert not (tree / "boot").exists() and not list(tree.glob("usr/lib/modules/*")) and not list(tree.glob("usr/share/doc/*"))
