@@ -106,12 +106,15 @@ def needs_bootstrap(spec) -> Refusal | None:
 
 
 def needs_dib_element(spec) -> Refusal | None:
-    from .qcow2.dib import EL_ELEMENTS
+    from .qcow2.dib import EL_DISTROS
 
     info = spec.target.info
-    if not info.is_el or info.distro in EL_ELEMENTS:
-        return None
-    return Refusal("diskimage-builder builds RHEL only from a downloaded guest image", "target CentOS Stream, Rocky or Alma")
+    if info.is_el and info.distro not in EL_DISTROS:
+        return Refusal("diskimage-builder builds RHEL only from a downloaded guest image", "target CentOS Stream, Rocky or Alma")
+    if not spec.repos:
+        return Refusal("a qcow2 starts from a tree bootstrapped from the spec's repositories, and the spec has none",
+                       "add the mirror's repositories under repos: (the kickstart's install source is not one)")
+    return None
 
 
 # ------------------------------------------------------------------ the table

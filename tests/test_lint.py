@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_ruff_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
-    result = subprocess.run([ruff, "check", "builder", "tests", "benchmarks", "scripts/host-mirrors"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([ruff, "check", "builder", "tests", "benchmarks", "scripts/host-mirrors", "scripts/el-mirror-check"],
+                            cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

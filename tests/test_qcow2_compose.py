@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from builder.baseline import Baseline
+from builder.bootstrap.tree import cache_dir
 from builder.cli import main
-from builder.qcow2.build import cache_key
+from builder.errors import BuilderError
+from builder.host import HostFamily, install_hint
+from builder.qcow2.build import cache_key, check_host, host_tools
 from builder.qcow2.dib import ELEMENTS_DIR, compose, kernel_cmdline
 from builder.spec import load_spec, load_spec_text
 
@@ -17,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 EL_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.yaml") if load_spec(p)[0].target.info.is_el
                      and load_spec(p)[0].target.info.distro != "rhel")
+# An image is bootstrapped from the spec's repositories: a spec without them has no qcow2.
+EL_QCOW2_EXAMPLES = [p for p in EL_EXAMPLES if load_spec(p)[0].repos]
+EL_NO_REPOS = [p for p in EL_EXAMPLES if not load_spec(p)[0].repos]
+DIB_DISTRO_ELEMENTS = {"debian-minimal", "debootstrap", "centos-minimal", "yum-minimal", "rocky-container",
+                       "almalinux-container", "containerfile", "centos", "rhel"}
 
 
 def dib_elements_dir() -> Path:
@@ -30,49 +39,93 @@ def dry_run(capsys, spec: Path, tmp_path: Path) -> dict:
     assert main(["build", str(spec), "--only", "qcow2", "--out", str(out), "--dry-run"]) == 0
     assert not out.exists(), "a dry run writes nothing"
     lines = capsys.readouterr().out.splitlines()
-    parsed = {"env": {}}
+    parsed = {"env": {}, "repository": [], "file": []}
     for line in lines:
         key, _, value = line.partition(": ")
         if key == "env":
             name, _, val = value.partition("=")
             parsed["env"][name] = val
-        elif key in ("elements", "command", "compression"):
+        elif key in ("repository", "file"):
+            parsed[key].append(value)
+        elif key in ("elements", "command", "compression", "root tree"):
             parsed[key] = value
     return parsed
 
 
-@pytest.mark.parametrize("spec", EL_EXAMPLES + [EXAMPLES / "debian12-node.yaml"], ids=lambda p: p.stem)
+def resolved(elements: list[str]) -> set[str]:
+    """The elements DIB itself expands the list to (its own dependency resolution, which also refuses two
+    elements that provide operating-system)."""
+    env = {**os.environ, "ELEMENTS_PATH": f"{ELEMENTS_DIR}:{dib_elements_dir()}"}
+    result = subprocess.run([sys.executable, "-m", "diskimage_builder.element_dependencies", *elements],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+@pytest.mark.parametrize("spec", EL_QCOW2_EXAMPLES + [EXAMPLES / "debian12-node.yaml"], ids=lambda p: p.stem)
 def test_dry_run_names_elements_that_dib_resolves(capsys, tmp_path, spec):
     parsed = dry_run(capsys, spec, tmp_path)
     elements = parsed["elements"].split()
     assert "vm" in elements and {"builder-baseline", "builder-seal"} <= set(elements)
     assert parsed["command"].split()[-len(elements):] == elements
-    env = {**os.environ, "ELEMENTS_PATH": f"{ELEMENTS_DIR}:{dib_elements_dir()}"}
-    result = subprocess.run([sys.executable, "-m", "diskimage_builder.element_dependencies", *elements],
-                            env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    expanded = set(result.stdout.split())
+    expanded = resolved(elements)
     assert set(elements) <= expanded
+    assert "builder-root" in expanded and not expanded & DIB_DISTRO_ELEMENTS, "the OS is our bootstrapped tree only"
+
+
+@pytest.mark.parametrize("spec", EL_QCOW2_EXAMPLES + [EXAMPLES / "debian12-node.yaml"], ids=lambda p: p.stem)
+def test_dry_run_names_every_repository_and_only_the_specs(capsys, tmp_path, spec, example_urls):
+    """The bootstrap and DIB's package installs contact the spec's repositories, and the plan says which."""
+    parsed = dry_run(capsys, spec, tmp_path)
+    loaded = load_spec(spec)[0]
+    assert parsed["repository"] == [repo.baseurl for repo in loaded.repos]
+    files = compose(loaded).files
+    assert sorted(p for p in files if p.startswith("repos/")) == sorted(
+        f"repos/{Path(Baseline(loaded).repo_file(repo)[0]).name}" for repo in loaded.repos)
+    tarball = compose(loaded).root.tarball
+    assert f"/data/root.tar.zst -> {tarball}" in "\n".join(parsed["file"]) or tarball is None
+
+
+@pytest.mark.parametrize("spec", EL_NO_REPOS, ids=lambda p: p.stem)
+def test_a_spec_without_repositories_has_no_qcow2(capsys, tmp_path, spec):
+    out = tmp_path / "out"
+    assert main(["build", str(spec), "--only", "qcow2", "--out", str(out), "--dry-run"]) == 2
+    assert "has no qcow2: a qcow2 starts from a tree bootstrapped from the spec's repositories, and the spec has none" \
+        in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_dry_run_debian_environment(capsys, tmp_path, example_urls):
-    env = dry_run(capsys, EXAMPLES / "debian12-node.yaml", tmp_path)["env"]
-    assert env["DIB_RELEASE"] == "bookworm"
-    assert env["DIB_DISTRIBUTION_MIRROR"] == "http://mirror.internal.example.com/debian"
-    assert env["DIB_DEBIAN_SECURITY_MIRROR"] == "http://mirror.internal.example.com/debian-security"
+    parsed = dry_run(capsys, EXAMPLES / "debian12-node.yaml", tmp_path)
+    env = parsed["env"]
+    assert "builder-root-debian" in parsed["elements"].split()
+    assert (env["DISTRO_NAME"], env["DIB_RELEASE"]) == ("debian", "bookworm")
+    assert not {"DIB_DISTRIBUTION_MIRROR", "DIB_DEBIAN_SECURITY_MIRROR"} & set(env), "APT reads the spec's sources files"
     assert env["DIB_BOOTLOADER_DEFAULT_CMDLINE"] == "'nofb nomodeset gfxpayload=text net.ifnames=0 biosdevname=0'"
     assert str(ELEMENTS_DIR) in env["ELEMENTS_PATH"]
+    assert parsed["root tree"].startswith(f"{cache_dir()}/bookworm-minbase-")
+    assert "debootstrap --variant=minbase" in parsed["root tree"]
 
 
-def test_dry_run_centos_bootstraps_from_the_spec_mirrors(capsys, tmp_path):
-    parsed = dry_run(capsys, EXAMPLES / "compute-node-cs9.yaml", tmp_path)
-    assert "centos-minimal" in parsed["elements"].split()
-    assert parsed["env"]["DIB_RELEASE"] == "9-stream"
-    assert parsed["env"]["DIB_YUM_MINIMAL_BOOTSTRAP_REPOS"].endswith("/data/yum.repos.d")
-    spec = load_spec(EXAMPLES / "compute-node-cs9.yaml")[0]
-    files = compose(spec).files
-    for repo in spec.repos:
-        assert f"baseurl={repo.baseurl}" in files[f"yum.repos.d/dib-mirror-{repo.name}.repo"]
+def test_the_qcow2_and_the_container_start_from_one_tarball():
+    from builder.container.build import base_tree
+    from builder.container.definition import image_definition
+
+    spec = load_spec(EXAMPLES / "debian12-node.yaml")[0]
+    container = base_tree(spec, Baseline(spec, context="container"), image_definition(spec))
+    assert compose(spec).root.tarball == container.tarball
+
+
+@pytest.mark.parametrize("spec,name,release", [("compute-node-cs9", "centos", "9-stream"), ("kvm-host-rocky9", "rocky", "9")])
+def test_dry_run_el_starts_from_the_spec_tree(capsys, tmp_path, spec, name, release):
+    parsed = dry_run(capsys, EXAMPLES / f"{spec}.yaml", tmp_path)
+    assert "builder-root-el" in parsed["elements"].split()
+    assert (parsed["env"]["DISTRO_NAME"], parsed["env"]["DIB_RELEASE"]) == (name, release)
+    assert "dnf --installroot" in parsed["root tree"]
+    loaded = load_spec(EXAMPLES / f"{spec}.yaml")[0]
+    files = compose(loaded).files
+    for repo in loaded.repos:
+        assert f"baseurl={repo.baseurl}" in files[f"repos/builder-{repo.name}.repo"]
 
 
 def test_no_secret_reaches_a_dib_variable():
@@ -81,8 +134,37 @@ def test_no_secret_reaches_a_dib_variable():
     hashes = [u.password_hash for u in spec.users if u.password_hash] + ([spec.root.password_hash] if spec.root.password_hash else [])
     for value in run.environment.values():
         assert not any(h in value for h in hashes)
-    assert all(not key.startswith("DIB_") or "{data}" not in value or key == "DIB_YUM_MINIMAL_BOOTSTRAP_REPOS"
-               for key, value in run.environment.items())
+    assert all(not key.startswith("DIB_") or "{data}" not in value for key, value in run.environment.items())
+
+
+@pytest.mark.parametrize("spec,tools,absent", [("compute-node-cs9", ["dnf", "rpm"], ["debootstrap", "podman"]),
+                                                ("kvm-host-rocky9", ["dnf", "rpm"], ["debootstrap", "podman"]),
+                                                ("debian12-node", ["debootstrap"], ["dnf", "podman"])])
+def test_host_tools_are_the_bootstrap_and_dib(spec, tools, absent):
+    loaded = load_spec(EXAMPLES / f"{spec}.yaml")[0]
+    needed = host_tools(loaded, compose(loaded))
+    assert set(tools) <= set(needed) and not set(absent) & set(needed)
+    assert {"qemu-img", "tar", "zstd"} <= set(needed)
+
+
+@pytest.mark.parametrize("family,command", [(HostFamily.DEBIAN, "apt-get install dnf rpm"), (HostFamily.EL, "dnf install dnf rpm")])
+def test_the_missing_tool_hint_names_the_build_hosts_packages(family, command):
+    """An EL image built on a Debian host needs Debian's dnf and rpm packages; on an EL host, its own."""
+    loaded = load_spec(EXAMPLES / "kvm-host-rocky9.yaml")[0]
+    hint = install_hint(host_tools(loaded, compose(loaded)), family)
+    assert hint.startswith(command + " ")
+    assert ("qemu-utils" if family is HostFamily.DEBIAN else "qemu-img") in hint.split()
+
+
+def test_the_host_check_names_what_is_missing(tmp_path, monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("the host check asks for root first")
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    loaded = load_spec(EXAMPLES / "compute-node-cs9.yaml")[0]
+    with pytest.raises(BuilderError) as failure:
+        check_host(loaded, compose(loaded))
+    assert "dnf, rpm" in str(failure.value)
+    assert failure.value.hint.startswith(install_hint(["dnf", "rpm"]))
 
 
 def test_kernel_cmdline_keeps_dib_defaults_and_adds_the_baseline():
@@ -185,7 +267,7 @@ def test_element_scripts_shellcheck_clean():
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize("spec", EL_EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", EL_QCOW2_EXAMPLES, ids=lambda p: p.stem)
 def test_the_element_runs_the_kickstart_post_script(spec):
     """One baseline: the file builder-baseline runs is byte for byte the script inside the kickstart's %post."""
     from builder.kickstart import render_kickstart

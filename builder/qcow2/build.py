@@ -26,7 +26,8 @@ from ..errors import BuilderError
 from ..host import progress, require_root, require_tools
 from ..manifest import ArtifactRecord, Manifest, ManifestError, record_for
 from . import blockdev
-from .dib import ELEMENTS_DIR, DibRun, compose, disk_image_create, distro, environment_for
+from .dib import ELEMENTS_DIR, ROOT_TARBALL, DibRun, compose, disk_image_create, environment_for
+from .root import ensure_cached
 
 PHASE = re.compile(r"(?:/hooks/|/in_target\.d/)([a-z-]+\.d)\b|(Converting image)|(Build completed)")
 TAIL_LINES = 40
@@ -50,23 +51,26 @@ def build_qcow2(item, directory: Path, options) -> list[ArtifactRecord]:
     if reused:
         progress(f"qcow2 {item.spec.name}: unchanged spec, elements and DIB: reusing {image}")
         return reused
-    check_host(item.spec)
+    check_host(item.spec, run)
+    tarball = ensure_cached(run.root, progress)
     directory.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".qcow2-build.", dir=directory))
     try:
-        built = run_dib(item.spec.name, run, work, extra_paths, log)
+        built = run_dib(item.spec.name, run, work, extra_paths, log, tarball)
         os.replace(built, image)
         return [record_for("qcow2", directory, image, cache_key=key), record_for("qcow2-log", directory, log)]
     finally:
         blockdev.remove_tree(work)
 
 
-def run_dib(name: str, run: DibRun, work: Path, extra_paths: list[Path], log: Path) -> Path:
-    """Run DIB under `work`; returns the built image (still under `work`). The log goes to `log` either way."""
+def run_dib(name: str, run: DibRun, work: Path, extra_paths: list[Path], log: Path, tarball: Path) -> Path:
+    """Run DIB under `work` from the bootstrapped `tarball`; returns the built image (still under `work`).
+    The log goes to `log` either way."""
     data = work / "data"
     for path, content in run.files.items():
         (data / path).parent.mkdir(parents=True, exist_ok=True)
         (data / path).write_text(content)
+    (data / ROOT_TARBALL).symlink_to(tarball)
     (work / "tmp").mkdir()
     env = {**os.environ, **environment_for(run, data, extra_paths)}
     env["PATH"] = f"{Path(disk_image_create()).parent}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
@@ -141,20 +145,20 @@ def _stop_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def check_host(spec) -> None:
+def check_host(spec, run: DibRun) -> None:
     require_root("a qcow2 build (diskimage-builder mounts and partitions a loop device)",
                  hint="run builder as root, or use --dry-run to see what would run")
     if not Path(disk_image_create()).exists():
         raise BuilderError("disk-image-create is not installed beside builder", hint="pip install diskimage-builder")
-    require_tools(host_tools(spec), f"qcow2 {spec.name}")
+    require_tools(host_tools(spec, run), f"qcow2 {spec.name}")
 
 
-def host_tools(spec) -> list[str]:
-    """What DIB runs on the build host for this spec (beyond what diskimage-builder brings)."""
-    element = distro(spec)[0]
-    tools = ["qemu-img", "sgdisk" if spec.qcow2_settings.block_device != "mbr" else "partx", "losetup", "mount"]
-    tools.append({"debian-minimal": "debootstrap", "centos-minimal": "dnf"}.get(element, "podman"))  # *-container: DIB's default runtime
-    return tools
+def host_tools(spec, run: DibRun) -> list[str]:
+    """What the build runs on the build host for this spec: the bootstrap of its tree (debootstrap, or dnf and
+    rpm), then DIB (beyond what diskimage-builder brings; builder-root unpacks the tree with tar and zstd)."""
+    dib = ["qemu-img", "sgdisk" if spec.qcow2_settings.block_device != "mbr" else "partx", "losetup", "mount",
+           "tar", "zstd"]
+    return list(dict.fromkeys([*run.root.host_tools, *dib]))
 
 
 # ------------------------------------------------------------------ reuse
@@ -165,6 +169,7 @@ def cache_key(spec_sha256: str, run: DibRun, extra_paths: list[Path]) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps({"spec": spec_sha256, "elements": run.elements, "options": run.options,
                               "environment": run.environment, "files": run.files, "dib": dib_version(),
+                              "root": [str(run.root.tarball), run.root.bootstrap],
                               "builder": __version__}, sort_keys=True).encode())
     for root in [ELEMENTS_DIR, *extra_paths]:
         for path in sorted(Path(root).rglob("*")):
@@ -199,6 +204,12 @@ def reusable(directory: Path, key: str, log: Path) -> list[ArtifactRecord]:
 # ------------------------------------------------------------------ dry run
 
 
+def repositories(spec, run: DibRun) -> list[str]:
+    """Every repository URL the build contacts: the bootstrap's, then the spec's (apt or dnf in DIB's chroot
+    reads the spec's repository files and nothing else)."""
+    return list(dict.fromkeys([*run.root.repositories, *(repo.baseurl for repo in spec.repos)]))
+
+
 def plan_qcow2(item, directory: Path, options) -> list[str]:
     """The exact disk-image-create run: elements, environment, data files and command line."""
     run = compose(item.spec, tuple(options.extra_elements))
@@ -209,7 +220,12 @@ def plan_qcow2(item, directory: Path, options) -> list[str]:
     lines = [f"# qcow2 {item.spec.name} ({item.spec.target}): would build {image} (log {log})",
              f"elements: {' '.join(run.elements)}",
              "compression: " + ("none (qcow2.compress: false)" if "-u" in run.options else "zlib-compressed qcow2 clusters (qcow2.compress)")]
+    tarball = run.root.tarball or "the tarball builder.bootstrap makes"
+    lines += [f"root tree: {tarball} (the spec's bootstrapped tree, the container image's too; "
+              f"when not cached: {run.root.bootstrap})"]
+    lines += [f"repository: {url}" for url in repositories(item.spec, run)]
     lines += [f"env: {key}={shlex.quote(env[key])}" for key in sorted(env)]
+    lines.append(f"file: {data / ROOT_TARBALL} -> {tarball}")
     lines += [f"file: {data / path} ({len(run.files[path].encode())} bytes)" for path in sorted(run.files)]
     lines.append("command: " + " ".join(f"{key}={shlex.quote(env[key])}" for key in sorted(env)) + " "
                  + shlex.join(run.argv(directory / ".qcow2-build.XXXX" / item.spec.name)))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..baseline import Baseline, render_script
-from ..errors import BuilderError
 from ..spec import BlockDevice, CloudInit, SELinux, Spec
 from ..targets import Family
+from .root import RootTree, base_tree_for
 
 # Our elements, beside the package (the repository's elements/ directory).
 ELEMENTS_DIR = Path(__file__).resolve().parent.parent.parent / "elements"
@@ -27,22 +27,24 @@ BLOCK_DEVICE_ELEMENTS = {
     BlockDevice.EFI: "block-device-efi",
 }
 
-# EL distributions DIB builds (the qcow2 kind's support reads this table):
-# (DIB element, DIB_RELEASE for a major version). CentOS Stream is
-# bootstrapped by dnf from the spec's repositories (centos-minimal); Rocky and Alma
-# start from their upstream container image (DIB has no -minimal element for them),
-# and the baseline then installs its packages from the spec's repositories.
-EL_ELEMENTS = {
-    "centos": ("centos-minimal", "{major}-stream"),
-    "rocky": ("rocky-container", "{major}"),
-    "almalinux": ("almalinux-container", "{major}"),
+# The root element per family (elements/builder-root*): it unpacks the spec's bootstrapped tree, the one
+# the container image starts from, and adds kernel, bootloader and base packages from the spec's repos.
+ROOT_ELEMENTS = {Family.DEBIAN: "builder-root-debian", Family.EL: "builder-root-el"}
+
+# EL distributions the qcow2 is built for (the qcow2 kind's support reads this table):
+# (DIB's DISTRO_NAME: pkg-map's redhat family and the EFI directory, DIB_RELEASE for a major version).
+EL_DISTROS = {
+    "centos": ("centos", "{major}-stream"),
+    "rocky": ("rocky", "{major}"),
+    "almalinux": ("almalinux", "{major}"),
 }
 
+# In the data directory: a link to the spec's bootstrapped tree (builder-root unpacks it) and the spec's
+# repository files, as the baseline writes them (builder-root-debian / builder-root-el install them).
+ROOT_TARBALL = "root.tar.zst"
+REPOS_DIR = "repos"
+
 OUR_ELEMENTS = ("builder-kvm-guest", "builder-baseline", "builder-seal")
-
-
-class Qcow2Unsupported(BuilderError):
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class DibRun:
     options: tuple[str, ...]
     environment: dict[str, str]
     files: dict[str, str]          # relative path in the data directory -> content
+    root: RootTree                 # linked into the data directory as ROOT_TARBALL
 
     def argv(self, output_stem: Path) -> list[str]:
         return [disk_image_create(), *self.options, "-o", str(output_stem), *self.elements]
@@ -64,42 +67,17 @@ def disk_image_create() -> str:
 
 
 def distro(spec: Spec) -> tuple[str, dict[str, str], dict[str, str]]:
-    """(distro element, its environment, its data files) for the spec's target."""
+    """(root element, DIB's distribution variables, the spec's repository files) for the spec's target."""
     info = spec.target.info
     if info.family is Family.DEBIAN:
-        main = _debian_mirror(spec, security=False)
-        security = _debian_mirror(spec, security=True) or main.rstrip("/") + "-security"
-        return "debian-minimal", {
-            "DIB_RELEASE": info.codename or "",
-            "DIB_DISTRIBUTION_MIRROR": main,
-            "DIB_DEBIAN_SECURITY_MIRROR": security,
-            "DIB_DEBIAN_COMPONENTS": ",".join(_debian_components(spec)),
-        }, {}
-    element, release = EL_ELEMENTS[info.distro]  # builder.kinds refuses a qcow2 of any other distribution
-    environment = {"DIB_RELEASE": release.format(major=info.major)}
-    files = {}
-    if element == "centos-minimal" and spec.repos:
-        baseline = Baseline(spec)
-        for repo in spec.repos:
-            _path, content = baseline.repo_file(repo)
-            files[f"yum.repos.d/dib-mirror-{repo.name}.repo"] = content
-        environment["DIB_YUM_MINIMAL_BOOTSTRAP_REPOS"] = "{data}/yum.repos.d"
-    return element, environment, files
-
-
-def _debian_mirror(spec: Spec, security: bool) -> str:
-    for repo in spec.repos:
-        if any(suite.endswith("-security") for suite in repo.suites) == security and repo.suites:
-            return repo.baseurl
-    if security:
-        return ""
-    raise Qcow2Unsupported(f"{spec.name}: a Debian qcow2 needs the Debian mirror in repos",
-                           hint="add a repo with baseurl: http://your-mirror/debian and suites: [bookworm]")
-
-
-def _debian_components(spec: Spec) -> list[str]:
-    components = [c for repo in spec.repos for c in repo.components]
-    return list(dict.fromkeys(components or ["main"]))
+        environment = {"DISTRO_NAME": "debian", "DIB_RELEASE": info.codename or ""}
+    else:
+        name, release = EL_DISTROS[info.distro]  # builder.kinds refuses a qcow2 of any other distribution
+        environment = {"DISTRO_NAME": name, "DIB_RELEASE": release.format(major=info.major)}
+    baseline = Baseline(spec)
+    files = {f"{REPOS_DIR}/{PurePosixPath(path).name}": content
+             for path, content in (baseline.repo_file(repo) for repo in spec.repos)}
+    return ROOT_ELEMENTS[info.family], environment, files
 
 
 def kernel_cmdline(spec: Spec) -> str:
@@ -108,6 +86,7 @@ def kernel_cmdline(spec: Spec) -> str:
 
 def compose(spec: Spec, extra_elements: tuple[str, ...] = ()) -> DibRun:
     settings = spec.qcow2_settings
+    root = base_tree_for(spec)
     element, environment, files = distro(spec)
     elements = ["vm", element, BLOCK_DEVICE_ELEMENTS[settings.block_device], *OUR_ELEMENTS, *extra_elements]
     if settings.cloud_init is CloudInit.OPENSTACK:
@@ -126,7 +105,7 @@ def compose(spec: Spec, extra_elements: tuple[str, ...] = ()) -> DibRun:
     if settings.disk_size_gib:
         environment["DIB_IMAGE_SIZE"] = str(settings.disk_size_gib)
     files["baseline.sh"] = render_script(Baseline(spec))
-    return DibRun(tuple(elements), tuple(options), environment, files)
+    return DibRun(tuple(elements), tuple(options), environment, files, root)
 
 
 def environment_for(run: DibRun, data_dir: Path, elements_path: list[Path]) -> dict[str, str]:

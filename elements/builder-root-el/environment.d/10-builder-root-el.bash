@@ -1,0 +1,8 @@
+# builder sets DISTRO_NAME (centos, rocky, almalinux: pkg-map's redhat family) and DIB_RELEASE
+# (9-stream, 9, ...) from the spec's target.
+export DISTRO_NAME=${DISTRO_NAME:?builder sets DISTRO_NAME}
+export DIB_RELEASE=${DIB_RELEASE:?builder sets DIB_RELEASE}
+export DIB_INIT_SYSTEM=systemd
+export EFI_BOOT_DIR="EFI/${DISTRO_NAME}"
+export YUM=dnf
+export DIB_YUM_MINIMAL_CREATE_INTERFACES=0
