@@ -98,11 +98,15 @@ def needs_iso_kickstart(spec) -> Refusal | None:
 
 
 def needs_bootstrap(spec) -> Refusal | None:
+    """A container or a qcow2 starts from the spec's tree, bootstrapped from its own repositories."""
     from .bootstrap.dnf import why_not_el
 
-    if not spec.target.info.is_el or (why := why_not_el(spec.target.info)) is None:
-        return None
-    return Refusal(*why)
+    if spec.target.info.is_el and (why := why_not_el(spec.target.info)) is not None:
+        return Refusal(*why)
+    if not spec.repos:
+        return Refusal("an image starts from a tree bootstrapped from the spec's repositories, and the spec has none",
+                       "add the mirror's repositories under repos: (the kickstart's install source is not one)")
+    return None
 
 
 def needs_dib_element(spec) -> Refusal | None:
@@ -111,10 +115,7 @@ def needs_dib_element(spec) -> Refusal | None:
     info = spec.target.info
     if info.is_el and info.distro not in EL_DISTROS:
         return Refusal("diskimage-builder builds RHEL only from a downloaded guest image", "target CentOS Stream, Rocky or Alma")
-    if not spec.repos:
-        return Refusal("a qcow2 starts from a tree bootstrapped from the spec's repositories, and the spec has none",
-                       "add the mirror's repositories under repos: (the kickstart's install source is not one)")
-    return None
+    return needs_bootstrap(spec)
 
 
 # ------------------------------------------------------------------ the table

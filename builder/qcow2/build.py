@@ -220,7 +220,7 @@ def plan_qcow2(item, directory: Path, options) -> list[str]:
     lines = [f"# qcow2 {item.spec.name} ({item.spec.target}): would build {image} (log {log})",
              f"elements: {' '.join(run.elements)}",
              "compression: " + ("none (qcow2.compress: false)" if "-u" in run.options else "zlib-compressed qcow2 clusters (qcow2.compress)")]
-    tarball = run.root.tarball or "the tarball builder.bootstrap makes"
+    tarball = run.root.tarball
     lines += [f"root tree: {tarball} (the spec's bootstrapped tree, the container image's too; "
               f"when not cached: {run.root.bootstrap})"]
     lines += [f"repository: {url}" for url in repositories(item.spec, run)]

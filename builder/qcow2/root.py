@@ -5,27 +5,19 @@ builder.bootstrap's cached tarball of the spec's tree (before the container's st
 adds the kernel, bootloader and host-only packages from the spec's repositories
 (elements/builder-root*).
 
-THE SEAM to builder.bootstrap is `base_tree_for` and `ensure_cached` below, and nothing else
-here asks builder.bootstrap anything. Today they wrap the Debian bootstrap (BaseTree from the
-image definition in base-images/). The EL bootstrap (`dnf --installroot` from the spec's repos)
-plugs in by making both ask builder.bootstrap for every family; the rest of the qcow2 code then
-needs no change.
+Both families come from builder.bootstrap (debootstrap for Debian, dnf --installroot for EL):
+this module only describes its tree for the qcow2's plan and makes sure it is cached.
 """
 from __future__ import annotations
 
 import shlex
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..baseline import Baseline
-from ..bootstrap import tree
-from ..container.build import base_tree
-from ..container.definition import image_definition
+from .. import bootstrap
+from ..bootstrap.tree import COMMON_TOOLS
 from ..errors import BuilderError
 from ..spec import Spec
-from ..targets import Family
 
 
 class RootTreeUnavailable(BuilderError):
@@ -36,44 +28,23 @@ class RootTreeUnavailable(BuilderError):
 class RootTree:
     """What the qcow2's root element unpacks, and what making it contacts and runs on the build host."""
 
-    tarball: Path | None                # the cached tarball (made on first use; None: no bootstrap for it yet)
-    bootstrap: str                      # the command that makes it when it is not cached
+    tarball: Path                       # the cached tarball (made on first use)
+    bootstrap: str                      # the commands that make it when it is not cached
     repositories: tuple[str, ...]       # every URL the bootstrap contacts
     host_tools: tuple[str, ...]         # what the bootstrap runs on the build host
-    base: object | None = None          # builder.bootstrap's handle on it (None: this family has no bootstrap yet)
-
-
-# ------------------------------------------------------------------ the seam to builder.bootstrap
+    base: bootstrap.BaseTree            # builder.bootstrap's handle on it
 
 
 def base_tree_for(spec: Spec) -> RootTree:
-    """The spec's bootstrapped tree (pure: nothing is made or read). Becomes builder.bootstrap.base_tree_for(spec)."""
+    """The spec's bootstrapped tree, the container's (pure: nothing is made or read)."""
     if not spec.repos:  # builder.kinds refuses a qcow2 of such a spec
         raise RootTreeUnavailable(f"{spec.name}: the spec names no repository to bootstrap its tree from")
-    if spec.target.info.family is Family.DEBIAN:
-        base = base_tree(spec, Baseline(spec, context="container"), image_definition(spec))
-        return RootTree(base.tarball, shlex.join(base.command(Path("ROOT"))), (base.mirror,),
-                        tree.BOOTSTRAP_TOOLS, base)
-    # EL: builder.bootstrap's dnf --installroot (branch i-elboot) replaces this description and makes the tarball.
-    info = spec.target.info
-    urls = tuple(repo.baseurl for repo in spec.repos)
-    command = (f"dnf --installroot ROOT --releasever={info.major} --setopt=reposdir=SPEC-REPOS "
-               f"--setopt=install_weak_deps=False --setopt=tsflags=nodocs install ...  (repos: {' '.join(urls)})")
-    return RootTree(None, command, urls, ("dnf", "rpm", "tar", "zstd"), None)
+    base = bootstrap.base_tree_for(spec)
+    commands = " && ".join(shlex.join(argv) for argv in base.commands(Path("ROOT")))
+    return RootTree(base.tarball, commands, tuple(base.bootstrapper.repositories()),
+                    COMMON_TOOLS + base.bootstrapper.tools, base)
 
 
 def ensure_cached(root: RootTree, log) -> Path:
-    """The tarball, bootstrapped now unless cached and intact. Becomes builder.bootstrap.ensure_cached(base)."""
-    if root.base is None:
-        raise RootTreeUnavailable("this builder cannot bootstrap an EL tree yet (dnf --installroot from the spec's "
-                                  "repositories), so it cannot build an EL qcow2",
-                                  hint="--dry-run shows the build; the EL bootstrap comes with builder.bootstrap")
-    if tree._cached_record(root.base) is not None:
-        log(f"root tree from the cache: {root.tarball.name}")
-        return root.tarball
-    scratch = Path(tempfile.mkdtemp(prefix="builder-qcow2-root."))  # fill() bootstraps, caches, then unpacks here
-    try:
-        tree.fill(root.base, scratch / "root", log=log)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return root.tarball
+    """The tarball, bootstrapped now unless cached and intact."""
+    return bootstrap.ensure_cached(root.base, log=log)
