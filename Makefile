@@ -10,7 +10,7 @@ BUILD_PACKAGES := debootstrap dnf rpm zstd xorriso mtools qemu-utils kpartx gdis
 # by PID; never enabled on the host), QEMU boots (OVMF, iPXE, Debian's netboot kernel), external validators.
 TEST_PACKAGES := shellcheck gnupg createrepo-c dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu \
 	debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry openssh-client file git \
-	skopeo podman openscap-scanner openscap-utils
+	skopeo podman libcap2-bin openscap-scanner openscap-utils
 # Services the test packages would enable and start on install: kept stopped and disabled.
 TEST_SERVICES := docker.service docker.socket docker-registry.service containerd.service \
 	podman.socket podman.service podman-restart.service podman-auto-update.timer

@@ -106,6 +106,11 @@ def needs_bootstrap(spec) -> Refusal | None:
     if not spec.repos:
         return Refusal("an image starts from a tree bootstrapped from the spec's repositories, and the spec has none",
                        "add the mirror's repositories under repos: (the kickstart's install source is not one)")
+    if spec.target.info.is_el and (local := [r.name for r in spec.repos if str(r.gpgkey or "").startswith("file://")]):
+        # dnf --installroot reads a file:// key on the build host, not in the tree: it would be missing, or another's.
+        return Refusal(f"the key of repos {', '.join(local)} is a file:// path on the installed system, which the build "
+                       "host does not have", "give the key as a key file beside the spec (gpgkey: keys/mirror.asc) or "
+                       "as a URL on the mirror")
     return None
 
 

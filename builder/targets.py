@@ -46,6 +46,12 @@ class TargetInfo:
     def is_el(self) -> bool:
         return self.family is Family.EL
 
+    @property
+    def dnf_variables(self) -> dict[str, str]:
+        """The dnf variables the distribution's release package defines beside $releasever and $basearch
+        (/etc/dnf/vars/): a repository URL copied from its repo files may use them."""
+        return {"stream": f"{self.major}-stream"} if self.distro == "centos" else {}
+
 
 TARGETS: dict[Target, TargetInfo] = {
     Target.CENTOS_STREAM_8: TargetInfo("centos", 8, Family.EL),

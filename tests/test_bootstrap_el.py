@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -30,7 +31,7 @@ from support.rpmrepo import GpgKey, Pkg, build_packages, el_userland, make_repo,
 from builder import bootstrap
 from builder.baseline import Baseline
 from builder.baseline.verify import Status, verify_rootfs
-from builder.bootstrap.dnf import install_langs
+from builder.bootstrap.dnf import DnfRepo, install_langs
 from builder.container.image import iso_date, read_layout, sha256_of
 from builder.errors import BuilderError
 from builder.spec import load_spec, load_spec_text
@@ -76,17 +77,35 @@ def test_the_dnf_commands_use_only_our_configuration():
     for argv in (metadata, first, second):
         assert argv[:2] == ["dnf", "-y"]
         for option in ("--config=/w/dnf.conf", "--installroot=/w/root", "--releasever=9", "--noplugins",
-                       "--setopt=reposdir=/w/repos.d", "--setopt=cachedir=/w/cache", "--setopt=install_weak_deps=False",
+                       "--setopt=reposdir=/w/repos.d", "--setopt=cachedir=/w/cache", "--setopt=varsdir=/w/vars",
+                       "--setopt=install_weak_deps=False",
                        "--setopt=tsflags=nodocs", "--setopt=skip_if_unavailable=False"):
             assert option in argv, option
-    assert set(first[first.index("--") + 1:]) == set(BASE) and second[second.index("--") + 1:] == ["glibc-langpack-en", "sudo",
-                                                                                                    "tmux"]
+    # glibc requires a langpack: the spec's goes into the first transaction, or dnf would pick any.
+    assert set(first[first.index("--") + 1:]) == set(BASE) | {"glibc-langpack-en"}
+    assert second[second.index("--") + 1:] == ["sudo", "tmux"]
     dnf = base.bootstrapper
     assert dnf.macros() == "%_dbpath /var/lib/rpm\n%_install_langs en_US.UTF-8:en_US:en\n"
     [repo] = dnf.repos
     assert "gpgcheck=1\n" in repo.repo_file(Path("WORK")) and "gpgkey=http://mirror.example/el9/KEY\n" in repo.repo_file(Path("WORK"))
     assert "skip_if_unavailable=False\n" in repo.repo_file(Path("WORK"))
     assert dnf.repositories() == ["http://mirror.example/el9/", "http://mirror.example/el9/KEY"]
+
+
+def test_a_centos_stream_url_may_use_stream(tmp_path: Path):
+    """$stream comes from centos-stream-release, which is not in the empty installroot: the bootstrap defines it."""
+    if shutil.which("dnf") is None:
+        skip_or_fail("dnf is not installed (apt-get install dnf)")
+    spec = load(spec_text("http://mirror.example/el9", "http://mirror.example/el9/KEY"))
+    dnf = replace(bootstrap.base_tree_for(spec).bootstrapper,
+                  repos=(DnfRepo("t", f"file://{tmp_path}/mirror/$stream/BaseOS/$basearch/os/", False, ()),))
+    assert dnf.variables == (("stream", "9-stream"),)
+    (tmp_path / "work").mkdir()
+    with pytest.raises(BuilderError) as failure:  # nothing is served there: dnf names the URL it tried
+        dnf.bootstrap(tmp_path / "root", tmp_path / "work", log=lambda _: None)
+    assert f"{tmp_path}/mirror/9-stream/BaseOS/" in str(failure.value), str(failure.value)
+    rocky = load(spec_text("http://mirror.example/el9", "http://mirror.example/el9/KEY", target="rocky-9"))
+    assert bootstrap.base_tree_for(rocky).bootstrapper.variables == ()
 
 
 def test_el10_keeps_its_rpm_database_in_sysimage():

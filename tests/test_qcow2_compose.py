@@ -298,3 +298,17 @@ def test_element_data_goes_through_a_file_not_a_dib_variable():
     assert not any(key.startswith("DIB_") and "baseline" in value for key, value in run.environment.items())
     extra_data = (ELEMENTS_DIR / "builder-baseline" / "extra-data.d" / "10-builder-baseline").read_text()
     assert '"$BUILDER_ELEMENT_DATA/baseline.sh"' in extra_data
+
+
+@pytest.mark.parametrize("kind", ["qcow2", "container"])
+def test_an_el_key_on_the_installed_system_has_no_image(capsys, tmp_path, kind):
+    """A file:// key names the installed system's file; dnf --installroot would read the build host's instead."""
+    text = (EXAMPLES / "kvm-host-rocky9.yaml").read_text()
+    spec = tmp_path / "local-key.yaml"
+    spec.write_text(text.replace("gpgkey: http://mirror.internal.example.com/rocky/RPM-GPG-KEY-Rocky-9",
+                                 "gpgkey: file:///etc/pki/rpm-gpg/RPM-GPG-KEY-Rocky-9"))
+    out = tmp_path / "out"
+    assert main(["build", str(spec), "--only", kind, "--out", str(out), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"has no {kind}: the key of repos baseos, appstream is a file:// path on the installed system" in err, err
+    assert not out.exists()

@@ -78,6 +78,15 @@ def _unit(name: str) -> str:
     return name if "." in name else f"{name}.service"
 
 
+EL_NO_LANGPACK = "glibc-minimal-langpack"
+
+
+def el_langpack(locale: str) -> str:
+    """The one glibc langpack an EL system with `locale` needs (glibc requires one: without a choice, dnf picks any)."""
+    lang = locale.split(".")[0].split("_")[0]
+    return EL_NO_LANGPACK if lang in ("C", "POSIX") else f"glibc-langpack-{lang}"
+
+
 @dataclass(frozen=True)
 class Baseline:
     spec: Spec
@@ -114,9 +123,8 @@ class Baseline:
         if self.family is Family.EL:
             if self.selinux_port_label:
                 names.append("policycoreutils-python-utils")
-            lang = spec.locale.split(".")[0].split("_")[0]
-            if lang not in ("C", "POSIX"):
-                names.append(f"glibc-langpack-{lang}")
+            if (langpack := el_langpack(spec.locale)) != EL_NO_LANGPACK:
+                names.append(langpack)
         elif self.locale_needs_generation:
             names.append("locales")
         names += self.prepull_packages

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import host
 from ..baseline import Baseline
+from ..baseline.model import el_langpack
 from ..container.definition import ImageDefinition, image_definition
 from ..errors import BuilderError
 from .debootstrap import Debootstrap, mirror_for
@@ -34,9 +35,11 @@ def _dnf(spec, definition, packages: tuple[str, ...]) -> DnfInstallroot:
     if why := why_not_el(spec.target.info):
         raise BuilderError(f"{spec.name}: {spec.target}: {why[0]}", hint=why[1])
     b = definition.bootstrap
-    base = b.packages + (("glibc-minimal-langpack",) if install_langs(spec.locale) == "C" else ())
+    # The langpack goes into the first transaction: glibc requires one, and dnf would pick any (all of them).
+    base = b.packages + (el_langpack(spec.locale),)
     return DnfInstallroot(str(spec.target.info.major), dnf_repos(spec), base, packages, b.dbpath,
-                          install_langs(spec.locale), b.exclude_packages)
+                          install_langs(spec.locale), b.exclude_packages,
+                          tuple(sorted(spec.target.info.dnf_variables.items())))
 
 
 # bootstrap.tool of a base image definition -> how the spec, its definition and the package set become a bootstrapper.

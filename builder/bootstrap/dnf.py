@@ -105,6 +105,7 @@ class DnfInstallroot:
     dbpath: str
     install_langs: str
     exclude_packages: tuple[str, ...] = ()
+    variables: tuple[tuple[str, str], ...] = ()   # dnf variables ($stream), from a varsdir of ours
 
     @property
     def packages(self) -> tuple[str, ...]:
@@ -128,11 +129,12 @@ class DnfInstallroot:
                                           [hashlib.sha256(k.encode()).hexdigest() for k in r.embedded_keys]]
                                          for r in self.repos],
                 sorted(self.base_packages), sorted(self.later_packages), self.dbpath, self.install_langs,
-                sorted(self.exclude_packages), DNF_MAIN, _local_key_digests(self.repos)]
+                sorted(self.exclude_packages), DNF_MAIN, _local_key_digests(self.repos), list(self.variables)]
 
     def commands(self, root: Path, work: Path = Path("WORK")) -> list[list[str]]:
         common = ["dnf", "-y", f"--config={work}/dnf.conf", f"--installroot={root}", f"--releasever={self.releasever}",
                   "--noplugins", f"--setopt=reposdir={work}/repos.d", f"--setopt=cachedir={work}/cache",
+                  f"--setopt=varsdir={work}/vars",
                   *(f"--setopt={key}={value}" for key, value in DNF_MAIN.items())]
         if self.exclude_packages:
             common.append("--setopt=excludepkgs=" + ",".join(self.exclude_packages))
@@ -188,6 +190,9 @@ class DnfInstallroot:
                 repo.key_file(work, index).write_text(armor)
             (work / "repos.d" / f"{repo.name}.repo").write_text(repo.repo_file(work))
         (work / "home" / ".rpmmacros").write_text(self.macros())
+        (work / "vars").mkdir()
+        for name, value in self.variables:
+            (work / "vars" / name).write_text(value + "\n")
 
 
 def _local_key_digests(repos: tuple[DnfRepo, ...]) -> list[str]:

@@ -29,6 +29,11 @@ from ..output import file_digest
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # What every bootstrap needs besides its own tool: a chroot for the baseline, tar and zstd for the cache.
 COMMON_TOOLS = ("chroot", "mount", "umount", "tar", "zstd")
+# GNU tar stores and restores extended attributes only when asked: without these, file capabilities set by
+# packages (rpm %caps on newuidmap/newgidmap, setcap in a postinst) vanish between the bootstrap and the images.
+TAR_XATTRS = ("--xattrs", "--xattrs-include=*")
+# The cache entry's format: a record of another format (tarballs written without xattrs) is bootstrapped again.
+CACHE_FORMAT = 2
 
 
 def cache_dir() -> Path:
@@ -122,7 +127,7 @@ def fill(base: BaseTree, root: Path, log=host.progress) -> int:
     (epoch seconds: the default SOURCE_DATE_EPOCH, the same on every machine that bootstraps from that state)."""
     record = ensure_cached(base, log)
     root.mkdir()
-    host.run(["tar", "--numeric-owner", "--zstd", "-xpf", base.tarball, "-C", root], f"extracting {base.tarball}")
+    host.run(["tar", "--numeric-owner", *TAR_XATTRS, "--zstd", "-xpf", base.tarball, "-C", root], f"extracting {base.tarball}")
     return record["mirror_date"]
 
 
@@ -142,8 +147,8 @@ def _cached_record(base: BaseTree) -> dict | None:
         record = json.loads(base.record.read_text())
     except ValueError:
         return None
-    if (record.get("sha256") != file_digest(base.tarball) or record.get("command") != base.recorded_command()
-            or not isinstance(record.get("mirror_date"), int)):
+    if (record.get("format") != CACHE_FORMAT or record.get("sha256") != file_digest(base.tarball)
+            or record.get("command") != base.recorded_command() or not isinstance(record.get("mirror_date"), int)):
         return None  # damaged, from an older builder, or not what this key names: bootstrap again
     return record
 
@@ -155,9 +160,10 @@ def _store(base: BaseTree, root: Path, date: int) -> dict:
     os.close(fd)
     try:
         leave_out = [f"--exclude={pattern}" for pattern in base.bootstrapper.leave_out()]
-        host.run(["tar", "--numeric-owner", "--zstd", *leave_out, "-C", root, "-cf", partial, "."],
+        host.run(["tar", "--numeric-owner", *TAR_XATTRS, "--zstd", *leave_out, "-C", root, "-cf", partial, "."],
                  "caching the base tree")
-        record = {"command": base.recorded_command(), "sha256": file_digest(Path(partial)), "mirror_date": date}
+        record = {"format": CACHE_FORMAT, "command": base.recorded_command(), "sha256": file_digest(Path(partial)),
+                  "mirror_date": date}
         os.replace(partial, base.tarball)
         fd, partial = tempfile.mkstemp(prefix=".partial-", suffix=".json", dir=directory)
         with os.fdopen(fd, "w") as handle:
