@@ -47,11 +47,19 @@ class TargetInfo:
         return self.family is Family.EL
 
     @property
+    def release_package(self) -> str | None:
+        """The EL distribution's release package: /etc/os-release, its release files and keys, system-release."""
+        return RELEASE_PACKAGES.get(self.distro)
+
+    @property
     def dnf_variables(self) -> dict[str, str]:
         """The dnf variables the distribution's release package defines beside $releasever and $basearch
         (/etc/dnf/vars/): a repository URL copied from its repo files may use them."""
         return {"stream": f"{self.major}-stream"} if self.distro == "centos" else {}
 
+
+RELEASE_PACKAGES = {"centos": "centos-stream-release", "rocky": "rocky-release", "almalinux": "almalinux-release",
+                    "rhel": "redhat-release"}
 
 TARGETS: dict[Target, TargetInfo] = {
     Target.CENTOS_STREAM_8: TargetInfo("centos", 8, Family.EL),

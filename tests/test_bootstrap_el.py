@@ -82,7 +82,7 @@ def test_the_dnf_commands_use_only_our_configuration():
                        "--setopt=tsflags=nodocs", "--setopt=skip_if_unavailable=False"):
             assert option in argv, option
     # glibc requires a langpack: the spec's goes into the first transaction, or dnf would pick any.
-    assert set(first[first.index("--") + 1:]) == set(BASE) | {"glibc-langpack-en"}
+    assert set(first[first.index("--") + 1:]) == set(BASE) | {"centos-stream-release", "glibc-langpack-en"}
     assert second[second.index("--") + 1:] == ["sudo", "tmux"]
     dnf = base.bootstrapper
     assert dnf.macros() == "%_dbpath /var/lib/rpm\n%_install_langs en_US.UTF-8:en_US:en\n"
@@ -179,6 +179,9 @@ def repos(tmp_path_factory: pytest.TempPathFactory):
         Pkg("glibc-langpack-en", files={"/usr/lib/locale/en_US.utf8/LC_IDENTIFICATION": b"en_US\n"}),
         Pkg("glibc-langpack-de", files={"/usr/lib/locale/de_DE.utf8/LC_IDENTIFICATION": b"de_DE\n"}),
         Pkg("sudo", files={"/usr/bin/sudo": b"#!/bin/sh\nexit 1\n"}),
+        Pkg("centos-stream-release", provides=("system-release", "system-release(releasever) = 9"),
+            files={"/etc/os-release": b'NAME="CentOS Stream"\nVERSION="9"\nID="centos"\nVERSION_ID="9"\n',
+                   "/etc/centos-release": b"CentOS Stream release 9\n"}),
     ]
     rpms = build_packages(el_userland(extra_names=BASE) + extra, top / "build")
     # The metadata's revision (the image's default SOURCE_DATE_EPOCH) is when it was made, as createrepo_c's own
@@ -223,7 +226,8 @@ def test_the_bootstrap_installs_checked_packages_without_docs_weak_deps_or_other
     root = unpack(tarball, tmp_path / "root")
     assert (root / "var/lib/rpm/rpmdb.sqlite").is_file() and not (root / "root/.rpmdb").exists()
     installed = set(rpm(root, "-qa", "--qf", "%{NAME}\n").stdout.split())
-    assert set(BASE) | {"glibc", "glibc-langpack-en", "sudo", "docs-and-langs"} <= installed
+    assert set(BASE) | {"glibc", "glibc-langpack-en", "centos-stream-release", "sudo", "docs-and-langs"} <= installed
+    assert (root / "etc/os-release").is_file(), "the release package is named in the base set"
     assert not installed & {"weak-extra", "glibc-langpack-de"}, "weak dependencies are off; only the spec's langpack"
     # rpm counts install times on from SOURCE_DATE_EPOCH: the mirror state's date for the base set's transaction,
     # a second later for the spec's. No clock reading is left in the database.

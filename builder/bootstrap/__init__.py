@@ -35,8 +35,10 @@ def _dnf(spec, definition, packages: tuple[str, ...]) -> DnfInstallroot:
     if why := why_not_el(spec.target.info):
         raise BuilderError(f"{spec.name}: {spec.target}: {why[0]}", hint=why[1])
     b = definition.bootstrap
-    # The langpack goes into the first transaction: glibc requires one, and dnf would pick any (all of them).
-    base = b.packages + (el_langpack(spec.locale),)
+    # The release package (/etc/os-release, $releasever for dnf in the image) is named: with weak dependencies off,
+    # nothing need pull it in. The langpack goes into the first transaction: glibc requires one, and dnf would
+    # pick any (all of them).
+    base = b.packages + (spec.target.info.release_package, el_langpack(spec.locale))
     return DnfInstallroot(str(spec.target.info.major), dnf_repos(spec), base, packages, b.dbpath,
                           install_langs(spec.locale), b.exclude_packages,
                           tuple(sorted(spec.target.info.dnf_variables.items())))
