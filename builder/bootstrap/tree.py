@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -88,6 +89,15 @@ class BaseTree:
     def commands(self, root: Path, work: Path = Path("WORK")) -> list[list[str]]:
         return self.bootstrapper.commands(root, work)
 
+    def command_line(self, root: Path, work: Path = Path("WORK")) -> str:
+        """The bootstrap's commands as one shell line, for a plan."""
+        return " && ".join(shlex.join(argv) for argv in self.commands(root, work))
+
+    @property
+    def host_tools(self) -> tuple[str, ...]:
+        """What making and unpacking the tree runs on the build host."""
+        return COMMON_TOOLS + self.bootstrapper.tools
+
     def recorded_command(self) -> list:
         """What the cache record says made the tree (one command, or the list of them)."""
         commands = self.commands(Path("ROOT"))
@@ -95,7 +105,7 @@ class BaseTree:
 
 
 def why_not_bootstrap(base: BaseTree | None = None) -> str | None:
-    tools = COMMON_TOOLS + (base.bootstrapper.tools if base is not None else ())
+    tools = base.host_tools if base is not None else COMMON_TOOLS
     if os.geteuid() != 0:
         return "building a root filesystem needs root (bootstrap, chroot, mount)"
     if missing := host.missing_tools(tools):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -38,8 +37,7 @@ def plan_container(item, directory: Path, options) -> list[str]:
     layers = layer_plan(spec, definition)
     for item_name, why in baseline.not_applicable.items():  # said once per build: the plan runs before every build
         progress(f"container: {item_name}: not applicable: {why}")
-    commands = [shlex.join(argv) for argv in base.commands(Path("WORK/root"), Path("WORK"))]
-    return [f"container: would run {' && '.join(commands)}  (or reuse {base.tarball})",
+    return [f"container: would run {base.command_line(Path('WORK/root'))}  (or reuse {base.tarball})",
             f"container: the bootstrap contacts only: {' '.join(base.bootstrapper.repositories())}",
             "container: chroot WORK/root /bin/bash -s < (builder baseline for a container)",
             f"container: strip, write {len(layers)} {container_settings(spec).compression} layer(s) "

@@ -21,13 +21,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, bootstrap
 from ..errors import BuilderError
 from ..host import progress, require_root, require_tools
 from ..manifest import ArtifactRecord, Manifest, ManifestError, record_for
 from . import blockdev
 from .dib import ELEMENTS_DIR, ROOT_TARBALL, DibRun, compose, disk_image_create, environment_for
-from .root import ensure_cached
 
 PHASE = re.compile(r"(?:/hooks/|/in_target\.d/)([a-z-]+\.d)\b|(Converting image)|(Build completed)")
 TAIL_LINES = 40
@@ -52,7 +51,7 @@ def build_qcow2(item, directory: Path, options) -> list[ArtifactRecord]:
         progress(f"qcow2 {item.spec.name}: unchanged spec, elements and DIB: reusing {image}")
         return reused
     check_host(item.spec, run)
-    tarball = ensure_cached(run.root, progress)
+    tarball = bootstrap.ensure_cached(run.root, log=progress)
     directory.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".qcow2-build.", dir=directory))
     try:
@@ -169,7 +168,7 @@ def cache_key(spec_sha256: str, run: DibRun, extra_paths: list[Path]) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps({"spec": spec_sha256, "elements": run.elements, "options": run.options,
                               "environment": run.environment, "files": run.files, "dib": dib_version(),
-                              "root": [str(run.root.tarball), run.root.bootstrap],
+                              "root": [str(run.root.tarball), run.root.command_line(Path("ROOT"))],
                               "builder": __version__}, sort_keys=True).encode())
     for root in [ELEMENTS_DIR, *extra_paths]:
         for path in sorted(Path(root).rglob("*")):
@@ -207,7 +206,7 @@ def reusable(directory: Path, key: str, log: Path) -> list[ArtifactRecord]:
 def repositories(spec, run: DibRun) -> list[str]:
     """Every repository URL the build contacts: the bootstrap's, then the spec's (apt or dnf in DIB's chroot
     reads the spec's repository files and nothing else)."""
-    return list(dict.fromkeys([*run.root.repositories, *(repo.baseurl for repo in spec.repos)]))
+    return list(dict.fromkeys([*run.root.bootstrapper.repositories(), *(repo.baseurl for repo in spec.repos)]))
 
 
 def plan_qcow2(item, directory: Path, options) -> list[str]:
@@ -222,7 +221,7 @@ def plan_qcow2(item, directory: Path, options) -> list[str]:
              "compression: " + ("none (qcow2.compress: false)" if "-u" in run.options else "zlib-compressed qcow2 clusters (qcow2.compress)")]
     tarball = run.root.tarball
     lines += [f"root tree: {tarball} (the spec's bootstrapped tree, the container image's too; "
-              f"when not cached: {run.root.bootstrap})"]
+              f"when not cached: {run.root.command_line(Path('ROOT'))})"]
     lines += [f"repository: {url}" for url in repositories(item.spec, run)]
     lines += [f"env: {key}={shlex.quote(env[key])}" for key in sorted(env)]
     lines.append(f"file: {data / ROOT_TARBALL} -> {tarball}")

@@ -10,10 +10,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from .. import bootstrap
 from ..baseline import Baseline, render_script
+from ..bootstrap import BaseTree
 from ..spec import BlockDevice, CloudInit, SELinux, Spec
 from ..targets import Family
-from .root import RootTree, base_tree_for
 
 # Our elements, beside the package (the repository's elements/ directory).
 ELEMENTS_DIR = Path(__file__).resolve().parent.parent.parent / "elements"
@@ -55,7 +56,8 @@ class DibRun:
     options: tuple[str, ...]
     environment: dict[str, str]
     files: dict[str, str]          # relative path in the data directory -> content
-    root: RootTree                 # linked into the data directory as ROOT_TARBALL
+    root: BaseTree                 # the spec's bootstrapped tree, the container's: its tarball is linked into the
+                                   # data directory as ROOT_TARBALL
 
     def argv(self, output_stem: Path) -> list[str]:
         return [disk_image_create(), *self.options, "-o", str(output_stem), *self.elements]
@@ -86,7 +88,7 @@ def kernel_cmdline(spec: Spec) -> str:
 
 def compose(spec: Spec, extra_elements: tuple[str, ...] = ()) -> DibRun:
     settings = spec.qcow2_settings
-    root = base_tree_for(spec)
+    root = bootstrap.base_tree_for(spec)
     element, environment, files = distro(spec)
     elements = ["vm", element, BLOCK_DEVICE_ELEMENTS[settings.block_device], *OUR_ELEMENTS, *extra_elements]
     if settings.cloud_init is CloudInit.OPENSTACK:
