@@ -304,6 +304,7 @@ def test_an_el_container_from_the_local_repository(repos, tmp_path: Path):
     assert not (tree / "boot").exists() and not list(tree.glob("usr/lib/modules/*")) and not list(tree.glob("usr/share/doc/*"))
     assert not list(tree.glob("var/cache/dnf/*")) and not list(tree.glob("var/log/dnf*")) and not list(tree.glob("var/lib/dnf/history*"))
     assert not list(tree.glob("var/lib/rpm/*-wal")) and not list(tree.glob("var/lib/rpm/*-shm"))
+    assert not (tree / "var/lib/rpm/.rpm.lock").exists(), "the bootstrap's rpm lock belongs to no package"
     assert (tree / "etc/rpm/macros.builder-container").read_text().endswith("%_install_langs en_US.UTF-8:en_US:en\n")
     assert {"bash", "sudo", "glibc-langpack-en"} <= set(rpm(tree, "-qa", "--qf", "%{NAME}\n").stdout.split())
     verify = rpm(tree, "-Va")

@@ -75,7 +75,12 @@ def strip_tree(root: Path, definition: ImageDefinition, locale: str) -> list[str
                 os.rmdir(full)
                 removed.append(path)
     if uses_rpm(definition):
+        # The database in one file, and no lock of the bootstrap's rpm left beside it (it belongs to no package).
         rpmdb.settle(root / definition.bootstrap.dbpath.lstrip("/"))
+        lock = f"{definition.bootstrap.dbpath}/.rpm.lock"
+        if (root / lock.lstrip("/")).is_file():
+            (root / lock.lstrip("/")).unlink()
+            removed.append(lock)
     for pattern in definition.remove:
         for path in sorted(_glob(root, pattern)):
             full = root / path.lstrip("/")
