@@ -235,6 +235,22 @@ def test_kernel_docs_and_caches_are_absent(built, engine: Engine):
     assert "verify-clean" in proc.stdout
 
 
+def test_the_locale_archive_can_be_rebuilt_from_what_the_image_kept(built, engine: Engine):
+    """locales' postinst (run on every glibc upgrade) rebuilds the archive from the sources the strip kept."""
+    script = ("set -eu\n"
+              "rm /usr/lib/locale/locale-archive\n"
+              "DEBIAN_FRONTEND=noninteractive dpkg-reconfigure locales\n"
+              "locale -a\n"
+              "LC_ALL=en_US.UTF-8 locale charmap\n"
+              "ls /usr/share/i18n/locales | wc -l\n")
+    proc = engine.docker("run", "--rm", "--network", "none", "debian12-node:latest", "bash", "-c", script, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "en_US.utf8" in lines and lines[-2] == "UTF-8", proc.stdout + proc.stderr
+    assert "Cannot set LC_ALL" not in proc.stderr, proc.stderr
+    assert int(lines[-1]) < 30, "the sources of other locales were left out"  # 300+ in the locales package
+
+
 def test_push_then_the_registry_digest_is_ours_and_a_second_push_sends_nothing(built, build_env, registry: Registry):
     import requests
 

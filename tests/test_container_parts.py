@@ -132,3 +132,55 @@ def test_the_standalone_prepull_installer_is_built_and_clean(tmp_path: Path):
     assert result.returncode == 0, result.stdout
     refused = builder("build", ROOT / "examples/legacy-rocky8.yaml", "--only", "prepull", "--out", tmp_path / "none")
     assert refused.returncode == 2 and "container.prepull" in refused.stderr
+
+
+def _locale_tree(root: Path) -> Path:
+    sources, charmaps = root / "usr/share/i18n/locales", root / "usr/share/i18n/charmaps"
+    sources.mkdir(parents=True)
+    charmaps.mkdir(parents=True)
+    (sources / "en_US").write_text('LC_CTYPE\ncopy "en_GB"\nEND LC_CTYPE\nLC_COLLATE\n  copy "iso14651_t1"\nEND LC_COLLATE\n')
+    (sources / "en_GB").write_text('LC_CTYPE\ncopy "i18n"\n\ntranslit_start\ninclude "translit_combining";""\ntranslit_end\n')
+    (sources / "i18n").write_text("% no references\n")
+    (sources / "translit_combining").write_text("% none\n")
+    (sources / "iso14651_t1").write_text('copy "iso14651_t1_common"\n')
+    (sources / "iso14651_t1_common").write_text("% the big one\n")
+    (sources / "de_DE").write_text('copy "de_DE_common"\n')  # another locale: goes
+    (sources / "de_DE_common").write_text("")
+    for charmap in ("UTF-8.gz", "ISO-8859-1.gz", "KOI8-R.gz"):
+        (charmaps / charmap).write_bytes(b"\x1f\x8b")
+    return root
+
+
+def test_the_locale_sources_of_the_spec_locale_stay_and_the_others_go(tmp_path: Path):
+    from builder.container.definition import image_definition
+    from builder.container.strip import dpkg_excludes, strip_tree
+
+    root = _locale_tree(tmp_path / "tree")
+    spec = load_spec(ROOT / "examples/debian12-node.yaml")[0]
+    assert spec.locale == "en_US.UTF-8"
+    definition = image_definition(spec)
+    rules = dpkg_excludes(definition, spec.locale, root)
+    removed = strip_tree(root, definition, spec.locale)
+    left = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert left == ["usr/share/i18n/charmaps/UTF-8.gz"] + [
+        f"usr/share/i18n/locales/{name}"
+        for name in ("en_GB", "en_US", "i18n", "iso14651_t1", "iso14651_t1_common", "translit_combining")]
+    assert "/usr/share/i18n/locales/de_DE" in removed and "/usr/share/i18n/charmaps/KOI8-R.gz" in removed
+    # dpkg keeps them out of later installs, and keeps these in (a glibc upgrade rebuilds the archive from them).
+    assert "path-exclude=/usr/share/i18n/locales/*" in rules.splitlines()
+    assert "path-include=/usr/share/i18n/locales/iso14651_t1_common" in rules.splitlines()
+    assert "path-include=/usr/share/i18n/charmaps/UTF-8.gz" in rules.splitlines()
+
+
+@pytest.mark.parametrize(("locale", "kept"), [
+    ("C.UTF-8", []),  # built into glibc: no sources
+    ("POSIX", []),
+    ("en_GB", ["charmaps/ISO-8859-1.gz", "locales/en_GB", "locales/i18n", "locales/translit_combining"]),
+    ("de_DE.utf8", ["charmaps/UTF-8.gz", "locales/de_DE", "locales/de_DE_common"]),
+])
+def test_the_kept_sources_follow_the_locale(tmp_path: Path, locale: str, kept: list[str]):
+    from builder.container.strip import locale_source_includes
+
+    root = _locale_tree(tmp_path)
+    found = locale_source_includes(root, locale)
+    assert sorted(p.removeprefix("/usr/share/i18n/") for p in found) == sorted(kept)

@@ -46,6 +46,11 @@ SSHD_BLOCK_BEGIN = "# BEGIN builder"
 SSHD_BLOCK_END = "# END builder"
 
 
+def locale_charset(locale: str) -> str:
+    """The charmap localedef compiles a locale with: UTF-8 for xx_YY.UTF-8 (also with an @modifier), else Latin-1."""
+    return "UTF-8" if locale.split("@")[0].lower().endswith((".utf-8", ".utf8")) else "ISO-8859-1"
+
+
 @dataclass(frozen=True)
 class FamilyPaths:
     admin_group: str
@@ -340,9 +345,7 @@ class Baseline:
         """The /etc/locale.gen line that makes the spec's locale (Debian), or None."""
         if not self.locale_needs_generation:
             return None
-        loc = self.spec.locale
-        charset = "UTF-8" if loc.lower().endswith((".utf-8", ".utf8")) else "ISO-8859-1"
-        return f"{loc} {charset}"
+        return f"{self.spec.locale} {locale_charset(self.spec.locale)}"
 
     @property
     def encrypt_method(self) -> str | None:

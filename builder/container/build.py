@@ -108,7 +108,7 @@ def bootstrap_tree(context: Context) -> None:
 
 
 def apply_baseline(context: Context) -> None:
-    path, content = strip.install_rules(context.definition, context.spec.locale)
+    path, content = strip.install_rules(context.definition, context.spec.locale, context.root)
     rules = context.root / path.lstrip("/")
     rules.parent.mkdir(parents=True, exist_ok=True)
     rules.write_text(content)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
 
 from .. import rpmdb
+from ..baseline.model import locale_charset
 from ..bootstrap.dnf import install_langs
 from ..errors import BuilderError
 from .definition import ImageDefinition
@@ -27,12 +29,17 @@ def uses_rpm(definition: ImageDefinition) -> bool:
     return definition.bootstrap.tool == "dnf"
 
 
-def install_rules(definition: ImageDefinition, locale: str) -> tuple[str, str]:
+def install_rules(definition: ImageDefinition, locale: str, root: Path) -> tuple[str, str]:
     """(path, content) of the file that keeps later package installs in the image as lean as the strip left it."""
     if uses_rpm(definition):
         return RPM_MACROS, ("# Written by builder: no docs and only the image's languages in later installs.\n"
                             f"%_excludedocs 1\n%_install_langs {install_langs(locale)}\n")
-    return DPKG_EXCLUDES, dpkg_excludes(definition, locale)
+    return DPKG_EXCLUDES, dpkg_excludes(definition, locale, root)
+
+
+def kept(definition: ImageDefinition, locale: str, root: Path) -> tuple[str, ...]:
+    """Every path-include rule: the definition's, the spec's language, the sources of the spec's locale."""
+    return (*definition.include, *language_includes(locale), *locale_source_includes(root, locale))
 
 
 def language_includes(locale: str) -> tuple[str, ...]:
@@ -44,10 +51,40 @@ def language_includes(locale: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys([f"/usr/share/locale/{short}/*", f"/usr/share/locale/{lang}/*"]))
 
 
-def dpkg_excludes(definition: ImageDefinition, locale: str) -> str:
-    lines = ["# Written by builder: files a container base image leaves out (dpkg never installs them)."]
+LOCALE_SOURCES = "/usr/share/i18n/locales"
+CHARMAPS = "/usr/share/i18n/charmaps"
+_LOCALE_REFERENCE = re.compile(r'^[ \t]*(?:copy|include)[ \t]+"([A-Za-z0-9_@.+-]+)"', re.M)
+
+
+def locale_source_includes(root: Path, locale: str) -> tuple[str, ...]:
+    """path-include rules for the localedef sources of the spec's locale: its source, what that copies or includes
+    (transitively), and its charmap.
+
+    locales' postinst runs locale-gen on every upgrade, and locale-gen rebuilds the whole archive from these
+    sources: were they left out with the rest of /usr/share/i18n, an upgrade of glibc in an image built on this
+    one would silently leave it without the spec's locale. Other locales need their sources back (see the rules file).
+    """
+    name = re.sub(r"\.[^@]*", "", locale)  # en_US.UTF-8 -> en_US; xx_YY.UTF-8@mod -> xx_YY@mod
+    if name in ("C", "POSIX"):
+        return ()
+    sources = root / LOCALE_SOURCES.lstrip("/")
+    seen: list[str] = []
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in seen or not (sources / current).is_file():
+            continue
+        seen.append(current)
+        pending += _LOCALE_REFERENCE.findall((sources / current).read_text(encoding="latin-1"))
+    return (*(f"{LOCALE_SOURCES}/{source}" for source in sorted(seen)), f"{CHARMAPS}/{locale_charset(locale)}.gz")
+
+
+def dpkg_excludes(definition: ImageDefinition, locale: str, root: Path) -> str:
+    lines = ["# Written by builder: files a container base image leaves out (dpkg never installs them).",
+             "# To have some back in an image built on this one, delete their path-exclude line and reinstall",
+             "# the package that owns them (apt-get install --reinstall PACKAGE)."]
     lines += [f"path-exclude={pattern}" for pattern in definition.exclude]
-    lines += [f"path-include={pattern}" for pattern in (*definition.include, *language_includes(locale))]
+    lines += [f"path-include={pattern}" for pattern in kept(definition, locale, root)]
     return "\n".join(lines) + "\n"
 
 
@@ -57,7 +94,7 @@ def _matches(path: str, patterns: tuple[str, ...]) -> bool:
 
 def strip_tree(root: Path, definition: ImageDefinition, locale: str) -> list[str]:
     """Remove excluded and leftover files; returns the removed paths (tree paths, sorted)."""
-    includes = (*definition.include, *language_includes(locale))
+    includes = kept(definition, locale, root)
     owned = rpm_owned(root, definition.bootstrap.dbpath) if uses_rpm(definition) else set()
     removed: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root, topdown=False):
