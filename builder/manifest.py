@@ -10,8 +10,10 @@ never mixes artifacts of two specs. See `builder.build` for how a build replaces
 """
 from __future__ import annotations
 
+import fcntl
 import json
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -91,6 +93,20 @@ class Manifest:
     def load_or_empty(cls, directory: Path) -> Manifest:
         """For a reader: no manifest reads as one that records nothing (`artifact` then says what is missing)."""
         return cls.load_if_any(directory) or cls(directory, {})
+
+    @classmethod
+    def update(cls, directory: Path, change: Callable[[Manifest], Manifest]) -> Manifest:
+        """Load, change and write the manifest of `directory` as one step: publishers running at the same time
+        (threads or processes) each add their record, none overwrites another's. The lock is on the directory,
+        since the atomic write replaces manifest.json itself."""
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            changed = change(cls.load(directory))
+            changed.write()
+            return changed
+        finally:
+            os.close(fd)
 
     def same_build(self, header: Mapping[str, object]) -> bool:
         """Made from the same spec (hash) by the same baseline and builder: its records are not stale."""
