@@ -96,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_at_least_one, metavar="N",
                    help=f"glance: at most N uploads at a time (default {PUBLISH_DEFAULTS['jobs']})")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help=f"glance: how long an upload may take to become active before it is deleted "
-                        f"(default {PUBLISH_DEFAULTS['timeout']})")
+                   help=f"glance: how long a region may leave a request unanswered, or an upload take to become "
+                        f"active, before it counts as failed (default {PUBLISH_DEFAULTS['timeout']})")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("serve", help="publish the PXE tree and serve it over HTTP, each machine's kickstart chosen by MAC")

@@ -231,3 +231,23 @@ def test_a_region_killed_mid_upload_gets_the_image_on_the_re_run(regions, tmp_pa
     finally:
         if a.server.pid is None:
             a.server.start()
+
+
+def test_a_region_that_stops_answering_times_out_and_the_others_complete(regions, tmp_path):
+    a, b = regions
+    spec, out = spec_named(tmp_path, "stalled-test"), big_built_out(tmp_path, mib=256)
+    argv = [*publish_argv(spec, out, a, b), "--timeout", "10"]
+    try:
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clouds_env(a.clouds_yaml)) as proc:
+            status = wait_for_upload(a, "stalled-test", proc)
+            a.server.pause()
+            stdout, stderr = proc.communicate(timeout=900)
+    finally:
+        a.server.resume()
+    assert status == "saving", f"the upload to region-a ended ({status}) before it could be stopped"
+    assert proc.returncode == 1, stderr
+    results = {result["cloud"]: result for result in json.loads(stdout)}
+    assert results["region-a"]["status"] == "failed" and "could not be deleted" in results["region-a"]["error"]
+    assert "timed out" in results["region-a"]["error"].lower()
+    assert results["region-b"]["status"] == "uploaded"
+    assert set(published_clouds(out)) == {"region-b"}

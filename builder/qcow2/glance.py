@@ -68,7 +68,7 @@ class LocalImage:
     name: str
     sha512: str
     properties: dict[str, str]
-    timeout: float  # seconds an upload may take to become active before it is deleted
+    timeout: float  # seconds Glance may leave one request unanswered, or an upload take to become active
 
     @classmethod
     def of(cls, spec, directory: Path, timeout: float) -> LocalImage:
@@ -93,12 +93,13 @@ class CloudResult:
                 "cloud": self.cloud, "uploaded": self.status is Outcome.UPLOADED}
 
 
-def connect(cloud: str | None):
+def connect(cloud: str | None, timeout: float):
+    """A connection of its own (one per thread); a request Glance leaves unanswered for `timeout` seconds fails."""
     import openstack
     from openstack import exceptions
 
     try:
-        return openstack.connect(cloud=cloud) if cloud else openstack.connect()
+        return openstack.connect(cloud=cloud, api_timeout=timeout) if cloud else openstack.connect(api_timeout=timeout)
     except exceptions.ConfigException as exc:
         raise BuilderError(f"no usable cloud configuration: {exc}",
                            hint="name a cloud of clouds.yaml with --cloud or qcow2.glance_clouds, or set OS_CLOUD") from None
@@ -111,7 +112,7 @@ def publish_to_cloud(image: LocalImage, cloud: str | None, cancel: threading.Eve
 
     label = cloud or "default"
     try:
-        conn = connect(cloud)
+        conn = connect(cloud, image.timeout)
     except BuilderError as exc:
         return CloudResult(label, Outcome.FAILED, error=exc.args[0], hint=exc.hint)
     label = cloud or conn.config.name or label

@@ -110,6 +110,15 @@ filesystem_store_datadir = {base / 'tasks'}
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
+    def pause(self) -> None:
+        """SIGSTOP the process group: the port stays open and nothing answers, as a hung Glance."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc is not None:
             stop(self.proc, timeout=30)
