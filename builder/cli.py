@@ -91,12 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", metavar="HOST[:PORT]/REPO[:TAG]", help="registry: overrides the spec's container.registry")
     p.add_argument("--plain-http", action="store_true", help="registry: plain HTTP instead of TLS (a trusted network only)")
     p.add_argument("--cloud", action="append", metavar="NAME",
-                   help="glance: a cloud of clouds.yaml to upload to (repeatable; replaces the spec's qcow2.glance_clouds; "
+                   help=f"{_for('cloud')}: a cloud of clouds.yaml to upload to (repeatable; replaces the spec's qcow2.glance_clouds; "
                         "neither: OS_CLOUD)")
     p.add_argument("--jobs", type=_at_least_one, metavar="N",
-                   help=f"glance: at most N uploads at a time (default {PUBLISH_DEFAULTS['jobs']})")
+                   help=f"{_for('jobs')}: at most N uploads at a time (default {PUBLISH_DEFAULTS['jobs']})")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help=f"glance: how long a region may leave a request unanswered, or an upload take to become "
+                   help=f"{_for('timeout')}: how long a region may leave a request unanswered, or an upload take to become "
                         f"active, before it counts as failed (default {PUBLISH_DEFAULTS['timeout']})")
     p.set_defaults(func=cmd_publish)
 
@@ -111,6 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.set_defaults(func=cmd_baseline)
     return parser
+
+
+def _for(option: str) -> str:
+    """The destinations an option of publish is for, as its help text starts (from PUBLISH_OPTIONS)."""
+    return ", ".join(sorted(PUBLISH_OPTIONS[option]))
 
 
 def _at_least_one(text: str) -> int:

@@ -4,6 +4,9 @@ Builders hand the build their ArtifactRecords; the build writes them here; publi
 qcow2 reuse check read them back through `Manifest.load`, and `Manifest.artifact` re-checks a
 file's size and sha256 before anyone uses it. Nothing else parses manifest.json.
 
+Publishers add what they published to a record through `Manifest.update`, which loads, changes and
+writes under a lock, so publishers running at the same time keep each other's records.
+
 Every record was made under one header (spec hash, baseline and builder versions): a manifest
 never mixes artifacts of two specs. See `builder.build` for how a build replaces the records
 (and removes the files) of an older spec.

@@ -117,19 +117,20 @@ def publish_to_cloud(image: LocalImage, cloud: str | None, cancel: threading.Eve
         return CloudResult(label, Outcome.FAILED, error=exc.args[0], hint=exc.hint)
     label = cloud or conn.config.name or label
     try:
-        for existing in conn.image.images(name=image.name):
+        named = list(conn.image.images(name=image.name))
+        for existing in named:
             if existing.status == "active" and existing.hash_algo == "sha512" and existing.hash_value == image.sha512:
                 return CloudResult(label, Outcome.ALREADY_THERE, existing.id)
-        delete_half_made(conn, image, label)
+        delete_half_made(conn, named, image, label)
         progress(f"glance {label}: uploading {image.path} as {image.name}")
         return upload(conn, image, label, cancel)
     except (exceptions.SDKException, ClientException) as exc:  # keystoneauth's: Glance unreachable or not a Glance
         return CloudResult(label, Outcome.FAILED, error=_describe(exc), hint=_hint(exc))
 
 
-def delete_half_made(conn, image: LocalImage, label: str) -> None:
-    """Images of our name an earlier publish left behind when its cloud went away mid-upload."""
-    for stale in conn.image.images(name=image.name):
+def delete_half_made(conn, named: list, image: LocalImage, label: str) -> None:
+    """The images of our name an earlier publish left behind when its cloud went away mid-upload."""
+    for stale in named:
         if stale.status in HALF_MADE and stale.hash_value != image.sha512:
             progress(f"glance {label}: deleting {stale.id}, left {stale.status} by an upload that did not finish")
             conn.image.delete_image(stale.id, ignore_missing=True)
