@@ -12,7 +12,7 @@ from .errors import BuilderError, SpecError, UsageError
 from .kinds import KINDS, BuildOptions, made_without_only, resolve
 
 # publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
-PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.registry:publish", "glance": ".qcow2.glance:publish_command"}
+PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.registry:publish", "glance": ".qcow2.glance_regions:publish_command"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,9 +90,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="pxe: the installed machine with this MAC installs again on its next network boot (repeatable)")
     p.add_argument("--registry", metavar="HOST[:PORT]/REPO[:TAG]", help="registry: overrides the spec's container.registry")
     p.add_argument("--plain-http", action="store_true", help="registry: plain HTTP instead of TLS (a trusted network only)")
-    p.add_argument("--cloud", metavar="NAME", help="glance: the cloud in clouds.yaml (default: OS_CLOUD)")
-    p.add_argument("--timeout", type=float, default=1800, metavar="SECONDS",
-                   help="glance: how long an upload may take to become active before it is deleted (default 1800)")
+    p.add_argument("--cloud", action="append", metavar="NAME",
+                   help=f"{_for('cloud')}: a cloud of clouds.yaml to upload to (repeatable; replaces the spec's qcow2.glance_clouds; "
+                        "neither: OS_CLOUD)")
+    p.add_argument("--jobs", type=_at_least_one, metavar="N",
+                   help=f"{_for('jobs')}: at most N uploads at a time (default {PUBLISH_DEFAULTS['jobs']})")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help=f"{_for('timeout')}: how long a region may leave a request unanswered, or an upload take to become "
+                        f"active, before it counts as failed (default {PUBLISH_DEFAULTS['timeout']})")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("serve", help="publish the PXE tree and serve it over HTTP, each machine's kickstart chosen by MAC")
@@ -106,6 +111,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.set_defaults(func=cmd_baseline)
     return parser
+
+
+def _for(option: str) -> str:
+    """The destinations an option of publish is for, as its help text starts (from PUBLISH_OPTIONS)."""
+    return ", ".join(sorted(PUBLISH_OPTIONS[option]))
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
+    return value
 
 
 SPEC_HELP = "a spec: a YAML file with version: 1 (see examples/ and `builder schema`)"
@@ -182,16 +202,25 @@ def cmd_verify(args) -> int:
     return 1 if failed else 0
 
 
-# publish options that only one destination reads: given for another, they would be silently ignored.
-PUBLISH_OPTIONS = {"root": "pxe", "with_pxelinux": "pxe", "rearm": "pxe", "registry": "registry", "plain_http": "registry", "cloud": "glance"}
+# publish options and the destinations that read them: given for another, they would be silently ignored.
+PUBLISH_OPTIONS = {"root": {"pxe"}, "with_pxelinux": {"pxe"}, "rearm": {"pxe"}, "registry": {"registry"},
+                   "plain_http": {"registry"}, "cloud": {"glance"}, "jobs": {"glance"}, "timeout": {"glance"}}
+
+# Defaults of publish options, filled in after the refusal: there, None (or False) means "not given".
+PUBLISH_DEFAULTS = {"jobs": 4, "timeout": 1800}
 
 
 def cmd_publish(args) -> int:
     from .spec import load_all
 
-    for option, destination in PUBLISH_OPTIONS.items():
-        if getattr(args, option) and args.to != destination:
-            raise UsageError(f"--{option.replace('_', '-')} is for --to {destination}, not --to {args.to}")
+    for option, destinations in PUBLISH_OPTIONS.items():
+        given = getattr(args, option)
+        if given is not None and given is not False and args.to not in destinations:
+            where = " or ".join(f"--to {d}" for d in sorted(destinations))
+            raise UsageError(f"--{option.replace('_', '-')} is for {where}, not --to {args.to}")
+    for option, default in PUBLISH_DEFAULTS.items():
+        if getattr(args, option) is None:
+            setattr(args, option, default)
     (item,) = load_all([args.spec])
     _print_warnings([item])
     return resolve(PUBLISHERS[args.to])(item, args)

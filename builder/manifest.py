@@ -4,14 +4,19 @@ Builders hand the build their ArtifactRecords; the build writes them here; publi
 qcow2 reuse check read them back through `Manifest.load`, and `Manifest.artifact` re-checks a
 file's size and sha256 before anyone uses it. Nothing else parses manifest.json.
 
+Publishers add what they published to a record through `Manifest.update`, which loads, changes and
+writes under a lock, so publishers running at the same time keep each other's records.
+
 Every record was made under one header (spec hash, baseline and builder versions): a manifest
 never mixes artifacts of two specs. See `builder.build` for how a build replaces the records
 (and removes the files) of an older spec.
 """
 from __future__ import annotations
 
+import fcntl
 import json
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -91,6 +96,20 @@ class Manifest:
     def load_or_empty(cls, directory: Path) -> Manifest:
         """For a reader: no manifest reads as one that records nothing (`artifact` then says what is missing)."""
         return cls.load_if_any(directory) or cls(directory, {})
+
+    @classmethod
+    def update(cls, directory: Path, change: Callable[[Manifest], Manifest]) -> Manifest:
+        """Load, change and write the manifest of `directory` as one step: publishers running at the same time
+        (threads or processes) each add their record, none overwrites another's. The lock is on the directory,
+        since the atomic write replaces manifest.json itself."""
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            changed = change(cls.load(directory))
+            changed.write()
+            return changed
+        finally:
+            os.close(fd)
 
     def same_build(self, header: Mapping[str, object]) -> bool:
         """Made from the same spec (hash) by the same baseline and builder: its records are not stale."""

@@ -56,7 +56,7 @@ EXTRAS = {
         "container": {"registry": "registry.internal.example.com:5000/base/compute:1", "compression": "zstd",
                       "layers": [["distribution"], ["packages"], ["package-state", "configuration"]],
                       "prepull": {"engine": "podman"}},
-        "qcow2": {"block_device": "gpt", "cloud_init": "openstack", "glance_name": "cs9-node",
+        "qcow2": {"block_device": "gpt", "cloud_init": "openstack", "glance_name": "cs9-node", "glance_clouds": ["region-a"],
                   "glance_properties": {"hw_machine_type": "q35"}},
     },
     "kvm-host-rocky9": {

@@ -237,6 +237,10 @@ BAD_QCOW2 = [
     ("glance_properties: {os_hash_value: x}", "qcow2.glance_properties"),
     ("glance_properties: {hw_machine_type: 'q35; rm -rf /'}", "qcow2.glance_properties.hw_machine_type"),
     ("glance_name: 'Bad Name'", "qcow2.glance_name"),
+    ("glance_clouds: [region-a, 'region b']", "qcow2.glance_clouds[1]: not a valid cloud name"),
+    ("glance_clouds: [region-a, '-a']", "qcow2.glance_clouds[1]: not a valid cloud name"),
+    ("glance_clouds: region-a", "qcow2.glance_clouds"),
+    ("glance_clouds: [region-a, region-b, region-a]", "qcow2.glance_clouds[2]: cloud region-a is listed twice"),
     ("compres: true", "qcow2.compres"),
 ]
 

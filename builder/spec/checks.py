@@ -263,6 +263,15 @@ def _check_repo_key(spec: Spec, i: int, repo) -> Iterator[Problem]:
                  "keyring the system already has")
 
 
+@reads("qcow2",)
+def check_glance_clouds(spec: Spec) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, cloud in enumerate(spec.qcow2_settings.glance_clouds):
+        if cloud in seen:
+            yield _p(f"qcow2.glance_clouds[{i}]", f"cloud {cloud} is listed twice", "each region is published to once: remove one")
+        seen.add(cloud)
+
+
 @reads("kickstart",)
 def check_kickstart(spec: Spec) -> Iterator[Problem]:
     disk = spec.kickstart_settings.disk

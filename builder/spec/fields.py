@@ -247,4 +247,6 @@ GlanceKey = Annotated[
     _matcher(r"[a-z][a-z0-9_]*(:[a-z0-9_]+)*", "Glance property name", "like hw_machine_type or os_admin_user", 255),
     AfterValidator(_glance_key),
 ]
+# A cloud of clouds.yaml (openstacksdk's name for a region's credentials and endpoints).
+CloudName = _checked(r"[A-Za-z0-9][A-Za-z0-9._-]*", "cloud name", "a name of clouds.yaml: letters, digits, '.', '_' and '-'", 64)
 GlanceValue = _checked(r"[A-Za-z0-9 .,_+()/:@=-]*", "Glance property value", "one line of letters, digits, spaces and .,_+()/:@=-", 255)

@@ -354,6 +354,8 @@ class Qcow2Settings(Model):
     """Image name in Glance; unset: the spec's name."""
     glance_properties: dict[f.GlanceKey, f.GlanceValue] = {}
     """Extra Glance image properties (like hw_machine_type: q35), added to the ones builder publish sets."""
+    glance_clouds: list[f.CloudName] = []
+    """Clouds of clouds.yaml (one per region) that `builder publish --to glance` uploads to, each once; unset: OS_CLOUD."""
 
 
 class Spec(Model):
