@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.engines import Registry  # noqa: E402
+from support.processes import free_port  # noqa: E402
 
 SPEC = ROOT / "examples" / "debian12-node.yaml"
 REPOSITORY, TAG = "fleet/node", "1"
@@ -63,6 +64,7 @@ ACCEPT = "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.dist
 CHUNK = 256 * 1024
 MB = 1e6
 # The combined-format access line docker-registry writes for every request.
+NODE_AGENT = "skopeo/"
 ACCESS = re.compile(r'"(?P<method>[A-Z]+) /v2/(?P<path>\S*) HTTP/[\d.]+" (?P<status>\d+) (?P<size>\d+) "[^"]*" "(?P<agent>[^"]*)"')
 
 
@@ -188,6 +190,10 @@ class Image:
     def size(self) -> int:
         return self.manifest + sum(self.blobs.values())
 
+    @property
+    def registry(self) -> str:
+        return self.ref.split("/", 1)[0]
+
 
 @dataclass(frozen=True)
 class Node:
@@ -211,6 +217,7 @@ class Round:
 class Results:
     image: Image
     rounds: list[Round] = field(default_factory=list)
+    fallback: int = 0    # requests the origin answered for a node whose mirror was down
 
     def of(self, arm: Arm, nodes: int) -> list[Round]:
         return [r for r in self.rounds if r.arm == arm and r.nodes == nodes]
@@ -308,7 +315,7 @@ async def run_round(arm: Arm, count: int, image: Image, proxy: CountingProxy, or
     remote = f"http://127.0.0.1:{proxy.port}"
     mirrors = await asyncio.to_thread(start_mirrors, work, racks, remote) if arm != Arm.ORIGIN else []
     try:
-        nodes = make_nodes(work, count, rack_size, image.ref.split("/", 1)[0], mirrors)
+        nodes = make_nodes(work, count, rack_size, image.registry, mirrors)
         log_start = origin.log.stat().st_size
         served_start = proxy.served
         seconds: dict[int, float] = {}
@@ -318,13 +325,35 @@ async def run_round(arm: Arm, count: int, image: Image, proxy: CountingProxy, or
         fleet = time.perf_counter() - start
         await asyncio.sleep(1)  # a mirror's background fill may still be reading from the origin
         served = proxy.served - served_start
-        with origin.log.open("rb") as log:
-            log.seek(log_start)
-            requests = origin_requests(log.read().decode(errors="replace"), "skopeo/")
+        requests = origin_requests(log_since(origin.log, log_start), NODE_AGENT)
     finally:
         await asyncio.to_thread(stop_all, mirrors)
         shutil.rmtree(work, ignore_errors=True)
     return Round(arm, count, fleet, tuple(seconds[i] for i in range(count)), served, requests)
+
+
+def log_since(log: Path, offset: int) -> str:
+    with log.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode(errors="replace")
+
+
+def node_requests(requests: Counter[tuple[str, str]]) -> int:
+    return sum(n for (who, what), n in requests.items() if who == "node" and what != "body")
+
+
+async def check_fallback(image: Image, origin: Registry, work: Path) -> int:
+    """A node whose rack mirror is down (a port nothing listens on) pulls all the same, from the origin; returns
+    how many of its requests the origin answered."""
+    work.mkdir(parents=True)
+    try:
+        conf = work / "registries.conf"
+        conf.write_text(registries_conf(image.registry, f"127.0.0.1:{free_port()}"))
+        log_start = origin.log.stat().st_size
+        await pull_node(Node(0, 0, conf, work / "node"), image)
+        return node_requests(origin_requests(log_since(origin.log, log_start), NODE_AGENT))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 async def measure(origin: Registry, work: Path, sizes: Sequence[int], arms: Sequence[Arm], reps: int, rack_size: int,
@@ -332,7 +361,7 @@ async def measure(origin: Registry, work: Path, sizes: Sequence[int], arms: Sequ
     proxy = await CountingProxy(origin.port).start()
     try:
         image = fetch_image(origin.address, f"127.0.0.1:{proxy.port}/{REPOSITORY}:{TAG}")
-        results = Results(image)
+        results = Results(image, fallback=await check_fallback(image, origin, work / "fallback"))
         for rep in range(reps):
             order = list(arms) if rep % 2 == 0 else list(reversed(arms))
             for count in sizes:
@@ -353,8 +382,8 @@ def fetches_if_coalesced(arm: Arm, count: int, rack_size: int) -> int:
     return count if arm == Arm.ORIGIN else math.ceil(count / rack_size)
 
 
-def requests_of(rnd: Round, what: str, who: Sequence[str] = ("node", "mirror")) -> int:
-    return sum(rnd.requests[w, what] for w in who)
+def requests_of(rnd: Round, what: str) -> int:
+    return rnd.requests["node", what] + rnd.requests["mirror", what]
 
 
 def report(results: Results, sizes: Sequence[int], arms: Sequence[Arm], reps: int, rack_size: int, at_once: int, skopeo: str,
@@ -377,7 +406,7 @@ def report(results: Results, sizes: Sequence[int], arms: Sequence[Arm], reps: in
                 f"{spread([percentile(r.pulls, 95) for r in rounds]):>18} {spread(origin, MB, 1):>24} "
                 f"{median(origin) / image.size:6.2f} {median(requests_of(r, 'blob') for r in rounds):9.0f} "
                 f"{median(requests_of(r, 'manifest') for r in rounds):13.0f} "
-                f"{median(sum(requests_of(r, w, ['node']) for w in ('blob', 'manifest', 'other')) for r in rounds):10.0f}")
+                f"{median(node_requests(r.requests) for r in rounds):10.0f}")
     out("cross-check, medians: answer bodies in the origin's access log, bytes the relay counted (bodies + HTTP headers), "
         "and the image once per node (origin) or per rack (mirrors: if each mirror fetched each blob once):")
     for count in sizes:
@@ -386,6 +415,8 @@ def report(results: Results, sizes: Sequence[int], arms: Sequence[Arm], reps: in
             fetches = fetches_if_coalesced(arm, count, rack_size)
             out(f"  N={count} {arm}: bodies {median(requests_of(r, 'body') for r in rounds) / MB:.2f} MB, "
                 f"relay {median(r.origin_bytes for r in rounds) / MB:.2f} MB, {fetches} x image {fetches * image.size / MB:.2f} MB")
+    out(f"fallback: a node whose mirror was down pulled from the origin ({results.fallback} requests of its own there)"
+        if results.fallback else "fallback: a node whose mirror was down did NOT reach the origin")
     out("ratios against (a) origin, of the medians [range of the per-round ratios]:")
     for count in sizes:
         base = results.of(Arm.ORIGIN, count)

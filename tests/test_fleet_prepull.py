@@ -89,7 +89,7 @@ def test_the_warmed_arm_pulls_one_node_per_rack_first(tmp_path: Path):
 
 def test_report_prints_ratios_against_the_origin_arm():
     image = fleet.Image("127.0.0.1:1/fleet/node:1", {"sha256:c": 1000, "sha256:l": 99_000}, 0)
-    results = fleet.Results(image)
+    results = fleet.Results(image, fallback=7)
     for rep, scale in enumerate((1.0, 1.2)):
         results.rounds.append(fleet.Round(fleet.Arm.ORIGIN, 20, 10 * scale, tuple([2.0 * scale] * 20), 20 * 100_000,
                                           Counter({("node", "blob"): 40})))
@@ -102,5 +102,6 @@ def test_report_prints_ratios_against_the_origin_arm():
     assert rows[("20", "origin")] == ["11.00", "[10.00-12.00]", "2.20", "[2.00-2.40]", "2.20", "[2.00-2.40]", "2.0", "[2.0-2.0]", "20.00",
                                       "40", "0", "40"]
     assert rows[("20", "mirrors")][6:] == ["0.2", "[0.2-0.2]", "2.00", "4", "0", "0"]
+    assert "a node whose mirror was down pulled from the origin (7 requests of its own there)" in text
     assert ("N=20 mirrors/origin: fleet time 0.500 [0.500-0.500], pull p50 0.500 [0.500-0.500], p95 0.500 [0.500-0.500], "
             "origin bytes 0.100 [0.100-0.100] (one fetch per rack: 0.100)") in text
