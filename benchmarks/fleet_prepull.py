@@ -245,7 +245,13 @@ async def pull_node(node: Node, image: Image) -> float:
             f"docker://{image.ref}", f"dir:{node.dest}"]
     start = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
+    try:
+        _, err = await proc.communicate()
+    except asyncio.CancelledError:  # another node failed: stop this pull, by the PID we started
+        proc.kill()
+        await proc.wait()
+        shutil.rmtree(node.dest, ignore_errors=True)
+        raise
     seconds = time.perf_counter() - start
     try:
         if proc.returncode:
@@ -268,7 +274,9 @@ async def pull_wave(nodes: Sequence[Node], image: Image, at_once: int) -> dict[i
             node = queue.get_nowait()
             seconds[node.index] = await pull_node(node, image)
 
-    await asyncio.gather(*(puller() for _ in range(min(at_once, len(nodes)))))
+    async with asyncio.TaskGroup() as pullers:  # one failing cancels the others
+        for _ in range(min(at_once, len(nodes))):
+            pullers.create_task(puller())
     return seconds
 
 
