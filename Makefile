@@ -64,7 +64,7 @@ bench: venv
 bench-container: venv ## our image (one layer, the layer plan, zstd) vs a conventional and a squashed image: cold and update pulls (root, ~40 min)
 	$(BIN)/python benchmarks/container_layers.py
 
-bench-fleet: venv ## 20 and 50 nodes pre-pull our image from one origin registry and through a pull-through mirror per rack (root, ~15 min)
+bench-fleet: venv ## 20 and 50 nodes pre-pull our image from one origin registry and through a pull-through mirror per rack (root, ~10 min)
 	$(BIN)/python benchmarks/fleet_prepull.py
 
 bench-qcow2: venv ## DIB build and QEMU boot against a plain DIB image (root, ~20 min)
