@@ -15,7 +15,7 @@ TEST_PACKAGES := shellcheck gnupg createrepo-c dosfstools isolinux pxelinux sysl
 TEST_SERVICES := docker.service docker.socket docker-registry.service containerd.service \
 	podman.socket podman.service podman-restart.service podman-auto-update.timer
 
-.PHONY: examples test test-fast lint bench bench-container bench-qcow2 el-mirror-check deps test-deps venv clean
+.PHONY: examples test test-fast lint bench bench-container bench-fleet bench-qcow2 el-mirror-check deps test-deps venv clean
 
 # The examples name an internal mirror (as users' specs do); here they are built from the mirror this
 # host's APT sources name (BUILDER_MIRRORS: see README). An explicit BUILDER_MIRRORS wins.
@@ -63,6 +63,9 @@ bench: venv
 
 bench-container: venv ## our image (one layer, the layer plan, zstd) vs a conventional and a squashed image: cold and update pulls (root, ~40 min)
 	$(BIN)/python benchmarks/container_layers.py
+
+bench-fleet: venv ## 20 and 50 nodes pre-pull our image from one origin registry and through a pull-through mirror per rack (root, ~10 min)
+	$(BIN)/python benchmarks/fleet_prepull.py
 
 bench-qcow2: venv ## DIB build and QEMU boot against a plain DIB image (root, ~20 min)
 	$(BIN)/python benchmarks/qcow2_build.py

@@ -76,6 +76,7 @@ class Registry:
     port: int = 0
     proc: subprocess.Popen | None = None
     htpasswd: tuple[str, str] | None = None  # (user, password): basic auth, as `registry: auth: htpasswd`
+    remote: str | None = None  # a pull-through cache (mirror) of this registry URL, as `proxy: remoteurl:`
 
     @property
     def address(self) -> str:
@@ -91,6 +92,8 @@ class Registry:
         config = self.base / "config.yml"
         text = (f"version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {self.base / 'data'}\n"
                 f"http:\n  addr: 127.0.0.1:{self.port}\n")
+        if self.remote:
+            text += f"proxy:\n  remoteurl: {self.remote}\n"
         if self.htpasswd:
             import warnings
 
