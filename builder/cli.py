@@ -12,7 +12,7 @@ from .errors import BuilderError, SpecError, UsageError
 from .kinds import KINDS, BuildOptions, made_without_only, resolve
 
 # publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
-PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.registry:publish", "glance": ".qcow2.glance:publish_command"}
+PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.publish:publish", "glance": ".qcow2.glance:publish_command"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--with-pxelinux", action="store_true", help="pxe: also copy this host's pxelinux.0 and ldlinux.c32 into the tree")
     p.add_argument("--rearm", action="append", metavar="MAC",
                    help="pxe: the installed machine with this MAC installs again on its next network boot (repeatable)")
-    p.add_argument("--registry", metavar="HOST[:PORT]/REPO[:TAG]", help="registry: overrides the spec's container.registry")
+    p.add_argument("--registry", action="append", metavar="HOST[:PORT]/REPO[:TAG]",
+                   help="registry: push here instead of the spec's container.registry (repeatable: to each, concurrently)")
+    p.add_argument("--jobs", type=int, metavar="N", help="registry: push to at most N registry hosts at once (default 4)")
     p.add_argument("--plain-http", action="store_true", help="registry: plain HTTP instead of TLS (a trusted network only)")
     p.add_argument("--cloud", metavar="NAME", help="glance: the cloud in clouds.yaml (default: OS_CLOUD)")
     p.add_argument("--timeout", type=float, default=1800, metavar="SECONDS",
@@ -183,15 +185,16 @@ def cmd_verify(args) -> int:
 
 
 # publish options that only one destination reads: given for another, they would be silently ignored.
-PUBLISH_OPTIONS = {"root": "pxe", "with_pxelinux": "pxe", "rearm": "pxe", "registry": "registry", "plain_http": "registry", "cloud": "glance"}
+PUBLISH_OPTIONS = {"root": {"pxe"}, "with_pxelinux": {"pxe"}, "rearm": {"pxe"}, "registry": {"registry"},
+                   "plain_http": {"registry"}, "jobs": {"registry"}, "cloud": {"glance"}}
 
 
 def cmd_publish(args) -> int:
     from .spec import load_all
 
-    for option, destination in PUBLISH_OPTIONS.items():
-        if getattr(args, option) and args.to != destination:
-            raise UsageError(f"--{option.replace('_', '-')} is for --to {destination}, not --to {args.to}")
+    for option, destinations in PUBLISH_OPTIONS.items():
+        if getattr(args, option) and args.to not in destinations:
+            raise UsageError(f"--{option.replace('_', '-')} is for --to {' or '.join(sorted(destinations))}, not --to {args.to}")
     (item,) = load_all([args.spec])
     _print_warnings([item])
     return resolve(PUBLISHERS[args.to])(item, args)
