@@ -184,17 +184,19 @@ def cmd_verify(args) -> int:
     return 1 if failed else 0
 
 
-# publish options that only one destination reads: given for another, they would be silently ignored.
+# publish options and the destinations that read them: given for another, they would be silently ignored.
 PUBLISH_OPTIONS = {"root": {"pxe"}, "with_pxelinux": {"pxe"}, "rearm": {"pxe"}, "registry": {"registry"},
-                   "plain_http": {"registry"}, "jobs": {"registry"}, "cloud": {"glance"}}
+                   "plain_http": {"registry"}, "cloud": {"glance"}, "jobs": {"registry"}}
 
 
 def cmd_publish(args) -> int:
     from .spec import load_all
 
     for option, destinations in PUBLISH_OPTIONS.items():
-        if getattr(args, option) and args.to not in destinations:
-            raise UsageError(f"--{option.replace('_', '-')} is for --to {' or '.join(sorted(destinations))}, not --to {args.to}")
+        given = getattr(args, option)
+        if given is not None and given is not False and args.to not in destinations:
+            where = " or ".join(f"--to {d}" for d in sorted(destinations))
+            raise UsageError(f"--{option.replace('_', '-')} is for {where}, not --to {args.to}")
     (item,) = load_all([args.spec])
     _print_warnings([item])
     return resolve(PUBLISHERS[args.to])(item, args)

@@ -43,7 +43,7 @@ def origin_and_mirror(tmp_path: Path) -> Iterator[tuple[Registry, Registry]]:
     origin = Registry(tmp_path / "origin").start()
     mirror = None
     try:
-        mirror = Registry(tmp_path / "mirror", proxy_remote=f"http://{origin.address}").start()
+        mirror = Registry(tmp_path / "mirror", remote=f"http://{origin.address}").start()
         yield origin, mirror
     finally:
         if mirror is not None:

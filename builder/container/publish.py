@@ -123,7 +123,7 @@ def publish(item, args) -> int:
     refs = references(item, args.registry)
     jobs = DEFAULT_JOBS if args.jobs is None else args.jobs
     if jobs < 1:
-        raise UsageError("--jobs must be at least 1")
+        raise UsageError(f"--jobs: at least 1, not {jobs}")
     directory = args.out / item.spec.name
     manifest = Manifest.load_or_empty(directory)
     image_manifest = manifest.artifact("container", hint=f"build it: builder build {item.path} --only container --out {args.out}")

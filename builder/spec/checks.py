@@ -343,7 +343,7 @@ def check_machines_kickstarts(spec: Spec) -> Iterator[Problem]:
         return
     base = {(p.path, p.message) for p in check_spec(spec.model_copy(update={"install": None}))}
     for i, machine in enumerate(spec.install.machines):
-        if any(_machine_address("", machine)) or machine_site_problem(spec, machine):
+        if any(_machine_address("", machine)) or _machine_site_problem(spec, machine):
             continue  # check_install and check_machine_sites report it on the machine's own field
         try:
             derived = machine_spec(spec, machine)
@@ -379,19 +379,14 @@ def check_container(spec: Spec) -> Iterator[Problem]:
                  "use engine: podman (in AppStream); docker-ce needs Docker's own repository")
 
 
-def _origin_host(image: str) -> str:
-    return image.partition("/")[0]
-
-
 @reads("container",)
-def check_prepull_mirrors(spec: Spec) -> Iterator[Problem]:
+def check_mirror_sites(spec: Spec) -> Iterator[Problem]:
     prepull = spec.container.prepull if spec.container else None
     if prepull is None:
         return
-    origin = _origin_host(prepull.image)
     for site, hosts in prepull.mirrors.items():
         for i, host in enumerate(hosts):
-            if host == origin:
+            if host.lower() == prepull.origin.lower():
                 yield _p(f"container.prepull.mirrors.{site}[{i}]", f"{host} is the origin registry of prepull.image itself",
                          "list only the site's mirrors: the node falls back to the origin after them")
             elif hosts.index(host) != i:
@@ -407,7 +402,7 @@ def _sites_hint(spec: Spec) -> str:
     return f"the sites are {', '.join(prepull.mirrors)}; add this one to container.prepull.mirrors, or leave the site out"
 
 
-def machine_site_problem(spec: Spec, machine) -> str | None:
+def _machine_site_problem(spec: Spec, machine) -> str | None:
     """Why a machine's site names no mirrors the spec has (None when it names none, or a known one)."""
     if machine.site is None:
         return None
@@ -422,5 +417,5 @@ def machine_site_problem(spec: Spec, machine) -> str | None:
 @reads("container", "install")
 def check_machine_sites(spec: Spec) -> Iterator[Problem]:
     for i, machine in enumerate(spec.install.machines if spec.install else ()):
-        if (problem := machine_site_problem(spec, machine)) is not None:
+        if (problem := _machine_site_problem(spec, machine)) is not None:
             yield _p(f"install.machines[{i}].site", problem, _sites_hint(spec))

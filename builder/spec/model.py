@@ -323,6 +323,11 @@ class Prepull(Model):
     install.machines[].site; a running node's prepull.sh takes it as its argument). A node with no site pulls
     straight from the origin registry."""
 
+    @property
+    def origin(self) -> str:
+        """The HOST[:PORT] of the registry `image` names: what the mirrors mirror."""
+        return self.image.partition("/")[0]
+
 
 # One reference, or a list of them; the union is told apart before validation so that a bad value is reported
 # once, for what it is (not also as "not a list").
@@ -352,7 +357,7 @@ class ContainerSettings(Model):
 
     @property
     def registries(self) -> tuple[str, ...]:
-        """Every reference `registry` names, in its order (one or none: a tuple all the same)."""
+        """Every reference `registry` names, in order: one, several or none."""
         if self.registry is None:
             return ()
         return (self.registry,) if isinstance(self.registry, str) else tuple(self.registry)

@@ -70,17 +70,13 @@ class Engine:
 
 @dataclass
 class Registry:
-    """Debian's docker-registry (distribution 2.8) on 127.0.0.1, its storage and access log under `base`.
-
-    With `proxy_remote` it is a pull-through cache of that registry (a registry mirror): it serves pulls only,
-    fetching what it does not have from the remote once.
-    """
+    """Debian's docker-registry (distribution 2.8) on 127.0.0.1, its storage and access log under `base`."""
 
     base: Path
     port: int = 0
     proc: subprocess.Popen | None = None
     htpasswd: tuple[str, str] | None = None  # (user, password): basic auth, as `registry: auth: htpasswd`
-    proxy_remote: str | None = None  # http://HOST:PORT: a pull-through cache of that registry (`proxy: remoteurl:`)
+    remote: str | None = None  # a pull-through cache (mirror) of this registry URL, as `proxy: remoteurl:`
 
     @property
     def address(self) -> str:
@@ -96,6 +92,8 @@ class Registry:
         config = self.base / "config.yml"
         text = (f"version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {self.base / 'data'}\n"
                 f"http:\n  addr: 127.0.0.1:{self.port}\n")
+        if self.remote:
+            text += f"proxy:\n  remoteurl: {self.remote}\n"
         if self.htpasswd:
             import warnings
 
@@ -106,8 +104,6 @@ class Registry:
                 hashed = crypt.crypt(self.htpasswd[1], crypt.mksalt(crypt.METHOD_BLOWFISH))
             (self.base / "htpasswd").write_text(f"{self.htpasswd[0]}:{hashed}\n")
             text += f"auth:\n  htpasswd:\n    realm: builder-tests\n    path: {self.base / 'htpasswd'}\n"
-        if self.proxy_remote:
-            text += f"proxy:\n  remoteurl: {self.proxy_remote}\n"
         config.write_text(text)
         self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=self.log.open("ab"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -133,9 +129,10 @@ class Registry:
 
     def requests(self, method: str, fragment: str = "") -> int:
         """How many `METHOD ...fragment...` requests the access log holds."""
-        return len(self.request_lines(method, fragment))
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return sum(1 for line in text.splitlines() if f'"{method} /v2/' in line and fragment in line)
 
     def request_lines(self, method: str, fragment: str = "") -> list[str]:
-        """The access log's lines of `METHOD ...fragment...` requests (each names the client's User-Agent)."""
+        """The access log's lines of `METHOD ...fragment...` requests (each ends with the client's User-Agent)."""
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return [line for line in text.splitlines() if f'"{method} /v2/' in line and fragment in line]
