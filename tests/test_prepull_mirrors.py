@@ -258,3 +258,12 @@ def test_prepull_sh_without_a_default_site_pulls_from_the_origin():
     installer = render_prepull_installer(baseline(spec_text(site=None)))
     assert "site=${1-''}\n" in installer
     assert "Without it: straight from the origin registry" in installer
+
+
+def test_plain_http_with_docker_is_said_to_need_the_nodes_daemon_json():
+    _spec, _source, warnings = load_spec_text(spec_text(engine="docker", target="debian-12", plain_http=True), "node.yaml")
+    [warning] = [str(w) for w in warnings if w.path == "container.prepull.plain_http"]
+    assert "insecure-registries" in warning and "mirror1.dc1.example.com:5000, mirror2.dc1.example.com" in warning
+    assert ORIGIN in warning
+    podman = load_spec_text(spec_text(plain_http=True))[2]
+    assert not [w for w in podman if w.path.startswith("container")], "podman is told by the drop-in and --tls-verify=false"

@@ -391,6 +391,12 @@ def check_mirror_sites(spec: Spec) -> Iterator[Problem]:
                          "list only the site's mirrors: the node falls back to the origin after them")
             elif hosts.index(host) != i:
                 yield _p(f"container.prepull.mirrors.{site}[{i}]", f"{host} is also mirrors.{site}[{hosts.index(host)}]")
+    if prepull.plain_http and prepull.engine == "docker":
+        hosts = ", ".join([prepull.origin, *dict.fromkeys(h for hosts in prepull.mirrors.values() for h in hosts)])
+        yield _p("container.prepull.plain_http", "docker reads plain HTTP registries from its own daemon.json, which builder "
+                 f"does not write: the node's dockerd pulls over TLS from {hosts} unless told otherwise",
+                 'list them under "insecure-registries" in the node\'s /etc/docker/daemon.json (loopback needs nothing), '
+                 "or use engine: podman", warning=True)
     if prepull.site is not None and prepull.site not in prepull.mirrors:
         yield _p("container.prepull.site", f"site {prepull.site} has no entry in container.prepull.mirrors", _sites_hint(spec))
 
