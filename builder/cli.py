@@ -12,7 +12,7 @@ from .errors import BuilderError, SpecError, UsageError
 from .kinds import KINDS, BuildOptions, made_without_only, resolve
 
 # publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
-PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.registry:publish", "glance": ".qcow2.glance_regions:publish_command"}
+PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.publish:publish", "glance": ".qcow2.glance_regions:publish_command"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,13 +88,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--with-pxelinux", action="store_true", help="pxe: also copy this host's pxelinux.0 and ldlinux.c32 into the tree")
     p.add_argument("--rearm", action="append", metavar="MAC",
                    help="pxe: the installed machine with this MAC installs again on its next network boot (repeatable)")
-    p.add_argument("--registry", metavar="HOST[:PORT]/REPO[:TAG]", help="registry: overrides the spec's container.registry")
+    p.add_argument("--registry", action="append", metavar="HOST[:PORT]/REPO[:TAG]",
+                   help="registry: push here instead of the spec's container.registry (repeatable: to each, concurrently)")
     p.add_argument("--plain-http", action="store_true", help="registry: plain HTTP instead of TLS (a trusted network only)")
     p.add_argument("--cloud", action="append", metavar="NAME",
                    help=f"{_for('cloud')}: a cloud of clouds.yaml to upload to (repeatable; replaces the spec's qcow2.glance_clouds; "
                         "neither: OS_CLOUD)")
     p.add_argument("--jobs", type=_at_least_one, metavar="N",
-                   help=f"{_for('jobs')}: at most N uploads at a time (default {PUBLISH_DEFAULTS['jobs']})")
+                   help=f"{_for('jobs')}: at most N uploads at a time: N regions (glance), N registry hosts (registry) "
+                        f"(default {PUBLISH_DEFAULTS['jobs']})")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help=f"{_for('timeout')}: how long a region may leave a request unanswered, or an upload take to become "
                         f"active, before it counts as failed (default {PUBLISH_DEFAULTS['timeout']})")
@@ -204,7 +206,7 @@ def cmd_verify(args) -> int:
 
 # publish options and the destinations that read them: given for another, they would be silently ignored.
 PUBLISH_OPTIONS = {"root": {"pxe"}, "with_pxelinux": {"pxe"}, "rearm": {"pxe"}, "registry": {"registry"},
-                   "plain_http": {"registry"}, "cloud": {"glance"}, "jobs": {"glance"}, "timeout": {"glance"}}
+                   "plain_http": {"registry"}, "cloud": {"glance"}, "jobs": {"glance", "registry"}, "timeout": {"glance"}}
 
 # Defaults of publish options, filled in after the refusal: there, None (or False) means "not given".
 PUBLISH_DEFAULTS = {"jobs": 4, "timeout": 1800}

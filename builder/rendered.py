@@ -35,7 +35,10 @@ def build_kickstart(item, directory: Path, options) -> list[ArtifactRecord]:
 
 def plan_prepull(item, directory: Path, options) -> list[str]:
     data = prepull_bytes(item)
-    return [f"prepull: would write {directory / PREPULL} ({len(data)} bytes; pulls {item.spec.container.prepull.image})"]
+    prepull = item.spec.container.prepull
+    sites = (f", through the mirrors of the site it is given ({', '.join(prepull.mirrors)}; default "
+             f"{prepull.site or 'none: the origin'})") if prepull.mirrors else ""
+    return [f"prepull: would write {directory / PREPULL} ({len(data)} bytes; pulls {prepull.image}{sites})"]
 
 
 def build_prepull(item, directory: Path, options) -> list[ArtifactRecord]:

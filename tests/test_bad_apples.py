@@ -69,7 +69,10 @@ EXTRAS = {
     },
     "pxe-rack-rocky9": {
         "install": {"pxe": {"inst_repo": "http://mirror.internal.example.com/rocky/9/BaseOS/x86_64/os/"},
-                    "machines": [{"interface": "eth0"}]},
+                    "machines": [{"interface": "eth0", "site": "dc1"}]},
+        "container": {"registry": ["registry.internal.example.com:5000/base/rack:1", "registry.dc2.internal.example.com/base/rack:1"],
+                      "prepull": {"image": "registry.internal.example.com:5000/base/rack:1",
+                                  "mirrors": {"dc1": ["mirror1.dc1.internal.example.com:5000"]}}},
     },
 }
 # Schema fields an EL spec cannot carry at all (refused whatever their value).
@@ -88,8 +91,18 @@ def _resolve(node: dict) -> dict:
 
 
 def _branches(node: dict) -> list[dict]:
+    """The alternatives a value may take (anyOf, and a oneOf inside it: a value or a list of them)."""
     node = _resolve(node)
-    return [_resolve(branch) for branch in node.get("anyOf", [node])]
+    branches = [_resolve(branch) for branch in node.get("anyOf", [node])]
+    return [_resolve(inner) for branch in branches for inner in branch.get("oneOf", [branch])]
+
+
+def _map_values(branch: dict) -> dict | None:
+    """The schema of a map's values (additionalProperties, or the one patternProperties entry of checked keys)."""
+    if isinstance(branch.get("additionalProperties"), dict):
+        return branch["additionalProperties"]
+    patterns = list(branch.get("patternProperties", {}).values())
+    return patterns[0] if len(patterns) == 1 else None
 
 
 def _join(path: str, name: str) -> str:
@@ -106,9 +119,9 @@ def schema_string_fields(node: dict | None = None, path: str = "") -> dict[str, 
             found |= schema_string_fields(sub, _join(path, name))
         if "items" in branch:
             found |= schema_string_fields(branch["items"], path + "[]")
-        if isinstance(branch.get("additionalProperties"), dict):
+        if (values := _map_values(branch)) is not None:
             found[path + ".<key>"] = {"type": "string"}
-            found |= schema_string_fields(branch["additionalProperties"], path + ".*")
+            found |= schema_string_fields(values, path + ".*")
     return found
 
 
@@ -153,7 +166,7 @@ def data_string_fields(data: Any, node: dict | None = None, loc: tuple = (), pat
     else:  # a map such as sysctls: its keys are strings too
         for key, value in data.items():
             yield Field(loc + (key,), path + ".<key>", is_key=True)
-            yield from data_string_fields(value, branch["additionalProperties"], loc + (key,), path + ".*")
+            yield from data_string_fields(value, _map_values(branch), loc + (key,), path + ".*")
 
 
 # ---------------------------------------------------------------- specs and cases

@@ -261,13 +261,22 @@ def test_push_then_the_registry_digest_is_ours_and_a_second_push_sends_nothing(b
     assert answer.headers["Docker-Content-Digest"] == built["digest"]
     assert sha256_of(answer.content) == built["digest"]
     assert registry.requests("PUT", "/blobs/uploads/") == 1 + len(built["manifest"]["layers"])
-    published = json.loads((built["dir"] / "manifest.json").read_text())["artifacts"]["container"]["published"]["registry"]
+    published = json.loads((built["dir"] / "manifest.json").read_text())["artifacts"]["container"]["published"]["registry"][ref]
     assert published["reference"] == ref and published["digest"] == built["digest"]
+    assert json.loads(proc.stdout) == [{"registry": ref, "status": "pushed", "blobs_sent": 1 + len(built["manifest"]["layers"]),
+                                        "bytes_sent": published_bytes(built), "blobs_mounted": 0, "digest": built["digest"],
+                                        "error": None}]
 
     before = {m: registry.requests(m) for m in ("POST", "PUT", "PATCH")}
     again = builder("publish", EXAMPLE, "--to", "registry", "--out", built["out"], "--registry", ref, "--plain-http", env=build_env)
     assert again.returncode == 0, again.stderr
     assert {m: registry.requests(m) for m in ("POST", "PUT", "PATCH")} == before, "the second push sent something"
+    assert json.loads(again.stdout)[0]["status"] == "already-there"
+
+
+def published_bytes(built: dict) -> int:
+    """The bytes of the image's config and layers: what a first push sends."""
+    return built["manifest"]["config"]["size"] + sum(layer["size"] for layer in built["manifest"]["layers"])
 
 
 def test_tls_is_the_default(built, build_env, registry: Registry):

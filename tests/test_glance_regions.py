@@ -58,7 +58,7 @@ def tried(proc: subprocess.CompletedProcess) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--to", "pxe", "--root", "tree", "--jobs", "2"], "--jobs is for --to glance, not --to pxe"),
+    (["--to", "pxe", "--root", "tree", "--jobs", "2"], "--jobs is for --to glance or --to registry, not --to pxe"),
     (["--to", "registry", "--cloud", "a"], "--cloud is for --to glance, not --to registry"),
     (["--to", "registry", "--timeout", "0"], "--timeout is for --to glance, not --to registry"),
     (["--to", "glance", "--jobs", "0"], "argument --jobs: at least 1, not 0"),

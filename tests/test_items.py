@@ -36,7 +36,8 @@ def test_every_item_has_a_step_and_a_check_or_says_why_not(record):
 def test_the_script_runs_its_steps_in_the_order_it_always_has():
     assert [step.name for _, step in STEPS] == [
         "repos", "packages", "hostname", "network", "locale", "timezone", "time", "users", "root", "root ssh keys",
-        "sshd", "selinux", "firewall", "limits", "sysctls", "rc-local", "services", "prepull", "files", "post_commands"]
+        "sshd", "selinux", "firewall", "limits", "sysctls", "rc-local", "services", "prepull-mirrors", "prepull", "files",
+        "post_commands"]
 
 
 def test_every_step_renders_something_for_some_example():

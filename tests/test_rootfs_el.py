@@ -378,6 +378,7 @@ def test_builder_verify_passes_every_item_that_applies(el_run: ElRun):
     expected |= {"time"} if b.chrony_conf else set()
     expected |= {"hostname"} if el_run.spec.hostname else set()
     expected |= {"prepull"} if b.prepull else set()
+    expected |= {"prepull-mirrors"} if b.prepull_mirrors else set()
     expected |= {"files"} if el_run.spec.files else set()
     not_passed = {item: statuses.get(item) for item in expected if statuses.get(item) != {"pass"}}
     assert not_passed == {}, proc.stdout

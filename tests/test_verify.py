@@ -196,7 +196,7 @@ def test_correct_debian_tree_passes(debian):
     results = verify_rootfs(b, root)
     assert by_status(results, Status.FAIL) == []
     assert sorted({r.item for r in results}) == sorted(ITEMS), "every item yields a result"
-    assert {r.item for r in by_status(results, Status.NA)} == {"keyboard", "selinux", "network", "prepull", "post-commands"}
+    assert {r.item for r in by_status(results, Status.NA)} == {"keyboard", "selinux", "network", "prepull-mirrors", "prepull", "post-commands"}
     assert all(r.detail for r in results)
 
 

@@ -19,7 +19,7 @@ from ..targets import Family
 from . import paths as m
 from . import repos
 from .names import Item
-from .prepull import prepull_script, prepull_unit
+from .prepull import mirrors_dropin, prepull_script, prepull_unit
 from .results import (
     Check,
     Result,
@@ -311,12 +311,27 @@ def _file_problems(c: Check, extra: ExtraFile) -> list[str]:
     return problems
 
 
+def check_prepull_mirrors(c: Check) -> Iterator[Result]:
+    b = c.baseline
+    if b.prepull is None:
+        yield not_applicable(Item.PREPULL_MIRRORS, "no container.prepull in the spec")
+    elif b.prepull.engine != "podman":
+        yield not_applicable(Item.PREPULL_MIRRORS, f"{b.prepull.engine} pulls through the mirrors in the prepull script (checked there)")
+    elif b.prepull_mirrors:
+        yield same_file(c, Item.PREPULL_MIRRORS, m.MIRRORS_DROPIN, mirrors_dropin(b.prepull, b.prepull_mirrors))
+    elif c.fs.exists(m.MIRRORS_DROPIN):
+        yield failed(Item.PREPULL_MIRRORS, f"{m.MIRRORS_DROPIN} is there, and the node has no site: it should pull "
+                     "straight from the origin registry")
+    else:
+        yield passed(Item.PREPULL_MIRRORS, "no site: no mirror drop-in, the node pulls straight from the origin registry")
+
+
 def check_prepull(c: Check) -> Iterator[Result]:
     b = c.baseline
     if b.prepull is None:
         yield not_applicable(Item.PREPULL, "no container.prepull in the spec")
         return
-    yield same_file(c, Item.PREPULL, m.PREPULL_SCRIPT, prepull_script(b.prepull))
+    yield same_file(c, Item.PREPULL, m.PREPULL_SCRIPT, prepull_script(b.prepull, b.prepull_mirrors))
     yield same_file(c, Item.PREPULL, m.PREPULL_UNIT_FILE, prepull_unit(b.prepull))
     st = c.fs.stat(m.PREPULL_SCRIPT)
     if st is not None and not st.st_mode & stat.S_IXUSR:

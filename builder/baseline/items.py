@@ -220,6 +220,16 @@ ITEMS: tuple[Record, ...] = (
         not_applicable=_in_container("a container runs its command, not systemd: no unit is enabled or started"),
     ),
     Record(
+        Item.PREPULL_MIRRORS, "`container.prepull.mirrors`, `.site`; `install.machines[].site`",
+        (Step("prepull-mirrors", "prepull_mirrors"),),
+        writes="podman: `/etc/containers/registries.conf.d/50-builder-mirrors.conf`, the origin registry (`[[registry]]`) "
+               "with the node's site's mirrors in order (`[[registry.mirror]]`), podman falling back to the origin; docker: "
+               "none (its `registry-mirrors` serve Docker Hub only: the prepull script tries each mirror, then the origin)",
+        check="file_checks.check_prepull_mirrors",
+        checked="the drop-in's content; without a site, that there is none (docker: the prepull check reads the script)",
+        not_applicable=_in_container("a container does not pull images at boot; the node that runs it does"),
+    ),
+    Record(
         Item.PREPULL, "`container.prepull`", (Step("prepull", "prepull"),),
         writes="`/usr/local/libexec/builder-prepull` + `builder-prepull.service` (oneshot, enabled): pulls the image "
                "with retries; `/var/lib/builder-prepull/done` or `failed`",

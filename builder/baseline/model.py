@@ -16,6 +16,7 @@ from . import repos
 from .items import PACKAGE_ITEMS, Item, not_applicable_items
 from .paths import (  # noqa: F401 - re-exported: the baseline's paths, as model.X
     LIMITS_FILE,
+    MIRRORS_DROPIN,
     PREPULL_SCRIPT,
     PREPULL_UNIT,
     PREPULL_UNIT_FILE,
@@ -145,6 +146,15 @@ class Baseline:
         if container is None or container.prepull is None or Item.PREPULL in self.not_applicable:
             return None
         return container.prepull
+
+    @property
+    def prepull_mirrors(self) -> tuple[str, ...]:
+        """The mirrors of the node's site, in order (container.prepull.site; a machine's own site in its kickstart).
+
+        None (no site): the node pulls straight from the origin registry."""
+        if self.prepull is None or self.prepull.site is None:
+            return ()
+        return tuple(self.prepull.mirrors.get(self.prepull.site, ()))
 
     @property
     def prepull_packages(self) -> list[str]:

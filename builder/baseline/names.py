@@ -22,6 +22,7 @@ class Item(StrEnum):
     SYSCTLS = "sysctls"
     RC_LOCAL = "rc-local"
     SERVICES = "services"
+    PREPULL_MIRRORS = "prepull-mirrors"
     PREPULL = "prepull"
     FILES = "files"
     POST_COMMANDS = "post-commands"

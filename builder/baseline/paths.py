@@ -9,3 +9,5 @@ USER_LIMITS_FILE = "/etc/systemd/user.conf.d/90-builder-limits.conf"
 PREPULL_UNIT = "builder-prepull.service"
 PREPULL_UNIT_FILE = f"/etc/systemd/system/{PREPULL_UNIT}"
 PREPULL_SCRIPT = "/usr/local/libexec/builder-prepull"
+# podman's registries.conf drop-in with the node's site's mirrors (containers-registries.conf.d(5)).
+MIRRORS_DROPIN = "/etc/containers/registries.conf.d/50-builder-mirrors.conf"

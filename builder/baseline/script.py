@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from shlex import quote
 
+from ..spec import spec_in_site
 from . import steps
 from .items import STEPS, Step
 from .model import BASELINE_VERSION, Baseline
+from .paths import MIRRORS_DROPIN
 from .shell import PRELUDE
-from .steps import install_packages, prepull
+from .steps import install_packages, prepull, prepull_mirrors
 
 
 def step_function(step: Step) -> Callable[[Baseline], list[str]]:
@@ -48,16 +50,52 @@ def render_script(b: Baseline) -> str:
     return script
 
 
+# prepull.sh [SITE]: which site's mirrors the node pulls through, checked before anything is done.
+SITE_ARGUMENT = r"""
+# Usage: prepull.sh [SITE]. SITE is the node's site, whose registry mirrors it pulls through, one of: {sites}.
+# Without it: {default}; '' pulls straight from the origin registry.
+if [ $# -gt 1 ]; then
+    echo "usage: $0 [SITE] (one of: {sites})" >&2
+    exit 2
+fi
+site=${{1-{default_word}}}
+case "$site" in
+    {patterns}) ;;
+    *) printf '%s: unknown site %s: the sites are: %s\n' "$0" "$site" {sites_word} >&2; exit 2 ;;
+esac
+"""
+
+
 def render_prepull_installer(b: Baseline) -> str:
-    """For a node that already runs: the engine, the pre-pull unit and its script, enabled and started."""
+    """For a node that already runs: the engine, its site's mirrors, the pre-pull unit and its script, enabled and started.
+
+    The site is the script's argument (one of container.prepull.mirrors; default container.prepull.site, else none,
+    which pulls straight from the origin registry); each site's files are rendered from the same steps as the kickstart's.
+    """
     if b.prepull is None:
         raise ValueError("the spec has no container.prepull")
+    sites, default = tuple(b.prepull.mirrors), b.prepull.site or ""
     out = [PRELUDE.format(version=BASELINE_VERSION, target=b.spec.target.value)]
+    out.append(SITE_ARGUMENT.format(
+        sites=" ".join(sites) or "(none: the spec lists no mirrors)", sites_word=quote(" ".join(sites) or "(none)"),
+        default=f"{default} (container.prepull.site)" if default else "straight from the origin registry",
+        default_word=quote(default), patterns="|".join(["''", *(quote(site) for site in sites)])))
     # One engine package: the install loop runs once, as meant.
     install = install_packages(b, b.prepull_packages)
     install.insert(1, "# shellcheck disable=SC2043")
-    for name, lines in (("packages", install), ("prepull", prepull(b))):
-        out.append(f"\nbuilder_step {quote(name)}\n" + "\n".join(lines) + "\n")
+    out.append("\nbuilder_step packages\n" + "\n".join(install) + "\n")
+    nodes = {site: Baseline(spec_in_site(b.spec, site or None), b.context) for site in ("", *sites)}
+    pulls = {site: prepull(node) for site, node in nodes.items()}
+    shared = len({tuple(lines) for lines in pulls.values()}) == 1  # podman: the mirrors are in the drop-in alone
+    branches = []
+    for site, node in nodes.items():
+        lines = prepull_mirrors(node) or ([f"rm -f -- {quote(MIRRORS_DROPIN)}"] if node.prepull.engine == "podman" else [])
+        name = f"mirrors of site {site}" if site else "no site: straight from the origin registry"
+        lines = [f"builder_step {quote(name)}", *lines, *([] if shared else pulls[site])]
+        branches.append(f"{quote(site) if site else chr(39) * 2})\n" + "\n".join(lines) + "\n;;")
+    out.append('\ncase "$site" in\n' + "\n".join(branches) + "\nesac\n")
+    if shared:
+        out.append("\nbuilder_step prepull\n" + "\n".join(pulls[""]) + "\n")
     out.append("\nsystemctl start --no-block builder-prepull.service\n"
                "builder_step 'prepull started: journalctl -u builder-prepull.service shows its progress'\n")
     return "".join(out)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..targets import Family
 from . import paths as m
 from .model import DOTFILE_CHMOD, DOTFILE_MODES_TAKEN, HOME_MODE, SSHD_BLOCK_BEGIN, SSHD_BLOCK_END, SUDOERS_DIR_MODE
-from .prepull import prepull_script, prepull_unit
+from .prepull import mirrors_dropin, prepull_script, prepull_unit
 from .repos import disable_others
 from .shell import b64, heredoc_can_carry, heredoc_delimiter, put_free_text, put_generated, put_words
 
@@ -283,11 +283,17 @@ def services(b: Baseline) -> list[str]:
             + [f"builder_disable {quote(u)}" for u in b.services_disabled])
 
 
+def prepull_mirrors(b: Baseline) -> list[str]:
+    if b.prepull is None or b.prepull.engine != "podman" or not b.prepull_mirrors:
+        return []  # docker: the prepull script tries the mirrors (prepull.py says why)
+    return [put_generated(m.MIRRORS_DROPIN, mirrors_dropin(b.prepull, b.prepull_mirrors))]
+
+
 def prepull(b: Baseline) -> list[str]:
     if b.prepull is None:
         return []
-    return [put_generated(m.PREPULL_SCRIPT, prepull_script(b.prepull), "0755"), put_generated(m.PREPULL_UNIT_FILE, prepull_unit(b.prepull))] + [
-        f"builder_enable {quote(unit)}" for unit in b.prepull_units]
+    return [put_generated(m.PREPULL_SCRIPT, prepull_script(b.prepull, b.prepull_mirrors), "0755"),
+            put_generated(m.PREPULL_UNIT_FILE, prepull_unit(b.prepull))] + [f"builder_enable {quote(unit)}" for unit in b.prepull_units]
 
 
 def files(b: Baseline) -> list[str]:

@@ -1,10 +1,14 @@
-"""Push the image from its OCI layout to a registry (distribution spec), and record where it went.
+"""Push the image from its OCI layout to one registry reference (distribution spec).
 
 HEAD each blob and send only the missing ones (POST, then PUT ?digest=), PUT the manifest
 with its exact bytes and media type, and compare the registry's Docker-Content-Digest
 with the local digest. An image whose manifest the registry already has is not sent
-again. Connection errors, 429 and 5xx are retried with exponential backoff; each retry
+again. Given another repository of the same registry that has the blobs (`mount_from`),
+a missing blob is mounted from it (POST ?mount=&from=: 201) instead of sent; a registry
+that does not mount answers 202 with an upload session, which the blob is then sent to.
+Connection errors, 429 and 5xx are retried with exponential backoff; each retry
 restarts the step (an upload session does not survive a registry restart).
+Pushing to several references and recording them is `container.publish`.
 """
 from __future__ import annotations
 
@@ -15,14 +19,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urljoin
 
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import BuilderError
-from ..host import progress, run
-from ..manifest import Manifest
+from ..host import run
 from ..spec import fields
 from .image import blob_path, read_layout, sha256_of
 
@@ -180,11 +184,23 @@ class Registry:
             self._fail(response, f"a blob query for {digest}")
         return response.status_code == 200
 
-    def upload(self, digest: str, path: Path) -> None:
-        start = self.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/")
+    def mount(self, digest: str, source: str) -> str | None:
+        """Mount the blob from repository `source` of the same registry: None when mounted, else the upload session's URL."""
+        start = self.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/", params={"mount": digest, "from": source})
+        if start.status_code == 201:
+            return None
         if start.status_code != 202 or "Location" not in start.headers:
-            self._fail(start, f"starting the upload of {digest}")
-        location = urljoin(self.base + "/", start.headers["Location"])
+            self._fail(start, f"mounting {digest} from {source}")
+        return start.headers["Location"]
+
+    def upload(self, digest: str, path: Path, session: str | None = None) -> None:
+        """Send the blob, in the upload session `session` if one was started (a refused mount), else a new one."""
+        if session is None:
+            start = self.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/")
+            if start.status_code != 202 or "Location" not in start.headers:
+                self._fail(start, f"starting the upload of {digest}")
+            session = start.headers["Location"]
+        location = urljoin(self.base + "/", session)
         location += ("&" if "?" in location else "?") + f"digest={digest}"
         size = path.stat().st_size
         done = self.request("PUT", location, data=lambda: path.open("rb"),
@@ -200,30 +216,55 @@ class Registry:
         return response.headers.get("Docker-Content-Digest", "")
 
 
+class BlobFate(StrEnum):
+    THERE = "already there"
+    MOUNTED = "mounted"
+    SENT = "sent"
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What a push did: the image's digest, and which blobs it had to mount or send."""
+
+    digest: str
+    already_there: bool = False
+    """The registry already served the image under the tag: nothing was sent."""
+    blobs_sent: int = 0
+    bytes_sent: int = 0
+    blobs_mounted: int = 0
+
+
 def push(layout: Path, ref: Reference, plain_http: bool = False, attempts: int = 5, backoff: float = 1.0,
-         on_blob: Callable[[str, bool], None] | None = None, log=print) -> tuple[str, int]:
-    """Push the layout's image to `ref`; (digest, number of blobs sent)."""
+         on_blob: Callable[[str, bool], None] | None = None, log=print, mount_from: str | None = None) -> Pushed:
+    """Push the layout's image to `ref`, mounting missing blobs from repository `mount_from` of the same registry."""
     manifest_bytes, manifest, _config = read_layout(layout)
     digest, media_type = sha256_of(manifest_bytes), manifest["mediaType"]
     registry = Registry(ref, plain_http, attempts, backoff)
     if registry.retrying("reading the manifest", lambda: registry.manifest_digest(media_type)) == digest:
         log(f"{ref}: already has {digest}: nothing sent")
-        return digest, 0
-    sent = 0
+        return Pushed(digest, already_there=True)
+    sent = sent_bytes = mounted = 0
     for descriptor in [manifest["config"], *manifest["layers"]]:
         blob = descriptor["digest"]
 
-        def step(blob=blob) -> bool:
+        def step(blob=blob) -> BlobFate:
             if registry.has_blob(blob):
-                return False
-            registry.upload(blob, blob_path(layout, blob))
-            return True
+                return BlobFate.THERE
+            session = None
+            if mount_from is not None:
+                session = registry.mount(blob, mount_from)
+                if session is None:
+                    return BlobFate.MOUNTED
+            registry.upload(blob, blob_path(layout, blob), session)
+            return BlobFate.SENT
 
-        uploaded = registry.retrying(f"sending blob {blob}", step)
-        sent += uploaded
-        log(f"{ref}: blob {blob[:19]}... {'sent' if uploaded else 'already there'}")
+        fate = registry.retrying(f"sending blob {blob}", step)
+        if fate is BlobFate.SENT:
+            sent, sent_bytes = sent + 1, sent_bytes + blob_path(layout, blob).stat().st_size
+        mounted += fate is BlobFate.MOUNTED
+        log(f"{ref}: blob {blob[:19]}... {fate}" + (f" from {mount_from}" if fate is BlobFate.MOUNTED else ""))
         if on_blob is not None:
-            on_blob(blob, uploaded)
+            on_blob(blob, fate is BlobFate.SENT)
     answered = registry.retrying("sending the manifest", lambda: registry.put_manifest(manifest_bytes, media_type))
     if answered != digest:
         raise BuilderError(f"{ref}: the registry stored manifest {answered or '(no digest)'}, expected {digest}",
@@ -231,25 +272,4 @@ def push(layout: Path, ref: Reference, plain_http: bool = False, attempts: int =
     confirmed = registry.retrying("confirming the manifest", lambda: registry.manifest_digest(media_type))
     if confirmed != digest:
         raise BuilderError(f"{ref}: the registry serves {confirmed} for the tag, expected {digest}")
-    return digest, sent
-
-
-def publish(item, args) -> int:
-    """`builder publish SPEC --to registry`."""
-    settings = item.spec.container
-    text = args.registry or (settings.registry if settings else None)
-    if not text:
-        raise BuilderError(f"{item.path}: no registry to push to",
-                           hint="set container.registry in the spec, or give --registry HOST[:PORT]/REPO[:TAG]")
-    ref = parse_reference(text)
-    directory = args.out / item.spec.name
-    manifest = Manifest.load_or_empty(directory)
-    image_manifest = manifest.artifact("container", hint=f"build it: builder build {item.path} --only container --out {args.out}")
-    layout = directory / "container" / "oci"
-    if image_manifest.parent.parent.parent != layout:
-        raise BuilderError(f"{image_manifest}: the recorded container image is not a blob of {layout}")
-    digest, sent = push(layout, ref, args.plain_http, log=progress)
-    manifest.with_publication("container", "registry",
-                              {"reference": str(ref), "digest": digest, "pinned": f"{ref.host}/{ref.repository}@{digest}"}).write()
-    print(f"pushed {ref} ({digest}; {sent} blob(s) sent)")
-    return 0
+    return Pushed(digest, blobs_sent=sent, bytes_sent=sent_bytes, blobs_mounted=mounted)

@@ -10,7 +10,7 @@ other layer can import it; tests/test_layers.py holds it to that.
 from .digest import spec_sha256
 from .kernel import CLASSIC_NAMES_ARGS, MANAGED_ARGS, inst_repo
 from .load import LoadedSpec, load_all, load_spec, load_spec_text, spec_from_source
-from .machines import device_name, machine_spec
+from .machines import device_name, machine_spec, spec_in_site
 from .model import (
     PLAINTEXT_HINT,
     SPEC_VERSION,
@@ -64,5 +64,5 @@ __all__ = [
     "LoadedSpec", "load_all", "load_spec", "load_spec_text", "spec_from_source",
     "spec_sha256",
     "CLASSIC_NAMES_ARGS", "MANAGED_ARGS", "inst_repo",
-    "device_name", "machine_spec",
+    "device_name", "machine_spec", "spec_in_site",
 ]

@@ -23,6 +23,7 @@ MANAGED_PATHS = {
     "/etc/hostname", "/etc/hosts", "/etc/locale.conf", "/etc/default/locale", "/etc/localtime",
     "/etc/chrony.conf", "/etc/chrony/chrony.conf", "/etc/rc.local", "/etc/rc.d/rc.local",
     "/etc/selinux/config", "/etc/ssh/sshd_config", "/etc/vconsole.conf", "/etc/timezone",
+    "/etc/containers/registries.conf.d/50-builder-mirrors.conf",
 }
 MANAGED_DIRS = ("/etc/ssh/sshd_config.d/", "/etc/sysctl.d/", "/etc/security/limits.d/", "/etc/systemd/system.conf.d/",
                 "/etc/systemd/user.conf.d/", "/etc/NetworkManager/system-connections/", "/etc/sudoers.d/90-builder-",
@@ -351,8 +352,8 @@ def check_machines_kickstarts(spec: Spec) -> Iterator[Problem]:
         return
     base = {(p.path, p.message) for p in check_spec(spec.model_copy(update={"install": None}))}
     for i, machine in enumerate(spec.install.machines):
-        if any(_machine_address("", machine)):
-            continue  # check_install reports it on the machine's own field
+        if any(_machine_address("", machine)) or _machine_site_problem(spec, machine):
+            continue  # check_install and check_machine_sites report it on the machine's own field
         try:
             derived = machine_spec(spec, machine)
         except ValidationError as exc:
@@ -371,6 +372,10 @@ def check_container(spec: Spec) -> Iterator[Problem]:
     container = spec.container
     if container is None:
         return
+    if isinstance(container.registry, list):
+        for i, ref in enumerate(container.registry):
+            if container.registry.index(ref) != i:
+                yield _p(f"container.registry[{i}]", f"this reference is also container.registry[{container.registry.index(ref)}]")
     if container.layers is not None and (problem := layer_plan_problem(container.layers)):
         yield _p("container.layers", problem, "one layer: [[distribution, packages, package-state, configuration]]")
     if container.prepull is None:
@@ -381,3 +386,51 @@ def check_container(spec: Spec) -> Iterator[Problem]:
     if container.prepull.engine == "docker" and spec.target.info.family is Family.EL:
         yield _p("container.prepull.engine", f"{spec.target} ships no docker engine in its own repositories",
                  "use engine: podman (in AppStream); docker-ce needs Docker's own repository")
+
+
+@reads("container",)
+def check_mirror_sites(spec: Spec) -> Iterator[Problem]:
+    prepull = spec.container.prepull if spec.container else None
+    if prepull is None:
+        return
+    for site, hosts in prepull.mirrors.items():
+        for i, host in enumerate(hosts):
+            if host.lower() == prepull.origin.lower():
+                yield _p(f"container.prepull.mirrors.{site}[{i}]", f"{host} is the origin registry of prepull.image itself",
+                         "list only the site's mirrors: the node falls back to the origin after them")
+            elif hosts.index(host) != i:
+                yield _p(f"container.prepull.mirrors.{site}[{i}]", f"{host} is also mirrors.{site}[{hosts.index(host)}]")
+    if prepull.plain_http and prepull.engine == "docker":
+        hosts = ", ".join([prepull.origin, *dict.fromkeys(h for hosts in prepull.mirrors.values() for h in hosts)])
+        yield _p("container.prepull.plain_http", "docker reads plain HTTP registries from its own daemon.json, which builder "
+                 f"does not write: the node's dockerd pulls over TLS from {hosts} unless told otherwise",
+                 'list them under "insecure-registries" in the node\'s /etc/docker/daemon.json (loopback needs nothing), '
+                 "or use engine: podman", warning=True)
+    if prepull.site is not None and prepull.site not in prepull.mirrors:
+        yield _p("container.prepull.site", f"site {prepull.site} has no entry in container.prepull.mirrors", _sites_hint(spec))
+
+
+def _sites_hint(spec: Spec) -> str:
+    prepull = spec.container.prepull if spec.container else None
+    if prepull is None or not prepull.mirrors:
+        return "list the site's mirrors in container.prepull.mirrors, like {dc1: [mirror1.dc1.example.com:5000]}"
+    return f"the sites are {', '.join(prepull.mirrors)}; add this one to container.prepull.mirrors, or leave the site out"
+
+
+def _machine_site_problem(spec: Spec, machine) -> str | None:
+    """Why a machine's site names no mirrors the spec has (None when it names none, or a known one)."""
+    if machine.site is None:
+        return None
+    prepull = spec.container.prepull if spec.container else None
+    if prepull is None:
+        return "the spec has no container.prepull, so a site has nothing to pull"
+    if machine.site not in prepull.mirrors:
+        return f"site {machine.site} has no entry in container.prepull.mirrors"
+    return None
+
+
+@reads("container", "install")
+def check_machine_sites(spec: Spec) -> Iterator[Problem]:
+    for i, machine in enumerate(spec.install.machines if spec.install else ()):
+        if (problem := _machine_site_problem(spec, machine)) is not None:
+            yield _p(f"install.machines[{i}].site", problem, _sites_hint(spec))

@@ -158,6 +158,9 @@ ImageRef = _checked(
     r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?",
     "image reference", "HOST[:PORT]/REPO[:TAG], like registry.internal.example.com:5000/base/debian12-node:latest", 512,
 )
+# HOST[:PORT] of a registry (a pull-through mirror): no scheme, no path.
+RegistryHost = _checked(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?", "registry host",
+                        "HOST[:PORT], like mirror.dc1.example.com:5000", 260)
 # One line of printable ASCII and no characters that a shell or a kickstart would read.
 Label = _checked(r"[A-Za-z0-9 .,_+()/:@-]*", "description", "one line of letters, digits, spaces and .,_+()/:@-", 200)
 

@@ -242,6 +242,9 @@ class Machine(Model):
     """The NIC that carries the address (or the VLAN's parent)."""
     vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
     """Put the address on VLAN <vlan> of `interface` (the device `interface.vlan`)."""
+    site: f.Name | None = None
+    """The site (data centre) the machine is in: its kickstart pulls container.prepull.image through
+    container.prepull.mirrors[site]; unset: container.prepull.site (none: straight from the origin registry)."""
 
     @field_validator("mac", mode="before")
     @classmethod
@@ -301,6 +304,8 @@ def layer_plan_problem(plan: list[list[LayerContent]] | tuple[tuple[LayerContent
 
 
 class Prepull(Model):
+    """The image nodes pull when they are set up, and where they pull it from (the origin registry, or their site's mirrors)."""
+
     image: f.ImageRef
     """The image every node pulls on first boot, HOST[:PORT]/REPO[:TAG] (your internal registry)."""
     plain_http: bool = False
@@ -309,6 +314,27 @@ class Prepull(Model):
     """The engine installed and enabled to pull: podman (EL 9/10 AppStream, Debian) or docker (docker.io, Debian only)."""
     attempts: Annotated[int, Field(ge=1, le=100)] = 10
     """Pull attempts before the node reports failure (with growing pauses between them)."""
+    mirrors: dict[f.Name, Annotated[list[f.RegistryHost], Field(min_length=1)]] = {}
+    """Registry mirrors per site, HOST[:PORT] each, like {dc1: [mirror1.dc1.example.com:5000]}: pull-through caches of
+    the image's registry (Distribution's proxy.remoteurl) that serve the same repository names. A node in a site tries
+    its site's mirrors in order, then the origin registry itself; plain_http applies to the mirrors too."""
+    site: f.Name | None = None
+    """The site of a node that names none of its own (every artifact but a machine's kickstart, which takes
+    install.machines[].site; a running node's prepull.sh takes it as its argument). A node with no site pulls
+    straight from the origin registry."""
+
+    @property
+    def origin(self) -> str:
+        """The HOST[:PORT] of the registry `image` names: what the mirrors mirror."""
+        return self.image.partition("/")[0]
+
+
+# One reference, or a list of them; the union is told apart before validation so that a bad value is reported
+# once, for what it is (not also as "not a list").
+RegistryRefs = Annotated[
+    Annotated[f.ImageRef, Tag("registry-one")] | Annotated[Annotated[list[f.ImageRef], Field(min_length=1)], Tag("registry-list")],
+    Discriminator(lambda value: "registry-list" if isinstance(value, list | tuple) else "registry-one"),
+]
 
 
 class ContainerSettings(Model):
@@ -322,10 +348,19 @@ class ContainerSettings(Model):
     """Layer plan, lowest first, each content once and in this order, like [[distribution, packages], [package-state, configuration]].
 
     One layer: [[distribution, packages, package-state, configuration]]; unset: base-images/ (one layer per content)."""
-    registry: f.ImageRef | None = None
-    """Where `builder publish --to registry` pushes the image, HOST[:PORT]/REPO[:TAG]."""
+    registry: RegistryRefs | None = None
+    """Where `builder publish --to registry` pushes the image: one HOST[:PORT]/REPO[:TAG], or a list of them (each
+    region's registry, or several repositories on one registry), pushed to concurrently; `--registry` replaces it.
+    The nodes pull from container.prepull.image (and its mirrors), not from this list."""
     prepull: Prepull | None = None
     """Nodes built from this spec pull this image on first boot (a systemd oneshot); `--only prepull` writes prepull.sh for running nodes."""
+
+    @property
+    def registries(self) -> tuple[str, ...]:
+        """Every reference `registry` names, in order: one, several or none."""
+        if self.registry is None:
+            return ()
+        return (self.registry,) if isinstance(self.registry, str) else tuple(self.registry)
 
 
 class BlockDevice(StrEnum):

@@ -131,3 +131,8 @@ class Registry:
         """How many `METHOD ...fragment...` requests the access log holds."""
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return sum(1 for line in text.splitlines() if f'"{method} /v2/' in line and fragment in line)
+
+    def request_lines(self, method: str, fragment: str = "") -> list[str]:
+        """The access log's lines of `METHOD ...fragment...` requests (each ends with the client's User-Agent)."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return [line for line in text.splitlines() if f'"{method} /v2/' in line and fragment in line]

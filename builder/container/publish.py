@@ -1,0 +1,140 @@
+"""`builder publish SPEC --to registry`: the image to every registry reference at once, each recorded in manifest.json.
+
+The references are the spec's `container.registry` (one or a list), or the `--registry` options, which replace it.
+References on different registry hosts are pushed concurrently, at most `--jobs` at a time. References on the same
+host are pushed one after the other, so that the later ones mount the blobs the first one has (a cross-repository
+blob mount) instead of uploading them again. One failing stops none of the others: each reference gets its line
+in the summary (JSON on stdout) and its record in manifest.json (`published.registry.<reference>`; the records are
+written one at a time), and the exit code is 1 when any failed. A re-run sends only what is still missing.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from ..errors import BuilderError, UsageError
+from ..host import progress
+from ..manifest import Manifest
+from .registry import Reference, parse_reference, push
+
+DEFAULT_JOBS = 4
+
+
+class Status(StrEnum):
+    PUSHED = "pushed"
+    ALREADY_THERE = "already-there"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One reference's line of the summary."""
+
+    registry: str
+    status: Status
+    blobs_sent: int = 0
+    bytes_sent: int = 0
+    blobs_mounted: int = 0
+    digest: str = ""
+    error: str = ""
+
+    def as_json(self) -> dict:
+        return {"registry": self.registry, "status": self.status.value, "blobs_sent": self.blobs_sent,
+                "bytes_sent": self.bytes_sent, "blobs_mounted": self.blobs_mounted, "digest": self.digest or None,
+                "error": self.error or None}
+
+
+def references(item, given: list[str] | None) -> tuple[Reference, ...]:
+    """The references to push to: `--registry` (repeatable) if given, else the spec's container.registry."""
+    settings = item.spec.container
+    texts = tuple(given) if given else (settings.registries if settings else ())
+    if not texts:
+        raise BuilderError(f"{item.path}: no registry to push to",
+                           hint="set container.registry in the spec, or give --registry HOST[:PORT]/REPO[:TAG] (repeatable)")
+    refs = tuple(parse_reference(text) for text in texts)
+    if len({str(ref) for ref in refs}) != len(refs):
+        raise UsageError("a --registry reference is given twice", hint="give each reference once")
+    return refs
+
+
+def by_host(refs: Iterable[Reference]) -> list[list[Reference]]:
+    """The references grouped by registry host, in their order: one group is pushed one reference after the other."""
+    groups: dict[str, list[Reference]] = {}
+    for ref in refs:
+        groups.setdefault(ref.host, []).append(ref)
+    return list(groups.values())
+
+
+class PublicationRecords:
+    """manifest.json's registry records, updated by concurrent pushes one at a time."""
+
+    def __init__(self, manifest: Manifest):
+        self.manifest, self.lock = manifest, threading.Lock()
+
+    def add(self, ref: Reference, digest: str) -> None:
+        with self.lock:
+            record = self.manifest.record("container")
+            known = dict((record.published.get("registry") if record else None) or {})
+            if isinstance(known.get("reference"), str):  # a manifest from before several registries: one record
+                known = {known["reference"]: known}
+            known[str(ref)] = {"reference": str(ref), "digest": digest, "pinned": f"{ref.host}/{ref.repository}@{digest}"}
+            self.manifest = self.manifest.with_publication("container", "registry", known)
+            self.manifest.write()
+
+
+def push_host(layout: Path, refs: list[Reference], plain_http: bool, records: PublicationRecords,
+              log: Callable[[str], None]) -> list[Outcome]:
+    """Push to the references of one host in turn; once one has the image, the others mount its blobs."""
+    import requests
+
+    outcomes, source = [], None
+    for ref in refs:
+        try:
+            pushed = push(layout, ref, plain_http, log=log, mount_from=source)
+        except (BuilderError, OSError, requests.RequestException) as exc:
+            log(f"{ref}: FAILED: {exc}")
+            outcomes.append(Outcome(str(ref), Status.FAILED, error=str(exc)))
+            continue
+        records.add(ref, pushed.digest)
+        source = source or ref.repository
+        status = Status.ALREADY_THERE if pushed.already_there else Status.PUSHED
+        outcomes.append(Outcome(str(ref), status, pushed.blobs_sent, pushed.bytes_sent, pushed.blobs_mounted, pushed.digest))
+    return outcomes
+
+
+def push_all(layout: Path, refs: tuple[Reference, ...], plain_http: bool, jobs: int, records: PublicationRecords,
+             log: Callable[[str], None] = progress) -> list[Outcome]:
+    """Push to every reference, each host's in turn and at most `jobs` hosts at once; the outcomes in the references' order."""
+    groups = by_host(refs)
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(groups))), thread_name_prefix="push") as pool:
+        done = list(pool.map(lambda group: push_host(layout, group, plain_http, records, log), groups))
+    order = {str(ref): index for index, ref in enumerate(refs)}
+    return sorted((outcome for outcomes in done for outcome in outcomes), key=lambda outcome: order[outcome.registry])
+
+
+def publish(item, args) -> int:
+    """`builder publish SPEC --to registry [--registry REF]... [--jobs N] [--plain-http]`."""
+    refs = references(item, args.registry)
+    jobs = DEFAULT_JOBS if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise UsageError(f"--jobs: at least 1, not {jobs}")
+    directory = args.out / item.spec.name
+    manifest = Manifest.load_or_empty(directory)
+    image_manifest = manifest.artifact("container", hint=f"build it: builder build {item.path} --only container --out {args.out}")
+    layout = directory / "container" / "oci"
+    if image_manifest.parent.parent.parent != layout:
+        raise BuilderError(f"{image_manifest}: the recorded container image is not a blob of {layout}")
+    outcomes = push_all(layout, refs, args.plain_http, jobs, PublicationRecords(manifest))
+    for outcome in outcomes:
+        detail = outcome.error.splitlines()[0] if outcome.error else (
+            f"{outcome.blobs_sent} blob(s), {outcome.bytes_sent} bytes sent, {outcome.blobs_mounted} mounted")
+        progress(f"{outcome.registry}: {outcome.status}: {detail}")
+    json.dump([outcome.as_json() for outcome in outcomes], sys.stdout, indent=2)
+    print()
+    return 1 if any(outcome.status is Status.FAILED for outcome in outcomes) else 0
