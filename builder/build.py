@@ -279,6 +279,7 @@ def build_job(context: BuildContext, job: Job) -> Path | None:
     with locks.held(locks.lock_file("out", str(job.directory.resolve())), f"another build into {job.directory}"), \
             removed_if_left_empty(job.directory):
         for artifact in job.kinds:
+            host.raise_if_interrupted()
             records = artifact.build(job.item, job.directory, context.options)
             record_artifacts(job, records)
     return job.directory
