@@ -276,8 +276,7 @@ def report_outcomes(outcomes: list[Outcome]) -> None:
 def build_job(context: BuildContext, job: Job) -> Path | None:
     if not job.kinds:
         return None
-    with locks.held(locks.lock_file("out", str(job.directory.resolve())), f"another build into {job.directory}"), \
-            removed_if_left_empty(job.directory):
+    with removed_if_left_empty(job.directory), locks.directory_held(job.directory, f"another build into {job.directory}"):
         for artifact in job.kinds:
             host.raise_if_interrupted()
             records = artifact.build(job.item, job.directory, context.options)

@@ -5,10 +5,11 @@ other as two processes do, and the kernel drops the lock when its holder dies: a
 leaves a lock that blocks the next one. Lock files stay where they are (empty but for the holder's
 pid): removing one that another process waits on would let a third lock a new file of the same name.
 
-What is locked, and where its lock file lies:
-- a base-tree cache entry: beside the entry (builder.bootstrap.tree), while it is bootstrapped;
-- an output directory OUT/<name>/: `locks/` in builder's cache, by the directory's real path (builder.build);
-- loading into a Docker engine: `locks/` in builder's cache, by the engine's address (builder.container.engine).
+What is locked, and where:
+- a base-tree cache entry: `<entry>.lock` beside the entry (builder.bootstrap.tree), while it is bootstrapped;
+- loading into a Docker engine: `locks/` in builder's cache, by the engine's address (builder.container.engine);
+- an output directory OUT/<name>/: the directory itself (builder.build), so no lock file is left in OUT or
+  in the cache for every directory ever built into.
 """
 from __future__ import annotations
 
@@ -42,16 +43,47 @@ def held(path: Path, waiting_for: str, log: Callable[[str], None] = progress) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        if not _try_lock(fd):
-            log(f"waiting for {waiting_for} (lock {path}, held by pid {_holder(fd) or '?'})")
-            while not _try_lock(fd):
-                raise_if_interrupted()
-                time.sleep(POLL_SECONDS)
+        _wait_for_lock(fd, path, waiting_for, log)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def directory_held(directory: Path, waiting_for: str, log: Callable[[str], None] = progress) -> Iterator[None]:
+    """An exclusive lock on `directory` itself (made if need be) for the block. The holder may remove the directory
+    (a failed build leaves no empty one): a waiter that then holds the lock of the removed directory locks the new one."""
+    while True:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            _wait_for_lock(fd, directory, waiting_for, log)
+            if _same_file(fd, directory):
+                yield
+                return
+        finally:
+            os.close(fd)
+
+
+def _wait_for_lock(fd: int, path: Path, waiting_for: str, log: Callable[[str], None]) -> None:
+    if _try_lock(fd):
+        return
+    holder = "" if path.is_dir() else _holder(fd)
+    log(f"waiting for {waiting_for} (lock {path}{f', held by pid {holder}' if holder else ''})")
+    while not _try_lock(fd):
+        raise_if_interrupted()
+        time.sleep(POLL_SECONDS)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _try_lock(fd: int) -> bool:

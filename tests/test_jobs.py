@@ -267,5 +267,27 @@ def test_a_lock_excludes_threads_of_one_process_as_it_does_processes(tmp_path: P
 def test_the_cache_root_follows_builder_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("BUILDER_CACHE", str(tmp_path))
     assert tree.cache_dir() == tmp_path / "bases"
-    assert locks.lock_file("out", "/a").parent == tmp_path / "locks"
-    assert locks.lock_file("out", "/a") != locks.lock_file("out", "/b")
+    assert locks.lock_file("engine", "unix:///a.sock").parent == tmp_path / "locks"
+    assert locks.lock_file("engine", "unix:///a.sock") != locks.lock_file("engine", "unix:///b.sock")
+
+
+def test_a_directory_lock_waits_and_follows_a_directory_its_holder_removed(tmp_path: Path):
+    """A failed build removes the OUT/<name>/ it made, lock held: the waiter must not keep the removed one's lock."""
+    directory = tmp_path / "out" / "node"
+    said: list[str] = []
+    seen: list[bool] = []
+
+    def waiter() -> None:
+        with locks.directory_held(directory, "the first build", log=said.append):
+            seen.append(directory.is_dir())  # the directory it holds is there, not the one removed
+            (directory / "made-by-the-waiter").touch()
+
+    with locks.directory_held(directory, "nothing"):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        wait_until(lambda: said, "the waiter waits")
+        assert said == [f"waiting for the first build (lock {directory})"] and seen == []
+        directory.rmdir()
+    thread.join(PATIENCE)
+    assert seen == [True]
+    assert [p.name for p in (tmp_path / "out").rglob("*")] == ["node", "made-by-the-waiter"], "a lock file in the output"
