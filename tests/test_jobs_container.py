@@ -97,7 +97,9 @@ def test_ctrl_c_stops_every_job_and_leaves_nothing_behind(engine: Engine, tmp_pa
     out, tmp = tmp_path / "out", tmp_path / "tmp"
     env = environment(engine, cache_dir(), tmp)  # the tests' base trees: this test is not about the first bootstrap
     proc = subprocess.Popen([sys.executable, "-m", "builder.cli", "build", *specs, "--only", "container", "--out", out,
-                             "--jobs", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--jobs", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # A background shell starts us with SIGINT ignored; a terminal's Ctrl-C is not.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(line.rstrip("\n") for line in proc.stderr))
     reader.start()
