@@ -102,6 +102,21 @@ def test_one_spec_fails_as_before_without_a_summary(tmp_path):
     assert result.stderr == f"error: {out / 'compute-node-cs9'}: File exists\n"
 
 
+def test_a_second_builder_process_into_the_same_directory_waits_for_the_first(tmp_path):
+    out = tmp_path / "out"
+    directory = out / "compute-node-cs9"
+    with locks.directory_held(directory, "nothing"):  # as a first builder process building this spec holds it
+        second = subprocess.Popen([sys.executable, "-m", "builder.cli", "build", CS9, "--out", out], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # a second process that did not wait would print something else, or nothing, and end: readline returns
+        assert second.stderr.readline() == f"==> waiting for another build into {directory} (lock {directory})\n"
+        assert second.poll() is None and list(directory.iterdir()) == []
+    stdout, stderr = second.communicate(timeout=300)
+    assert second.returncode == 0, stderr
+    assert stdout == f"wrote {directory}\n"
+    assert set(Manifest.load(directory).artifacts) == {"kickstart", "prepull"}
+
+
 # ---------------------------------------------------------------- progress lines carry their job's name
 
 
