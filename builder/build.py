@@ -7,16 +7,26 @@ OUT/<name>/manifest.json describes every artifact in OUT/<name>/ and only artifa
 build identity (spec hash, baseline and builder versions). A build under another identity
 removes the artifacts of the old one that it does not make again (they would describe a spec
 that no longer exists); artifacts of the same identity that it does not make stay recorded.
+
+Several specs: each is one job. `--jobs N` runs up to N jobs at once, in threads (the work is
+commands); each job's stderr lines carry its spec's name. A failed job does not stop the others: each
+job's outcome (built, failed and why, interrupted) is listed on stderr at the end, and the exit code is
+the worst of them. A build into OUT/<name>/ holds that directory's lock, so a second builder process
+building the same spec waits for the first instead of writing beside it. Ctrl-C (or SIGTERM) stops
+every job's running command; each job unwinds through its own cleanup before builder exits.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import shutil
+import signal
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from . import __version__, host, locks
 from .baseline import BASELINE_VERSION
 from .errors import BuilderError, UsageError
 from .host import progress
@@ -46,9 +56,37 @@ class BuildContext:
     options: BuildOptions
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one job: built (its directory), failed (the error), or not started."""
+
+    job: Job
+    directory: Path | None = None           # the directory whose manifest it wrote (None: nothing to build)
+    error: BaseException | None = None
+    started: bool = True
+
+    @property
+    def exit_code(self) -> int:
+        if not self.started or isinstance(self.error, KeyboardInterrupt):
+            return 130
+        if self.error is None:
+            return 0
+        return self.error.exit_code if isinstance(self.error, BuilderError) else 1
+
+    def summary(self) -> str:
+        name = self.job.item.spec.name
+        if not self.started:
+            return f"{name}: not started (interrupted)"
+        if isinstance(self.error, KeyboardInterrupt):
+            return f"{name}: interrupted (cleaned up)"
+        if self.error is not None:
+            return f"{name}: failed ({describe(self.error).splitlines()[0].removeprefix('error: ')})"
+        return f"{name}: built ({self.directory})" if self.directory else f"{name}: nothing to build"
+
+
 def build(items: list[LoadedSpec], out_dir: Path, only: list[str] | None = None,
-          options: BuildOptions | None = None) -> list[Path]:
-    """Build every loaded spec; the directories whose manifest was written (none in a dry run)."""
+          options: BuildOptions | None = None) -> list[Outcome]:
+    """Build every loaded spec; each one's outcome (none in a dry run). With one spec, its error is raised."""
     context = BuildContext(tuple(items), out_dir, tuple(Kind(k) for k in dict.fromkeys(only or ())),
                            options or BuildOptions())
     refuse_foreign_options(context)
@@ -60,7 +98,12 @@ def build(items: list[LoadedSpec], out_dir: Path, only: list[str] | None = None,
     if context.options.dry_run:
         print_plans(plans)
         return []
-    return [directory for job in jobs if (directory := build_job(context, job)) is not None]
+    with host.interruptible():
+        if len(jobs) == 1:
+            return [Outcome(jobs[0], build_job(context, jobs[0]))]
+        outcomes = build_concurrently(context, jobs) if context.options.jobs > 1 else build_in_turn(context, jobs)
+    report_outcomes(outcomes)
+    return outcomes
 
 
 # ------------------------------------------------------------------ refusals: before anything is read or written
@@ -122,10 +165,16 @@ def plan_jobs(context: BuildContext, jobs: list[Job]) -> list[str]:
     """Every kind's plan, for every spec, before anything is written (the dry run prints them)."""
     lines: list[str] = []
     for job in jobs:
-        for artifact in job.kinds:
-            lines += artifact.plan(job.item, job.directory, context.options)
-        lines += plan_manifest(job)
+        with job_output(job, jobs):
+            for artifact in job.kinds:
+                lines += artifact.plan(job.item, job.directory, context.options)
+            lines += plan_manifest(job)
     return lines
+
+
+def job_output(job: Job, jobs: list[Job]) -> contextlib.AbstractContextManager:
+    """With several specs, a job's stderr lines start with its spec's name."""
+    return host.progress_prefix(job.item.spec.name) if len(jobs) > 1 else contextlib.nullcontext()
 
 
 def plan_manifest(job: Job) -> list[str]:
@@ -150,11 +199,86 @@ def print_plans(lines: list[str]) -> None:
 # ------------------------------------------------------------------ the build
 
 
+def build_in_turn(context: BuildContext, jobs: list[Job]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    for job in jobs:
+        if host.interrupted() or (outcomes and isinstance(outcomes[-1].error, KeyboardInterrupt)):
+            outcomes.append(Outcome(job, started=False))
+        else:
+            outcomes.append(attempt(context, job, jobs))
+    return outcomes
+
+
+def build_concurrently(context: BuildContext, jobs: list[Job]) -> list[Outcome]:
+    """Up to --jobs jobs at once. Ctrl-C here (the main thread) stops every job's commands and waits for their cleanup."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=context.options.jobs, thread_name_prefix="builder-job") as pool:
+        futures = [pool.submit(attempt, context, job, jobs) for job in jobs]
+        try:
+            wait_for(futures)
+        except KeyboardInterrupt:
+            host.say("interrupted: stopping every job, then cleaning up")
+            pool.shutdown(wait=False, cancel_futures=True)
+            host.interrupt_commands()
+            wait_for_cleanup(futures)
+    return [Outcome(job, started=False) if future.cancelled() else future.result() for job, future in zip(jobs, futures, strict=True)]
+
+
+def wait_for(futures: list[concurrent.futures.Future]) -> None:
+    # a short timeout: the main thread keeps returning to Python, where Ctrl-C and SIGTERM arrive
+    while concurrent.futures.wait(futures, timeout=0.5).not_done:
+        pass
+
+
+def wait_for_cleanup(futures: list[concurrent.futures.Future], patience: int = 120) -> None:
+    """Wait until every job has unwound; a command that outlives SIGTERM for `patience` rounds gets SIGKILL."""
+    rounds = 0
+    while True:
+        try:
+            if not concurrent.futures.wait(futures, timeout=0.5).not_done:
+                return
+        except KeyboardInterrupt:
+            host.say("interrupted again: still cleaning up (mounts, loop devices, partial files)")
+        rounds += 1
+        if rounds == patience:
+            host.interrupt_commands(signal.SIGKILL)
+
+
+def attempt(context: BuildContext, job: Job, jobs: list[Job]) -> Outcome:
+    """Build one job, its failure kept (and said, with the job's name) rather than raised."""
+    if host.interrupted():
+        return Outcome(job, started=False)
+    with job_output(job, jobs):
+        try:
+            return Outcome(job, build_job(context, job))
+        except (Exception, KeyboardInterrupt) as exc:
+            host.say(describe(exc, tracebacks=not isinstance(exc, (BuilderError, OSError, KeyboardInterrupt))))
+            return Outcome(job, error=exc)
+
+
+def describe(exc: BaseException, tracebacks: bool = False) -> str:
+    """An error as builder prints it."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, OSError) and not isinstance(exc, BuilderError):
+        return f"error: {exc.filename or ''}: {exc.strerror or exc}"
+    if tracebacks:
+        return "".join(traceback.format_exception(exc)).rstrip()
+    return f"error: {exc}"
+
+
+def report_outcomes(outcomes: list[Outcome]) -> None:
+    built = sum(o.started and o.error is None for o in outcomes)
+    host.say(f"{len(outcomes)} specs: {built} built, {len(outcomes) - built} not")
+    for outcome in outcomes:
+        host.say(f"  {outcome.summary()}")
+
+
 def build_job(context: BuildContext, job: Job) -> Path | None:
     if not job.kinds:
         return None
-    with removed_if_left_empty(job.directory):
+    with removed_if_left_empty(job.directory), locks.directory_held(job.directory, f"another build into {job.directory}"):
         for artifact in job.kinds:
+            host.raise_if_interrupted()
             records = artifact.build(job.item, job.directory, context.options)
             record_artifacts(job, records)
     return job.directory

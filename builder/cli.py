@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", choices=[k.name for k in KINDS], metavar="KIND",
                    help="build only this artifact kind (repeatable): " + "; ".join(f"{k.name}: {k.makes}" for k in KINDS))
     p.add_argument("--dry-run", action="store_true", help="print what each artifact would write and run, and write nothing")
+    p.add_argument("--jobs", type=job_count, metavar="N",
+                   help="build up to N specs at once (default 1); a failed spec does not stop the others, and a summary "
+                        "on stderr says what became of each")
     for kind in KINDS:
         for option in kind.options:
             p.add_argument(option.flag, help=f"{kind.name}: {option.help}", **option.argparse)
@@ -157,16 +160,26 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def job_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of jobs (a whole number, 1 or more)")
+    return int(text)
+
+
 def cmd_build(args) -> int:
     from .build import build
     from .spec import load_all
 
+    if args.jobs is not None and args.dry_run:
+        raise UsageError("--jobs is for a build, and a dry run builds nothing", hint="leave out --jobs or --dry-run")
     options = BuildOptions.from_args(args)
     items = load_all(args.specs)
     _print_warnings(items)
-    for directory in build(items, args.out, args.only, options):
-        print(f"wrote {directory}")
-    return 0
+    outcomes = build(items, args.out, args.only, options)
+    for outcome in outcomes:
+        if outcome.directory is not None:
+            print(f"wrote {outcome.directory}")
+    return max((outcome.exit_code for outcome in outcomes), default=0)
 
 
 def cmd_verify(args) -> int:

@@ -3,16 +3,26 @@
 Progress and diagnostics go to stderr; results (what a command was asked for) go to stdout,
 and nothing here writes to stdout. A missing tool is named with the package that provides it
 on the build host's own family, so the hint is a command the user can paste.
+
+Several specs build at once in threads (`builder build --jobs N`), so what is process-wide lives
+here, once: each stderr line is written whole, with the prefix of the job that wrote it (a context
+variable: each thread's own), and every command `run` starts is registered until it ends, in a
+process group of its own, so an interrupted build stops every job's command and each job then
+unwinds through its own cleanup (`interrupt_commands`).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -95,9 +105,113 @@ def require_root(purpose: str, hint: str | None = None) -> None:
         raise BuilderError(f"{purpose} needs root", hint=hint)
 
 
+# ------------------------------------------------------------------ stderr, one whole line at a time
+
+_PREFIX: ContextVar[str] = ContextVar("builder_progress_prefix", default="")
+_STDERR = threading.Lock()
+
+
+@contextlib.contextmanager
+def progress_prefix(name: str) -> Iterator[None]:
+    """Every stderr line written in this block (in this thread) starts with `[name] `: one job's lines among others'."""
+    token = _PREFIX.set(f"[{name}] ")
+    try:
+        yield
+    finally:
+        _PREFIX.reset(token)
+
+
+def say(text: str) -> None:
+    """Write `text` to stderr, each line with the current job's prefix, in one piece."""
+    prefix = _PREFIX.get()
+    lines = "".join(f"{prefix}{line}\n" for line in text.splitlines() or [""])
+    with _STDERR:
+        sys.stderr.write(lines)
+        sys.stderr.flush()
+
+
 def progress(message: str) -> None:
     """A step that takes a while says what it is doing (stderr: stdout carries results only)."""
-    print(f"==> {message}", file=sys.stderr, flush=True)
+    say(f"==> {message}")
+
+
+# ------------------------------------------------------------------ commands, and stopping them all
+
+
+class Interrupted(KeyboardInterrupt):
+    """The build was interrupted (Ctrl-C, SIGTERM) while this job ran: it unwinds like Ctrl-C, through its cleanup."""
+
+
+_INTERRUPTED = threading.Event()
+_RUNNING: dict[int, subprocess.Popen] = {}     # pid (= its process group) -> the command, while it runs
+_STOPPED: set[int] = set()                     # the commands an interrupt stopped: they end with Interrupted
+_RUNNING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def registered(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """`proc` (started as the leader of its own process group) is stopped by `interrupt_commands` while it runs."""
+    with _RUNNING_LOCK:
+        _RUNNING[proc.pid] = proc
+    try:
+        yield proc
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.pop(proc.pid, None)
+
+
+def interrupt_commands(sig: int = signal.SIGTERM) -> None:
+    """Stop every command that ran when the build was interrupted (its whole process group; again with SIGKILL for one
+    that ignored SIGTERM) and refuse every later build step (`run` with check), so each job unwinds through its own
+    cleanup, whose commands (check=False, started after the interrupt) are left to finish."""
+    with _RUNNING_LOCK:
+        if not _INTERRUPTED.is_set():
+            _INTERRUPTED.set()
+            _STOPPED.update(_RUNNING)
+        stopping = [_RUNNING[pid] for pid in _STOPPED if pid in _RUNNING]
+    for proc in stopping:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+
+
+def stopped_by_interrupt(proc: subprocess.Popen) -> bool:
+    return proc.pid in _STOPPED
+
+
+def interrupted() -> bool:
+    return _INTERRUPTED.is_set()
+
+
+def raise_if_interrupted() -> None:
+    if _INTERRUPTED.is_set():
+        raise Interrupted()
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """One build: it starts uninterrupted, and SIGTERM ends it as Ctrl-C does."""
+    with _RUNNING_LOCK:
+        _INTERRUPTED.clear()
+        _STOPPED.clear()
+    with terminate_as_interrupt():
+        yield
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the block like Ctrl-C does: through the cleanup, not around it."""
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: signals are the main thread's to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(argv: Sequence[str | os.PathLike], what: str, *, env: Mapping[str, str] | None = None, input: str | None = None,
@@ -106,21 +220,58 @@ def run(argv: Sequence[str | os.PathLike], what: str, *, env: Mapping[str, str] 
     """Run a command with its output captured; on failure a BuilderError with `what`, the command and its last lines.
 
     `log_file` is a log the command writes itself (debootstrap's): its tail is added to the error.
+    After an interrupt a build step (check=True) is not started; a cleanup step (check=False) still is.
     """
+    if check:
+        raise_if_interrupted()
     args = [str(a) for a in argv]
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, env=env, input=input, timeout=timeout, cwd=cwd,
-                              check=False)
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                                process_group=0)
     except FileNotFoundError:
         raise BuilderError(f"{what}: {args[0]} is not installed", hint=install_hint([args[0]])) from None
-    except subprocess.TimeoutExpired:
-        raise BuilderError(f"{what}: {shlex.join(args)} took longer than {timeout:.0f} s") from None
+    with registered(proc):
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise BuilderError(f"{what}: {shlex.join(args)} took longer than {timeout:.0f} s") from None
+        except BaseException:  # Ctrl-C in the main thread: the command's whole group goes, as with subprocess.run
+            _kill_group(proc)
+            raise
+    if stopped_by_interrupt(proc):
+        raise Interrupted()
+    proc = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
     if check and proc.returncode:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
         if log_file is not None and log_file.exists():
             tail += f"\n--- {log_file.name}:\n" + "\n".join(log_file.read_text(errors="replace").splitlines()[-20:])
         raise BuilderError(f"{what} failed (exit {proc.returncode}): {shlex.join(args)}\n{tail}".rstrip())
     return proc
+
+
+@contextlib.contextmanager
+def started(argv: Sequence[str | os.PathLike], **popen) -> Iterator[subprocess.Popen]:
+    """A command whose output the caller reads as it comes (Popen's keywords), stopped with the build like `run`'s;
+    waited for at the end of the block."""
+    raise_if_interrupted()
+    proc = subprocess.Popen([str(a) for a in argv], process_group=0, **popen)
+    try:
+        with registered(proc):
+            yield proc
+            proc.wait()
+    except BaseException:
+        _kill_group(proc)
+        raise
+    if stopped_by_interrupt(proc):
+        raise Interrupted()
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
 
 
 def source_date_epoch(default: int) -> int:

@@ -172,10 +172,11 @@ def made_without_only() -> str:
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """What the command line asks of the builders: --dry-run, and each kind's own options by their dest."""
+    """What the command line asks of the builders: --dry-run, --jobs, and each kind's own options by their dest."""
 
     dry_run: bool = False
     given: Mapping[str, Any] = field(default_factory=dict)
+    jobs: int = 1                   # how many specs build at once
 
     def __getattr__(self, name: str) -> Any:
         # Builders read their options as attributes (options.boot_iso); an option not given has its default.
@@ -188,7 +189,8 @@ class BuildOptions:
 
     @classmethod
     def from_args(cls, args) -> BuildOptions:
-        return cls(dry_run=args.dry_run, given={o.dest: getattr(args, o.dest) for k in KINDS for o in k.options})
+        return cls(dry_run=args.dry_run, given={o.dest: getattr(args, o.dest) for k in KINDS for o in k.options},
+                   jobs=args.jobs or 1)
 
 
 def given_options(kind_: ArtifactKind, options: BuildOptions) -> list[Option]:

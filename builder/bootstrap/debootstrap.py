@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from .. import host
 from ..errors import BuilderError
 
 
@@ -65,21 +66,22 @@ def mirror_for(spec, suite: str) -> str:
 def _debootstrap(base: Debootstrap, root: Path, log) -> None:
     [argv] = base.commands(root)
     seen: set[str] = set()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip()
-        tail = (tail + [line])[-20:]
-        phase = _PHASE.match(line)
-        if phase and phase.group(1) not in seen:
-            seen.add(phase.group(1))
-            words = line.removeprefix("I: ").split()
-            # "Extracting adduser..." names the first of many packages: say what the phase does instead.
-            per_package = len(words) <= 3 and words[0] in ("Retrieving", "Validating", "Extracting", "Unpacking", "Configuring")
-            log(f"debootstrap: {words[0]} packages..." if per_package and "Release" not in line and "Packages" not in line
-                else f"debootstrap: {' '.join(words)}")
-    if proc.wait():
+    with host.started(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = (tail + [line])[-20:]
+            phase = _PHASE.match(line)
+            if phase and phase.group(1) not in seen:
+                seen.add(phase.group(1))
+                words = line.removeprefix("I: ").split()
+                # "Extracting adduser..." names the first of many packages: say what the phase does instead.
+                per_package = len(words) <= 3 and words[0] in ("Retrieving", "Validating", "Extracting", "Unpacking",
+                                                                "Configuring")
+                log(f"debootstrap: {words[0]} packages..." if per_package and "Release" not in line
+                    and "Packages" not in line else f"debootstrap: {' '.join(words)}")
+    if proc.returncode:
         logfile = root / "debootstrap" / "debootstrap.log"
         if logfile.exists():
             tail += ["--- debootstrap.log:", *logfile.read_text(errors="replace").splitlines()[-20:]]

@@ -8,6 +8,12 @@ Debian suite's Release `Date:`, the newest EL repomd.xml revision); it is writte
 temporary name and renamed, so a reader never sees a partial entry, and checked before use.
 A fresh bootstrap continues from the cached tarball too, so the first build and every later
 one start from the same bytes.
+
+Builds that need the same entry at once (`builder build --jobs`, or separate builder processes)
+bootstrap it once: the first takes the entry's lock (an flock on `<entry>.lock` beside it, see
+builder.locks) and bootstraps, the others wait on the lock and then find the entry made. A build
+killed while it bootstraps releases the lock with its death, and its partial files are removed by
+the next holder.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .. import host
+from .. import host, locks
 from ..errors import BuilderError
 from ..output import file_digest
 
@@ -38,7 +44,7 @@ CACHE_FORMAT = 2
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("BUILDER_CACHE") or Path.home() / ".cache" / "builder") / "bases"
+    return locks.cache_root() / "bases"
 
 
 class Bootstrapper(Protocol):
@@ -86,6 +92,15 @@ class BaseTree:
     def record(self) -> Path:
         return self.tarball.with_suffix(".json")
 
+    @property
+    def lock(self) -> Path:
+        return self.tarball.with_suffix(".lock")
+
+    @property
+    def partial_prefix(self) -> str:
+        """The name its files have while being written (then renamed): a killed bootstrap's leftovers are found by it."""
+        return f".partial-{self.tarball.name.removesuffix('.tar.zst')}-"
+
     def commands(self, root: Path, work: Path = Path("WORK")) -> list[list[str]]:
         return self.bootstrapper.commands(root, work)
 
@@ -118,9 +133,20 @@ def ensure_cached(base: BaseTree, log=host.progress) -> dict:
     if why := why_not_bootstrap(base):
         raise BuilderError(why, hint="run the build as root on a host with the bootstrap tools (make deps)")
     record = _cached_record(base)
-    if record is not None:
-        log(f"base tree from the cache: {base.tarball.name}")
-        return record
+    if record is None:
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        with locks.held(base.lock, f"another build's bootstrap of {base.tarball.name}", log):
+            record = _cached_record(base)  # made while this build waited
+            if record is None:
+                return _bootstrap(base, log)
+    log(f"base tree from the cache: {base.tarball.name}")
+    return record
+
+
+def _bootstrap(base: BaseTree, log) -> dict:
+    """Bootstrap `base` and store it in the cache (its lock held)."""
+    for leftover in cache_dir().glob(f"{base.partial_prefix}*"):  # of a build killed while it held the lock
+        leftover.unlink(missing_ok=True)
     log(f"bootstrapping {base.bootstrapper.origin} from {', '.join(base.bootstrapper.repositories())} "
         f"({len(base.packages)} packages; cached afterwards)")
     scratch = Path(tempfile.mkdtemp(prefix="builder-bootstrap."))
@@ -166,7 +192,7 @@ def _cached_record(base: BaseTree) -> dict | None:
 def _store(base: BaseTree, root: Path, date: int) -> dict:
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=".partial-", suffix=".tar.zst", dir=directory)
+    fd, partial = tempfile.mkstemp(prefix=base.partial_prefix, suffix=".tar.zst", dir=directory)
     os.close(fd)
     try:
         leave_out = [f"--exclude={pattern}" for pattern in base.bootstrapper.leave_out()]
@@ -175,7 +201,7 @@ def _store(base: BaseTree, root: Path, date: int) -> dict:
         record = {"format": CACHE_FORMAT, "command": base.recorded_command(), "sha256": file_digest(Path(partial)),
                   "mirror_date": date}
         os.replace(partial, base.tarball)
-        fd, partial = tempfile.mkstemp(prefix=".partial-", suffix=".json", dir=directory)
+        fd, partial = tempfile.mkstemp(prefix=base.partial_prefix, suffix=".json", dir=directory)
         with os.fdopen(fd, "w") as handle:
             json.dump(record, handle)
         os.replace(partial, base.record)

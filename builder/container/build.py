@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import __version__, bootstrap
 from ..baseline import BASELINE_VERSION, Baseline, render_script
 from ..errors import BuilderError
-from ..host import progress, source_date_epoch
+from ..host import progress, raise_if_interrupted, source_date_epoch
 from ..manifest import ArtifactRecord, record_for
 from ..spec import ContainerSettings
 from . import engine, image, plan, strip
@@ -80,13 +80,9 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
                       image_definition(item.spec), container_settings(item.spec))
     out_existed = directory.parent.exists()
     try:
-        bootstrap_tree(context)
-        apply_baseline(context)
-        strip_tree(context)
-        write_layers(context)
-        check_budget(context)
-        make_image(context)
-        write_outputs(context)
+        for step in (bootstrap_tree, apply_baseline, strip_tree, write_layers, check_budget, make_image, write_outputs):
+            raise_if_interrupted()  # a step of Python alone (layers, image) runs no command an interrupt could stop
+            step(context)
     except BaseException:
         _remove_if_empty(directory)
         if not out_existed:

@@ -1,6 +1,9 @@
 """The Docker engine, through the docker SDK: load a built image, unpack an image for the checks.
 
 The engine is the one DOCKER_HOST names (the SDK's usual rules), or the default socket.
+Loads into one engine take turns (a lock per engine address, between threads and builder
+processes): the SDK reads the loaded image back by its tag, which another build's load of the
+same name could move in between.
 """
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import os
 import tarfile
 from pathlib import Path
 
+from .. import locks
 from ..errors import BuilderError
 
 
@@ -35,9 +39,10 @@ def client():
 def load(archive: Path, config_digest: str) -> str:
     """Load a docker-archive; the engine's image id must be the config's digest (it is, when the config bytes survive)."""
     engine = client()
-    with archive.open("rb") as handle:
+    with locks.held(locks.lock_file("engine", engine_address()), f"another build's load into {engine_address()}"), \
+            archive.open("rb") as handle:
         images = engine.images.load(handle)
-    ids = [image.id for image in images]
+        ids = [image.id for image in images]
     if ids != [config_digest]:
         raise BuilderError(f"the engine loaded {', '.join(ids) or 'nothing'} from {archive}, expected image id {config_digest}")
     return config_digest

@@ -7,7 +7,6 @@ The image appears at OUT/<name>/<name>.qcow2 by one rename, or not at all.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -15,15 +14,23 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from .. import __version__, bootstrap
 from ..errors import BuilderError
-from ..host import progress, require_root, require_tools
+from ..host import (
+    Interrupted,
+    progress,
+    raise_if_interrupted,
+    registered,
+    require_root,
+    require_tools,
+    say,
+    stopped_by_interrupt,
+    terminate_as_interrupt,
+)
 from ..manifest import ArtifactRecord, Manifest, ManifestError, record_for
 from . import blockdev
 from .dib import ELEMENTS_DIR, ROOT_TARBALL, DibRun, compose, disk_image_create, environment_for
@@ -79,45 +86,32 @@ def run_dib(name: str, run: DibRun, work: Path, extra_paths: list[Path], log: Pa
     # The log is written where it is kept, as it grows: `tail -f` shows the build in detail.
     # DIB runs in its own process group: on Ctrl-C or SIGTERM the whole group is stopped
     # before anything it mounted is released.
-    with log.open("w") as handle, _terminate_as_interrupt():
+    with log.open("w") as handle, terminate_as_interrupt():
+        raise_if_interrupted()
         proc = subprocess.Popen(run.argv(stem), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace", cwd=work, start_new_session=True)
         try:
-            phase = None
-            for line in proc.stdout:
-                handle.write(line)
-                handle.flush()
-                match = PHASE.search(line)
-                if match and (match.group(1) or match.group(2) or match.group(3)) != phase:
-                    phase = match.group(1) or match.group(2) or match.group(3)
-                    progress(f"qcow2 {name}: {phase}")
-            returncode = proc.wait()
+            with registered(proc):
+                phase = None
+                for line in proc.stdout:
+                    handle.write(line)
+                    handle.flush()
+                    match = PHASE.search(line)
+                    if match and (match.group(1) or match.group(2) or match.group(3)) != phase:
+                        phase = match.group(1) or match.group(2) or match.group(3)
+                        progress(f"qcow2 {name}: {phase}")
+                returncode = proc.wait()
         finally:
             _stop_group(proc)
+        if stopped_by_interrupt(proc):
+            raise Interrupted()
     built = stem.with_suffix(".qcow2")
     if returncode != 0 or not built.is_file():
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-TAIL_LINES:])
-        sys.stderr.write(tail)
+        say(tail)
         raise Qcow2BuildFailed(f"qcow2 {name}: disk-image-create failed (exit {returncode}); its log is {log}",
                                hint="the lines above are the end of the log")
     return built
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the build like Ctrl-C does: through the cleanup, not around it."""
-    def interrupt(_signum, _frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

@@ -115,4 +115,10 @@ def environment_for(run: DibRun, data_dir: Path, elements_path: list[Path]) -> d
     env = {key: value.replace("{data}", str(data_dir)) for key, value in run.environment.items()}
     env["ELEMENTS_PATH"] = ":".join(str(p) for p in [*elements_path, ELEMENTS_DIR])
     env["TMPDIR"] = str(data_dir.parent / "tmp")  # everything DIB mounts lies under the build's own directory
+    # DIB's image cache (default ~/.cache/image-create) is shared without a lock: the dpkg element bind-mounts its
+    # apt/ into every build's chroot (two apts on one archives/lock, one build's `apt-get clean` under the other's
+    # install), and the yum element its yum/ (one dnf cache for every build). Each build gets its own, under its build
+    # directory: the apt one kept no package across builds anyway (finalise runs `apt-get clean`); an EL rebuild now
+    # downloads its packages again. What DIB does lock (DIB_LOCKFILES) it still locks.
+    env["DIB_IMAGE_CACHE"] = str(data_dir.parent / "image-cache")
     return env
