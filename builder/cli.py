@@ -94,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", action="append", metavar="HOST[:PORT]/REPO[:TAG]",
                    help="registry: push here instead of the spec's container.registry (repeatable: to each, concurrently)")
     p.add_argument("--plain-http", action="store_true", help="registry: plain HTTP instead of TLS (a trusted network only)")
+    p.add_argument("--no-warm", action="store_true",
+                   help="registry: do not pull the image through each of container.prepull.mirrors after the push (by default "
+                        "every mirror is warmed, so that a rack of nodes released at once finds the image in its cache)")
     p.add_argument("--cloud", action="append", metavar="NAME",
                    help=f"{_for('cloud')}: a cloud of clouds.yaml to upload to (repeatable; replaces the spec's qcow2.glance_clouds; "
                         "neither: OS_CLOUD)")
@@ -219,7 +222,7 @@ def cmd_verify(args) -> int:
 
 # publish options and the destinations that read them: given for another, they would be silently ignored.
 PUBLISH_OPTIONS = {"root": {"pxe"}, "with_pxelinux": {"pxe"}, "rearm": {"pxe"}, "registry": {"registry"},
-                   "plain_http": {"registry"}, "cloud": {"glance"}, "jobs": {"glance", "registry"}, "timeout": {"glance"}}
+                   "plain_http": {"registry"}, "no_warm": {"registry"}, "cloud": {"glance"}, "jobs": {"glance", "registry"}, "timeout": {"glance"}}
 
 # Defaults of publish options, filled in after the refusal: there, None (or False) means "not given".
 PUBLISH_DEFAULTS = {"jobs": 4, "timeout": 1800}

@@ -552,6 +552,8 @@ def test_prepull_with_docker_on_el_is_refused():
     (["publish", "examples/debian12-node.yaml", "--to", "registry", "--registry", "r.example.com/base/a",
       "--registry", "r.example.com/base/a"], "a --registry reference is given twice"),
     (["publish", "examples/debian12-node.yaml", "--to", "registry", "--jobs", "0"], "--jobs: at least 1, not 0"),
+    (["publish", "examples/debian12-node.yaml", "--to", "registry", "--no-warm"], "names no container.prepull.mirrors to warm"),
+    (["publish", "examples/compute-node-cs9.yaml", "--to", "glance", "--no-warm"], "--no-warm is for --to registry, not --to glance"),
     (["verify", "examples/debian12-node.yaml", "--rootfs", "/", "--no-boot"], "--no-boot and --console are for --qcow2"),
     (["build", "examples/pxe-rack-rocky9.yaml", "--only", "kickstart", "--boot-iso", "boot.iso", "--out", "out"],
      "--boot-iso is for the iso artifact"),

@@ -6,6 +6,10 @@ host are pushed one after the other, so that the later ones mount the blobs the 
 blob mount) instead of uploading them again. One failing stops none of the others: each reference gets its line
 in the summary (JSON on stdout) and its record in manifest.json (`published.registry.<reference>`; the records are
 written one at a time), and the exit code is 1 when any failed. A re-run sends only what is still missing.
+
+Then every mirror of container.prepull (all sites) is warmed: the image nodes pull is pulled through it, one
+request at a time, so that it holds every blob before a rack of nodes asks for them at once (a cold pull-through
+cache fetches a blob from the origin once per concurrent miss). Each mirror gets a line too (warmed or failed).
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from pathlib import Path
 from ..errors import BuilderError, UsageError
 from ..host import progress
 from ..manifest import Manifest
-from .registry import Reference, parse_reference, push
+from .registry import Reference, parse_reference, push, warm
 
 DEFAULT_JOBS = 4
 
@@ -29,6 +33,7 @@ DEFAULT_JOBS = 4
 class Status(StrEnum):
     PUSHED = "pushed"
     ALREADY_THERE = "already-there"
+    WARMED = "warmed"
     FAILED = "failed"
 
 
@@ -43,11 +48,14 @@ class Outcome:
     blobs_mounted: int = 0
     digest: str = ""
     error: str = ""
+    site: str = ""
+    """A mirror's site (the line of a mirror warmed after the push), else empty."""
+    bytes_fetched: int = 0
 
     def as_json(self) -> dict:
         return {"registry": self.registry, "status": self.status.value, "blobs_sent": self.blobs_sent,
                 "bytes_sent": self.bytes_sent, "blobs_mounted": self.blobs_mounted, "digest": self.digest or None,
-                "error": self.error or None}
+                "error": self.error or None, "site": self.site or None, "bytes_fetched": self.bytes_fetched}
 
 
 def references(item, given: list[str] | None) -> tuple[Reference, ...]:
@@ -118,9 +126,47 @@ def push_all(layout: Path, refs: tuple[Reference, ...], plain_http: bool, jobs: 
     return sorted((outcome for outcomes in done for outcome in outcomes), key=lambda outcome: order[outcome.registry])
 
 
+def mirrors_to_warm(item, outcomes: list[Outcome], log: Callable[[str], None] = progress) -> list[tuple[str, Reference]]:
+    """(site, the pulled image's reference through the mirror) for every mirror of container.prepull, if the image the
+    nodes pull is one this run pushed (or found there); nothing otherwise, and why."""
+    prepull = item.spec.container.prepull if item.spec.container else None
+    if prepull is None or not prepull.mirrors:
+        return []
+    pulled = parse_reference(prepull.image)
+    there = [o for o in outcomes if o.registry == str(pulled) and o.status in (Status.PUSHED, Status.ALREADY_THERE)]
+    if not there:
+        failed = any(o.registry == str(pulled) for o in outcomes)
+        log(f"mirrors not warmed: the image nodes pull, {pulled}, {'failed to push' if failed else 'is not one of the references pushed'}")
+        return []
+    return [(site, Reference(host, pulled.repository, pulled.tag)) for site, hosts in prepull.mirrors.items() for host in hosts]
+
+
+def warm_mirrors(layout: Path, mirrors: list[tuple[str, Reference]], plain_http: bool, jobs: int,
+                 log: Callable[[str], None] = progress) -> list[Outcome]:
+    """Pull the image through every mirror, at most `jobs` mirrors at once, each one request at a time."""
+    import requests
+
+    def warm_one(site_and_ref: tuple[str, Reference]) -> Outcome:
+        site, ref = site_and_ref
+        try:
+            fetched = warm(layout, ref, plain_http, log=log)
+        except (BuilderError, OSError, requests.RequestException) as exc:
+            log(f"{ref} (mirror, site {site}): FAILED: {exc}")
+            return Outcome(str(ref), Status.FAILED, error=str(exc), site=site)
+        return Outcome(str(ref), Status.WARMED, site=site, bytes_fetched=fetched)
+
+    if not mirrors:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(mirrors))), thread_name_prefix="warm") as pool:
+        return list(pool.map(warm_one, mirrors))
+
+
 def publish(item, args) -> int:
-    """`builder publish SPEC --to registry [--registry REF]... [--jobs N] [--plain-http]`."""
+    """`builder publish SPEC --to registry [--registry REF]... [--jobs N] [--plain-http] [--no-warm]`."""
     refs = references(item, args.registry)
+    prepull = item.spec.container.prepull if item.spec.container else None
+    if args.no_warm and not (prepull and prepull.mirrors):
+        raise UsageError(f"--no-warm: {item.path} names no container.prepull.mirrors to warm")
     jobs = DEFAULT_JOBS if args.jobs is None else args.jobs
     if jobs < 1:
         raise UsageError(f"--jobs: at least 1, not {jobs}")
@@ -131,9 +177,15 @@ def publish(item, args) -> int:
     if image_manifest.parent.parent.parent != layout:
         raise BuilderError(f"{image_manifest}: the recorded container image is not a blob of {layout}")
     outcomes = push_all(layout, refs, args.plain_http, jobs, PublicationRecords(manifest))
+    if not args.no_warm:
+        outcomes += warm_mirrors(layout, mirrors_to_warm(item, outcomes), prepull.plain_http if prepull else False, jobs)
     for outcome in outcomes:
-        detail = outcome.error.splitlines()[0] if outcome.error else (
-            f"{outcome.blobs_sent} blob(s), {outcome.bytes_sent} bytes sent, {outcome.blobs_mounted} mounted")
+        if outcome.error:
+            detail = outcome.error.splitlines()[0]
+        elif outcome.site:
+            detail = f"site {outcome.site}: {outcome.bytes_fetched} bytes pulled through it"
+        else:
+            detail = f"{outcome.blobs_sent} blob(s), {outcome.bytes_sent} bytes sent, {outcome.blobs_mounted} mounted"
         progress(f"{outcome.registry}: {outcome.status}: {detail}")
     json.dump([outcome.as_json() for outcome in outcomes], sys.stdout, indent=2)
     print()

@@ -85,10 +85,11 @@ def docker_credentials(host: str) -> tuple[str, str] | None:
 
 
 class Registry:
-    def __init__(self, ref: Reference, plain_http: bool = False, attempts: int = 5, backoff: float = 1.0):
+    def __init__(self, ref: Reference, plain_http: bool = False, attempts: int = 5, backoff: float = 1.0,
+                 scope: str = "pull,push"):
         import requests
 
-        self.requests, self.ref, self.attempts, self.backoff = requests, ref, attempts, backoff
+        self.requests, self.ref, self.attempts, self.backoff, self.scope = requests, ref, attempts, backoff, scope
         self.base = f"{'http' if plain_http else 'https'}://{ref.host}"
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy from the environment between us and an internal registry
@@ -139,7 +140,7 @@ class Registry:
         realm = fields_.get("realm")
         if not realm or self.authorization and self.authorization.startswith("Bearer ") and "error" not in fields_:
             return False
-        query = {"service": fields_.get("service", ""), "scope": fields_.get("scope") or f"repository:{self.ref.repository}:pull,push"}
+        query = {"service": fields_.get("service", ""), "scope": fields_.get("scope") or f"repository:{self.ref.repository}:{self.scope}"}
         answer = self.session.get(realm, params=query, auth=credentials, timeout=(10, 60))
         if answer.status_code != 200:
             raise BuilderError(f"{self.ref.host}: the token service {realm} refused ({answer.status_code})",
@@ -208,6 +209,33 @@ class Registry:
         if done.status_code != 201:
             self._fail(done, f"the upload of {digest}")
 
+    def manifest_body_digest(self, media_type: str) -> str | None:
+        """GET the tag's manifest (a pull-through cache keeps what it served) and return the digest of its bytes."""
+        response = self.request("GET", f"/v2/{self.ref.repository}/manifests/{self.ref.tag}", headers={"Accept": media_type})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            self._fail(response, f"the manifest of {self.ref}")
+        return sha256_of(response.content)
+
+    def fetch_blob(self, digest: str) -> int:
+        """GET the blob, check its sha256 and return its size (read and dropped: what a pull-through cache keeps)."""
+        import hashlib
+
+        response = self.request("GET", f"/v2/{self.ref.repository}/blobs/{digest}", stream=True)
+        if response.status_code != 200:
+            self._fail(response, f"the blob {digest}")
+        hashed, size = hashlib.sha256(), 0
+        try:
+            for chunk in response.iter_content(1 << 20):
+                hashed.update(chunk)
+                size += len(chunk)
+        except self.requests.RequestException as exc:
+            raise _Transient(f"{type(exc).__name__} while reading {digest}: {exc}") from None
+        if f"sha256:{hashed.hexdigest()}" != digest:
+            raise BuilderError(f"{self.ref.host} served other bytes for {digest} (sha256:{hashed.hexdigest()})")
+        return size
+
     def put_manifest(self, manifest: bytes, media_type: str) -> str:
         response = self.request("PUT", f"/v2/{self.ref.repository}/manifests/{self.ref.tag}", data=manifest,
                                 headers={"Content-Type": media_type})
@@ -273,3 +301,26 @@ def push(layout: Path, ref: Reference, plain_http: bool = False, attempts: int =
     if confirmed != digest:
         raise BuilderError(f"{ref}: the registry serves {confirmed} for the tag, expected {digest}")
     return Pushed(digest, blobs_sent=sent, bytes_sent=sent_bytes, blobs_mounted=mounted)
+
+
+def warm(layout: Path, ref: Reference, plain_http: bool = False, attempts: int = 5, backoff: float = 1.0,
+         log=print) -> int:
+    """Pull the layout's image through `ref` (a pull-through cache's address, the origin's repository and tag) so that
+    the cache holds every blob before nodes ask for it; the bytes fetched.
+
+    One request at a time: the blobs a cache is still fetching are fetched from the origin again by every other
+    request for them (Distribution 2.8 does not coalesce misses; docs/performance.md, the fleet section).
+    """
+    manifest_bytes, manifest, _config = read_layout(layout)
+    digest, media_type = sha256_of(manifest_bytes), manifest["mediaType"]
+    mirror = Registry(ref, plain_http, attempts, backoff, scope="pull")
+    served = mirror.retrying("reading the manifest", lambda: mirror.manifest_body_digest(media_type))
+    if served != digest:
+        raise BuilderError(f"{ref}: the mirror serves {served or 'no image'} for the tag, not {digest}",
+                           hint="is it a pull-through cache of the registry the image was pushed to (proxy.remoteurl)?")
+    fetched = 0
+    for descriptor in [manifest["config"], *manifest["layers"]]:
+        blob = descriptor["digest"]
+        fetched += mirror.retrying(f"fetching blob {blob}", lambda blob=blob: mirror.fetch_blob(blob))
+        log(f"{ref}: blob {blob[:19]}... fetched")
+    return fetched
