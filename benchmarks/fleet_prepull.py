@@ -102,11 +102,12 @@ def ratio(ours: Sequence[float], base: Sequence[float]) -> str:
 
 
 def registries_conf(origin: str, mirror: str | None = None) -> str:
-    """The registries.conf a node gets: the origin, and its rack's mirror tried first (plain HTTP on loopback)."""
-    text = f'[[registry]]\nlocation = "{origin}"\ninsecure = true\n'
-    if mirror:
-        text += f'\n[[registry.mirror]]\nlocation = "{mirror}"\ninsecure = true\n'
-    return text
+    """The registries.conf a node gets: builder's own drop-in (builder.baseline.prepull, as the kickstart writes it)
+    for the origin and its rack's mirror, tried first (plain HTTP on loopback)."""
+    from builder.baseline.prepull import mirrors_dropin
+    from builder.spec.model import Prepull
+
+    return mirrors_dropin(Prepull(image=f"{origin}/fleet/node:1", plain_http=True), (mirror,) if mirror else ())
 
 
 def origin_requests(log: str, node_agent: str) -> Counter[tuple[str, str]]:
