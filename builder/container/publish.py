@@ -53,9 +53,12 @@ class Outcome:
     bytes_fetched: int = 0
 
     def as_json(self) -> dict:
+        if self.site:  # a mirror's line
+            return {"registry": self.registry, "status": self.status.value, "site": self.site,
+                    "bytes_fetched": self.bytes_fetched, "error": self.error or None}
         return {"registry": self.registry, "status": self.status.value, "blobs_sent": self.blobs_sent,
                 "bytes_sent": self.bytes_sent, "blobs_mounted": self.blobs_mounted, "digest": self.digest or None,
-                "error": self.error or None, "site": self.site or None, "bytes_fetched": self.bytes_fetched}
+                "error": self.error or None}
 
 
 def references(item, given: list[str] | None) -> tuple[Reference, ...]:
