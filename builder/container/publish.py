@@ -122,9 +122,7 @@ def push_host(layout: Path, refs: list[Reference], plain_http: bool, records: Pu
 def push_all(layout: Path, refs: tuple[Reference, ...], plain_http: bool, jobs: int, records: PublicationRecords,
              log: Callable[[str], None] = progress) -> list[Outcome]:
     """Push to every reference, each host's in turn and at most `jobs` hosts at once; the outcomes in the references' order."""
-    groups = by_host(refs)
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(groups))), thread_name_prefix="push") as pool:
-        done = list(pool.map(lambda group: push_host(layout, group, plain_http, records, log), groups))
+    done = bounded_map(lambda group: push_host(layout, group, plain_http, records, log), by_host(refs), jobs, "push")
     order = {str(ref): index for index, ref in enumerate(refs)}
     return sorted((outcome for outcomes in done for outcome in outcomes), key=lambda outcome: order[outcome.registry])
 
@@ -158,10 +156,15 @@ def warm_mirrors(layout: Path, mirrors: list[tuple[str, Reference]], plain_http:
             return Outcome(str(ref), Status.FAILED, error=str(exc), site=site)
         return Outcome(str(ref), Status.WARMED, site=site, bytes_fetched=fetched)
 
-    if not mirrors:
+    return bounded_map(warm_one, mirrors, jobs, "warm")
+
+
+def bounded_map(work: Callable, items: list, jobs: int, name: str) -> list:
+    """work(item) for every item, at most `jobs` at a time, the results in the items' order."""
+    if not items:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(mirrors))), thread_name_prefix="warm") as pool:
-        return list(pool.map(warm_one, mirrors))
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))), thread_name_prefix=name) as pool:
+        return list(pool.map(work, items))
 
 
 def publish(item, args) -> int:
