@@ -7,7 +7,7 @@ from pathlib import Path
 
 from support.oci import spec_text, write_small_image
 
-from builder.container.publish import PublicationRecords, by_host, references
+from builder.container.publish import by_host, record_publication, references
 from builder.container.registry import parse_reference
 from builder.manifest import Manifest
 from builder.spec import load_spec_text
@@ -32,9 +32,8 @@ def test_references_on_one_host_are_one_group_in_their_order():
 
 def test_concurrent_records_are_all_kept(tmp_path: Path):
     image = write_small_image(tmp_path, "node", layers=1, layer_bytes=64)
-    records = PublicationRecords(Manifest.load(image["directory"]))
     refs = [parse_reference(f"r{index}.example.com/base/node:1") for index in range(24)]
-    threads = [threading.Thread(target=records.add, args=(ref, image["digest"])) for ref in refs]
+    threads = [threading.Thread(target=record_publication, args=(image["directory"], ref, image["digest"])) for ref in refs]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -48,7 +47,7 @@ def test_a_record_of_one_registry_from_before_is_kept(tmp_path: Path):
     image = write_small_image(tmp_path, "node", layers=1, layer_bytes=64)
     old = {"reference": "old.example.com/base/node:1", "digest": image["digest"], "pinned": "old.example.com/base/node@x"}
     Manifest.load(image["directory"]).with_publication("container", "registry", old).write()
-    PublicationRecords(Manifest.load(image["directory"])).add(parse_reference("new.example.com/base/node:1"), image["digest"])
+    record_publication(image["directory"], parse_reference("new.example.com/base/node:1"), image["digest"])
     published = Manifest.load(image["directory"]).record("container").published["registry"]
     assert published == {"old.example.com/base/node:1": old, "new.example.com/base/node:1": {
         "reference": "new.example.com/base/node:1", "digest": image["digest"], "pinned": f"new.example.com/base/node@{image['digest']}"}}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ from ..errors import BuilderError, UsageError
 from ..host import progress
 from ..manifest import Manifest
 from .registry import Reference, parse_reference, push, warm
-
-DEFAULT_JOBS = 4
 
 
 class Status(StrEnum):
@@ -82,24 +79,20 @@ def by_host(refs: Iterable[Reference]) -> list[list[Reference]]:
     return list(groups.values())
 
 
-class PublicationRecords:
-    """manifest.json's registry records, updated by concurrent pushes one at a time."""
+def record_publication(directory: Path, ref: Reference, digest: str) -> None:
+    """Add the reference's record to manifest.json's registry records (Manifest.update: one writer at a time)."""
+    def add(manifest: Manifest) -> Manifest:
+        record = manifest.record("container")
+        known = dict((record.published.get("registry") if record else None) or {})
+        if isinstance(known.get("reference"), str):  # a manifest from before several registries: one record
+            known = {known["reference"]: known}
+        known[str(ref)] = {"reference": str(ref), "digest": digest, "pinned": f"{ref.host}/{ref.repository}@{digest}"}
+        return manifest.with_publication("container", "registry", known)
 
-    def __init__(self, manifest: Manifest):
-        self.manifest, self.lock = manifest, threading.Lock()
-
-    def add(self, ref: Reference, digest: str) -> None:
-        with self.lock:
-            record = self.manifest.record("container")
-            known = dict((record.published.get("registry") if record else None) or {})
-            if isinstance(known.get("reference"), str):  # a manifest from before several registries: one record
-                known = {known["reference"]: known}
-            known[str(ref)] = {"reference": str(ref), "digest": digest, "pinned": f"{ref.host}/{ref.repository}@{digest}"}
-            self.manifest = self.manifest.with_publication("container", "registry", known)
-            self.manifest.write()
+    Manifest.update(directory, add)
 
 
-def push_host(layout: Path, refs: list[Reference], plain_http: bool, records: PublicationRecords,
+def push_host(layout: Path, refs: list[Reference], plain_http: bool, directory: Path,
               log: Callable[[str], None]) -> list[Outcome]:
     """Push to the references of one host in turn; once one has the image, the others mount its blobs."""
     import requests
@@ -112,17 +105,17 @@ def push_host(layout: Path, refs: list[Reference], plain_http: bool, records: Pu
             log(f"{ref}: FAILED: {exc}")
             outcomes.append(Outcome(str(ref), Status.FAILED, error=str(exc)))
             continue
-        records.add(ref, pushed.digest)
+        record_publication(directory, ref, pushed.digest)
         source = source or ref.repository
         status = Status.ALREADY_THERE if pushed.already_there else Status.PUSHED
         outcomes.append(Outcome(str(ref), status, pushed.blobs_sent, pushed.bytes_sent, pushed.blobs_mounted, pushed.digest))
     return outcomes
 
 
-def push_all(layout: Path, refs: tuple[Reference, ...], plain_http: bool, jobs: int, records: PublicationRecords,
+def push_all(layout: Path, refs: tuple[Reference, ...], plain_http: bool, jobs: int, directory: Path,
              log: Callable[[str], None] = progress) -> list[Outcome]:
     """Push to every reference, each host's in turn and at most `jobs` hosts at once; the outcomes in the references' order."""
-    done = bounded_map(lambda group: push_host(layout, group, plain_http, records, log), by_host(refs), jobs, "push")
+    done = bounded_map(lambda group: push_host(layout, group, plain_http, directory, log), by_host(refs), jobs, "push")
     order = {str(ref): index for index, ref in enumerate(refs)}
     return sorted((outcome for outcomes in done for outcome in outcomes), key=lambda outcome: order[outcome.registry])
 
@@ -173,18 +166,15 @@ def publish(item, args) -> int:
     prepull = item.spec.container.prepull if item.spec.container else None
     if args.no_warm and not (prepull and prepull.mirrors):
         raise UsageError(f"--no-warm: {item.path} names no container.prepull.mirrors to warm")
-    jobs = DEFAULT_JOBS if args.jobs is None else args.jobs
-    if jobs < 1:
-        raise UsageError(f"--jobs: at least 1, not {jobs}")
     directory = args.out / item.spec.name
     manifest = Manifest.load_or_empty(directory)
     image_manifest = manifest.artifact("container", hint=f"build it: builder build {item.path} --only container --out {args.out}")
     layout = directory / "container" / "oci"
     if image_manifest.parent.parent.parent != layout:
         raise BuilderError(f"{image_manifest}: the recorded container image is not a blob of {layout}")
-    outcomes = push_all(layout, refs, args.plain_http, jobs, PublicationRecords(manifest))
+    outcomes = push_all(layout, refs, args.plain_http, args.jobs, directory)
     if not args.no_warm:
-        outcomes += warm_mirrors(layout, mirrors_to_warm(item, outcomes), prepull.plain_http if prepull else False, jobs)
+        outcomes += warm_mirrors(layout, mirrors_to_warm(item, outcomes), prepull.plain_http if prepull else False, args.jobs)
     for outcome in outcomes:
         if outcome.error:
             detail = outcome.error.splitlines()[0]
