@@ -160,12 +160,12 @@ def test_build_reports_every_cross_field_problem_at_its_line_and_writes_nothing(
 
 def test_problems_of_every_spec_are_reported_and_no_spec_is_built(tmp_path):
     good = ROOT / "examples" / "compute-node-cs9.yaml"
-    bad = spec_file(tmp_path, "version: 1\nname: x\nhostname: -x-\n", "bad.yaml")
-    worse = spec_file(tmp_path, "version: 1\nname: y\nlocale: klingon\n", "worse.yaml")
+    bad = spec_file(tmp_path, "version: 1\nname: x\ntarget: rocky-9\nhostname: -x-\n", "bad.yaml")
+    worse = spec_file(tmp_path, "version: 1\nname: y\ntarget: rocky-9\nlocale: klingon\n", "worse.yaml")
     result = refused_build(tmp_path, good, bad, worse)
     # Neither spec has a user: the lockout check runs beside the broken fields it does not read.
-    assert reports(result.stderr, bad) == {(3, "hostname"), (1, "users")}
-    assert reports(result.stderr, worse) == {(3, "locale"), (1, "users")}
+    assert reports(result.stderr, bad) == {(4, "hostname"), (1, "users")}
+    assert reports(result.stderr, worse) == {(4, "locale"), (1, "users")}
 
 
 def test_cross_field_checks_run_beside_structural_errors(tmp_path):
@@ -192,6 +192,7 @@ def test_unknown_keys_are_errors_with_a_did_you_mean_hint(tmp_path, capsys):
     spec = spec_file(tmp_path, f"""
         version: 1
         name: t
+        target: rocky-9
         hostnme: node1
         users:
           - name: ops
@@ -199,9 +200,9 @@ def test_unknown_keys_are_errors_with_a_did_you_mean_hint(tmp_path, capsys):
         """)
     assert main(["validate", str(spec)]) == 2
     err = capsys.readouterr().err
-    assert reports(err, spec) == {(3, "hostnme"), (6, "users[0].ssh_key")}
-    assert f"{spec}:3: hostnme: unknown field\n    hint: did you mean `hostname`?" in err
-    assert f"{spec}:6: users[0].ssh_key: unknown field\n    hint: did you mean `ssh_keys`?" in err
+    assert reports(err, spec) == {(4, "hostnme"), (7, "users[0].ssh_key")}
+    assert f"{spec}:4: hostnme: unknown field\n    hint: did you mean `hostname`?" in err
+    assert f"{spec}:7: users[0].ssh_key: unknown field\n    hint: did you mean `ssh_keys`?" in err
 
 
 def test_duplicate_keys_are_errors(tmp_path, capsys):
@@ -254,6 +255,7 @@ def test_a_port_without_its_protocol_gets_a_hint(tmp_path, capsys, ports, bare):
     spec = spec_file(tmp_path, f"""
         version: 1
         name: t
+        target: rocky-9
         users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
         firewall:
           ports: {ports}
@@ -261,7 +263,7 @@ def test_a_port_without_its_protocol_gets_a_hint(tmp_path, capsys, ports, bare):
     assert main(["validate", str(spec)]) == 2
     err = capsys.readouterr().err
     index = 1 if ports.startswith("[22/tcp") else 0
-    assert reports(err, spec) == {(5, f"firewall.ports[{index}]")}
+    assert reports(err, spec) == {(6, f"firewall.ports[{index}]")}
     assert "a port needs its protocol" in err and f"hint: write {bare}/tcp (or {bare}/udp)" in err
 
 
@@ -358,13 +360,14 @@ def test_tcp_tw_recycle_is_refused_with_the_reason(tmp_path, capsys):
     spec = spec_file(tmp_path, f"""
         version: 1
         name: t
+        target: rocky-9
         users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
         sysctls:
           net.ipv4.tcp_tw_recycle: 1
         """)
     assert main(["validate", str(spec)]) == 2
     err = capsys.readouterr().err
-    assert reports(err, spec) == {(5, "sysctls.net.ipv4.tcp_tw_recycle")}
+    assert reports(err, spec) == {(6, "sysctls.net.ipv4.tcp_tw_recycle")}
     assert "4.12" in err and "net.ipv4.tcp_tw_reuse" in err
 
 
@@ -460,12 +463,13 @@ def test_unlocked_root_needs_a_password_hash(tmp_path, capsys):
     spec = spec_file(tmp_path, f"""
         version: 1
         name: t
+        target: rocky-9
         users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
         root:
           lock: false
         """)
     assert main(["validate", str(spec)]) == 2
-    assert reports(capsys.readouterr().err, spec) == {(5, "root.lock")}
+    assert reports(capsys.readouterr().err, spec) == {(6, "root.lock")}
 
 
 # ---------------------------------------------------------------- build output
@@ -575,12 +579,13 @@ def test_a_time_zone_must_be_in_the_iana_database(tmp_path, capsys, zone, sugges
     spec = spec_file(tmp_path, f"""
         version: 1
         name: t
+        target: rocky-9
         users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
         timezone: {zone}
         """)
     assert main(["validate", str(spec)]) == 2
     err = capsys.readouterr().err
-    assert reports(err, spec) == {(4, "timezone")}
+    assert reports(err, spec) == {(5, "timezone")}
     assert "not a time zone of the IANA database; did you mean " in err and suggestion in err
 
 
@@ -591,12 +596,13 @@ def test_a_host_without_a_time_zone_database_refuses_every_time_zone(tmp_path, c
     spec = spec_file(tmp_path, f"""
         version: 1
         name: t
+        target: rocky-9
         users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
         timezone: Asia/Shanghai
         """)
     assert main(["validate", str(spec)]) == 2
     err = capsys.readouterr().err
-    assert reports(err, spec) == {(4, "timezone")}
+    assert reports(err, spec) == {(5, "timezone")}
     assert "no IANA time zone database" in err and "install tzdata" in err
 
 

@@ -16,6 +16,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from ..targets import Target
+
 FREE_TEXT = {"x-free-text": True}
 
 
@@ -48,6 +50,21 @@ PackageName = _checked(r"@?\^?[A-Za-z0-9][A-Za-z0-9._+:-]*", "package name", max
 UnitName = _checked(r"[A-Za-z0-9][A-Za-z0-9@_.:-]*", "systemd unit name", max_len=128)
 Locale = _checked(r"(C|POSIX|[a-z]{2,3}(_[A-Z]{2})?)(\.(UTF-8|utf8))?(@[a-z]+)?", "locale", "like en_US.UTF-8", 32)
 Keymap = _checked(r"[a-z0-9][a-z0-9_-]*", "keyboard layout", "like us or de-nodeadkeys", 32)
+def targets_hint(value: object = None) -> str:
+    """The targets builder knows, with the closest ones first when `value` is a near miss."""
+    names = [str(t) for t in Target]
+    close = difflib.get_close_matches(str(value).lower(), names, n=2, cutoff=0.6) if isinstance(value, str) else []
+    listed = "the targets are " + ", ".join(names)
+    return f"did you mean {' or '.join(close)}? {listed}" if close else listed
+
+
+def known_target(value: object) -> object:
+    """A target builder knows, or an error that lists them (rather than pydantic's enum message)."""
+    if isinstance(value, str) and value in {str(t) for t in Target}:
+        return value
+    raise PydanticCustomError("unknown_target", "not a target builder knows", {"hint": targets_hint(value)})
+
+
 # City names people reach for that the IANA database spells differently (difflib cannot guess these).
 TIMEZONE_ALIASES = {
     "Asia/Beijing": "Asia/Shanghai", "Asia/Peking": "Asia/Shanghai", "Asia/Mumbai": "Asia/Kolkata",

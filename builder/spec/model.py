@@ -399,8 +399,9 @@ class Spec(Model):
     name: f.Name
     """Artifact name: output goes to OUT/<name>/ (required)."""
     description: f.Label = ""
-    target: Target = Target.CENTOS_STREAM_9
-    """The system to build; EL targets get a kickstart, debian-12 is images only."""
+    target: Annotated[Target, BeforeValidator(f.known_target)]
+    """The system to build (required): an EL release (centos-stream-9, rocky-9, alma-10, ...) gets a kickstart,
+    debian-12 is images only."""
     repos: list[Repo] = []
     """Package repositories written into the system (your internal mirror)."""
     hostname: f.Hostname | None = None
