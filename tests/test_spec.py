@@ -636,3 +636,71 @@ def test_the_toolset_installs_screen_where_the_target_has_it():
     assert "screen" in toolset(Target("debian-12").info) and toolset_gaps(Target("debian-12").info) == {}
     el = Target("rocky-9").info
     assert "screen" not in toolset(el) and set(toolset_gaps(el)) == {"screen"}
+
+
+# ---------------------------------------------------------------- the target is never a silent default
+
+
+@pytest.mark.parametrize("target_line, line, hint", [
+    ("", 1, "hint: the system to build, like target: rocky-9; the targets are centos-stream-8, "),
+    ("target: rocky9\n", 3, "hint: did you mean rocky-9 or rocky-8? the targets are centos-stream-8, "),
+    ("target: ubuntu-24.04\n", 3, "hint: the targets are centos-stream-8, "),
+], ids=["missing", "near-miss", "unknown"])
+def test_the_target_is_required_and_an_unknown_one_lists_the_targets(tmp_path, target_line, line, hint):
+    spec = spec_file(tmp_path, f"version: 1\nname: t\n{target_line}users: [{{name: ops, ssh_keys: ['{KEY}']}}]\n")
+    for command in ("validate", "build"):
+        result = run(command, spec, *(["--out", tmp_path / "out"] if command == "build" else []))
+        assert result.returncode == 2, result.stderr
+        assert reports(result.stderr, spec) == {(line, "target")}
+        assert hint in result.stderr and "debian-12" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- every port the spec takes is a port
+
+
+# (the spec's lines after `users:`, the field reported, the message)
+@pytest.mark.parametrize("lines, field, message", [
+    ("firewall: {ports: [80/tcp, 70000/tcp]}", "firewall.ports[1]", "port 70000 is out of range: a port is 1 to 65535"),
+    ("firewall: {ports: [0/udp]}", "firewall.ports[0]", "port 0 is out of range: a port is 1 to 65535"),
+    ("firewall: {ports: [8000-65536/tcp]}", "firewall.ports[0]", "port 65536 is out of range: a port is 1 to 65535"),
+    ("firewall: {ports: [8100-8000/tcp]}", "firewall.ports[0]", "the range 8100-8000 starts after it ends: write 8000-8100"),
+    ("sshd: {port: 70000}", "sshd.port", "Input should be less than or equal to 65535"),
+    ("repos: [{name: a, baseurl: 'http://mirror.example:99999/el9', gpgkey: 'http://mirror.example/k'}]",
+     "repos[0].baseurl", "port 99999 is out of range: a port is 1 to 65535"),
+    ("repos: [{name: a, baseurl: 'http://mirror.example/el9', gpgkey: 'http://mirror.example:0/k'}]",
+     "repos[0].gpgkey", "port 0 is out of range: a port is 1 to 65535"),
+    ("kickstart: {install_source: 'http://mirror.example:65536/el9', disk: {device: vda}}", "kickstart.install_source",
+     "port 65536 is out of range: a port is 1 to 65535"),
+    ("install: {pxe: {server_url: 'http://10.0.0.5:80800'}}", "install.pxe.server_url",
+     "port 80800 is out of range: a port is 1 to 65535"),
+    ("install: {pxe: {server_url: 'http://10.0.0.5:8080', kernel: 'http://10.0.0.5:99999/vmlinuz'}}",
+     "install.pxe.kernel", "port 99999 is out of range: a port is 1 to 65535"),
+    ("container: {registry: 'registry.example:70000/base/t'}", "container.registry",
+     "port 70000 is out of range: a port is 1 to 65535"),
+    ("container: {prepull: {image: 'registry.example:0/base/t'}}", "container.prepull.image",
+     "port 0 is out of range: a port is 1 to 65535"),
+    ("container: {prepull: {image: 'registry.example:5000/base/t', mirrors: {dc1: ['mirror.example:65536']}}}",
+     "container.prepull.mirrors.dc1[0]", "port 65536 is out of range: a port is 1 to 65535"),
+], ids=lambda value: value if isinstance(value, str) and "." in value and " " not in value else None)
+def test_every_port_and_range_is_checked(tmp_path, lines, field, message):
+    spec = spec_file(tmp_path, f"version: 1\nname: t\ntarget: rocky-9\nusers: [{{name: ops, ssh_keys: ['{KEY}']}}]\n{lines}\n")
+    result = run("validate", spec)
+    assert result.returncode == 2, result.stderr
+    assert f"{spec}:5: {field}: {message}" in result.stderr
+    assert {path for _, path in reports(result.stderr, spec)} == {field}
+
+
+def test_ports_and_ranges_in_range_are_accepted(tmp_path):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        target: rocky-9
+        users: [{{name: ops, ssh_keys: ['{KEY}']}}]
+        sshd: {{port: 65535}}
+        firewall: {{ports: [1/tcp, 65535/udp, 8000-8100/tcp, 9000-9000/sctp]}}
+        kickstart: {{install_source: 'http://mirror.example:8080/el9', disk: {{device: vda}}}}
+        container: {{registry: 'registry.example:5000/base/t'}}
+        """)
+    result = run("validate", spec)
+    assert result.returncode == 0, result.stderr

@@ -10,6 +10,7 @@ import difflib
 import functools
 import ipaddress
 import re
+import urllib.parse
 import zoneinfo
 from typing import Annotated
 
@@ -34,8 +35,54 @@ def _matcher(pattern: str, what: str, hint: str = "", max_len: int = 255):
     return AfterValidator(check)
 
 
-def _checked(pattern: str, what: str, hint: str = "", max_len: int = 255, **schema):
-    return Annotated[str, _matcher(pattern, what, hint, max_len), Field(json_schema_extra={"pattern": f"^(?:{pattern})$", **schema})]
+def _checked(pattern: str, what: str, hint: str = "", max_len: int = 255, *also, **schema):
+    """A string matched against `pattern`, then checked by `also` (AfterValidators), in the schema as its pattern."""
+    return Annotated[str, _matcher(pattern, what, hint, max_len), *also, Field(json_schema_extra={"pattern": f"^(?:{pattern})$", **schema})]
+
+
+# ------------------------------------------------------------------ ports: every one the spec takes is checked here
+
+PORT_MIN, PORT_MAX = 1, 65535
+
+
+def port_problem(text: str) -> str | None:
+    """Why a port number (as written) is not a port, or None."""
+    if not text.isdigit():
+        return "a port is a number after the ':'"
+    if not (PORT_MIN <= int(text) <= PORT_MAX):
+        return f"port {int(text)} is out of range: a port is {PORT_MIN} to {PORT_MAX}"
+    return None
+
+
+def _port_range(value: str) -> str:
+    """`8080/tcp` or `8000-8100/tcp`: each port in range, the range's start at most its end."""
+    ports = value.split("/")[0].split("-")
+    for port in ports:
+        if problem := port_problem(port):
+            raise ValueError(problem)
+    if len(ports) == 2 and int(ports[0]) > int(ports[1]):
+        raise ValueError(f"the range {ports[0]}-{ports[1]} starts after it ends: write {ports[1]}-{ports[0]}")
+    return value
+
+
+def _host_port(value: str) -> str:
+    """HOST:PORT (a registry host, or the start of an image reference): the port in range."""
+    host = value.split("/")[0]
+    if ":" in host and (problem := port_problem(host.rsplit(":", 1)[1])):
+        raise ValueError(problem)
+    return value
+
+
+def _url_port(value: str) -> str:
+    """A URL's port, when it names one, in range."""
+    authority = urllib.parse.urlsplit(value).netloc.rsplit("@", 1)[-1]
+    if ":" in authority and (problem := port_problem(authority.rsplit(":", 1)[1])):
+        raise ValueError(problem)
+    return value
+
+
+Port = Annotated[int, Field(ge=PORT_MIN, le=PORT_MAX)]
+_PORT_CHECK, _HOST_PORT_CHECK, _URL_PORT_CHECK = AfterValidator(_port_range), AfterValidator(_host_port), AfterValidator(_url_port)
 
 
 Name = _checked(r"[a-z0-9][a-z0-9._-]*", "name", "lower-case letters, digits, '.', '_' and '-'", 63)
@@ -140,7 +187,7 @@ def _port_with_protocol(value: object) -> object:
 
 
 FirewallPort = Annotated[str, BeforeValidator(_port_with_protocol),
-                         _matcher(_PORT_RANGE + "/(tcp|udp|sctp)", "port", "like 8080/tcp or 6000-6010/udp", 16)]
+                         _matcher(_PORT_RANGE + "/(tcp|udp|sctp)", "port", "like 8080/tcp or 6000-6010/udp", 16), _PORT_CHECK]
 FirewallService = _checked(r"[a-z0-9][a-z0-9_-]*", "firewalld service name", max_len=64)
 FsType = _checked(r"xfs|ext4|ext3|ext2|btrfs|vfat|swap|biosboot|efi", "file system type", "xfs, ext4, btrfs, vfat, swap, biosboot or efi", 16)
 MountPoint = _checked(r"/([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?|swap|biosboot", "mount point", "an absolute path, swap or biosboot", 128)
@@ -150,7 +197,7 @@ FileMode = _checked(r"0?[0-7]{3}", "file mode", "a quoted octal string like '064
 Url = _checked(
     r"(https?|ftp|nfs|file)://([A-Za-z0-9._~:/+=,@-]|%[0-9A-Fa-f]{2})*(\$(releasever|basearch|stream)([A-Za-z0-9._~:/+=,@-]|%[0-9A-Fa-f]{2})*)*",
     "URL", "http(s), ftp, nfs or file URL without spaces or quotes; only $releasever, $basearch and $stream may appear",
-    1024,
+    1024, _URL_PORT_CHECK,
 )
 SshKey = _checked(
     r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)"
@@ -168,16 +215,17 @@ KernelArg = _checked(r"[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/@+=-]*)?", "kernel argume
 # Where the PXE client loads the installer kernel or initrd: a path on the boot server, or an http(s) URL.
 BootFile = _checked(
     r"(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)?/?[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*", "boot file",
-    "a path on the boot server like images/pxeboot/vmlinuz, or an http(s) URL without spaces or quotes", 1024,
+    "a path on the boot server like images/pxeboot/vmlinuz, or an http(s) URL without spaces or quotes", 1024, _URL_PORT_CHECK,
 )
 # HOST[:PORT]/REPO[:TAG] of a container registry (no scheme: TLS unless plain HTTP is asked for).
 ImageRef = _checked(
     r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?",
     "image reference", "HOST[:PORT]/REPO[:TAG], like registry.internal.example.com:5000/base/debian12-node:latest", 512,
+    _HOST_PORT_CHECK,
 )
 # HOST[:PORT] of a registry (a pull-through mirror): no scheme, no path.
 RegistryHost = _checked(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?", "registry host",
-                        "HOST[:PORT], like mirror.dc1.example.com:5000", 260)
+                        "HOST[:PORT], like mirror.dc1.example.com:5000", 260, _HOST_PORT_CHECK)
 # One line of printable ASCII and no characters that a shell or a kickstart would read.
 Label = _checked(r"[A-Za-z0-9 .,_+()/:@-]*", "description", "one line of letters, digits, spaces and .,_+()/:@-", 200)
 

@@ -150,7 +150,7 @@ class Root(Model):
 
 class Sshd(Model):
     enabled: bool = True
-    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    port: f.Port = 22
     """A non-22 port is labelled ssh_port_t (SELinux) and opened in the firewall."""
     permit_root_login: bool | Literal["prohibit-password", "forced-commands-only"] = False
     use_dns: bool = False
