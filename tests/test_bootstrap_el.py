@@ -26,7 +26,18 @@ from pathlib import Path
 import pytest
 import yaml
 from support.requirements import skip_or_fail
-from support.rpmrepo import GpgKey, Pkg, build_packages, el_userland, make_repo, serve, why_not_repo
+from support.rpmrepo import (
+    Environment,
+    GpgKey,
+    Group,
+    Pkg,
+    build_packages,
+    comps_xml,
+    el_userland,
+    make_repo,
+    serve,
+    why_not_repo,
+)
 
 from builder import bootstrap
 from builder.baseline import Baseline
@@ -182,6 +193,7 @@ def repos(tmp_path_factory: pytest.TempPathFactory):
         Pkg("centos-stream-release", provides=("system-release", "system-release(releasever) = 9"),
             files={"/etc/os-release": b'NAME="CentOS Stream"\nVERSION="9"\nID="centos"\nVERSION_ID="9"\n',
                    "/etc/centos-release": b"CentOS Stream release 9\n"}),
+        *(Pkg(name, files={f"/usr/share/{name}": f"{name}\n".encode()}) for name in GROUPED),
     ]
     rpms = build_packages(el_userland(extra_names=BASE) + extra, top / "build")
     # The metadata's revision (the image's default SOURCE_DATE_EPOCH) is when it was made, as createrepo_c's own
@@ -189,7 +201,7 @@ def repos(tmp_path_factory: pytest.TempPathFactory):
     revision = int(time.time()) + 1
     key, other = GpgKey.generate(), GpgKey.generate("another key")
     try:
-        make_repo(rpms, top / "signed", key, revision=revision)
+        make_repo(rpms, top / "signed", key, revision=revision, comps=COMPS)
         unsigned = make_repo(rpms, top / "unsigned", None, revision=revision)
         wrong = make_repo(rpms, top / "wrong", other, revision=revision)
         (unsigned / key.public.name).write_bytes(key.public.read_bytes())
@@ -201,6 +213,13 @@ def repos(tmp_path_factory: pytest.TempPathFactory):
     finally:
         key.remove()
         other.remove()
+
+
+# The signed repository's comps data (createrepo_c -g): a group of two, an environment of another group.
+GROUPED = ("tools-mandatory", "tools-default", "tools-optional", "extras-mandatory")
+COMPS = comps_xml([Group("test-tools", mandatory=("tools-mandatory",), default=("tools-default",), optional=("tools-optional",)),
+                   Group("test-extras", mandatory=("extras-mandatory",))],
+                  [Environment("test-environment", ("test-extras",))])
 
 
 def unpack(tarball: Path, root: Path) -> Path:
@@ -244,6 +263,29 @@ def test_the_bootstrap_installs_checked_packages_without_docs_weak_deps_or_other
     messages: list[str] = []
     assert bootstrap.ensure_cached(base, log=messages.append) == tarball
     assert messages == [f"base tree from the cache: {tarball.name}"] and json.loads(base.record.read_text()) == record
+
+
+@pytest.mark.slow
+def test_the_bootstrap_installs_the_specs_groups_and_environment_from_the_mirrors_comps(repos, tmp_path: Path,
+                                                                                      monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BUILDER_CACHE", str(tmp_path / "cache"))
+    url, key_url = repos["signed"]
+    base = bootstrap.base_tree_for(load(spec_text(url, key_url, install=("@test-tools", "@^test-environment"))))
+    root = unpack(bootstrap.ensure_cached(base, log=lambda _: None), tmp_path / "root")
+    installed = set(rpm(root, "-qa", "--qf", "%{NAME}\n").stdout.split())
+    # What comps.xml says, not what builder computes: mandatory and default members, and the environment's group.
+    assert {"tools-mandatory", "tools-default", "extras-mandatory"} <= installed, installed
+    assert "tools-optional" not in installed, "an optional member is installed only when asked for"
+
+
+@pytest.mark.slow
+def test_a_group_the_mirror_does_not_have_stops_the_bootstrap(repos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BUILDER_CACHE", str(tmp_path / "cache"))
+    url, key_url = repos["signed"]
+    base = bootstrap.base_tree_for(load(spec_text(url, key_url, install=("@no-such-group",))))
+    with pytest.raises(BuilderError) as error:
+        bootstrap.ensure_cached(base, log=lambda _: None)
+    assert "dnf --installroot failed" in str(error.value) and "no-such-group" in str(error.value), str(error.value)
 
 
 @pytest.mark.slow

@@ -96,9 +96,10 @@ ITEMS: tuple[Record, ...] = (
     ),
     Record(
         Item.PACKAGES, "`packages`", (Step("packages", "packages"),),
-        writes="installs what is missing (no-op after `%packages`)",
-        check="file_checks.check_packages", checked="rpm db / dpkg status",
-        kickstart="`%packages` `@^minimal-environment` + list, `-excluded`",
+        writes="installs what is missing (no-op after `%packages`); the spec's `@group`s and `@^environment` are "
+               "installed by `%packages` and by the image bootstrap's `dnf install`, from the mirror's comps data",
+        check="file_checks.check_packages", checked="rpm db / dpkg status (packages; groups are not checked)",
+        kickstart="`%packages` `@^minimal-environment` (or the spec's `@^environment`), the spec's `@group`s, list, `-excluded`",
     ),
     Record(
         Item.HOSTNAME, "`hostname`", (Step("hostname", "hostname"),),

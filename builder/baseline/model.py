@@ -80,6 +80,11 @@ FAMILY = {
 }
 
 
+def is_group(name: str) -> bool:
+    """@group or @^environment (dnf comps), not a package name."""
+    return name.startswith("@")
+
+
 def _unit(name: str) -> str:
     return name if "." in name else f"{name}.service"
 
@@ -137,7 +142,18 @@ class Baseline:
         unused = {name for name, item in PACKAGE_ITEMS.items() if item in self.not_applicable}
         names = [n for n in names if n not in unused]
         names += spec.packages.install
-        return tuple(dict.fromkeys(n for n in names if not n.startswith("@") and n not in spec.packages.exclude))
+        return tuple(dict.fromkeys(n for n in names if not is_group(n) and n not in spec.packages.exclude))
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The spec's dnf comps groups (@ID) and environment (@^ID), in its order: the kickstart's %packages and the
+        bootstrap's dnf install take them as they are (EL: the spec's checks refuse them for Debian)."""
+        return tuple(dict.fromkeys(n for n in self.spec.packages.install if is_group(n) and n not in self.spec.packages.exclude))
+
+    @property
+    def environment(self) -> str | None:
+        """The spec's @^environment, if it names one (at most one: the spec's checks)."""
+        return next((g for g in self.groups if g.startswith("@^")), None)
 
     @property
     def prepull(self):

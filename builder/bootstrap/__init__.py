@@ -39,9 +39,15 @@ def _dnf(spec, definition, packages: tuple[str, ...]) -> DnfInstallroot:
     # nothing need pull it in. The langpack goes into the first transaction: glibc requires one, and dnf would
     # pick any (all of them).
     base = b.packages + (spec.target.info.release_package, el_langpack(spec.locale))
-    return DnfInstallroot(str(spec.target.info.major), dnf_repos(spec), base, packages, b.dbpath,
+    return DnfInstallroot(str(spec.target.info.major), dnf_repos(spec), base, tuple(map(_dnf_argument, packages)), b.dbpath,
                           install_langs(spec.locale), b.exclude_packages,
                           tuple(sorted(spec.target.info.dnf_variables.items())))
+
+
+def _dnf_argument(name: str) -> str:
+    """How `dnf install` names a package, a group or an environment: @ID for both of the last two (dnf 4 and 5 alike;
+    the kickstart's %packages writes an environment @^ID)."""
+    return "@" + name.removeprefix("@^") if name.startswith("@^") else name
 
 
 # bootstrap.tool of a base image definition -> how the spec, its definition and the package set become a bootstrapper.
@@ -51,13 +57,15 @@ BOOTSTRAP_TOOLS = COMMON_TOOLS + Debootstrap.tools + DnfInstallroot.tools
 
 def base_tree_for(spec, definition: ImageDefinition | None = None) -> BaseTree:
     """The base tree of a spec: its definition's bootstrap, the spec's repositories, the packages a container of it
-    needs (the baseline's packages that apply in a container; the script then finds them installed)."""
+    needs (the baseline's packages that apply in a container, and the spec's groups; the script then finds them
+    installed)."""
     definition = definition or image_definition(spec)
     make = BOOTSTRAPPERS.get(definition.bootstrap.tool)
     if make is None:
         raise BuilderError(f"base image definition {definition.name}: unknown bootstrap.tool {definition.bootstrap.tool!r}",
                            hint=f"one of: {', '.join(BOOTSTRAPPERS)}")
-    return BaseTree(make(spec, definition, Baseline(spec, context="container").packages))
+    baseline = Baseline(spec, context="container")
+    return BaseTree(make(spec, definition, baseline.packages + baseline.groups))  # dnf install takes @group as it is
 
 
 def ensure_cached(base: BaseTree, log=host.progress) -> Path:

@@ -140,6 +140,23 @@ def check_packages(spec: Spec) -> Iterator[Problem]:
             yield _p(f"packages.install[{i}]", f"{name} is both installed and excluded")
     if spec.packages.exclude and not spec.target.info.is_el:
         yield _p("packages.exclude", f"excluding packages is a kickstart feature; {spec.target} has no kickstart")
+    yield from _check_groups(spec)
+
+
+def _check_groups(spec: Spec) -> Iterator[Problem]:
+    """Groups and environments are dnf comps data: EL has them, Debian none; a system has one environment."""
+    environment = None
+    for i, name in enumerate(spec.packages.install):
+        if not name.startswith("@"):
+            continue
+        if spec.target.info.family is Family.DEBIAN:
+            yield _p(f"packages.install[{i}]", f"{spec.target} has no package groups or environments ({name} is a dnf "
+                     "comps group, which EL repositories have)", "list the packages themselves")
+        elif name.startswith("@^"):
+            if environment is not None:
+                yield _p(f"packages.install[{i}]", f"a system has one environment, and {environment} is already listed",
+                         "keep one @^environment and add what the others bring as @group")
+            environment = environment or name
 
 
 @reads("packages", "target")

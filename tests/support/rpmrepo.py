@@ -155,9 +155,44 @@ class GpgKey:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def make_repo(rpms: Iterable[Path], directory: Path, key: GpgKey | None, revision: int | None = None) -> Path:
+@dataclass(frozen=True)
+class Group:
+    """A comps group: its id and packages by type (`mandatory` and `default` are installed with the group, `optional`
+    only when asked for)."""
+    id: str
+    mandatory: tuple[str, ...] = ()
+    default: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A comps environment: its id and the groups it installs."""
+    id: str
+    groups: tuple[str, ...]
+
+
+def comps_xml(groups: Iterable[Group], environments: Iterable[Environment] = ()) -> str:
+    """The comps file createrepo_c -g adds to a repository's metadata (what `dnf install @ID` and %packages read)."""
+    def package_list(group: Group) -> str:
+        return "".join(f'      <packagereq type="{kind}">{name}</packagereq>\n'
+                       for kind in ("mandatory", "default", "optional") for name in getattr(group, kind))
+
+    body = "".join(f"  <group>\n    <id>{g.id}</id>\n    <name>{g.id}</name>\n    <description>{g.id}</description>\n"
+                   f"    <default>false</default>\n    <uservisible>true</uservisible>\n    <packagelist>\n"
+                   f"{package_list(g)}    </packagelist>\n  </group>\n" for g in groups)
+    body += "".join(f"  <environment>\n    <id>{e.id}</id>\n    <name>{e.id}</name>\n    <description>{e.id}</description>\n"
+                    "    <grouplist>\n" + "".join(f"      <groupid>{g}</groupid>\n" for g in e.groups)
+                    + "    </grouplist>\n  </environment>\n" for e in environments)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">\n'
+            f"<comps>\n{body}</comps>\n")
+
+
+def make_repo(rpms: Iterable[Path], directory: Path, key: GpgKey | None, revision: int | None = None,
+              comps: str | None = None) -> Path:
     """A repository in `directory` (created) holding copies of `rpms`, signed with `key` when given (its public
-    key beside them as `key.public.name`); `revision` sets repomd.xml's revision and timestamps. Returns `directory`."""
+    key beside them as `key.public.name`); `revision` sets repomd.xml's revision and timestamps; `comps` (comps_xml)
+    becomes its group data (createrepo_c -g). Returns `directory`."""
     packages = directory / "Packages"
     packages.mkdir(parents=True)
     copies = [Path(shutil.copy2(rpm, packages / rpm.name)) for rpm in rpms]
@@ -165,7 +200,11 @@ def make_repo(rpms: Iterable[Path], directory: Path, key: GpgKey | None, revisio
         key.sign(copies)
         shutil.copyfile(key.public, directory / key.public.name)
     dated = ["--revision", str(revision), "--set-timestamp-to-revision"] if revision is not None else []
-    run(["createrepo_c", "--quiet", *dated, str(directory)], "createrepo_c")
+    grouped = []
+    if comps is not None:
+        (directory / "comps.xml").write_text(comps)
+        grouped = ["-g", str(directory / "comps.xml")]
+    run(["createrepo_c", "--quiet", *dated, *grouped, str(directory)], "createrepo_c")
     return directory
 
 
