@@ -139,6 +139,14 @@ def _at_least_one(text: str) -> int:
 SPEC_HELP = "a spec: a YAML file with version: 1 (see examples/ and `builder schema`)"
 
 
+def load_specs(paths):
+    """Every spec loaded and checked by every rule, the ones that read the baseline's item table included."""
+    from . import baseline  # noqa: F401 - registers those rules (builder/baseline/spec_rules.py)
+    from .spec import load_all
+
+    return load_all(paths)
+
+
 def _print_warnings(items) -> None:
     for item in items:
         for warning in item.warnings:
@@ -146,9 +154,7 @@ def _print_warnings(items) -> None:
 
 
 def cmd_validate(args) -> int:
-    from .spec import load_all
-
-    items = load_all(args.specs)
+    items = load_specs(args.specs)
     _print_warnings(items)
     for item in items:
         print(f"{item.path}: ok ({item.spec.target})")
@@ -171,12 +177,11 @@ def job_count(text: str) -> int:
 
 def cmd_build(args) -> int:
     from .build import build
-    from .spec import load_all
 
     if args.jobs is not None and args.dry_run:
         raise UsageError("--jobs is for a build, and a dry run builds nothing", hint="leave out --jobs or --dry-run")
     options = BuildOptions.from_args(args)
-    items = load_all(args.specs)
+    items = load_specs(args.specs)
     _print_warnings(items)
     outcomes = build(items, args.out, args.only, options)
     for outcome in outcomes:
@@ -188,11 +193,10 @@ def cmd_build(args) -> int:
 def cmd_verify(args) -> int:
     from .baseline import Baseline
     from .baseline.verify import Status, verify_rootfs
-    from .spec import load_all
 
     if (args.no_boot or args.console) and not args.qcow2:
         raise UsageError("--no-boot and --console are for --qcow2 (only a qcow2 is booted)")
-    (item,) = load_all([args.spec])
+    (item,) = load_specs([args.spec])
     if args.image:
         from .container.verify import verify_image
 
@@ -229,8 +233,6 @@ PUBLISH_DEFAULTS = {"jobs": 4, "timeout": 1800}
 
 
 def cmd_publish(args) -> int:
-    from .spec import load_all
-
     for option, destinations in PUBLISH_OPTIONS.items():
         given = getattr(args, option)
         if given is not None and given is not False and args.to not in destinations:
@@ -239,16 +241,15 @@ def cmd_publish(args) -> int:
     for option, default in PUBLISH_DEFAULTS.items():
         if getattr(args, option) is None:
             setattr(args, option, default)
-    (item,) = load_all([args.spec])
+    (item,) = load_specs([args.spec])
     _print_warnings([item])
     return resolve(PUBLISHERS[args.to])(item, args)
 
 
 def cmd_serve(args) -> int:
     from .serve import serve_spec
-    from .spec import load_all
 
-    (item,) = load_all([args.spec])
+    (item,) = load_specs([args.spec])
     _print_warnings([item])
     serve_spec(item.spec, item.path, args.root, args.bind, args.port)
     return 0
@@ -256,9 +257,8 @@ def cmd_serve(args) -> int:
 
 def cmd_baseline(args) -> int:
     from .baseline import Baseline, render_script
-    from .spec import load_all
 
-    (item,) = load_all([args.spec])
+    (item,) = load_specs([args.spec])
     sys.stdout.write(render_script(Baseline(item.spec)))
     return 0
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from . import paths, repos
 from .names import Item
 
 if TYPE_CHECKING:
@@ -67,6 +68,11 @@ class Record:
     """Packages the baseline installs only for this item: left out where it does not apply."""
     contexts: tuple[str, ...] = CONTEXTS
     """Where the item exists at all (reported, n/a included); an image's seal exists only in a qcow2."""
+    owns: tuple[str, ...] = ()
+    """The paths its steps write or edit, on any family: a path ending in '/' owns the directory's files, one ending
+    in '-' every file named so. A spec's files[] may not write one (OWNED_PATHS, owner_of)."""
+    owned_hint: str = ""
+    """What to do instead of a files[] entry at one of those paths (default: use the item's spec field)."""
 
 
     @property
@@ -93,6 +99,10 @@ ITEMS: tuple[Record, ...] = (
         checked="file content; the enabled repositories (dnf's repo files and `dnf.conf`; APT's `sources.list`, "
                 "`*.list`, `*.sources`) are the spec's, each defined once, each with its key",
         kickstart="`url`, `repo --name=builder-NAME`",
+        owns=(*(f"{d}/" for d in repos.DNF_REPO_DIRS), repos.DNF_CONF, repos.DEBIAN_SOURCES, f"{repos.DEBIAN_SOURCES_DIR}/",
+              f"{repos.EL_KEY_DIR}/RPM-GPG-KEY-{repos.REPO_ID_PREFIX}", f"{repos.DEBIAN_KEY_DIR}/{repos.REPO_ID_PREFIX}"),
+        owned_hint="add the repository to repos instead: the system's repositories are the spec's repos, and the "
+                   "baseline disables every other",
     ),
     Record(
         Item.PACKAGES, "`packages`", (Step("packages", "packages"),),
@@ -107,11 +117,13 @@ ITEMS: tuple[Record, ...] = (
         check="file_checks.check_hostname", checked="file content", kickstart="`network --hostname`",
         kickstart_block="network",
         not_applicable=_in_container("a container's hostname is set by its runtime (docker run --hostname)"),
+        owns=("/etc/hostname",),
     ),
     Record(
         Item.HOSTS, "`hosts`", no_step="written by the hostname step: /etc/hosts names the host",
         writes="`/etc/hosts`", check="file_checks.check_hosts", checked="file content",
         not_applicable=_in_container("a container's /etc/hosts is written by its runtime (docker run --add-host)"),
+        owns=("/etc/hosts",),
     ),
     Record(
         Item.NETWORK, "`network`", (Step("network", "network"),),
@@ -119,27 +131,32 @@ ITEMS: tuple[Record, ...] = (
         check="file_checks.check_network", checked="file content; booted: eth0 and its address",
         booted="booted_network", kickstart="`network` line per ethernet device",
         not_applicable=_in_container("a container's network is set up by its runtime"),
+        owns=(paths.NM_KEYFILE_DIR,),
     ),
     Record(
         Item.LOCALE, "`locale`", (Step("locale", "locale"),),
         writes="`/etc/locale.conf` or `/etc/default/locale` (+ `locale-gen`); `/etc/vconsole.conf` (the keyboard item)",
         check="file_checks.check_locale", checked="file content, generated locale", kickstart="`lang`",
+        owns=(*paths.LOCALE_CONF.values(), "/etc/locale.gen"),
     ),
     Record(
         Item.TIMEZONE, "`timezone`", (Step("timezone", "timezone"),),
         writes="`/etc/localtime` (+ `/etc/timezone` on Debian)",
         check="file_checks.check_timezone", checked="link target", kickstart="`timezone --utc`",
+        owns=("/etc/localtime", "/etc/timezone"),
     ),
     Record(
         Item.KEYBOARD, "`keyboard`", no_step="written by the locale step (/etc/vconsole.conf, EL), beside the locale",
         writes="`/etc/vconsole.conf` (EL)", check="file_checks.check_keyboard", checked="`KEYMAP`",
         kickstart="`keyboard`", not_applicable=_in_container("a container has no console"),
+        owns=("/etc/vconsole.conf",),
     ),
     Record(
         Item.TIME, "`time.servers`", (Step("time", "time_sync"),), writes="chrony config",
         check="file_checks.check_time", checked="file content",
         kickstart="`timesource` (EL 9+) / `timezone --ntpservers` (EL 8)",
         not_applicable=_in_container("a container takes its clock from the host"), packages=("chrony",),
+        owns=(*paths.CHRONY_CONF.values(),),
     ),
     Record(
         Item.USERS, "`users`", (Step("users", "users"),),
@@ -148,12 +165,14 @@ ITEMS: tuple[Record, ...] = (
                "login.defs `ENCRYPT_METHOD` as PAM's (Debian: `YESCRYPT`)",
         check="verify_system.check_users", checked="passwd, group, shadow, keys, home and dotfile modes, login.defs",
         kickstart="`user --iscrypted`, `sshkey`", kickstart_block="accounts",
+        owns=(paths.SUDOERS_PREFIX, "/etc/login.defs"),
     ),
     Record(
         Item.ROOT, "`root`", (Step("root", "root"), Step("root ssh keys", "root_keys")),
         writes="root locked or its hash set, `/root/.ssh/authorized_keys`",
         check="verify_system.check_root", checked="shadow, keys and modes", kickstart="`rootpw --lock`, `sshkey`",
         kickstart_block="accounts",
+        owns=("/root/.ssh/authorized_keys",),
     ),
     Record(
         Item.SSHD, "`sshd`", (Step("sshd", "sshd"),),
@@ -167,6 +186,7 @@ ITEMS: tuple[Record, ...] = (
         not_applicable=_in_container("a container is reached through its runtime, not sshd "
                                      "(set container.sshd: true to keep sshd)"),
         kept_by="container.sshd", packages=("openssh-server",),
+        owns=(paths.SSHD_CONFIG, paths.SSHD_DROPIN.rsplit("/", 1)[0] + "/"),
     ),
     Record(
         Item.SELINUX, "`selinux`", (Step("selinux", "selinux"),),
@@ -174,6 +194,7 @@ ITEMS: tuple[Record, ...] = (
         check="verify_system.check_selinux", checked="config, `ports.local`", kickstart="`selinux --MODE`",
         not_applicable=_in_container("a container runs under the host's SELinux policy"),
         packages=("policycoreutils-python-utils",),
+        owns=("/etc/selinux/config",),
     ),
     Record(
         Item.FIREWALL, "`firewall`", (Step("firewall", "firewall"),),
@@ -183,6 +204,7 @@ ITEMS: tuple[Record, ...] = (
         kickstart="`firewall --enabled --port=PORT:tcp --service=S --remove-service=S`",
         not_applicable=_in_container("a container's ports are published by its runtime, not by firewalld"),
         packages=("firewalld",),
+        owns=("/etc/firewalld/zones/",),
     ),
     Record(
         Item.KERNEL_ARGS, "`network.classic_names`, `selinux`",
@@ -199,6 +221,7 @@ ITEMS: tuple[Record, ...] = (
         check="file_checks.check_limits", checked="file content; booted: systemd's default, sshd's limit",
         booted="booted_limits",
         not_applicable=_in_container("a container's limits are set by its runtime (docker run --ulimit nofile=N)"),
+        owns=(*(path.rsplit("/", 1)[0] + "/" for path in (paths.LIMITS_FILE, paths.SYSTEMD_LIMITS_FILE, paths.USER_LIMITS_FILE)),),
     ),
     Record(
         Item.SYSCTLS, "`sysctls`", (Step("sysctls", "sysctls"),),
@@ -206,12 +229,14 @@ ITEMS: tuple[Record, ...] = (
                "(unless the spec sets them), then the spec's (`tcp_tw_recycle` refused: removed in Linux 4.12)",
         check="file_checks.check_sysctls", checked="file content; booted: `sysctl -n`", booted="booted_sysctls",
         not_applicable=_in_container("a container shares the host's kernel; set sysctls through the container runtime"),
+        owns=(paths.SYSCTL_FILE.rsplit("/", 1)[0] + "/",),
     ),
     Record(
         Item.RC_LOCAL, "`rc_local.commands`", (Step("rc-local", "rc_local"),),
         writes="executable `rc.local` (with the spec's commands: carried base64)",
         check="file_checks.check_rc_local", checked="mode, shebang, content",
         not_applicable=_in_container("a container runs no init system, so rc.local never runs"),
+        owns=(*paths.RC_LOCAL.values(),),  # EL's /etc/rc.local (a link to rc.d/rc.local) is Debian's file
     ),
     Record(
         Item.SERVICES, "`services`", (Step("services", "services"),),
@@ -229,6 +254,7 @@ ITEMS: tuple[Record, ...] = (
         check="file_checks.check_prepull_mirrors",
         checked="the drop-in's content; without a site, that there is none (docker: the prepull check reads the script)",
         not_applicable=_in_container("a container does not pull images at boot; the node that runs it does"),
+        owns=(paths.MIRRORS_DROPIN,),
     ),
     Record(
         Item.PREPULL, "`container.prepull`", (Step("prepull", "prepull"),),
@@ -237,6 +263,7 @@ ITEMS: tuple[Record, ...] = (
         check="file_checks.check_prepull", checked="files, unit enabled", kickstart="(`%packages` gets podman)",
         kickstart_block="packages",
         not_applicable=_in_container("a container does not pull images at boot; the node that runs it does"),
+        owns=(paths.PREPULL_SCRIPT, paths.PREPULL_UNIT_FILE),
     ),
     Record(
         Item.FILES, "`files`", (Step("files", "files"),), writes="files with mode and owner (carried base64)",
@@ -271,6 +298,18 @@ ITEMS: tuple[Record, ...] = (
 STEPS: tuple[tuple[Item, Step], ...] = tuple((r.item, step) for r in ITEMS for step in r.steps)
 CHECKS: tuple[tuple[Item, str], ...] = tuple((r.item, r.check) for r in ITEMS if r.check)
 BOOTED_CHECKS: tuple[tuple[Item, str], ...] = tuple((r.item, r.booted) for r in ITEMS if r.booted)
+# Every path an item writes (a '/' or '-' at the end: a prefix), with the item's record.
+OWNED_PATHS: tuple[tuple[str, Record], ...] = tuple((path, r) for r in ITEMS for path in r.owns)
+
+
+def owner_of(path: str) -> Record | None:
+    """The record of the item that writes `path`, or None: a spec's files[] may write it."""
+    for owned, record in OWNED_PATHS:
+        if path == owned or (owned.endswith(("/", "-")) and path.startswith(owned)):
+            return record
+    return None
+
+
 # Package -> the item it is installed for.
 PACKAGE_ITEMS: MappingProxyType[str, Item] = MappingProxyType({p: r.item for r in ITEMS for p in r.packages})
 

@@ -15,12 +15,17 @@ from ..targets import Family, TargetInfo
 from . import repos
 from .items import PACKAGE_ITEMS, Item, not_applicable_items
 from .paths import (  # noqa: F401 - re-exported: the baseline's paths, as model.X
+    CHRONY_CONF,
     LIMITS_FILE,
+    LOCALE_CONF,
     MIRRORS_DROPIN,
+    NM_KEYFILE_DIR,
     PREPULL_SCRIPT,
     PREPULL_UNIT,
     PREPULL_UNIT_FILE,
+    RC_LOCAL,
     SSHD_DROPIN,
+    SUDOERS_PREFIX,
     SYSCTL_FILE,
     SYSTEMD_LIMITS_FILE,
     USER_LIMITS_FILE,
@@ -67,14 +72,14 @@ class FamilyPaths:
 FAMILY = {
     Family.EL: FamilyPaths(
         admin_group="wheel", sshd_unit="sshd.service", chrony_unit="chronyd.service",
-        chrony_conf="/etc/chrony.conf", chrony_drift="/var/lib/chrony/drift",
-        rc_local="/etc/rc.d/rc.local", locale_conf="/etc/locale.conf",
+        chrony_conf=CHRONY_CONF[Family.EL], chrony_drift="/var/lib/chrony/drift",
+        rc_local=RC_LOCAL[Family.EL], locale_conf=LOCALE_CONF[Family.EL],
         required_packages=("openssh-server", "chrony", "sudo"),
     ),
     Family.DEBIAN: FamilyPaths(
         admin_group="sudo", sshd_unit="ssh.service", chrony_unit="chrony.service",
-        chrony_conf="/etc/chrony/chrony.conf", chrony_drift="/var/lib/chrony/chrony.drift",
-        rc_local="/etc/rc.local", locale_conf="/etc/default/locale",
+        chrony_conf=CHRONY_CONF[Family.DEBIAN], chrony_drift="/var/lib/chrony/chrony.drift",
+        rc_local=RC_LOCAL[Family.DEBIAN], locale_conf=LOCALE_CONF[Family.DEBIAN],
         required_packages=("openssh-server", "chrony", "sudo"),
     ),
 }
@@ -387,7 +392,7 @@ class Baseline:
         """(path, content) of the sudoers drop-in for a key-only admin."""
         if not (user.admin and user.sudo_nopasswd):
             return None
-        return f"/etc/sudoers.d/90-builder-{user.name}", f"# Managed by builder\n{user.name} ALL=(ALL) NOPASSWD: ALL\n"
+        return f"{SUDOERS_PREFIX}{user.name}", f"# Managed by builder\n{user.name} ALL=(ALL) NOPASSWD: ALL\n"
 
     # ------------------------------------------------------------ network
     @property
@@ -405,7 +410,7 @@ class Baseline:
         out = []
         for dev, kind in ([(e, "ethernet") for e in net.interfaces] + [(v, "vlan") for v in net.vlans]
                           + [(b, "bridge") for b in net.bridges]):
-            out.append((f"/etc/NetworkManager/system-connections/{dev.name}.nmconnection",
+            out.append((f"{NM_KEYFILE_DIR}{dev.name}.nmconnection",
                         _keyfile(dev, kind, port_of.get(dev.name))))
         return tuple(out)
 

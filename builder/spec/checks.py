@@ -18,18 +18,6 @@ from .kernel import MANAGED_ARGS, inst_repo
 from .machines import machine_spec
 from .model import BootProto, Compression, DiskLayout, SELinux, Spec, layer_plan_problem
 
-# Files the baseline writes itself; an extra file may not fight over them.
-MANAGED_PATHS = {
-    "/etc/hostname", "/etc/hosts", "/etc/locale.conf", "/etc/default/locale", "/etc/localtime",
-    "/etc/chrony.conf", "/etc/chrony/chrony.conf", "/etc/rc.local", "/etc/rc.d/rc.local",
-    "/etc/selinux/config", "/etc/ssh/sshd_config", "/etc/vconsole.conf", "/etc/timezone",
-    "/etc/containers/registries.conf.d/50-builder-mirrors.conf",
-}
-MANAGED_DIRS = ("/etc/ssh/sshd_config.d/", "/etc/sysctl.d/", "/etc/security/limits.d/", "/etc/systemd/system.conf.d/",
-                "/etc/systemd/user.conf.d/", "/etc/NetworkManager/system-connections/", "/etc/sudoers.d/90-builder-",
-                "/etc/yum.repos.d/builder-", "/etc/apt/sources.list.d/builder-", "/etc/pki/rpm-gpg/RPM-GPG-KEY-builder-",
-                "/etc/apt/keyrings/builder-")
-
 
 def _p(path: str, message: str, hint: str | None = None, warning: bool = False) -> Problem:
     return Problem("", None, path, message, hint, warning)
@@ -234,22 +222,14 @@ def check_services(spec: Spec) -> Iterator[Problem]:
 
 @reads("files",)
 def check_files(spec: Spec) -> Iterator[Problem]:
+    """A path listed twice (the paths the baseline writes are its own rule: baseline/spec_rules.py)."""
     seen: set[str] = set()
     for i, extra in enumerate(spec.files):
-        if extra.path in MANAGED_PATHS or extra.path.startswith(MANAGED_DIRS):
-            yield _p(f"files[{i}].path", f"{extra.path} is managed by the baseline",
-                     "use the spec field for it (sshd, sysctls, limits, hosts, locale, time, rc_local)")
-        elif any(pattern.fullmatch(extra.path) for pattern in REPO_DEFINITIONS):
-            yield _p(f"files[{i}].path", f"{extra.path} would define package repositories: the system's repositories are "
-                     "the spec's repos, and the baseline disables every other", "add the repository to repos instead")
         if extra.path in seen:
             yield _p(f"files[{i}].path", f"{extra.path} is listed twice")
         seen.add(extra.path)
 
 
-# Where a system defines its package repositories: the repos step owns them (files[] may not write one).
-REPO_DEFINITIONS = (re.compile(r"/etc/yum\.repos\.d/.*\.repo|/etc/yum/repos\.d/.*|/etc/distro\.repos\.d/.*|/etc/dnf/dnf\.conf"),
-                    re.compile(r"/etc/apt/sources\.list|/etc/apt/sources\.list\.d/.*"))
 KEY_HINT = ("give gpgkey: the key's URL (on your mirror, like http://mirror.internal.example.com/rocky/RPM-GPG-KEY-Rocky-9, "
             "or file:///etc/pki/rpm-gpg/... for a key the system already has), or a key file beside the spec, like keys/mirror.asc")
 
