@@ -141,7 +141,8 @@ def refuse_unsupported_kinds(context: BuildContext) -> None:
         for name in context.only:
             refusal = kind(name).refusal(item.spec)
             if refusal is not None:
-                raise UnsupportedArtifact(f"{item.path}: {item.spec.target} has no {name}: {refusal.why}", hint=refusal.hint)
+                raise UnsupportedArtifact(f"{item.where(refusal.field)}: {item.spec.target} has no {name}: {refusal.why}",
+                                          hint=refusal.hint)
 
 
 def job_for(context: BuildContext, item: LoadedSpec) -> Job:

@@ -16,6 +16,7 @@ from .baseline import BASELINE_VERSION, Baseline, render_script
 from .baseline.repos import repo_id
 from .errors import BuilderError
 from .spec import BootProto, Spec
+from .spec.checks import DISK_HINT, NO_DISK
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "kickstarts"
 SECTIONS = ("%pre", "%post", "%packages", "%end", "%include", "%ksappend", "%onerror", "%traceback", "%addon", "%anaconda", "%pre-install")
@@ -27,11 +28,6 @@ class KickstartInvalid(BuilderError):
 
 class NoDiskNamed(BuilderError):
     exit_code = 2
-
-
-DISK_HINT = ("name the disk in the spec, kickstart: {disk: {device: ...}}: on the machine (an installer or rescue shell), "
-             "`ls -l /dev/disk/by-path/` gives the slot's name (disk/by-path/pci-0000:00:1f.2-ata-1), `ls -l /dev/disk/by-id/` "
-             "the drive's, and `lsblk -o NAME,SIZE,TRAN,MODEL,SERIAL` tells them apart; a VM's virtio disk is vda")
 
 
 def _environment() -> jinja2.Environment:
@@ -92,8 +88,7 @@ def render_kickstart(spec: Spec, spec_sha256: str, done_url: str | None = None) 
         raise BuilderError(f"{spec.target} has no kickstart: it is built as images only",
                            hint="build it with --only qcow2 or --only container, or target an EL release")
     if spec.kickstart_settings.disk.device is None:
-        raise NoDiskNamed(f"{spec.name}: kickstart.disk.device is not set, and a kickstart wipes the disk it installs on: "
-                          "builder does not guess which one", hint=DISK_HINT)
+        raise NoDiskNamed(f"{spec.name}: {NO_DISK}", hint=DISK_HINT)  # the kickstart kind refuses such a spec first
     b = Baseline(spec)
     script = render_script(b)
     _refuse_section_lines(script)

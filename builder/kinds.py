@@ -42,10 +42,12 @@ class Option:
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a kind is not made for a spec, and what to do instead."""
+    """Why a kind is not made for a spec, and what to do instead; `field` is the spec field it comes from (its line is
+    where the refusal is reported)."""
 
     why: str
     hint: str
+    field: str = "target"
 
 
 @dataclass(frozen=True)
@@ -80,21 +82,31 @@ def resolve(ref: str) -> Callable:
 
 
 def needs_kickstart(spec) -> Refusal | None:
-    if spec.target.info.kickstart_version:
-        return None
-    return Refusal("a Debian spec is for images only", "target an EL release (centos-stream-9, rocky-9, ...) for a kickstart")
+    if not spec.target.info.kickstart_version:
+        return Refusal("a Debian spec is for images only", "target an EL release (centos-stream-9, rocky-9, ...) for a kickstart")
+    return needs_disk(spec)
+
+
+def needs_disk(spec) -> Refusal | None:
+    """A kickstart wipes the disk the spec names (the spec's checks refuse a kickstart or install section without one)."""
+    from .spec.checks import DISK_HINT, NO_DISK
+
+    if spec.kickstart_settings.disk.device is None:
+        return Refusal(NO_DISK, DISK_HINT, "kickstart.disk.device" if spec.kickstart is not None else "target")
+    return None
 
 
 def needs_prepull(spec) -> Refusal | None:
     if spec.container is not None and spec.container.prepull is not None:
         return None
-    return Refusal("the spec has no container.prepull", "set container.prepull.image to the image nodes should pull")
+    return Refusal("the spec has no container.prepull", "set container.prepull.image to the image nodes should pull",
+                   "container" if spec.container is not None else "name")
 
 
 def needs_iso_kickstart(spec) -> Refusal | None:
-    if spec.target.info.kickstart_version:
-        return None
-    return Refusal("an installer ISO carries a kickstart, and a Debian spec has none", "target an EL release for a kickstart ISO")
+    if not spec.target.info.kickstart_version:
+        return Refusal("an installer ISO carries a kickstart, and a Debian spec has none", "target an EL release for a kickstart ISO")
+    return needs_disk(spec)
 
 
 def needs_bootstrap(spec) -> Refusal | None:
@@ -105,12 +117,13 @@ def needs_bootstrap(spec) -> Refusal | None:
         return Refusal(*why)
     if not spec.repos:
         return Refusal("an image starts from a tree bootstrapped from the spec's repositories, and the spec has none",
-                       "add the mirror's repositories under repos: (the kickstart's install source is not one)")
+                       "add the mirror's repositories under repos: (the kickstart's install source is not one)", "name")
     if spec.target.info.is_el and (local := [r.name for r in spec.repos if str(r.gpgkey or "").startswith("file://")]):
         # dnf --installroot reads a file:// key on the build host, not in the tree: it would be missing, or another's.
+        first = next(i for i, r in enumerate(spec.repos) if r.name == local[0])
         return Refusal(f"the key of repos {', '.join(local)} is a file:// path on the installed system, which the build "
                        "host does not have", "give the key as a key file beside the spec (gpgkey: keys/mirror.asc) or "
-                       "as a URL on the mirror")
+                       "as a URL on the mirror", f"repos[{first}].gpgkey")
     return None
 
 

@@ -191,6 +191,7 @@ def test_a_kickstart_without_a_named_disk_is_refused_with_how_to_find_it(tmp_pat
     result = subprocess.run([sys.executable, "-m", "builder.cli", "build", str(spec), "--only", "kickstart", "--out", str(out)],
                             cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
-    assert "kickstart.disk.device is not set, and a kickstart wipes the disk it installs on" in result.stderr
+    assert f"{spec}:4: target: rocky-9 has no kickstart: the spec names no disk (kickstart.disk.device), and a kickstart " \
+           "wipes the disk it installs on" in result.stderr
     assert "ls -l /dev/disk/by-path/" in result.stderr and "lsblk" in result.stderr
     assert not out.exists()

@@ -413,7 +413,7 @@ def test_only_kickstart_of_a_debian_spec_fails_and_writes_nothing(tmp_path):
     debian = ROOT / "examples" / "debian12-node.yaml"
     el = ROOT / "examples" / "compute-node-cs9.yaml"
     result = refused_build(tmp_path, el, debian, "--only", "kickstart")  # not even the EL spec's kickstart
-    assert f"error: {debian}: debian-12 has no kickstart" in result.stderr
+    assert f"error: {debian}:7: target: debian-12 has no kickstart" in result.stderr
     assert "hint: target an EL release" in result.stderr
 
 

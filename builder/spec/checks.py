@@ -18,6 +18,14 @@ from .kernel import MANAGED_ARGS, inst_repo
 from .machines import machine_spec
 from .model import BootProto, Compression, DiskLayout, SELinux, Spec, layer_plan_problem
 
+# A kickstart wipes the disk it installs on: the spec names it, builder never guesses (kinds refuses the kickstart
+# of a spec that names none; a spec that asks for a kickstart, with a kickstart or install section, must).
+NO_DISK = ("the spec names no disk (kickstart.disk.device), and a kickstart wipes the disk it installs on: builder does "
+           "not guess which one")
+DISK_HINT = ("name the disk in the spec, kickstart: {disk: {device: ...}}: on the machine (an installer or rescue shell), "
+             "`ls -l /dev/disk/by-path/` gives the slot's name (disk/by-path/pci-0000:00:1f.2-ata-1), `ls -l /dev/disk/by-id/` "
+             "the drive's, and `lsblk -o NAME,SIZE,TRAN,MODEL,SERIAL` tells them apart; a VM's virtio disk is vda")
+
 
 def _p(path: str, message: str, hint: str | None = None, warning: bool = False) -> Problem:
     return Problem("", None, path, message, hint, warning)
@@ -268,6 +276,18 @@ def check_glance_clouds(spec: Spec) -> Iterator[Problem]:
         if cloud in seen:
             yield _p(f"qcow2.glance_clouds[{i}]", f"cloud {cloud} is listed twice", "each region is published to once: remove one")
         seen.add(cloud)
+
+
+@reads("kickstart", "install", "target")
+def check_kickstart_disk(spec: Spec) -> Iterator[Problem]:
+    """A spec that asks for a kickstart (its kickstart section, or machines to install) names the disk it wipes."""
+    if not spec.target.info.is_el or spec.kickstart_settings.disk.device is not None:
+        return
+    if spec.kickstart is not None:
+        yield _p("kickstart.disk.device", NO_DISK, DISK_HINT)
+    elif spec.install is not None:
+        yield _p("install", f"the machines are installed with the kickstart, and {NO_DISK.removeprefix('the spec ')}",
+                 DISK_HINT)
 
 
 @reads("kickstart",)

@@ -6,6 +6,7 @@ ever echoed (a spec may hold secrets).
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import typing
 from dataclasses import dataclass
@@ -31,10 +32,17 @@ class LoadedSpec:
     path: Path
     spec: Spec
     warnings: list[Problem]
+    source: Source | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def sha256(self) -> str:
         return spec_sha256(self.spec)
+
+    def where(self, path: str) -> str:
+        """`file:line: field.path` of a spec field (the line of the nearest key the file has), as problems are reported."""
+        if self.source is None:
+            return f"{self.path}: {path}"
+        return f"{self.path}:{_locate(self.source, Problem('', None, path, '')).line}: {path}"
 
 
 def load_all(paths: list[str]) -> list[LoadedSpec]:
@@ -46,7 +54,7 @@ def load_all(paths: list[str]) -> list[LoadedSpec]:
         except SpecError as exc:
             problems += exc.problems
             continue
-        loaded.append(LoadedSpec(Path(path), spec, warnings))
+        loaded.append(LoadedSpec(Path(path), spec, warnings, _source))
     if problems:
         raise SpecError(problems)
     return loaded
