@@ -90,7 +90,6 @@ def build(items: list[LoadedSpec], out_dir: Path, only: list[str] | None = None,
     context = BuildContext(tuple(items), out_dir, tuple(Kind(k) for k in dict.fromkeys(only or ())),
                            options or BuildOptions())
     refuse_foreign_options(context)
-    refuse_shared_names(context)
     refuse_unsupported_kinds(context)
     jobs = [job_for(context, item) for item in context.items]
     report_nothing_by_default(context, jobs)
@@ -123,15 +122,6 @@ def refuse_foreign_options(context: BuildContext) -> None:
         for option in given_options(other, context.options):
             asked = "--only leaves it out" if context.only else "it is built only when asked with --only"
             raise UsageError(f"{option.flag} is for the {other.name} artifact, and {asked}", hint=f"add --only {other.name}")
-
-
-def refuse_shared_names(context: BuildContext) -> None:
-    names: dict[str, Path] = {}
-    for item in context.items:
-        if item.spec.name in names:
-            raise BuilderError(f"{item.path}: name {item.spec.name!r} is also used by {names[item.spec.name]}",
-                               hint="each spec writes to OUT/<name>/; give the specs different names")
-        names[item.spec.name] = item.path
 
 
 def refuse_unsupported_kinds(context: BuildContext) -> None:

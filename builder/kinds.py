@@ -100,7 +100,7 @@ def needs_prepull(spec) -> Refusal | None:
     if spec.container is not None and spec.container.prepull is not None:
         return None
     return Refusal("the spec has no container.prepull", "set container.prepull.image to the image nodes should pull",
-                   "container" if spec.container is not None else "name")
+                   "container.prepull")
 
 
 def needs_iso_kickstart(spec) -> Refusal | None:
@@ -117,7 +117,7 @@ def needs_bootstrap(spec) -> Refusal | None:
         return Refusal(*why)
     if not spec.repos:
         return Refusal("an image starts from a tree bootstrapped from the spec's repositories, and the spec has none",
-                       "add the mirror's repositories under repos: (the kickstart's install source is not one)", "name")
+                       "add the mirror's repositories under repos: (the kickstart's install source is not one)", "repos")
     if spec.target.info.is_el and (local := [r.name for r in spec.repos if str(r.gpgkey or "").startswith("file://")]):
         # dnf --installroot reads a file:// key on the build host, not in the tree: it would be missing, or another's.
         first = next(i for i, r in enumerate(spec.repos) if r.name == local[0])

@@ -55,9 +55,24 @@ def load_all(paths: list[str]) -> list[LoadedSpec]:
             problems += exc.problems
             continue
         loaded.append(LoadedSpec(Path(path), spec, warnings, _source))
+    problems += _shared_names(loaded)
     if problems:
         raise SpecError(problems)
     return loaded
+
+
+def _shared_names(loaded: list[LoadedSpec]) -> list[Problem]:
+    """Specs given together write to OUT/<name>/ each: two of one name would write into one directory."""
+    first: dict[str, LoadedSpec] = {}
+    problems = []
+    for item in loaded:
+        if item.spec.name in first:
+            line = item.source.line_of(("name",)) if item.source else None
+            problems.append(Problem(str(item.path), line, "name", f"{item.spec.name} is also the name of "
+                                    f"{first[item.spec.name].path}", "each spec writes to OUT/<name>/: give the specs "
+                                    "different names"))
+        first.setdefault(item.spec.name, item)
+    return problems
 
 
 def load_spec(path: str | Path) -> tuple[Spec, Source, list[Problem]]:
