@@ -682,6 +682,12 @@ def test_the_target_is_required_and_an_unknown_one_lists_the_targets(tmp_path, t
      "port 0 is out of range: a port is 1 to 65535"),
     ("container: {prepull: {image: 'registry.example:5000/base/t', mirrors: {dc1: ['mirror.example:65536']}}}",
      "container.prepull.mirrors.dc1[0]", "port 65536 is out of range: a port is 1 to 65535"),
+    ("sysctls: {net.ipv4.ip_local_port_range: '1024 70000'}", "sysctls.net.ipv4.ip_local_port_range",
+     "port 70000 is out of range: a port is 1 to 65535"),
+    ("sysctls: {net.ipv4.ip_local_port_range: '61000 32768'}", "sysctls.net.ipv4.ip_local_port_range",
+     "the range 61000 32768 starts after it ends"),
+    ("sysctls: {net.ipv4.ip_local_port_range: 32768}", "sysctls.net.ipv4.ip_local_port_range",
+     "a port range is two ports, the first at most the second"),
 ], ids=lambda value: value if isinstance(value, str) and "." in value and " " not in value else None)
 def test_every_port_and_range_is_checked(tmp_path, lines, field, message):
     spec = spec_file(tmp_path, f"version: 1\nname: t\ntarget: rocky-9\nusers: [{{name: ops, ssh_keys: ['{KEY}']}}]\n{lines}\n")
@@ -701,6 +707,7 @@ def test_ports_and_ranges_in_range_are_accepted(tmp_path):
         firewall: {{ports: [1/tcp, 65535/udp, 8000-8100/tcp, 9000-9000/sctp]}}
         kickstart: {{install_source: 'http://mirror.example:8080/el9', disk: {{device: vda}}}}
         container: {{registry: 'registry.example:5000/base/t'}}
+        sysctls: {{net.ipv4.ip_local_port_range: "32768 60999"}}
         """)
     result = run("validate", spec)
     assert result.returncode == 0, result.stderr

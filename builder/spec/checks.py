@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from ..errors import Problem
 from ..packages import missing_names, toolset_gaps
 from ..targets import Family
+from .fields import port_problem
 from .kernel import MANAGED_ARGS, inst_repo
 from .machines import machine_spec
 from .model import BootProto, Compression, DiskLayout, SELinux, Spec, layer_plan_problem
@@ -164,6 +165,24 @@ def check_toolset(spec: Spec) -> Iterator[Problem]:
         if m.replacement not in spec.packages.install:
             yield _p("packages.toolset", f"{name} (classic toolset) is not installed on {spec.target}: {m.why}",
                      f"add {m.replacement} to packages.install to have one, or set packages.toolset: false", warning=True)
+
+
+# Kernel settings whose value is a port range, "LOW HIGH" (sysctl -p would fail on a bad one, at every boot).
+PORT_RANGE_SYSCTLS = ("net.ipv4.ip_local_port_range",)
+
+
+@reads("sysctls",)
+def check_sysctl_ports(spec: Spec) -> Iterator[Problem]:
+    for key, value in spec.sysctls.items():
+        if key.replace("/", ".") not in PORT_RANGE_SYSCTLS:
+            continue
+        ports = str(value).split()
+        if len(ports) != 2 or not all(p.isdigit() for p in ports):
+            yield _p(f"sysctls.{key}", "a port range is two ports, the first at most the second", 'like "32768 60999"')
+        elif problem := next(filter(None, map(port_problem, ports)), None):
+            yield _p(f"sysctls.{key}", problem)
+        elif int(ports[0]) > int(ports[1]):
+            yield _p(f"sysctls.{key}", f"the range {ports[0]} {ports[1]} starts after it ends", f'write "{ports[1]} {ports[0]}"')
 
 
 @reads("users", "root", "sshd")
