@@ -50,9 +50,11 @@ def build_iso(item, directory: Path, options) -> list[ArtifactRecord]:
         ks = work / "ks.cfg"
         ks.write_bytes(kickstart)
         os.utime(ks, (epoch(), epoch()))
-        built = [(OEMDRV, make_oemdrv(ks, work / OEMDRV))]
+        with host.step(f"iso: writing {OEMDRV}"):
+            built = [(OEMDRV, make_oemdrv(ks, work / OEMDRV))]
         if options.boot_iso:
-            built.append((REMASTERED, remaster(Path(options.boot_iso), ks, work / REMASTERED, item)))
+            with host.step(f"iso: remastering {options.boot_iso} as {REMASTERED}"):
+                built.append((REMASTERED, remaster(Path(options.boot_iso), ks, work / REMASTERED, item)))
         for name, path in built:
             os.replace(path, directory / name)
     records = [record_for("iso", directory, directory / OEMDRV)]

@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..errors import BuilderError, UsageError
-from ..host import progress
+from ..host import progress, step
 from ..manifest import Manifest
 from .registry import Reference, parse_reference, push, warm
 
@@ -63,7 +63,7 @@ def references(item, given: list[str] | None) -> tuple[Reference, ...]:
     settings = item.spec.container
     texts = tuple(given) if given else (settings.registries if settings else ())
     if not texts:
-        raise BuilderError(f"{item.path}: no registry to push to",
+        raise UsageError(f"{item.path}: no registry to push to",
                            hint="set container.registry in the spec, or give --registry HOST[:PORT]/REPO[:TAG] (repeatable)")
     refs = tuple(parse_reference(text) for text in texts)
     if len({str(ref) for ref in refs}) != len(refs):
@@ -100,7 +100,8 @@ def push_host(layout: Path, refs: list[Reference], plain_http: bool, directory: 
     outcomes, source = [], None
     for ref in refs:
         try:
-            pushed = push(layout, ref, plain_http, log=log, mount_from=source)
+            with step(f"{ref}: pushing"):
+                pushed = push(layout, ref, plain_http, log=log, mount_from=source)
         except (BuilderError, OSError, requests.RequestException) as exc:
             log(f"{ref}: FAILED: {exc}")
             outcomes.append(Outcome(str(ref), Status.FAILED, error=str(exc)))

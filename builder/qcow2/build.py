@@ -28,6 +28,7 @@ from ..host import (
     require_root,
     require_tools,
     say,
+    step,
     stopped_by_interrupt,
     terminate_as_interrupt,
 )
@@ -81,12 +82,12 @@ def run_dib(name: str, run: DibRun, work: Path, extra_paths: list[Path], log: Pa
     env = {**os.environ, **environment_for(run, data, extra_paths)}
     env["PATH"] = f"{Path(disk_image_create()).parent}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     stem = work / name
-    progress(f"qcow2 {name}: disk-image-create {' '.join(run.elements)} (log: {log})")
+    progress(f"qcow2 {name}: log: {log}")
     returncode = None
     # The log is written where it is kept, as it grows: `tail -f` shows the build in detail.
     # DIB runs in its own process group: on Ctrl-C or SIGTERM the whole group is stopped
     # before anything it mounted is released.
-    with log.open("w") as handle, terminate_as_interrupt():
+    with step(f"qcow2 {name}: disk-image-create {' '.join(run.elements)}"), log.open("w") as handle, terminate_as_interrupt():
         raise_if_interrupted()
         proc = subprocess.Popen(run.argv(stem), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace", cwd=work, start_new_session=True)
