@@ -197,10 +197,11 @@ def test_debug_does_not_turn_a_spec_error_into_a_traceback(tmp_path):
 
 
 def test_debug_shows_the_traceback_of_a_failure_and_keeps_its_exit_code(tmp_path):
-    result = builder("--debug", "verify", CS9, "--rootfs", tmp_path / "missing")
+    (tmp_path / "compute-node-cs9").write_text("a file where the build's directory goes\n")
+    result = builder("--debug", "build", CS9, "--out", tmp_path)
     assert result.returncode == 1
-    assert "Traceback" in result.stderr and "not a directory" in result.stderr
-    quiet = builder("verify", CS9, "--rootfs", tmp_path / "missing")
+    assert "Traceback" in result.stderr and "File exists" in result.stderr
+    quiet = builder("build", CS9, "--out", tmp_path)
     assert quiet.returncode == 1 and "Traceback" not in quiet.stderr
 
 
@@ -216,7 +217,7 @@ def test_build_help_says_what_out_is_and_what_is_made_without_only(capsys):
     with pytest.raises(SystemExit):
         main(["build", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--out DIR the output root: each spec's artifacts go to DIR/<name>/" in text
+    assert "--out DIR the output root: each spec's artifacts are in DIR/<name>/" in text
     defaults = [k.name for k in KINDS if k.default]
     assert defaults == [Kind.KICKSTART, Kind.PREPULL]
     assert "without --only it makes, for each spec that has them, kickstart: ks.cfg" in text

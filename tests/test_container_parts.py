@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -105,7 +106,7 @@ def test_dry_run_shows_the_bootstrap_and_writes_nothing(tmp_path: Path):
     proc = builder("build", ROOT / "examples/debian12-node.yaml", "--only", "container", "--dry-run", "--out", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     assert "debootstrap --variant=minbase --include=" in proc.stdout and debian_mirror() in proc.stdout
-    assert "container: sshd: not applicable" in proc.stderr
+    assert re.search(r"container: \d+ baseline items do not apply: .*\bsshd\b", proc.stderr), proc.stderr
     assert not (tmp_path / "out").exists()
 
 
