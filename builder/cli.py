@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 
@@ -46,20 +47,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of a failure (not of a spec or usage error, which exits 2 as usual)")
-    # Every subcommand takes these (after its name, like its own options).
-    common = argparse.ArgumentParser(add_help=False)
-    talk = common.add_mutually_exclusive_group()
-    talk.add_argument("-q", "--quiet", action="store_true",
-                      help="no progress lines and no spec warnings on stderr (`builder validate` shows the warnings); "
-                           "errors and results are still printed")
-    talk.add_argument("-v", "--verbose", action="store_true",
-                      help="list the details progress sums up (each baseline item that does not apply, and why)")
+    parser.set_defaults(quiet=False, verbose=False)
+    # The subcommands that report progress take --quiet; build, whose progress sums up details, also --verbose.
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress lines and no spec warnings on stderr (`builder validate` shows the warnings); "
+                            "errors and results are still printed")
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true",
+                         help="list the details progress sums up (each baseline item that does not apply, and why)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, summary: str, description: str, examples: list[str]) -> argparse.ArgumentParser:
+    def command(name: str, summary: str, description: str, examples: list[str],
+                parents: tuple[argparse.ArgumentParser, ...] = ()) -> argparse.ArgumentParser:
         epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples) + "\n\n" + EXIT_CODES
-        return sub.add_parser(name, help=summary, description=description, epilog=epilog, parents=[common],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        return sub.add_parser(name, help=summary, description=textwrap.fill(description, 79), epilog=epilog,
+                              parents=list(parents), formatter_class=argparse.RawDescriptionHelpFormatter)
 
     p = command("validate", "check specs; report every problem as file:line: field: message",
                 "Check specs: every problem of every file is reported as file:line: field: message, and nothing is written. "
@@ -79,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                 f"{made_without_only()}. A build ends with a table of what it wrote (stdout).",
                 ["builder build examples/compute-node-cs9.yaml --out out",
                  "builder build examples/debian12-node.yaml --only container --out out",
-                 "builder build examples/*.yaml --only qcow2 --dry-run"])
+                 "builder build examples/*.yaml --only qcow2 --dry-run"], (quiet, verbose))
     p.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP + " (several: all are checked before anything is written)")
     p.add_argument("--out", type=Path, default=OUT_DEFAULT, metavar="DIR", help=OUT_HELP)
     p.add_argument("--only", action="append", choices=[str(k.name) for k in KINDS], metavar="KIND",
@@ -98,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
                 "(mounted read-only, then booted in QEMU). One line per item: pass, fail or n/a; exit 1 if any failed.",
                 ["builder verify examples/debian12-node.yaml --rootfs /srv/tree",
                  "builder verify examples/debian12-node.yaml --image debian12-node:latest",
-                 "builder verify examples/debian12-node.yaml --qcow2 out/debian12-node/debian12-node.qcow2 --no-boot"])
+                 "builder verify examples/debian12-node.yaml --qcow2 out/debian12-node/debian12-node.qcow2 --no-boot"], (quiet,))
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--rootfs", type=Path, metavar="DIR", help="a root file system directory (read only)")
@@ -112,11 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     p = command("publish", "send a built artifact where it is used (PXE tree, registry, Glance)",
                 "Send what `builder build` made where it is used: pxe writes a ready-to-serve PXE tree from the spec; "
                 "registry pushes the container image (built with --only container) to each registry; glance uploads "
-                "the qcow2 (built with --only qcow2) to each cloud. Each reads the artifact from OUT/<name>/ and "
-                "re-checks its sha256.",
+                "the qcow2 (built with --only qcow2) to each cloud; these two read the artifact from OUT/<name>/ and "
+                "re-check its sha256.",
                 ["builder publish examples/pxe-rack-rocky9.yaml --to pxe --root /srv/tftp --with-pxelinux",
                  "builder publish examples/debian12-node.yaml --to registry --registry 127.0.0.1:5000/debian12-node",
-                 "builder publish examples/debian12-node.yaml --to glance --out out --cloud region1"])
+                 "builder publish examples/debian12-node.yaml --to glance --out out --cloud region1"], (quiet,))
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--to", required=True, choices=sorted(PUBLISHERS), help="where to")
     p.add_argument("--out", type=Path, metavar="DIR", help=f"{_for('out')}: {OUT_HELP}")
@@ -145,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
                 "Publish the spec's PXE tree (as `publish --to pxe`) and serve it over HTTP until interrupted: each "
                 "machine listed in install.machines gets its own kickstart by MAC, and its report at the end of the "
                 "install switches it to local boot.",
-                ["builder serve examples/pxe-rack-rocky9.yaml --root /srv/tftp --bind 10.0.0.1 --port 8080"])
+                ["builder serve examples/pxe-rack-rocky9.yaml --root /srv/tftp --bind 10.0.0.1 --port 8080"], (quiet,))
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--root", type=Path, metavar="DIR", help="publish into DIR and serve it (default: a temporary directory)")
     p.add_argument("--bind", default="127.0.0.1", metavar="ADDR", help="address to listen on (default 127.0.0.1)")
