@@ -139,7 +139,7 @@ def refuse_shared_names(context: BuildContext) -> None:
     names: dict[str, Path] = {}
     for item in context.items:
         if item.spec.name in names:
-            raise BuilderError(f"{item.path}: name {item.spec.name!r} is also used by {names[item.spec.name]}",
+            raise UsageError(f"{item.path}: name {item.spec.name!r} is also used by {names[item.spec.name]}",
                                hint="each spec writes to OUT/<name>/; give the specs different names")
         names[item.spec.name] = item.path
 

@@ -29,7 +29,7 @@ from functools import cache
 from pathlib import Path
 
 from .errors import VERBOSITY as _VERBOSITY
-from .errors import BuilderError
+from .errors import BuilderError, UsageError
 
 
 class HostFamily(StrEnum):
@@ -400,7 +400,7 @@ def source_date_epoch(default: int) -> int:
     if value is None:
         return default
     if not value.isdigit():
-        raise BuilderError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds since 1970")
+        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds since 1970")
     return int(value)
 
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from . import host
-from .errors import BuilderError
+from .errors import BuilderError, UsageError
 from .host import require_tools, source_date_epoch
 from .kickstart import render_kickstart
 from .manifest import ArtifactRecord, record_for
@@ -43,7 +43,7 @@ def build_iso(item, directory: Path, options) -> list[ArtifactRecord]:
     kickstart = render_kickstart(item.spec, item.sha256).encode()
     require_tools(["xorriso"], "the ISO artifacts", hint="or build --only kickstart")
     if options.boot_iso and not Path(options.boot_iso).is_file():
-        raise BuilderError(f"{options.boot_iso}: no such installer ISO")
+        raise UsageError(f"--boot-iso {options.boot_iso}: no such installer ISO")
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory, prefix=".iso-") as scratch:
         work = Path(scratch)

@@ -53,7 +53,12 @@ def test_every_subcommand_has_a_description_and_an_example_in_its_help(command):
     (["build", CS9, "--only", "bogus"], 2, "invalid choice"),
     (["build", DEBIAN, "--only", "kickstart", "--dry-run"], 2, "debian-12 has no kickstart"),
     (["build", CS9, "--boot-iso", "x.iso", "--dry-run"], 2, "--boot-iso is for the iso artifact"),
-], ids=["publish-no-registry", "verify-no-rootfs", "pxe-no-root", "pxe-out", "bad-choice", "kind-refused", "foreign-option"])
+    (["build", CS9, "--only", "iso", "--boot-iso", "/nonexistent.iso", "--out", "out"], 2, "no such installer ISO"),
+    (["build", CS9, CS9, "--out", "out"], 2, "name 'compute-node-cs9' is also used by"),
+    (["publish", DEBIAN, "--to", "registry", "--registry", "not a reference", "--out", "out"], 2, "is not a registry reference"),
+    (["verify", DEBIAN, "--qcow2", "/nonexistent.qcow2", "--no-boot"], 2, "no such image file"),
+], ids=["publish-no-registry", "verify-no-rootfs", "pxe-no-root", "pxe-out", "bad-choice", "kind-refused", "foreign-option",
+        "no-boot-iso", "shared-name", "bad-reference", "verify-no-qcow2"])
 def test_a_usage_or_spec_error_exits_2_and_does_nothing(tmp_path, args, code, says):
     result = builder(*args, cwd=tmp_path)
     assert result.returncode == code, result.stderr

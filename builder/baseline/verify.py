@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..errors import BuilderError
+from ..errors import UsageError
 from . import file_checks, sealed, verify_system
 from .items import CHECKS, CONTEXTS, items_in, not_applicable_items
 from .model import Baseline
@@ -34,7 +34,7 @@ def verify_rootfs(baseline: Baseline, root: Path, context: str = "rootfs") -> li
     if context != baseline.context and "container" in (context, baseline.context):
         raise ValueError(f"a baseline rendered for {baseline.context} cannot be checked as {context}")
     if not Path(root).is_dir():
-        raise BuilderError(f"{root} is not a directory", hint="give the root of an unpacked file system")
+        raise UsageError(f"{root} is not a directory", hint="give the root of an unpacked file system")
     check = Check(baseline, RootFS(root), context)
     na = not_applicable_items(baseline.spec, context)
     results: list[Result] = []

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..errors import BuilderError
+from ..errors import BuilderError, UsageError
 from ..host import run
 from ..spec import fields
 from .image import blob_path, read_layout, sha256_of
@@ -47,7 +47,7 @@ def parse_reference(text: str) -> Reference:
     try:
         TypeAdapter(fields.ImageRef).validate_python(text)
     except ValidationError:
-        raise BuilderError(f"{text!r} is not a registry reference",
+        raise UsageError(f"{text!r} is not a registry reference",
                            hint="give HOST[:PORT]/REPO[:TAG], like registry.internal.example.com:5000/base/debian12-node") from None
     host, _, rest = text.partition("/")
     repository, _, tag = rest.partition(":")

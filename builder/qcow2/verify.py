@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..baseline import Baseline
 from ..baseline.verify import Result
-from ..errors import BuilderError
+from ..errors import UsageError
 
 
 def verify_qcow2(baseline: Baseline, image: Path, boot: bool = True, console: Path | None = None) -> list[Result]:
@@ -15,7 +15,7 @@ def verify_qcow2(baseline: Baseline, image: Path, boot: bool = True, console: Pa
     from .offline import verify_offline
 
     if not image.is_file():
-        raise BuilderError(f"{image}: no such image file")
+        raise UsageError(f"{image}: no such image file")
     print(f"verify {image}: offline, in the image mounted read-only", file=sys.stderr)
     results = verify_offline(baseline, image)
     if boot:
