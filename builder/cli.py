@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import BuilderError, SpecError, UsageError
-from .kinds import KINDS, BuildOptions, made_without_only, resolve
+from .kinds import KINDS, BuildOptions, all_options, made_without_only, resolve
 
 # publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
 PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.publish:publish", "glance": ".qcow2.glance_regions:publish_command"}
@@ -66,9 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=job_count, metavar="N",
                    help="build up to N specs at once (default 1); a failed spec does not stop the others, and a summary "
                         "on stderr says what became of each")
-    for kind in KINDS:
-        for option in kind.options:
-            p.add_argument(option.flag, help=f"{kind.name}: {option.help}", **option.argparse)
+    for option, kinds in all_options():
+        p.add_argument(option.flag, help=f"{', '.join(kinds)}: {option.help}", **option.argparse)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("verify", help="check the baseline in a built system")
