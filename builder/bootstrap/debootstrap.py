@@ -2,11 +2,12 @@
 the newest version the spec's repositories offer (all of them: the suite's updates and security ones too).
 
 debootstrap installs from one repository, the suite's, and nothing upgrades from the others; so the tree is
-then upgraded in a chroot by apt itself, reading the spec's own sources (the very deb822 files the baseline's
-repos item writes, with their keys) from a directory of ours under /tmp, which the tree keeps no trace of:
-`apt-get update` and `apt-get dist-upgrade` without recommends (minbase installs none). A last simulated
-dist-upgrade must find nothing to do, or the bootstrap fails: an image never leaves with a package older than
-its repositories offer.
+then upgraded, and the packages the images need installed, in a chroot by apt itself, reading the spec's own
+sources (the very deb822 files the baseline's repos item writes, with their keys) from a directory of ours
+under /tmp, which the tree keeps no trace of: `apt-get update`, `apt-get dist-upgrade` and `apt-get install`,
+without recommends (minbase installs none), so a package may come from any of the spec's repositories. A last
+simulated dist-upgrade must find nothing to do, or the bootstrap fails: an image never leaves with a package
+older than its repositories offer.
 """
 from __future__ import annotations
 
@@ -64,12 +65,13 @@ class Debootstrap:
                 [[s.baseurl, list(s.suites), list(s.components)] for s in self.sources], sorted(self.apt_files)]
 
     def commands(self, root: Path, work: Path = Path("WORK")) -> list[list[str]]:
-        include = ["--include=" + ",".join(sorted(self.packages))] if self.packages else []
-        debootstrap = ["debootstrap", f"--variant={self.variant}", *include, self.suite, str(root), self.mirror]
-        if not self.sources:
-            return [debootstrap]
+        if not self.sources:  # debootstrap alone: the suite's repository only
+            include = ["--include=" + ",".join(sorted(self.packages))] if self.packages else []
+            return [["debootstrap", f"--variant={self.variant}", *include, self.suite, str(root), self.mirror]]
         apt = ["chroot", str(root), "apt-get", "-q", *APT_OPTIONS]
-        return [debootstrap, [*apt, "update"], [*apt, "-y", "dist-upgrade"]]
+        install = [[*apt, "-y", "install", "--", *sorted(self.packages)]] if self.packages else []
+        return [["debootstrap", f"--variant={self.variant}", self.suite, str(root), self.mirror],
+                [*apt, "update"], [*apt, "-y", "dist-upgrade"], *install]
 
     def repositories(self) -> list[str]:
         return list(dict.fromkeys([self.mirror, *(s.baseurl for s in self.sources)]))
@@ -109,7 +111,7 @@ def mirror_for(spec, suite: str) -> str:
 
 
 def _debootstrap(base: Debootstrap, root: Path, log) -> None:
-    [argv] = base.commands(root)
+    argv = base.commands(root)[0]
     seen: set[str] = set()
     tail: list[str] = []
     with host.started(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True) as proc:
@@ -134,8 +136,9 @@ def _debootstrap(base: Debootstrap, root: Path, log) -> None:
 
 
 def _upgrade(base: Debootstrap, root: Path, log) -> None:
-    """Every package of the tree brought to the newest version the spec's repositories offer."""
-    _, update, upgrade = base.commands(root)
+    """Every package of the tree brought to the newest version the spec's repositories offer, and the packages
+    installed, from any of them."""
+    _, update, upgrade, *install = base.commands(root)
     apt_dir = root / APT_DIR.lstrip("/")
     policy = root / POLICY_RC_D.lstrip("/")
     env = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C", "DEBIAN_FRONTEND": "noninteractive"}
@@ -155,6 +158,9 @@ def _upgrade(base: Debootstrap, root: Path, log) -> None:
             done = host.run(upgrade, "apt-get dist-upgrade in the tree", env=env)
             if summary := next((line for line in done.stdout.splitlines() if " upgraded, " in line), None):
                 log(f"apt: {summary.strip()}")
+            for argv in install:
+                log(f"apt: installing {len(base.packages)} packages from the spec's repositories")
+                host.run(argv, "apt-get install in the tree", env=env)
             left = host.run([*upgrade[:-2], "-s", "dist-upgrade"], "apt-get -s dist-upgrade in the tree", env=env)
             pending = [line.split()[1] for line in left.stdout.splitlines() if line.startswith("Inst ")]
             if pending:

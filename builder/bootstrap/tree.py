@@ -159,6 +159,12 @@ def current_state(base: BaseTree, log=host.progress) -> dict[str, dict]:
         return _STATES[base.key]
 
 
+def forget_mirror_states() -> None:
+    """Ask the repositories again at the next ensure_cached (a process that outlives one build: a test)."""
+    with _STATES_LOCK:
+        _STATES.clear()
+
+
 def ensure_cached(base: BaseTree, log=host.progress, offline: bool = False) -> dict:
     """The cache record of `base` (its tarball is base.tarball), bootstrapping it first when it is not cached or
     its repositories changed since; `offline`: the cached entry as it is, the repositories not contacted."""
