@@ -204,7 +204,7 @@ def cmd_verify(args) -> int:
     else:
         if not args.rootfs.is_dir():
             raise BuilderError(f"{args.rootfs}: not a directory")
-        results, target = verify_rootfs(Baseline(item.spec), args.rootfs), {"rootfs": str(args.rootfs)}
+        results, target = verify_rootfs(Baseline(item.spec), args.rootfs, current=True), {"rootfs": str(args.rootfs)}
     failed = sum(r.status is Status.FAIL for r in results)
     if args.json:
         json.dump({"spec": str(item.path), **target, "failed": failed,

@@ -371,3 +371,62 @@ def test_the_debian_image_has_no_package_older_than_its_repositories_offer(tmp_p
             candidates[name] = line.split(":", 1)[1].strip()
     behind = {p: (v, candidates.get(p)) for p, v in installed.items() if candidates.get(p) not in (v, None, "(none)")}
     assert not behind, behind
+
+
+# ------------------------------------------------------------------ builder verify: stale packages
+
+
+STATUS = """\
+Package: builder-errata-test
+Status: install ok installed
+Priority: optional
+Architecture: all
+Version: {version}
+Description: a package the tests build
+
+Package: not-from-these-repositories
+Status: install ok installed
+Architecture: all
+Version: 0.1
+Description: installed from elsewhere: not judged
+"""
+
+
+USERS = 'users: [{name: ops, admin: true, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"]}]\n'
+
+
+def verify_current(spec: Path, root: Path) -> dict:
+    proc = builder("verify", spec, "--rootfs", root, "--json", env={})
+    assert proc.returncode in (0, 1), proc.stderr
+    [result] = [r for r in json.loads(proc.stdout)["results"] if r["item"] == "packages (current)"]
+    return result
+
+
+def test_verify_reports_a_package_older_than_the_repositories_offer(local_repo, tmp_path: Path):
+    repo, url = local_repo
+    repo.publish([errata("1.0"), errata("2.0")], DATE)
+    (tmp_path / "spec").mkdir()
+    shutil.copyfile(repo.key.public, tmp_path / "spec" / "site.asc")
+    spec = tmp_path / "spec" / "node.yaml"
+    spec.write_text(f"version: 1\nname: node\ntarget: debian-12\n{USERS}repos:\n  - name: site\n    baseurl: {url}\n"
+                    "    suites: [site]\n    gpgkey: site.asc\n")
+    root = tmp_path / "root"
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text(STATUS.format(version="1.0"))
+    stale = verify_current(spec, root)
+    assert stale["status"] == "fail" and "builder-errata-test 1.0 (2.0 offered)" in stale["detail"], stale
+    assert "not-from-these-repositories" not in stale["detail"]
+
+    (root / "var/lib/dpkg/status").write_text(STATUS.format(version="2.0"))
+    assert verify_current(spec, root)["status"] == "pass"
+
+
+def test_verify_says_not_checked_when_the_repositories_cannot_be_read(tmp_path: Path):
+    spec = tmp_path / "node.yaml"
+    spec.write_text(f"version: 1\nname: node\ntarget: debian-12\n{USERS}repos:\n  - name: gone\n"
+                    "    baseurl: http://127.0.0.1:9/debian\n    suites: [bookworm]\n")
+    root = tmp_path / "root"
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text(STATUS.format(version="1.0"))
+    result = verify_current(spec, root)
+    assert result["status"] == "n/a" and result["detail"].startswith("not checked: the spec's repositories could not be read")
