@@ -219,6 +219,17 @@ def _newest(offered: dict[str, str], name: str, version: str, compare) -> None:
         offered[name] = version
 
 
+def _index_file(base: str, path: str, sha256: str, by_hash: bool) -> bytes:
+    """An index file the Release names, as apt fetches it: by its hash where the archive serves that (a file
+    fetched by name may already be the next state's, or still the last one's), else by name; checked either way."""
+    if by_hash:
+        url = f"{base}/{path.rsplit('/', 1)[0]}/by-hash/SHA256/{sha256}"
+        with contextlib.suppress(BuilderError):
+            return _checked(url, fetch(url, OFFERED_LIMIT), sha256)
+    url = f"{base}/{path}"
+    return _checked(url, fetch(url, OFFERED_LIMIT), sha256)
+
+
 @functools.lru_cache(maxsize=64)
 def debian_offered(baseurl: str, suite: str, components: tuple[str, ...]) -> dict[str, str]:
     """The newest version of every package one suite of a Debian repository offers for our architecture
@@ -233,17 +244,20 @@ def debian_offered(baseurl: str, suite: str, components: tuple[str, ...]) -> dic
             break
     if text is None:
         raise BuilderError(f"cannot read {base}/InRelease or Release")
-    sums = {line.split()[2]: line.split()[0] for line in release_fields(text).get("SHA256", "").splitlines()
-            if len(line.split()) == 3}
+    fields = release_fields(text)
+    sums = {line.split()[2]: line.split()[0] for line in fields.get("SHA256", "").splitlines() if len(line.split()) == 3}
+    by_hash = fields.get("Acquire-By-Hash", "").lower() == "yes"
     offered: dict[str, str] = {}
+    # apt reads binary-all only where the Release lists the architecture `all` (Debian's does not: its arch-all
+    # packages are in every architecture's index too).
+    architectures = [DEBIAN_ARCH] + (["all"] if "all" in fields.get("Architectures", "").split() else [])
     for component in components:
-        for arch in (DEBIAN_ARCH, "all"):
+        for arch in architectures:
             stem = f"{component}/binary-{arch}/Packages"
             path = next((stem + suffix for suffix in (".xz", ".gz", "") if stem + suffix in sums), None)
             if path is None:
                 continue
-            url = f"{base}/{path}"
-            index = _decompress(_checked(url, fetch(url, OFFERED_LIMIT), sums[path]), path)
+            index = _decompress(_index_file(base, path, sums[path], by_hash), path)
             name = None
             for line in index.decode("utf-8", errors="replace").splitlines():
                 if line.startswith("Package:"):

@@ -93,7 +93,7 @@ class AptRepo:
             body = path.read_bytes()
             sums.append(f" {hashlib.sha256(body).hexdigest()} {len(body)} {path.relative_to(dists)}")
         release = (f"Origin: builder-tests\nLabel: builder-tests\nSuite: {self.suite}\nCodename: {self.suite}\n"
-                   f"Date: {email.utils.formatdate(date, usegmt=True)}\nArchitectures: amd64 all\nComponents: main\n"
+                   f"Date: {email.utils.formatdate(date, usegmt=True)}\nArchitectures: amd64\nComponents: main\n"
                    "SHA256:\n" + "\n".join(sums) + "\n")
         (dists / "Release").write_text(release)
         (dists / "InRelease").unlink(missing_ok=True)
