@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import ClassVar
 import pytest
 from support.aptrepo import AptRepo, Deb, why_not_aptrepo
 from support.debootstrap import why_not_debootstrap
+from support.oci import image_file
 from support.requirements import skip_or_fail
 from support.rpmrepo import GpgKey, serve
 
@@ -238,19 +238,6 @@ def test_an_unreachable_mirror_is_a_clear_error_with_the_offline_hint():
 def builder(*args: object, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "builder.cli", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=3600, check=False, env={**os.environ, **env})
-
-
-def image_file(layout: Path, path: str) -> bytes:
-    """A file of the image in an OCI layout, as its layers give it (the last layer that has it)."""
-    _, manifest, _ = read_layout(layout)
-    found = None
-    for layer in manifest["layers"]:
-        with tarfile.open(blob_path(layout, layer["digest"])) as archive:
-            for member in archive:
-                if member.name.lstrip("./") == path.lstrip("/") and member.isfile():
-                    found = archive.extractfile(member).read()
-    assert found is not None, f"{path} is in no layer of {layout}"
-    return found
 
 
 def dpkg_versions(status: bytes) -> dict[str, str]:
