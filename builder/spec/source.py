@@ -2,6 +2,11 @@
 
 Errors name `file:line`, never the offending text itself: a spec may carry
 secrets, and a YAML snippet in an error message would print them.
+
+Input is bounded before it is parsed: a spec file is a regular file of at most
+MAX_SPEC_BYTES, and YAML aliases are refused while the text is scanned, before
+any node is built, so a few hundred bytes cannot expand into billions of items.
+Nesting depth is bounded by libyaml (1000 levels).
 """
 from __future__ import annotations
 
@@ -14,6 +19,10 @@ from typing import Any
 import yaml
 
 from ..errors import Problem, SpecError
+from .files import Refused, read_regular
+
+MAX_SPEC_BYTES = 1 << 20
+ALIAS_HINT = "write the value out where it is used: YAML anchors (&name) may not be referred to (*name) in a spec"
 
 Loc = tuple[str | int, ...]
 
@@ -55,7 +64,9 @@ def format_path(loc: Loc) -> str:
 def load_file(path: str | Path) -> Source:
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_SPEC_BYTES)
+    except Refused as exc:
+        raise SpecError([Problem(str(path), None, "", f"not read as a spec: it {exc}", hint=exc.hint)]) from None
     except OSError as exc:
         raise SpecError([Problem(str(path), None, "", f"cannot read spec: {exc.strerror}")]) from None
     try:
@@ -71,6 +82,7 @@ def load_text(text: str, file: str = "<spec>") -> Source:
     problems: list[Problem] = []
     source = Source(file=file, text=text, data=None)
     try:
+        _refuse_aliases(text, file)
         node = loader.get_single_node()
         if node is None:
             raise SpecError([Problem(file, 1, "", "spec is empty")])
@@ -90,6 +102,15 @@ def load_text(text: str, file: str = "<spec>") -> Source:
     if problems:
         raise SpecError(problems)
     return source
+
+
+def _refuse_aliases(text: str, file: str) -> None:
+    """Scan the tokens (nothing is composed yet) and refuse the first alias: an alias is a reference that
+    construction expands, so nested ones multiply (10 aliases of 10 aliases of ... in 430 bytes: 10^7 items)."""
+    for token in yaml.scan(text, Loader=_Loader):
+        if isinstance(token, yaml.AliasToken):
+            raise SpecError([Problem(file, token.start_mark.line + 1, "", "YAML aliases (*name) are not supported",
+                                     hint=ALIAS_HINT)])
 
 
 def _char_at(text: str, line: int, column: int) -> str:
