@@ -281,3 +281,11 @@ def test_messages_name_no_content(tmp_path):
     assert result.returncode == 2 and secret not in result.stderr + result.stdout
     assert re.search(r"larger than 1 MiB", result.stderr)
 
+
+
+def test_nesting_deeper_than_the_limit_is_refused_at_its_line(tmp_path):
+    ok = spec_at(tmp_path, SPEC + "x:\n" + "  " + "[" * 60 + "]" * 60 + "\n", "ok.yaml")
+    assert [message for _, _, message, _ in refusal(ok)] == ["unknown field"], "60 levels are parsed (and x is no field)"
+    deep = spec_at(tmp_path, SPEC + "x:\n" + "  " + "[" * 70 + "]" * 70 + "\n", "deep.yaml")
+    result = capped("validate", deep)
+    assert (result.returncode, result.stderr.splitlines()[0]) == (2, f"{deep}:6: nested deeper than 64 levels")
