@@ -15,7 +15,7 @@ TEST_PACKAGES := shellcheck gnupg createrepo-c dosfstools isolinux pxelinux sysl
 TEST_SERVICES := docker.service docker.socket docker-registry.service containerd.service \
 	podman.socket podman.service podman-restart.service podman-auto-update.timer
 
-.PHONY: examples test test-fast lint bench bench-container bench-fleet bench-qcow2 el-mirror-check deps test-deps venv clean
+.PHONY: examples test test-fast lint bench bench-container bench-fleet bench-qcow2 bench-refresh el-mirror-check deps test-deps venv clean
 
 # The examples name an internal mirror (as users' specs do); here they are built from the mirror this
 # host's APT sources name (BUILDER_MIRRORS: see README). An explicit BUILDER_MIRRORS wins.
@@ -77,6 +77,9 @@ bench-fleet: venv ## 20 and 50 nodes pre-pull our image from one origin registry
 
 bench-qcow2: venv ## DIB build and QEMU boot against a plain DIB image (root, ~20 min)
 	$(BIN)/python benchmarks/qcow2_build.py
+
+bench-refresh: venv ## a base tree after the mirror took errata: bootstrap again vs upgrade in place (root, ~15 min)
+	$(BIN)/python benchmarks/base_tree_refresh.py
 
 deps: ## system packages building needs (Debian 12 / Ubuntu; run as root)
 	@scripts/apt-install $(BUILD_PACKAGES)

@@ -30,7 +30,7 @@ from . import __version__, host, locks
 from .baseline import BASELINE_VERSION
 from .errors import BuilderError, UsageError
 from .host import progress
-from .kinds import KINDS, ArtifactKind, BuildOptions, Kind, default_kinds, given_options, kind
+from .kinds import KINDS, ArtifactKind, BuildOptions, Kind, all_options, default_kinds, is_given, kind
 from .manifest import MANIFEST, ArtifactRecord, Manifest
 from .spec import LoadedSpec
 
@@ -127,12 +127,15 @@ def requested(context: BuildContext) -> tuple[ArtifactKind, ...]:
 def refuse_foreign_options(context: BuildContext) -> None:
     """An option of a kind this build does not make would be silently ignored: refuse it."""
     building = requested(context)
-    for other in KINDS:
-        if other in building:
+    read = {option.flag for k in building for option in k.options}
+    for option, kinds in all_options():
+        if option.flag in read or not is_given(option, context.options):
             continue
-        for option in given_options(other, context.options):
-            asked = "--only leaves it out" if context.only else "it is built only when asked with --only"
-            raise UsageError(f"{option.flag} is for the {other.name} artifact, and {asked}", hint=f"add --only {other.name}")
+        several = len(kinds) > 1
+        asked = (f"--only leaves {'them' if several else 'it'} out" if context.only
+                 else f"{'they are' if several else 'it is'} built only when asked with --only")
+        raise UsageError(f"{option.flag} is for the {' and '.join(kinds)} artifact{'s' if several else ''}, and {asked}",
+                         hint=f"add --only {kinds[0]}")
 
 
 def refuse_shared_names(context: BuildContext) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import __version__, host
 from .errors import BuilderError, SpecError, UsageError, warn
-from .kinds import KINDS, BuildOptions, made_without_only, resolve
+from .kinds import KINDS, BuildOptions, all_options, made_without_only, resolve
 
 # publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
 PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.publish:publish", "glance": ".qcow2.glance_regions:publish_command"}
@@ -91,9 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=job_count, metavar="N",
                    help="build up to N specs at once (default 1); a failed spec does not stop the others, and a summary "
                         "on stderr says what became of each")
-    for kind in KINDS:
-        for option in kind.options:
-            p.add_argument(option.flag, help=f"{kind.name}: {option.help}", **option.argparse)
+    for option, kinds in all_options():
+        p.add_argument(option.flag, help=f"{', '.join(kinds)}: {option.help}", **option.argparse)
     p.set_defaults(func=cmd_build)
 
     p = command("verify", "check the baseline in a built system",
@@ -259,7 +258,7 @@ def cmd_verify(args) -> int:
     else:
         if not args.rootfs.is_dir():
             raise UsageError(f"--rootfs {args.rootfs}: not a directory", hint="give the root directory of a built system")
-        results, target = verify_rootfs(Baseline(item.spec), args.rootfs), {"rootfs": str(args.rootfs)}
+        results, target = verify_rootfs(Baseline(item.spec), args.rootfs, current=True), {"rootfs": str(args.rootfs)}
     failed = sum(r.status is Status.FAIL for r in results)
     if args.json:
         json.dump({"spec": str(item.path), **target, "failed": failed,

@@ -101,7 +101,19 @@ def test_every_kind_option_is_on_the_command_line_with_its_kind_in_the_help(caps
     for kind in KINDS:
         assert f"{kind.name}: {' '.join(kind.makes.split())}" in text
         for option in kind.options:
-            assert f"{option.flag}" in text and f"{kind.name}: {' '.join(option.help.split())}" in text
+            # An option several kinds read is one argument, its help naming them all ("container, qcow2: ...").
+            readers = [k.name for k in KINDS if option in k.options]
+            assert f"{option.flag}" in text and f"{', '.join(readers)}: {' '.join(option.help.split())}" in text
+
+
+def test_an_option_of_two_kinds_is_refused_only_when_neither_is_built(tmp_path):
+    out = tmp_path / "out"
+    refused = builder("build", DEBIAN, "--out", out, "--offline")
+    assert refused.returncode == 2 and "--offline is for the container and qcow2 artifacts" in refused.stderr, refused.stderr
+    assert not out.exists()
+    planned = builder("build", DEBIAN, "--out", out, "--only", "container", "--offline", "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "reuse it as it is: --offline" in planned.stdout
 
 
 # ---------------------------------------------------------------- the manifest describes every file, none stale

@@ -36,7 +36,9 @@ def plan_container(item, directory: Path, options) -> list[str]:
     base = bootstrap.base_tree_for(spec, definition)
     layers = layer_plan(spec, definition)
     say_not_applicable("container", baseline.not_applicable)  # once per build: the plan runs before every build
-    return [f"container: would run {base.command_line(Path('WORK/root'))}  (or reuse {base.tarball})",
+    reuse = ("reuse it as it is: --offline" if options.offline else
+             f"reuse it when the state of its {len(base.bootstrapper.repositories())} repositories is the one it was made from")
+    return [f"container: would run {base.command_line(Path('WORK/root'))}  (or {reuse}: {base.tarball})",
             f"container: the bootstrap contacts only: {' '.join(base.bootstrapper.repositories())}",
             "container: chroot WORK/root /bin/bash -s < (builder baseline for a container)",
             f"container: strip, write {len(layers)} {container_settings(spec).compression} layer(s) "
@@ -53,6 +55,7 @@ class Context:
     baseline: Baseline
     definition: ImageDefinition
     settings: object
+    offline: bool = False           # the cached base tree as it is, the repositories not asked
     epoch: int = 0
     base: bootstrap.BaseTree | None = None
     installed: plan.Snapshot | None = None
@@ -76,7 +79,7 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
     """Bootstrap, baseline, strip, layers, image, written whole into OUT/<name>/container/, then loaded."""
     baseline = Baseline(item.spec, context="container")
     context = Context(item, directory, Path(tempfile.mkdtemp(prefix="builder-container.")), baseline,
-                      image_definition(item.spec), container_settings(item.spec))
+                      image_definition(item.spec), container_settings(item.spec), offline=options.offline)
     out_existed = directory.parent.exists()
     try:
         for step in (bootstrap_tree, apply_baseline, strip_tree, write_layers, check_budget, make_image, write_outputs):
@@ -98,7 +101,7 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
 def bootstrap_tree(context: Context) -> None:
     context.base = base = bootstrap.base_tree_for(context.spec, context.definition)
     with step(f"container: bootstrap {base.bootstrapper.origin}"):
-        created = bootstrap.fill(base, context.root, log=progress)
+        created = bootstrap.fill(base, context.root, log=progress, offline=context.offline)
     context.epoch = source_date_epoch(default=created)
     context.installed = plan.snapshot(context.root)  # what the packages installed: the baseline's changes come after
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..errors import BuilderError, UsageError
 from ..host import progress, step
 from ..manifest import Manifest
-from .registry import Reference, parse_reference, push, warm
+from .registry import Reference, Sent, parse_reference, push, warm
 
 
 class Status(StrEnum):
@@ -99,12 +99,13 @@ def push_host(layout: Path, refs: list[Reference], plain_http: bool, directory: 
 
     outcomes, source = [], None
     for ref in refs:
+        sent = Sent()
         try:
             with step(f"{ref}: pushing"):
-                pushed = push(layout, ref, plain_http, log=log, mount_from=source)
+                pushed = push(layout, ref, plain_http, log=log, mount_from=source, sent=sent)
         except (BuilderError, OSError, requests.RequestException) as exc:
             log(f"{ref}: FAILED: {exc}")
-            outcomes.append(Outcome(str(ref), Status.FAILED, error=str(exc)))
+            outcomes.append(Outcome(str(ref), Status.FAILED, sent.blobs, sent.bytes, sent.mounted, error=str(exc)))
             continue
         record_publication(directory, ref, pushed.digest)
         source = source or ref.repository
@@ -177,12 +178,13 @@ def publish(item, args) -> int:
     if not args.no_warm:
         outcomes += warm_mirrors(layout, mirrors_to_warm(item, outcomes), prepull.plain_http if prepull else False, args.jobs)
     for outcome in outcomes:
+        sent = f"{outcome.blobs_sent} blob(s), {outcome.bytes_sent} bytes sent, {outcome.blobs_mounted} mounted"
         if outcome.error:
-            detail = outcome.error.splitlines()[0]
+            detail = outcome.error.splitlines()[0] + ("" if outcome.site else f" ({sent})")
         elif outcome.site:
             detail = f"site {outcome.site}: {outcome.bytes_fetched} bytes pulled through it"
         else:
-            detail = f"{outcome.blobs_sent} blob(s), {outcome.bytes_sent} bytes sent, {outcome.blobs_mounted} mounted"
+            detail = sent
         progress(f"{outcome.registry}: {outcome.status}: {detail}")
     json.dump([outcome.as_json() for outcome in outcomes], sys.stdout, indent=2)
     print()
