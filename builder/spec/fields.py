@@ -99,22 +99,27 @@ GROUP_SYNTAX = ("a dnf comps group is @ID and an environment @^ID, by its id as 
                 "(lower-case, no spaces): @web-server for \"Basic Web Server\", @^server-product-environment for \"Server\"")
 
 
-def _package_or_group(value: str) -> str:
+def _package_check() -> AfterValidator:
     """A package name, @GROUP or @^ENVIRONMENT (dnf comps ids: what a kickstart's %packages and dnf install take)."""
-    if value.startswith("@"):
-        kind, name = ("environment", value[2:]) if value.startswith("@^") else ("group", value[1:])
-        if not name:
-            raise PydanticCustomError("empty_group", f"an empty {kind} name", {"hint": GROUP_SYNTAX})
-        if not re.fullmatch(_GROUP_ID, name):
-            raise PydanticCustomError("group_name", f"not a valid {kind} id", {"hint": GROUP_SYNTAX})
-    elif not re.fullmatch(_PACKAGE, value):
-        hint = "a package name is letters, digits and ._+:- (no spaces); " + GROUP_SYNTAX
-        raise PydanticCustomError("package_name", "not a valid package name", {"hint": hint})
-    return value
+    what = "package name"  # builder.spec.expected reads it (a list of package names)
+
+    def check(value: str) -> str:
+        if value.startswith("@"):
+            kind, name = ("environment", value[2:]) if value.startswith("@^") else ("group", value[1:])
+            if not name:
+                raise PydanticCustomError("empty_group", f"an empty {kind} name", {"hint": GROUP_SYNTAX})
+            if not re.fullmatch(_GROUP_ID, name):
+                raise PydanticCustomError("group_name", f"not a valid {kind} id", {"hint": GROUP_SYNTAX})
+        elif not re.fullmatch(_PACKAGE, value):
+            raise PydanticCustomError("package_name", f"not a valid {what}",
+                                      {"hint": f"a package name is letters, digits and ._+:- (no spaces); {GROUP_SYNTAX}"})
+        return value
+
+    return AfterValidator(check)
 
 
 PackageName = Annotated[str, Field(max_length=128, json_schema_extra={"pattern": rf"^(?:@\^?{_GROUP_ID}|{_PACKAGE})$"}),
-                        AfterValidator(_package_or_group)]
+                        _package_check()]
 UnitName = _checked(r"[A-Za-z0-9][A-Za-z0-9@_.:-]*", "systemd unit name", max_len=128)
 Locale = _checked(r"(C|POSIX|[a-z]{2,3}(_[A-Z]{2})?)(\.(UTF-8|utf8))?(@[a-z]+)?", "locale", "like en_US.UTF-8", 32)
 Keymap = _checked(r"[a-z0-9][a-z0-9_-]*", "keyboard layout", "like us or de-nodeadkeys", 32)
