@@ -219,7 +219,8 @@ def _local_key_digests(repos: tuple[DnfRepo, ...]) -> list[str]:
 def _failure(output: str) -> str:
     """The line that says why dnf failed, when there is one."""
     for pattern in (r"cannot install the best", r"GPG check FAILED", r"is not signed", r"public key .* is not installed", r"Unable to find a match",
-                    r"Failed to download metadata", r"Cannot download repomd", r"nothing provides", r"No match for argument"):
+                    r"Failed to download metadata", r"Cannot download repomd", r"nothing provides", r"No match for argument",
+                    r"Module or Group .* (is not available|does not exist)"):
         for line in output.splitlines():
             if re.search(pattern, line):
                 return line.strip()
