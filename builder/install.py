@@ -6,6 +6,7 @@ machine's hostname and address put in, rendered and validated like any other.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import BuilderError
@@ -84,15 +85,16 @@ def pxe_settings(spec: Spec, spec_file: object) -> Pxe:
     return spec.install.pxe
 
 
-def render_kickstarts(spec: Spec) -> dict[str, bytes]:
+def render_kickstarts(spec: Spec, tokens: Mapping[str, str]) -> dict[str, bytes]:
     """ks/default.cfg and ks/<mac>.cfg per machine, each validated by pykickstart.
 
-    A machine's own kickstart ends by reporting to `builder serve` that it is installed (with install.pxe).
+    A machine's own kickstart ends by reporting to `builder serve` that it is installed (with install.pxe), with
+    its report token (`tokens`, by MAC key) as the proof that the report comes from its own kickstart.
     """
     out = {ks_name(None): render_kickstart(spec, spec_sha256(spec)).encode()}
     pxe = spec.install.pxe if spec.install else None
     for machine in spec.install.machines if spec.install else []:
         derived = machine_spec(spec, machine)
-        report = done_url(pxe, machine) if pxe else None
-        out[ks_name(machine)] = render_kickstart(derived, spec_sha256(derived), done_url=report).encode()
+        report = (done_url(pxe, machine), tokens[mac_key(machine.mac)]) if pxe else None
+        out[ks_name(machine)] = render_kickstart(derived, spec_sha256(derived), report=report).encode()
     return out
