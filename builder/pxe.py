@@ -24,7 +24,18 @@ from urllib.parse import urlsplit
 from .errors import BuilderError, UsageError
 from .install import Entry, entries, mac_key, pxe_settings, render_kickstarts
 from .output import write_atomic
-from .pxe_state import TOKEN_HASHES_KEPT, Machine, commit, locked, new_token, public_link, read_state, remove_stale, token_sha256
+from .pxe_state import (
+    TOKEN_HASHES_KEPT,
+    Machine,
+    commit,
+    locked,
+    new_token,
+    prune,
+    public_link,
+    read_state,
+    remove_stale,
+    token_sha256,
+)
 from .spec import Pxe, Spec
 
 # Per-machine names `publish` owns, so that a machine removed from the spec loses its entries.
@@ -225,6 +236,7 @@ def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = Fal
         for name, data in {**defaults, **loaders}.items():
             write_atomic(path_inside(root, name), data)
         commit(root, new, files)
+        prune(root)
         for name in files:
             public_link(root, name)
         for path in [*root.glob("ks/*.cfg"), *root.glob("pxelinux.cfg/01-*"), *root.glob("grub.cfg-01-*"), *root.glob("boot-01-*.ipxe")]:

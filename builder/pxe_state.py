@@ -116,7 +116,7 @@ def remove_stale(root: Path) -> list[Path]:
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
-            if TEMPORARY.fullmatch(path.name) and not path.is_dir():
+            if TEMPORARY.fullmatch(path.name) and (path.is_symlink() or not path.is_dir()):
                 path.unlink()
                 removed.append(path)
     current = _current_name(directory)
@@ -137,20 +137,15 @@ def _current_name(directory: Path) -> str | None:
 
 def commit(root: Path, machines: dict[str, Machine], files: dict[str, bytes], base: str | None = None) -> str:
     """Make and switch to a new generation: `files` (name -> bytes, per-machine names) and the machines' state.
-    With `base`, the files of that generation not in `files` are carried over (hard links). Call with the lock held.
-    Returns the new generation's name."""
+    With `base`, the files of that generation not in `files` are carried over (hard links). Call with the lock held;
+    `prune` removes the generation it replaced. Returns the new generation's name."""
     directory = state_dir(root)
-    current = _current_name(directory)
     numbers = [int(m[1]) for p in directory.iterdir() if (m := GENERATION.fullmatch(p.name))]
     name = f"gen-{max(numbers, default=0) + 1:08d}"
     work = directory / f".{name}.tmp"
     work.mkdir()
     if base is not None:
-        for source in (directory / base).rglob("*"):
-            relative = source.relative_to(directory / base).as_posix()
-            if source.is_file() and relative != MACHINES and relative not in files:
-                (work / relative).parent.mkdir(parents=True, exist_ok=True)
-                os.link(source, work / relative)
+        _link_tree(str(directory / base), str(work), skip={MACHINES, *files})
     for relative, data in files.items():
         target = work / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +154,7 @@ def commit(root: Path, machines: dict[str, Machine], files: dict[str, bytes], ba
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
     record = {key: {"armed": m.armed, "tokens": list(m.tokens), "reported": m.reported} for key, m in sorted(machines.items())}
-    (work / MACHINES).write_text(json.dumps(record, indent=1) + "\n")
+    (work / MACHINES).write_text(json.dumps(record, separators=(",", ":")) + "\n")
     flush_filesystem(work)          # one flush for every file of the generation
     os.rename(work, directory / name)
     link = directory / f".{CURRENT}.tmp"
@@ -168,9 +163,28 @@ def commit(root: Path, machines: dict[str, Machine], files: dict[str, bytes], ba
     os.symlink(name, link)
     os.rename(link, directory / CURRENT)   # the switch
     fsync_directory(directory)
-    if current and current != name:
-        shutil.rmtree(directory / current, ignore_errors=True)
     return name
+
+
+def _link_tree(source: str, target: str, skip: set[str], prefix: str = "") -> None:
+    """Hard-link every file below `source` into `target` (same relative names), but those in `skip`."""
+    with os.scandir(source) as entries:
+        for entry in entries:
+            relative = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                os.mkdir(os.path.join(target, entry.name))
+                _link_tree(entry.path, os.path.join(target, entry.name), skip, relative + "/")
+            elif relative not in skip and entry.is_file(follow_symlinks=False):
+                os.link(entry.path, os.path.join(target, entry.name))
+
+
+def prune(root: Path) -> None:
+    """Remove the generations no longer in force (after a switch: a reader that opened a file keeps it)."""
+    directory = state_dir(root)
+    current = _current_name(directory)
+    for path in directory.iterdir():
+        if GENERATION.fullmatch(path.name) and path.name != current and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def public_link(root: Path, name: str) -> None:
@@ -246,6 +260,11 @@ def record_reports(root: Path, reports: list[Report], local_entries: dict[str, d
         if files:
             commit(root, machines, files, base=state.generation)
         return outcomes
+
+
+def prune_locked(root: Path) -> None:
+    with locked(root):
+        prune(root)
 
 
 def judge(machine: Machine | None, report: Report) -> Outcome:

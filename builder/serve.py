@@ -19,6 +19,7 @@ backlog is BACKLOG. Reports arriving together share one transaction, so one flus
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -38,7 +39,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from .errors import BuilderError
 from .install import DONE_PATH, mac_key
-from .pxe_state import Outcome, Report, State, judge, read_state, record_reports
+from .pxe_state import Outcome, Report, State, judge, prune_locked, read_state, record_reports
 from .spec import Spec
 
 MAC = re.compile(r"[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
@@ -54,7 +55,7 @@ BACKLOG = 1024             # connections the kernel queues before serve accepts 
 MAX_PATH = 2048            # a longer request target gets 414
 MAX_REQUEST_LINE = 8190    # the parser's own limit for the request line (longer: 414 too, see Protocol)
 MAX_HEADER_FIELD = 8191    # ... and for a header line (longer: 431); one apart so that the error tells which
-MAX_BODY = 1024            # a report has no body
+SMALL_FILE = 1 << 20      # files up to this size are answered from memory, larger ones streamed
 
 
 def printable(text: str) -> str:
@@ -194,6 +195,9 @@ class Reports:
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)
+                if any(outcome.status == 200 for outcome in outcomes):
+                    with contextlib.suppress(BuilderError, OSError):  # after the answers: not on a report's path
+                        await asyncio.to_thread(prune_locked, self.root)
         finally:
             self.draining = False
 
@@ -207,7 +211,9 @@ class Service:
         client = request.remote or "-"
         try:
             async with asyncio.timeout(TOTAL_SECONDS):
-                return await self._handle(request, client)
+                response = await self._handle(request, client)
+                await response.prepare(request)   # the answer is sent within the time-out too
+                return response
         except TimeoutError:
             log(f"{client} {request.method} {request.raw_path} -> timed out after {TOTAL_SECONDS:.0f} s")
             raise
@@ -240,7 +246,10 @@ class Service:
         headers = {"Content-Type": TYPES.get(answer.file.suffix, "application/octet-stream")}
         if answer.kickstart:
             headers["X-Builder-Kickstart"] = answer.kickstart
-        return web.FileResponse(answer.file, headers=headers)
+        if answer.file.stat().st_size > SMALL_FILE:   # a kernel or initrd: streamed (sendfile)
+            return web.FileResponse(answer.file, headers=headers)
+        # configs and kickstarts: from the page cache, no worker thread (aiohttp sends no body to a HEAD)
+        return web.Response(status=200, body=answer.file.read_bytes(), headers=headers)
 
 
 class Protocol(RequestHandler):

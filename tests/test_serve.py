@@ -280,3 +280,9 @@ def test_a_restarted_serve_keeps_an_installed_machine_on_its_local_disk(tmp_path
         assert status == 200 and b"DEFAULT local\n" in body
         status, body, _ = second.get(f"/pxelinux.cfg/01-{mac_key(MACS[0])}")
         assert status == 200 and b"DEFAULT install\n" in body
+
+
+def test_head_gives_the_size_and_no_body(reading_server):
+    status, body, headers = reading_server.request("HEAD", "/ks/default.cfg")
+    assert (status, body) == (200, b"")
+    assert int(headers["Content-Length"]) == (reading_server.root / "ks/default.cfg").stat().st_size
