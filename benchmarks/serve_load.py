@@ -21,8 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
-
 ROOT = Path(__file__).resolve().parent.parent
 RACK, REPORTS = 40, 1000
 MACHINES = RACK + REPORTS
@@ -67,27 +65,32 @@ def figures(latencies: list[float]) -> str:
     return f"p50 {statistics.median(ms):.1f} ms, p99 {p99:.1f} ms, max {ms[-1]:.1f} ms"
 
 
-async def timed(session: aiohttp.ClientSession, method: str, url: str, **kwargs) -> tuple[int | str, float]:
+async def timed(port: int, method: str, path: str, headers: str = "", timeout: float = 30) -> tuple[int | str, float]:
+    """One request on its own connection, as a firmware or Anaconda makes it; (status or error, seconds)."""
     start = time.perf_counter()
     try:
-        async with session.request(method, url, **kwargs) as response:
-            await response.read()
-            return response.status, time.perf_counter() - start
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}\r\n".encode())
+                answer = await reader.read()
+            finally:
+                writer.close()
+        return int(answer.split(b" ", 2)[1]), time.perf_counter() - start
     except TimeoutError:
         return "client time-out", time.perf_counter() - start
-    except aiohttp.ClientError as exc:
+    except (OSError, IndexError, ValueError) as exc:
         return type(exc).__name__, time.perf_counter() - start
 
 
-async def gets(base: str, total: int, concurrent: int) -> tuple[list, list]:
+async def gets(port: int, total: int, concurrent: int) -> tuple[list, list]:
     limit = asyncio.Semaphore(concurrent)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrent, force_close=True), timeout=timeout) as session:
-        async def one(i: int):
-            async with limit:
-                path = ("/boot.ipxe", "/pxelinux.cfg/default", f"/ks/{key(i % MACHINES)}.cfg", "/ks/default.cfg")[i % 4]
-                return await timed(session, "GET", base + path)
-        results = await asyncio.gather(*(one(i) for i in range(total)))
+
+    async def one(i: int):
+        async with limit:
+            path = ("/boot.ipxe", "/pxelinux.cfg/default", f"/ks/{key(i % MACHINES)}.cfg", "/ks/default.cfg")[i % 4]
+            return await timed(port, "GET", path)
+    results = await asyncio.gather(*(one(i) for i in range(total)))
     return [s for s, _ in results if s != 200], [t for s, t in results if s == 200]
 
 
@@ -111,12 +114,12 @@ async def slow_client(port: int, closed_after: list[float], until: float) -> Non
         writer.close()
 
 
-async def slow_clients(base: str, port: int, count: int) -> None:
+async def slow_clients(port: int, count: int) -> None:
     closed_after: list[float] = []
     until = time.monotonic() + 40
     slow = [asyncio.create_task(slow_client(port, closed_after, until)) for _ in range(count)]
     await asyncio.sleep(2)  # all of them connected and trickling
-    errors, latencies = await gets(base, 50, 1)
+    errors, latencies = await gets(port, 50, 1)
     print(f"{count} slow clients trickling: 50 normal GETs one at a time: {len(errors)} errors, {figures(latencies)}")
     await asyncio.gather(*slow)
     print(f"  slow clients closed by serve: {len(closed_after)} of {count}"
@@ -124,14 +127,12 @@ async def slow_clients(base: str, port: int, count: int) -> None:
           + " (serve's head time-out is 10 s)")
 
 
-async def reports(base: str, root: Path, machines: range) -> None:
+async def reports(port: int, root: Path, machines: range) -> None:
     tokens = {i: TOKEN.search((root / f"ks/{key(i)}.cfg").read_text())[1] for i in machines}
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True), timeout=timeout) as session:
-        start = time.perf_counter()
-        results = await asyncio.gather(*(timed(session, "POST", f"{base}/done/{key(i)}", headers={"Authorization": f"Bearer {tokens[i]}"})
-                                         for i in machines))
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    results = await asyncio.gather(*(timed(port, "POST", f"/done/{key(i)}", f"Authorization: Bearer {tokens[i]}\r\n", timeout=60)
+                                     for i in machines))
+    wall = time.perf_counter() - start
     statuses: dict = {}
     for status, _ in results:
         statuses[status] = statuses.get(status, 0) + 1
@@ -141,7 +142,6 @@ async def reports(base: str, root: Path, machines: range) -> None:
 
 async def main() -> int:
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="serve-load-") as scratch:
         spec, root, log = Path(scratch) / "load.yaml", Path(scratch) / "tree", Path(scratch) / "serve.log"
         spec.write_text(SPEC.format(port=port) + "".join(f'    - {{hostname: n{i:04d}.example.com, mac: "{mac(i)}"}}\n'
@@ -156,12 +156,14 @@ async def main() -> int:
                     print(log.read_text()[-2000:], file=sys.stderr)
                     return 1
                 await asyncio.sleep(0.5)
-            print(f"serve published {MACHINES} machines and started in {time.monotonic() - start:.0f} s")
-            errors, latencies = await gets(base, 2000, 64)
-            print(f"2000 GETs at 64 concurrent: {len(errors)} errors {sorted(set(map(str, errors)))}, {figures(latencies)}")
-            await slow_clients(base, port, 300)
-            await reports(base, root, range(RACK))
-            await reports(base, root, range(RACK, MACHINES))
+            print(f"serve published {MACHINES} machines and started in {time.monotonic() - start:.0f} s "
+                  f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+            errors, latencies = await gets(port, 2000, 64)
+            print(f"2000 GETs at 64 concurrent: {len(errors)} errors {sorted(set(map(str, errors)))}, {figures(latencies)} "
+                  f"(load average {os.getloadavg()[0]:.1f})")
+            await slow_clients(port, 300)
+            await reports(port, root, range(RACK))
+            await reports(port, root, range(RACK, MACHINES))
             lines = log.read_text().splitlines()
             print(f"serve's log: {sum(' POST /done/' in line for line in lines)} report lines, "
                   f"{sum('Traceback' in line for line in lines)} tracebacks")

@@ -243,7 +243,7 @@ def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = Fal
             name = path.relative_to(root).as_posix()
             if OWNED.fullmatch(name) and name not in files and name not in defaults:
                 path.unlink(missing_ok=True)
-        if (root / LEGACY_INSTALLED).is_dir():
+        if (root / LEGACY_INSTALLED).is_dir() and not (root / LEGACY_INSTALLED).is_symlink():
             shutil.rmtree(root / LEGACY_INSTALLED)
     return sorted([*defaults, *files, *loaders])
 

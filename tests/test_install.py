@@ -276,3 +276,18 @@ def test_publish_refuses_bad_input_and_writes_nothing(tmp_path):
     result = run("publish", no_pxe, "--to", "pxe", "--root", root)
     assert result.returncode == 2 and "no install.pxe section" in result.stderr
     assert not root.exists()
+
+
+def test_a_tree_from_before_the_install_state_keeps_its_installed_machines(tmp_path):
+    """A tree an older builder wrote (plain files, .installed/<mac> marks) is carried over by the first publish."""
+    spec = install_spec(tmp_path)
+    root = tmp_path / "tree"
+    key = mac_key(MACS[1])
+    (root / ".installed").mkdir(parents=True)
+    (root / ".installed" / key).write_text("installed 2026-12-01T00:00:00+00:00 reported by 10.0.0.12\n")
+    (root / "pxelinux.cfg").mkdir()
+    (root / f"pxelinux.cfg/01-{key}").write_text("DEFAULT local\n")  # the old plain file, replaced by the symlink
+    assert run("publish", spec, "--to", "pxe", "--root", root).returncode == 0
+    assert boots(root, key) == {"pxelinux": "local", "grub": "local", "ipxe": "local"}
+    assert boots(root, mac_key(MACS[0])) == {"pxelinux": "install", "grub": "install", "ipxe": "install"}
+    assert (root / f"pxelinux.cfg/01-{key}").is_symlink() and not (root / ".installed").exists()
