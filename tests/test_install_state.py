@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from support.install_spec import MACS, install_spec, mac_key
+from support.install_spec import INSTALL_SPEC, MACS, install_spec, mac_key
 from support.serve import boots, machine_states, report_token, serving
 
 from builder.pxe import publish
@@ -115,3 +115,30 @@ def test_kill_9_during_reports_never_leaves_a_mixed_state(tmp_path):
             assert leftovers(root) == []
     assert mixed_states == []
     print(f"{answered} of {30 * len(KEYS)} reports answered 200 before the kill")
+
+
+def test_reports_arriving_together_share_transactions(tmp_path):
+    """40 machines report at once: they do not each wait for a transaction (and its flush) of their own."""
+    macs = [f"52:54:00:ab:00:{i:02x}" for i in range(40)]
+    spec_path = install_spec(tmp_path, text=INSTALL_SPEC[:INSTALL_SPEC.index("  machines:\n")] + "  machines:\n" + "".join(
+        f'    - {{hostname: n{i:02d}.example.com, mac: "{mac}"}}\n' for i, mac in enumerate(macs)))
+    root = tmp_path / "tree"
+    with serving(spec_path, root, tmp_path / "serve.log") as server:
+        before = int(os.readlink(root / ".state/current").removeprefix("gen-"))
+        tokens = {mac_key(mac): report_token(root, mac_key(mac)) for mac in macs}
+        results: dict[str, int] = {}
+        barrier = threading.Barrier(len(macs))
+
+        def report(key: str) -> None:
+            barrier.wait()
+            results[key] = server.post(f"/done/{key}", tokens[key])[0]
+
+        reporters = [threading.Thread(target=report, args=(key,)) for key in tokens]
+        for reporter in reporters:
+            reporter.start()
+        for reporter in reporters:
+            reporter.join()
+        transactions = int(os.readlink(root / ".state/current").removeprefix("gen-")) - before
+    assert set(results.values()) == {200} and len(results) == 40
+    assert all(not state["armed"] for state in machine_states(root).values())
+    assert 1 <= transactions < 40
