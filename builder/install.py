@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .errors import BuilderError
 from .kickstart import render_kickstart
+from .pxe_state import new_token
 from .spec import CLASSIC_NAMES_ARGS, Machine, Pxe, Spec, device_name, inst_repo, machine_spec, spec_sha256
 
 
@@ -85,12 +86,14 @@ def pxe_settings(spec: Spec, spec_file: object) -> Pxe:
     return spec.install.pxe
 
 
-def render_kickstarts(spec: Spec, tokens: Mapping[str, str]) -> dict[str, bytes]:
+def render_kickstarts(spec: Spec, tokens: Mapping[str, str] | None = None) -> dict[str, bytes]:
     """ks/default.cfg and ks/<mac>.cfg per machine, each validated by pykickstart.
 
     A machine's own kickstart ends by reporting to `builder serve` that it is installed (with install.pxe), with
-    its report token (`tokens`, by MAC key) as the proof that the report comes from its own kickstart.
+    its report token (`tokens`, by MAC key; new ones when not given) as the proof that the report comes from its
+    own kickstart.
     """
+    tokens = tokens or {mac_key(m.mac): new_token() for m in (spec.install.machines if spec.install else [])}
     out = {ks_name(None): render_kickstart(spec, spec_sha256(spec)).encode()}
     pxe = spec.install.pxe if spec.install else None
     for machine in spec.install.machines if spec.install else []:
