@@ -119,8 +119,14 @@ def test_without_root_it_serves_a_temporary_tree_and_removes_it(tmp_path):
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """What a reader of the tree sees: every public name (symlinks followed), the install state aside."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
-            if p.is_file() and not p.relative_to(root).as_posix().startswith(".state")}
+    out = {}
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = [d for d in subdirectories if d != ".state"]  # serve may be removing an old generation
+        for name in names:
+            path = Path(directory, name)
+            if path.is_file():
+                out[path.relative_to(root).as_posix()] = path.read_bytes()
+    return out
 
 
 def test_an_install_report_switches_the_machines_entries_to_the_local_disk(server):
