@@ -292,3 +292,19 @@ def test_head_gives_the_size_and_no_body(reading_server):
     status, body, headers = reading_server.request("HEAD", "/ks/default.cfg")
     assert (status, body) == (200, b"")
     assert int(headers["Content-Length"]) == (reading_server.root / "ks/default.cfg").stat().st_size
+
+
+def test_the_threat_model_in_the_docs_states_serves_limits():
+    """docs/pxe-iso.md's threat model table: who can reach serve, what they can try, what stops them, with the
+    limits serve really has."""
+    from builder import serve
+
+    text = (ROOT.parent / "docs/pxe-iso.md").read_text()
+    section = text[text.index("## Who can reach serve, and what stops them"):]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| who | what they can try | what stops them |" and len(rows) >= 8
+    table = "\n".join(rows)
+    for phrase in (f"within {serve.HEAD_SECONDS:.0f} s", f"{serve.TOTAL_SECONDS:.0f} s per request",
+                   f"{serve.MAX_CONNECTIONS} connections", f"listen backlog {serve.BACKLOG}", f"over {serve.MAX_PATH} characters",
+                   f"over {serve.MAX_REQUEST_LINE} bytes get 414", f"over {serve.MAX_HEADER_FIELD} bytes 431", "403", "409"):
+        assert phrase in table, phrase
