@@ -119,12 +119,14 @@ def remove_stale(root: Path) -> list[Path]:
             if TEMPORARY.fullmatch(path.name) and (path.is_symlink() or not path.is_dir()):
                 path.unlink()
                 removed.append(path)
-    current = _current_name(directory)
+    current = GENERATION.fullmatch(_current_name(directory) or "")
     for path in directory.glob("*") if directory.is_dir() else ():
-        if path.is_dir() and not path.is_symlink() and path.name != current and (
-                GENERATION.fullmatch(path.name) or TEMPORARY.fullmatch(path.name)):
-            shutil.rmtree(path)
+        generation = GENERATION.fullmatch(path.name)
+        unfinished = generation and (current is None or int(generation[1]) > int(current[1]))  # made, never switched to
+        if path.is_dir() and not path.is_symlink() and (unfinished or TEMPORARY.fullmatch(path.name)):
+            shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
+    prune(root)
     return removed
 
 
@@ -138,7 +140,7 @@ def _current_name(directory: Path) -> str | None:
 def commit(root: Path, machines: dict[str, Machine], files: dict[str, bytes], base: str | None = None) -> str:
     """Make and switch to a new generation: `files` (name -> bytes, per-machine names) and the machines' state.
     With `base`, the files of that generation not in `files` are carried over (hard links). Call with the lock held;
-    `prune` removes the generation it replaced. Returns the new generation's name."""
+    `prune` removes older generations. Returns the new generation's name."""
     directory = state_dir(root)
     numbers = [int(m[1]) for p in directory.iterdir() if (m := GENERATION.fullmatch(p.name))]
     name = f"gen-{max(numbers, default=0) + 1:08d}"
@@ -179,11 +181,16 @@ def _link_tree(source: str, target: str, skip: set[str], prefix: str = "") -> No
 
 
 def prune(root: Path) -> None:
-    """Remove the generations no longer in force (after a switch: a reader that opened a file keeps it)."""
+    """Remove the generations older than the one before the current: a reader that resolved a name through
+    .state/current just before a switch still finds its file. Needs no lock: a writer's new generation is
+    always numbered above the current one."""
     directory = state_dir(root)
-    current = _current_name(directory)
+    current = GENERATION.fullmatch(_current_name(directory) or "")
+    if current is None:
+        return
     for path in directory.iterdir():
-        if GENERATION.fullmatch(path.name) and path.name != current and not path.is_symlink():
+        old = GENERATION.fullmatch(path.name)
+        if old and int(old[1]) < int(current[1]) - 1 and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -261,10 +268,6 @@ def record_reports(root: Path, reports: list[Report], local_entries: dict[str, d
             commit(root, machines, files, base=state.generation)
         return outcomes
 
-
-def prune_locked(root: Path) -> None:
-    with locked(root):
-        prune(root)
 
 
 def judge(machine: Machine | None, report: Report) -> Outcome:

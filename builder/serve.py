@@ -39,7 +39,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from .errors import BuilderError
 from .install import DONE_PATH, mac_key
-from .pxe_state import Outcome, Report, State, judge, prune_locked, read_state, record_reports
+from .pxe_state import Outcome, Report, State, judge, prune, read_state, record_reports
 from .spec import Spec
 
 MAC = re.compile(r"[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
@@ -146,6 +146,7 @@ class Reports:
         self.local_entries = {key: entries for key, (_, entries) in machines.items()}
         self.pending: list[tuple[Report, asyncio.Future]] = []
         self.draining = False
+        self.drainer: asyncio.Task | None = None
         self._state = State(None, {})
 
     def state(self) -> State:
@@ -179,7 +180,7 @@ class Reports:
         self.pending.append((report, future))
         if not self.draining:
             self.draining = True
-            asyncio.get_running_loop().create_task(self.drain())
+            self.drainer = asyncio.get_running_loop().create_task(self.drain())   # kept: the loop holds tasks weakly
         return await future
 
     async def drain(self) -> None:
@@ -195,9 +196,9 @@ class Reports:
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)
-                if any(outcome.status == 200 for outcome in outcomes):
-                    with contextlib.suppress(BuilderError, OSError):  # after the answers: not on a report's path
-                        await asyncio.to_thread(prune_locked, self.root)
+                if not self.pending and any(outcome.status == 200 for outcome in outcomes):
+                    with contextlib.suppress(BuilderError, OSError):  # after the answers, when nothing waits
+                        await asyncio.to_thread(prune, self.root)
         finally:
             self.draining = False
 

@@ -255,11 +255,13 @@ def test_publish_again_keeps_foreign_files_and_drops_removed_machines(tmp_path):
     result = run("publish", spec, "--to", "pxe", "--root", root)
     assert result.returncode == 0, result.stderr
     gone = mac_key(MACS[2])
-    assert not any(gone in p.name for p in root.rglob("*")), "machine 3's entries and kickstart stay behind"
+    assert not any(gone in p.name for p in root.rglob("*") if ".state" not in p.parts), "machine 3's entries and kickstart stay behind"
+    assert not any(gone in p.name for p in (root / ".state/current").rglob("*")) and gone not in (root / ".state/current/machines.json").read_text()
     assert (root / "images/pxeboot/vmlinuz").read_bytes() == b"kernel"
     assert (root / f"ks/{mac_key(MACS[0])}.cfg").is_file()
     assert not [p for p in root.rglob(".*") if p.name != ".state" and ".state" not in p.parent.parts], "temporary files left behind"
-    assert sorted(p.name for p in (root / ".state").iterdir()) == ["current", os.readlink(root / ".state/current"), "lock"]
+    current = int(os.readlink(root / ".state/current").removeprefix("gen-"))
+    assert sorted(p.name for p in (root / ".state").iterdir()) == ["current", f"gen-{current - 1:08d}", f"gen-{current:08d}", "lock"]
 
 
 def test_publish_copies_pxelinux_only_when_asked(tmp_path):
