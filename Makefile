@@ -15,7 +15,7 @@ TEST_PACKAGES := shellcheck gnupg iproute2 createrepo-c dosfstools isolinux pxel
 TEST_SERVICES := docker.service docker.socket docker-registry.service containerd.service \
 	podman.socket podman.service podman-restart.service podman-auto-update.timer
 
-.PHONY: examples test test-fast lint bench bench-container bench-fleet bench-qcow2 el-mirror-check deps test-deps venv clean
+.PHONY: examples test test-fast lint bench bench-container bench-fleet bench-qcow2 bench-refresh el-mirror-check deps test-deps venv clean
 
 # The examples name an internal mirror (as users' specs do); here they are built from the mirror this
 # host's APT sources name (BUILDER_MIRRORS: see README). An explicit BUILDER_MIRRORS wins.
@@ -27,14 +27,22 @@ EL_EXAMPLES := $(filter-out examples/debian12-node.yaml,$(EXAMPLES))
 
 examples: deps venv ## validate and build every shipped example spec into $(OUT)/ (root: the container image bootstraps Debian)
 	$(BIN)/builder validate $(EXAMPLES)
-	$(BIN)/builder build $(EXAMPLES) --out $(OUT)
-	$(BIN)/builder build $(EL_EXAMPLES) --only iso --out $(OUT)
-	$(BIN)/builder publish examples/pxe-rack-rocky9.yaml --to pxe --root $(OUT)/pxe-tree
+	@# validate said each spec's warnings: the builds below say them no more (--quiet), except the long container build's progress
+	$(BIN)/builder build $(EXAMPLES) --quiet --out $(OUT)
+	$(BIN)/builder build $(EL_EXAMPLES) --only iso --quiet --out $(OUT)
+	$(BIN)/builder publish examples/pxe-rack-rocky9.yaml --to pxe --quiet --root $(OUT)/pxe-tree
 	$(BIN)/builder build examples/debian12-node.yaml --only container --out $(OUT)
-	@# Every image's plan (an EL image is built from an EL mirror: make el-mirror-check); a kind builder refuses
-	@# for a spec (exit 2) says why on stderr, anything else fails.
-	@for spec in $(EXAMPLES); do for kind in container qcow2; do \
-	    $(BIN)/builder build $$spec --only $$kind --dry-run --out $(OUT) > /dev/null || [ $$? -eq 2 ] || exit 1; \
+	@# Every image's plan into $(OUT)/<name>/plan-<kind>.txt (an EL image is built from an EL mirror: make el-mirror-check).
+	@# A kind that a spec cannot have (builder exits 2) gets a plan file that says why; anything else fails.
+	@for spec in $(EXAMPLES); do name=$$(basename $$spec .yaml); mkdir -p $(OUT)/$$name; for kind in container qcow2; do \
+	    plan=$(OUT)/$$name/plan-$$kind.txt; \
+	    if $(BIN)/builder build $$spec --only $$kind --dry-run --quiet --out $(OUT) > $$plan 2> $$plan.why; then \
+	        echo "plan: $$plan"; \
+	    elif [ $$? -eq 2 ]; then \
+	        sed -e 's/^error: /no plan: /' -e 's/^/# /' $$plan.why > $$plan; echo "plan: $$plan (no $$kind for $$name: the file says why)"; \
+	    else \
+	        cat $$plan.why >&2; rm -f $$plan.why; exit 1; \
+	    fi; rm -f $$plan.why; \
 	done; done
 
 # The fast tests run in parallel (pytest-xdist); the slow ones share real components (one Docker engine,
@@ -69,6 +77,9 @@ bench-fleet: venv ## 20 and 50 nodes pre-pull our image from one origin registry
 
 bench-qcow2: venv ## DIB build and QEMU boot against a plain DIB image (root, ~20 min)
 	$(BIN)/python benchmarks/qcow2_build.py
+
+bench-refresh: venv ## a base tree after the mirror took errata: bootstrap again vs upgrade in place (root, ~15 min)
+	$(BIN)/python benchmarks/base_tree_refresh.py
 
 deps: ## system packages building needs (Debian 12 / Ubuntu; run as root)
 	@scripts/apt-install $(BUILD_PACKAGES)

@@ -30,7 +30,7 @@ from . import __version__, host, locks
 from .baseline import BASELINE_VERSION
 from .errors import BuilderError, UsageError
 from .host import progress
-from .kinds import KINDS, ArtifactKind, BuildOptions, Kind, default_kinds, given_options, kind
+from .kinds import KINDS, ArtifactKind, BuildOptions, Kind, all_options, default_kinds, is_given, kind
 from .manifest import MANIFEST, ArtifactRecord, Manifest
 from .spec import LoadedSpec
 
@@ -64,6 +64,7 @@ class Outcome:
     directory: Path | None = None           # the directory whose manifest it wrote (None: nothing to build)
     error: BaseException | None = None
     started: bool = True
+    records: tuple[ArtifactRecord, ...] = ()   # what this build wrote (the manifest may keep more, from before)
 
     @property
     def exit_code(self) -> int:
@@ -72,6 +73,14 @@ class Outcome:
         if self.error is None:
             return 0
         return self.error.exit_code if isinstance(self.error, BuilderError) else 1
+
+    @property
+    def state(self) -> str:
+        if not self.started or isinstance(self.error, KeyboardInterrupt):
+            return "interrupted"
+        if self.error is not None:
+            return "failed"
+        return "built" if self.directory else "with nothing to build"
 
     def summary(self) -> str:
         name = self.job.item.spec.name
@@ -100,7 +109,8 @@ def build(items: list[LoadedSpec], out_dir: Path, only: list[str] | None = None,
         return []
     with host.interruptible():
         if len(jobs) == 1:
-            return [Outcome(jobs[0], build_job(context, jobs[0]))]
+            directory, records = build_job(context, jobs[0])
+            return [Outcome(jobs[0], directory, records=records)]
         outcomes = build_concurrently(context, jobs) if context.options.jobs > 1 else build_in_turn(context, jobs)
     report_outcomes(outcomes)
     return outcomes
@@ -117,19 +127,22 @@ def requested(context: BuildContext) -> tuple[ArtifactKind, ...]:
 def refuse_foreign_options(context: BuildContext) -> None:
     """An option of a kind this build does not make would be silently ignored: refuse it."""
     building = requested(context)
-    for other in KINDS:
-        if other in building:
+    read = {option.flag for k in building for option in k.options}
+    for option, kinds in all_options():
+        if option.flag in read or not is_given(option, context.options):
             continue
-        for option in given_options(other, context.options):
-            asked = "--only leaves it out" if context.only else "it is built only when asked with --only"
-            raise UsageError(f"{option.flag} is for the {other.name} artifact, and {asked}", hint=f"add --only {other.name}")
+        several = len(kinds) > 1
+        asked = (f"--only leaves {'them' if several else 'it'} out" if context.only
+                 else f"{'they are' if several else 'it is'} built only when asked with --only")
+        raise UsageError(f"{option.flag} is for the {' and '.join(kinds)} artifact{'s' if several else ''}, and {asked}",
+                         hint=f"add --only {kinds[0]}")
 
 
 def refuse_shared_names(context: BuildContext) -> None:
     names: dict[str, Path] = {}
     for item in context.items:
         if item.spec.name in names:
-            raise BuilderError(f"{item.path}: name {item.spec.name!r} is also used by {names[item.spec.name]}",
+            raise UsageError(f"{item.path}: name {item.spec.name!r} is also used by {names[item.spec.name]}",
                                hint="each spec writes to OUT/<name>/; give the specs different names")
         names[item.spec.name] = item.path
 
@@ -249,7 +262,8 @@ def attempt(context: BuildContext, job: Job, jobs: list[Job]) -> Outcome:
         return Outcome(job, started=False)
     with job_output(job, jobs):
         try:
-            return Outcome(job, build_job(context, job))
+            directory, records = build_job(context, job)
+            return Outcome(job, directory, records=records)
         except (Exception, KeyboardInterrupt) as exc:
             host.say(describe(exc, tracebacks=not isinstance(exc, (BuilderError, OSError, KeyboardInterrupt))))
             return Outcome(job, error=exc)
@@ -267,21 +281,50 @@ def describe(exc: BaseException, tracebacks: bool = False) -> str:
 
 
 def report_outcomes(outcomes: list[Outcome]) -> None:
-    built = sum(o.started and o.error is None for o in outcomes)
-    host.say(f"{len(outcomes)} specs: {built} built, {len(outcomes) - built} not")
+    """The summary on stderr: how many specs ended which way (each counted once), then each spec."""
+    counts = {"built": 0, "with nothing to build": 0, "failed": 0, "interrupted": 0}
+    for outcome in outcomes:
+        counts[outcome.state] += 1
+    said = ", ".join(f"{n} {state}" for state, n in counts.items() if n or state in ("built", "failed"))
+    host.say(f"{len(outcomes)} specs: {said}")
     for outcome in outcomes:
         host.say(f"  {outcome.summary()}")
 
 
-def build_job(context: BuildContext, job: Job) -> Path | None:
+def written_table(outcomes: list[Outcome]) -> list[str]:
+    """What the build wrote, one row per file: spec, kind, path, size, and the image digest (container) or sha256."""
+    rows = [("SPEC", "KIND", "PATH", "SIZE", "SHA256 (container: the image digest)")]
+    for outcome in outcomes:
+        for record in outcome.records:
+            rows.append((outcome.job.item.spec.name, record.kind, str(outcome.job.directory / record.path),
+                         human_size(record.size), f"sha256:{record.sha256}"))
+    if len(rows) == 1:
+        return []
+    width = [max(len(row[i]) for row in rows) for i in range(4)]
+    return [f"{spec:<{width[0]}}  {kind_:<{width[1]}}  {path:<{width[2]}}  {size:>{width[3]}}  {digest}"
+            for spec, kind_, path, size, digest in rows]
+
+
+def human_size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def build_job(context: BuildContext, job: Job) -> tuple[Path | None, tuple[ArtifactRecord, ...]]:
+    """Make the job's kinds; its directory (None: nothing to build) and the records of what it wrote."""
     if not job.kinds:
-        return None
+        return None, ()
+    written: list[ArtifactRecord] = []
     with removed_if_left_empty(job.directory), locks.directory_held(job.directory, f"another build into {job.directory}"):
         for artifact in job.kinds:
             host.raise_if_interrupted()
             records = artifact.build(job.item, job.directory, context.options)
             record_artifacts(job, records)
-    return job.directory
+            written += records
+    return job.directory, tuple(written)
 
 
 @contextlib.contextmanager

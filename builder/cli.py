@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 
-from . import __version__
-from .errors import BuilderError, SpecError, UsageError
-from .kinds import KINDS, BuildOptions, made_without_only, resolve
+from . import __version__, host
+from .errors import BuilderError, SpecError, UsageError, warn
+from .kinds import KINDS, BuildOptions, all_options, made_without_only, resolve
 
 # publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
 PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.publish:publish", "glance": ".qcow2.glance_regions:publish_command"}
@@ -18,6 +19,7 @@ PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.publish:pub
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    host.set_verbosity(quiet=args.quiet, verbose=args.verbose)
     try:
         return args.func(args)
     except BuilderError as exc:
@@ -40,38 +42,65 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="builder", description="One spec, one server baseline: kickstart, qcow2, container.")
+    parser = argparse.ArgumentParser(prog="builder", description="One spec, one server baseline: kickstart, qcow2, container.",
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of a failure (not of a spec or usage error, which exits 2 as usual)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.set_defaults(quiet=False, verbose=False)
+    # The subcommands that report progress take --quiet; build, whose progress sums up details, also --verbose.
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress lines and no spec warnings on stderr (`builder validate` shows the warnings); "
+                            "errors and results are still printed")
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true",
+                         help="list the details progress sums up (each baseline item that does not apply, and why)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check specs; report every problem as file:line: field: message",
-                       description="Check specs; report every problem as file:line: field: message (exit 2).")
+    def command(name: str, summary: str, description: str, examples: list[str],
+                parents: tuple[argparse.ArgumentParser, ...] = ()) -> argparse.ArgumentParser:
+        epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples) + "\n\n" + EXIT_CODES
+        return sub.add_parser(name, help=summary, description=textwrap.fill(description, 79), epilog=epilog,
+                              parents=list(parents), formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("validate", "check specs; report every problem as file:line: field: message",
+                "Check specs: every problem of every file is reported as file:line: field: message, and nothing is written. "
+                "The same checks run before `build` and `publish`.",
+                ["builder validate examples/*.yaml"])
     p.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP + " (several: each is checked)")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("schema", help="print the spec's JSON Schema (for editor completion)")
+    p = command("schema", "print the spec's JSON Schema (for editor completion)",
+                "Print the JSON Schema of a spec on stdout: every field with its type and description, for an editor's "
+                "completion and checks (the YAML language server reads it).",
+                ["builder schema > spec.schema.json"])
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("build", help="build artifacts into OUT/<name>/",
-                       description=f"Build each spec's artifacts into OUT/<name>/, recorded in OUT/<name>/manifest.json; "
-                                   f"{made_without_only()}.")
+    p = command("build", "build artifacts into OUT/<name>/",
+                "Build each spec's artifacts into OUT/<name>/, recorded in OUT/<name>/manifest.json; "
+                f"{made_without_only()}. A build ends with a table of what it wrote (stdout).",
+                ["builder build examples/compute-node-cs9.yaml --out out",
+                 "builder build examples/debian12-node.yaml --only container --out out",
+                 "builder build examples/*.yaml --only qcow2 --dry-run"], (quiet, verbose))
     p.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP + " (several: all are checked before anything is written)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR",
-                   help="the output root: each spec's artifacts go to DIR/<name>/ (<name> is the spec's name field)")
-    p.add_argument("--only", action="append", choices=[k.name for k in KINDS], metavar="KIND",
+    p.add_argument("--out", type=Path, default=OUT_DEFAULT, metavar="DIR", help=OUT_HELP)
+    p.add_argument("--only", action="append", choices=[str(k.name) for k in KINDS], metavar="KIND",
                    help="build only this artifact kind (repeatable): " + "; ".join(f"{k.name}: {k.makes}" for k in KINDS))
     p.add_argument("--dry-run", action="store_true", help="print what each artifact would write and run, and write nothing")
     p.add_argument("--jobs", type=job_count, metavar="N",
                    help="build up to N specs at once (default 1); a failed spec does not stop the others, and a summary "
                         "on stderr says what became of each")
-    for kind in KINDS:
-        for option in kind.options:
-            p.add_argument(option.flag, help=f"{kind.name}: {option.help}", **option.argparse)
+    for option, kinds in all_options():
+        p.add_argument(option.flag, help=f"{', '.join(kinds)}: {option.help}", **option.argparse)
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("verify", help="check the baseline in a built system")
+    p = command("verify", "check the baseline in a built system",
+                "Check every baseline item of the spec in a built system: a root directory, a container image or a qcow2 "
+                "(mounted read-only, then booted in QEMU). One line per item: pass, fail or n/a; exit 1 if any failed.",
+                ["builder verify examples/debian12-node.yaml --rootfs /srv/tree",
+                 "builder verify examples/debian12-node.yaml --image debian12-node:latest",
+                 "builder verify examples/debian12-node.yaml --qcow2 out/debian12-node/debian12-node.qcow2 --no-boot"], (quiet,))
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--rootfs", type=Path, metavar="DIR", help="a root file system directory (read only)")
@@ -82,12 +111,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("publish", help="send a built artifact where it is used (pxe: a ready-to-serve PXE tree)")
+    p = command("publish", "send a built artifact where it is used (PXE tree, registry, Glance)",
+                "Send what `builder build` made where it is used: pxe writes a ready-to-serve PXE tree from the spec; "
+                "registry pushes the container image (built with --only container) to each registry; glance uploads "
+                "the qcow2 (built with --only qcow2) to each cloud; these two read the artifact from OUT/<name>/ and "
+                "re-check its sha256.",
+                ["builder publish examples/pxe-rack-rocky9.yaml --to pxe --root /srv/tftp --with-pxelinux",
+                 "builder publish examples/debian12-node.yaml --to registry --registry 127.0.0.1:5000/debian12-node",
+                 "builder publish examples/debian12-node.yaml --to glance --out out --cloud region1"], (quiet,))
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--to", required=True, choices=sorted(PUBLISHERS), help="where to")
-    p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
-                   help="the output root `builder build --out` wrote into: the artifact is read from DIR/<name>/ (default: out)")
-    p.add_argument("--root", type=Path, metavar="DIR", help="pxe: the tree to write (TFTP/HTTP root)")
+    p.add_argument("--out", type=Path, metavar="DIR", help=f"{_for('out')}: {OUT_HELP}")
+    p.add_argument("--root", type=Path, metavar="DIR", help="pxe: the tree to write (TFTP/HTTP root; required)")
     p.add_argument("--with-pxelinux", action="store_true", help="pxe: also copy this host's pxelinux.0 and ldlinux.c32 into the tree")
     p.add_argument("--rearm", action="append", metavar="MAC",
                    help="pxe: the installed machine with this MAC installs again on its next network boot (repeatable)")
@@ -108,17 +143,35 @@ def _parser() -> argparse.ArgumentParser:
                         f"active, before it counts as failed (default {PUBLISH_DEFAULTS['timeout']})")
     p.set_defaults(func=cmd_publish)
 
-    p = sub.add_parser("serve", help="publish the PXE tree and serve it over HTTP, each machine's kickstart chosen by MAC")
+    p = command("serve", "publish the PXE tree and serve it over HTTP, each machine's kickstart chosen by MAC",
+                "Publish the spec's PXE tree (as `publish --to pxe`) and serve it over HTTP until interrupted: each "
+                "machine listed in install.machines gets its own kickstart by MAC, and its report at the end of the "
+                "install switches it to local boot.",
+                ["builder serve examples/pxe-rack-rocky9.yaml --root /srv/tftp --bind 10.0.0.1 --port 8080"], (quiet,))
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--root", type=Path, metavar="DIR", help="publish into DIR and serve it (default: a temporary directory)")
     p.add_argument("--bind", default="127.0.0.1", metavar="ADDR", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, metavar="N", help="port (default 8080; 0 picks a free one)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("baseline", help="print the baseline script that every artifact runs")
+    p = command("baseline", "print the baseline script that every artifact runs",
+                "Print the spec's baseline script on stdout: the idempotent shell script every artifact runs (the "
+                "kickstart's %post, the DIB element, the container tree), for review.",
+                ["builder baseline examples/compute-node-cs9.yaml | less"])
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.set_defaults(func=cmd_baseline)
     return parser
+
+
+# One table of exit codes (the README repeats it).
+EXIT_CODES = """exit codes:
+  0    done (a dry run: the plan printed)
+  1    the work failed: a command, the network, a registry or cloud, a failed verify check
+  2    a usage or spec error: bad options, an invalid spec, an artifact or option that does not apply; nothing done
+  130  interrupted (Ctrl-C, SIGTERM); what was started is cleaned up"""
+
+OUT_DEFAULT = Path("out")
+OUT_HELP = "the output root: each spec's artifacts are in DIR/<name>/ (<name> is the spec's name field; default: out)"
 
 
 def _for(option: str) -> str:
@@ -139,17 +192,18 @@ def _at_least_one(text: str) -> int:
 SPEC_HELP = "a spec: a YAML file with version: 1 (see examples/ and `builder schema`)"
 
 
-def _print_warnings(items) -> None:
+def _print_warnings(items, always: bool = False) -> None:
+    """Each spec's warnings, each once (--quiet: none, except for `validate`, whose report they are)."""
     for item in items:
-        for warning in item.warnings:
-            print(warning, file=sys.stderr)
+        for warning in dict.fromkeys(str(w) for w in item.warnings):
+            print(warning, file=sys.stderr) if always else warn(warning)
 
 
 def cmd_validate(args) -> int:
     from .spec import load_all
 
     items = load_all(args.specs)
-    _print_warnings(items)
+    _print_warnings(items, always=True)
     for item in items:
         print(f"{item.path}: ok ({item.spec.target})")
     return 0
@@ -170,7 +224,7 @@ def job_count(text: str) -> int:
 
 
 def cmd_build(args) -> int:
-    from .build import build
+    from .build import build, written_table
     from .spec import load_all
 
     if args.jobs is not None and args.dry_run:
@@ -179,9 +233,8 @@ def cmd_build(args) -> int:
     items = load_all(args.specs)
     _print_warnings(items)
     outcomes = build(items, args.out, args.only, options)
-    for outcome in outcomes:
-        if outcome.directory is not None:
-            print(f"wrote {outcome.directory}")
+    for line in written_table(outcomes):
+        print(line)
     return max((outcome.exit_code for outcome in outcomes), default=0)
 
 
@@ -204,8 +257,8 @@ def cmd_verify(args) -> int:
         target = {"qcow2": str(args.qcow2)}
     else:
         if not args.rootfs.is_dir():
-            raise BuilderError(f"{args.rootfs}: not a directory")
-        results, target = verify_rootfs(Baseline(item.spec), args.rootfs), {"rootfs": str(args.rootfs)}
+            raise UsageError(f"--rootfs {args.rootfs}: not a directory", hint="give the root directory of a built system")
+        results, target = verify_rootfs(Baseline(item.spec), args.rootfs, current=True), {"rootfs": str(args.rootfs)}
     failed = sum(r.status is Status.FAIL for r in results)
     if args.json:
         json.dump({"spec": str(item.path), **target, "failed": failed,
@@ -221,11 +274,11 @@ def cmd_verify(args) -> int:
 
 
 # publish options and the destinations that read them: given for another, they would be silently ignored.
-PUBLISH_OPTIONS = {"root": {"pxe"}, "with_pxelinux": {"pxe"}, "rearm": {"pxe"}, "registry": {"registry"},
+PUBLISH_OPTIONS = {"out": {"glance", "registry"}, "root": {"pxe"}, "with_pxelinux": {"pxe"}, "rearm": {"pxe"}, "registry": {"registry"},
                    "plain_http": {"registry"}, "no_warm": {"registry"}, "cloud": {"glance"}, "jobs": {"glance", "registry"}, "timeout": {"glance"}}
 
 # Defaults of publish options, filled in after the refusal: there, None (or False) means "not given".
-PUBLISH_DEFAULTS = {"jobs": 4, "timeout": 1800}
+PUBLISH_DEFAULTS = {"out": OUT_DEFAULT, "jobs": 4, "timeout": 1800}
 
 
 def cmd_publish(args) -> int:

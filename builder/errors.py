@@ -52,8 +52,14 @@ class SpecError(BuilderError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+# How much builder says on stderr, set once from the command line (--quiet, --verbose): host.progress and warn read it.
+VERBOSITY = {"quiet": False, "verbose": False}
+
+
 def warn(message: str) -> None:
-    print(message, file=sys.stderr)
+    """A warning or note about the input, on stderr; --quiet leaves it out (`builder validate` still says it)."""
+    if not VERBOSITY["quiet"]:
+        print(message, file=sys.stderr)
 
 
 class UsageError(BuilderError):

@@ -21,13 +21,15 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from .errors import BuilderError
+from .errors import VERBOSITY as _VERBOSITY
+from .errors import BuilderError, UsageError
 
 
 class HostFamily(StrEnum):
@@ -122,17 +124,134 @@ def progress_prefix(name: str) -> Iterator[None]:
 
 
 def say(text: str) -> None:
-    """Write `text` to stderr, each line with the current job's prefix, in one piece."""
+    """Write `text` to stderr, each line with the current job's prefix, in one piece (above a terminal's step line)."""
     prefix = _PREFIX.get()
     lines = "".join(f"{prefix}{line}\n" for line in text.splitlines() or [""])
     with _STDERR:
-        sys.stderr.write(lines)
+        _write(_CLEAR if _TICKER.shown else "")
+        _write(lines)
+        _TICKER.draw()
+
+
+def _write(text: str) -> None:
+    if text:
+        sys.stderr.write(text)
         sys.stderr.flush()
 
 
+# ------------------------------------------------------------------ how much builder says: --quiet, --verbose
+
+def set_verbosity(quiet: bool = False, verbose: bool = False) -> None:
+    """--quiet: no progress and no spec warnings; --verbose: also the details that progress sums up."""
+    _VERBOSITY.update(quiet=quiet, verbose=verbose)
+
+
+def quiet() -> bool:
+    return _VERBOSITY["quiet"]
+
+
+def verbose() -> bool:
+    return _VERBOSITY["verbose"] and not _VERBOSITY["quiet"]
+
+
 def progress(message: str) -> None:
-    """A step that takes a while says what it is doing (stderr: stdout carries results only)."""
-    say(f"==> {message}")
+    """A step that takes a while says what it is doing (stderr: stdout carries results only); one `==> `, even for a
+    line that came with its own (the baseline script's)."""
+    if not quiet():
+        say(f"==> {message.removeprefix('==> ')}")
+
+
+def detail(message: str) -> None:
+    """A line only --verbose shows: what a progress line sums up, item by item."""
+    if verbose():
+        progress(message)
+
+
+def say_not_applicable(artifact: str, items: Mapping[str, str]) -> None:
+    """The baseline items that do not apply to an artifact: one line (--verbose: one line per item, with why)."""
+    if items:
+        progress(f"{artifact}: {len(items)} baseline items do not apply: {', '.join(items)}"
+                 + ("" if verbose() else " (--verbose says why)"))
+    for item, why in items.items():
+        detail(f"{artifact}: {item}: not applicable: {why}")
+
+
+def elapsed(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"
+
+
+_CLEAR = "\r\033[K"
+
+
+class _Ticker:
+    """On a terminal, one line at the bottom of stderr shows each running step and its elapsed time, redrawn every
+    second (a thread) and after every other line; said lines scroll above it."""
+
+    def __init__(self) -> None:
+        self.steps: dict[int, tuple[str, float]] = {}    # id -> (what, its start on the monotonic clock)
+        self.shown = False
+        self.thread: threading.Thread | None = None
+
+    def draw(self) -> None:  # with _STDERR held
+        if not self.steps:
+            return
+        now = time.monotonic()
+        text = " | ".join(f"{what} {elapsed(now - start)}" for what, start in self.steps.values())
+        width = shutil.get_terminal_size((100, 24)).columns - 1
+        _write(f"{_CLEAR}==> {text[:max(width - 4, 10)]}")
+        self.shown = True
+
+    def add(self, key: int, what: str) -> None:
+        with _STDERR:
+            self.steps[key] = (what, time.monotonic())
+            self.draw()
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self.tick, name="builder-progress", daemon=True)
+                self.thread.start()
+
+    def remove(self, key: int) -> float:
+        with _STDERR:
+            _what, start = self.steps.pop(key)
+            if self.shown:
+                _write(_CLEAR)
+                self.shown = False
+            return time.monotonic() - start
+
+    def tick(self) -> None:
+        while True:
+            time.sleep(1)
+            with _STDERR:
+                if not self.steps:
+                    self.thread = None
+                    return
+                self.draw()
+
+
+_TICKER = _Ticker()
+
+
+@contextlib.contextmanager
+def step(what: str) -> Iterator[None]:
+    """A long step (bootstrap, package install, layer writing, DIB, QEMU boot, upload). On a terminal its line shows the
+    elapsed time as it runs and stays as `==> what: done in N s`; otherwise (a log, CI) one line when it starts.
+    --quiet: nothing."""
+    if quiet():
+        yield
+        return
+    if not sys.stderr.isatty():
+        progress(what)
+        yield
+        return
+    label, key = f"{_PREFIX.get()}{what}", object()
+    _TICKER.add(id(key), label)
+    outcome = "failed after"
+    try:
+        yield
+        outcome = "done in"
+    finally:
+        took = _TICKER.remove(id(key))
+        progress(f"{what}: {outcome} {elapsed(took)}")
 
 
 # ------------------------------------------------------------------ commands, and stopping them all
@@ -281,7 +400,7 @@ def source_date_epoch(default: int) -> int:
     if value is None:
         return default
     if not value.isdigit():
-        raise BuilderError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds since 1970")
+        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds since 1970")
     return int(value)
 
 

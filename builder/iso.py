@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from . import host
-from .errors import BuilderError
+from .errors import BuilderError, UsageError
 from .host import require_tools, source_date_epoch
 from .kickstart import render_kickstart
 from .manifest import ArtifactRecord, record_for
@@ -43,16 +43,18 @@ def build_iso(item, directory: Path, options) -> list[ArtifactRecord]:
     kickstart = render_kickstart(item.spec, item.sha256).encode()
     require_tools(["xorriso"], "the ISO artifacts", hint="or build --only kickstart")
     if options.boot_iso and not Path(options.boot_iso).is_file():
-        raise BuilderError(f"{options.boot_iso}: no such installer ISO")
+        raise UsageError(f"--boot-iso {options.boot_iso}: no such installer ISO")
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory, prefix=".iso-") as scratch:
         work = Path(scratch)
         ks = work / "ks.cfg"
         ks.write_bytes(kickstart)
         os.utime(ks, (epoch(), epoch()))
-        built = [(OEMDRV, make_oemdrv(ks, work / OEMDRV))]
+        with host.step(f"iso: writing {OEMDRV}"):
+            built = [(OEMDRV, make_oemdrv(ks, work / OEMDRV))]
         if options.boot_iso:
-            built.append((REMASTERED, remaster(Path(options.boot_iso), ks, work / REMASTERED, item)))
+            with host.step(f"iso: remastering {options.boot_iso} as {REMASTERED}"):
+                built.append((REMASTERED, remaster(Path(options.boot_iso), ks, work / REMASTERED, item)))
         for name, path in built:
             os.replace(path, directory / name)
     records = [record_for("iso", directory, directory / OEMDRV)]

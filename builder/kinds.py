@@ -29,7 +29,7 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Option:
-    """A `builder build` option that only one kind reads."""
+    """A `builder build` option of the kinds that list it (and of no other)."""
 
     flag: str                                   # "--boot-iso"
     help: str
@@ -125,6 +125,11 @@ def needs_dib_element(spec) -> Refusal | None:
 
 # ------------------------------------------------------------------ the table
 
+# An option of every kind that starts from the bootstrapped base tree.
+OFFLINE = Option("--offline", "build from the cached base tree as it is: the spec's repositories are not asked whether "
+                 "they changed since it was made (by default a changed mirror makes the tree bootstrapped again)",
+                 {"action": "store_true"})
+
 KINDS: tuple[ArtifactKind, ...] = (
     ArtifactKind(Kind.KICKSTART, "ks.cfg, the kickstart (validated by pykickstart)", default=True, refuse=needs_kickstart,
                  plan_with=".rendered:plan_kickstart", build_with=".rendered:build_kickstart"),
@@ -136,10 +141,11 @@ KINDS: tuple[ArtifactKind, ...] = (
                                  {"type": Path, "metavar": "PATH"}),)),
     ArtifactKind(Kind.CONTAINER, "container/ (OCI layout and docker-archive; root, minutes)", default=False,
                  refuse=needs_bootstrap, plan_with=".container.build:plan_container",
-                 build_with=".container.build:build_container"),
+                 build_with=".container.build:build_container", options=(OFFLINE,)),
     ArtifactKind(Kind.QCOW2, "<name>.qcow2 and its build log (root, minutes)", default=False, refuse=needs_dib_element,
                  plan_with=".qcow2.build:plan_qcow2", build_with=".qcow2.build:build_qcow2",
-                 options=(Option("--element", "one more DIB element (repeatable)",
+                 options=(OFFLINE,
+                          Option("--element", "one more DIB element (repeatable)",
                                  {"action": "append", "default": [], "metavar": "NAME", "dest": "extra_elements"}),
                           Option("--elements-path", "a directory of DIB elements searched before ours (repeatable)",
                                  {"action": "append", "default": [], "type": Path, "metavar": "DIR"}))),
@@ -189,10 +195,18 @@ class BuildOptions:
 
     @classmethod
     def from_args(cls, args) -> BuildOptions:
-        return cls(dry_run=args.dry_run, given={o.dest: getattr(args, o.dest) for k in KINDS for o in k.options},
+        return cls(dry_run=args.dry_run, given={o.dest: getattr(args, o.dest) for o, _ in all_options()},
                    jobs=args.jobs or 1)
 
 
-def given_options(kind_: ArtifactKind, options: BuildOptions) -> list[Option]:
-    """The options of `kind_` that the command line set."""
-    return [o for o in kind_.options if options.given.get(o.dest) not in (None, False, [], ())]
+def is_given(option: Option, options: BuildOptions) -> bool:
+    return options.given.get(option.dest) not in (None, False, [], ())
+
+
+def all_options() -> list[tuple[Option, tuple[Kind, ...]]]:
+    """Every kind's option once (an option several kinds read is one argument), with the kinds that read it."""
+    table: dict[str, tuple[Option, tuple[Kind, ...]]] = {}
+    for k in KINDS:
+        for option in k.options:
+            table[option.flag] = (option, (*table.get(option.flag, (option, ()))[1], k.name))
+    return list(table.values())

@@ -251,7 +251,7 @@ def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = Fal
 def publish_command(item, args) -> int:
     """`builder publish SPEC --to pxe --root DIR [--rearm MAC]`."""
     if args.root is None:
-        raise BuilderError("publish --to pxe needs --root DIR (the directory your TFTP/HTTP server serves)")
+        raise UsageError("publish --to pxe needs --root DIR (the directory your TFTP/HTTP server serves)")
     written = publish(item.spec, item.path, args.root, with_pxelinux=args.with_pxelinux, rearm=tuple(args.rearm or ()))
     print(f"wrote {len(written)} files into {args.root}")
     for mac in args.rearm or ():

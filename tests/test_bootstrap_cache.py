@@ -39,6 +39,9 @@ class TwoFiles:
     def repositories(self) -> list[str]:
         return []
 
+    def mirror_state(self) -> dict[str, dict]:
+        return {}
+
     def bootstrap(self, root: Path, work: Path, log) -> int:
         (root / "usr/bin").mkdir(parents=True)
         shutil.copy("/bin/true", root / "usr/bin/pinger")
@@ -68,7 +71,7 @@ def test_file_capabilities_survive_the_cache(cache: Path, tmp_path: Path):
     assert tree.fill(base, tmp_path / "first", log=lambda _: None) == DATE
     messages: list[str] = []
     assert tree.fill(base, tmp_path / "second", log=messages.append) == DATE
-    assert messages == [f"base tree from the cache: {base.tarball.name}"]
+    assert len(messages) == 1 and messages[0].startswith(f"base tree from the cache: {base.tarball.name} "), messages
     for root in (tmp_path / "first", tmp_path / "second"):
         assert "cap_net_raw=ep" in capabilities(root / "usr/bin/pinger"), root
         assert (root / "etc/motd").read_text() == "hello\n"

@@ -101,7 +101,19 @@ def test_every_kind_option_is_on_the_command_line_with_its_kind_in_the_help(caps
     for kind in KINDS:
         assert f"{kind.name}: {' '.join(kind.makes.split())}" in text
         for option in kind.options:
-            assert f"{option.flag}" in text and f"{kind.name}: {' '.join(option.help.split())}" in text
+            # An option several kinds read is one argument, its help naming them all ("container, qcow2: ...").
+            readers = [k.name for k in KINDS if option in k.options]
+            assert f"{option.flag}" in text and f"{', '.join(readers)}: {' '.join(option.help.split())}" in text
+
+
+def test_an_option_of_two_kinds_is_refused_only_when_neither_is_built(tmp_path):
+    out = tmp_path / "out"
+    refused = builder("build", DEBIAN, "--out", out, "--offline")
+    assert refused.returncode == 2 and "--offline is for the container and qcow2 artifacts" in refused.stderr, refused.stderr
+    assert not out.exists()
+    planned = builder("build", DEBIAN, "--out", out, "--only", "container", "--offline", "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "reuse it as it is: --offline" in planned.stdout
 
 
 # ---------------------------------------------------------------- the manifest describes every file, none stale
@@ -197,10 +209,11 @@ def test_debug_does_not_turn_a_spec_error_into_a_traceback(tmp_path):
 
 
 def test_debug_shows_the_traceback_of_a_failure_and_keeps_its_exit_code(tmp_path):
-    result = builder("--debug", "verify", CS9, "--rootfs", tmp_path / "missing")
+    (tmp_path / "compute-node-cs9").write_text("a file where the build's directory goes\n")
+    result = builder("--debug", "build", CS9, "--out", tmp_path)
     assert result.returncode == 1
-    assert "Traceback" in result.stderr and "not a directory" in result.stderr
-    quiet = builder("verify", CS9, "--rootfs", tmp_path / "missing")
+    assert "Traceback" in result.stderr and "File exists" in result.stderr
+    quiet = builder("build", CS9, "--out", tmp_path)
     assert quiet.returncode == 1 and "Traceback" not in quiet.stderr
 
 
@@ -216,7 +229,7 @@ def test_build_help_says_what_out_is_and_what_is_made_without_only(capsys):
     with pytest.raises(SystemExit):
         main(["build", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--out DIR the output root: each spec's artifacts go to DIR/<name>/" in text
+    assert "--out DIR the output root: each spec's artifacts are in DIR/<name>/" in text
     defaults = [k.name for k in KINDS if k.default]
     assert defaults == [Kind.KICKSTART, Kind.PREPULL]
     assert "without --only it makes, for each spec that has them, kickstart: ks.cfg" in text

@@ -190,8 +190,9 @@ def test_podman_pulls_the_zstd_image_and_its_tree_matches_the_package_database(b
 
 
 def test_items_without_meaning_in_a_container_are_reported(built):
+    [summed] = [line for line in built["stderr"].splitlines() if "baseline items do not apply" in line]
     for item in ("sshd", "selinux", "firewall", "time", "sysctls", "kernel-args", "services"):
-        assert f"container: {item}: not applicable: " in built["stderr"], item
+        assert f" {item}," in summed or summed.endswith(f" {item}") or f" {item} (" in summed, item
 
 
 def test_the_baseline_checks_pass_inside_the_image(built, build_env):

@@ -77,10 +77,12 @@ def test_a_failed_spec_leaves_the_others_built_whole_and_the_summary_says_why(tm
     (out / "node-b").write_text("not a directory\n")  # node-b's output directory cannot be made
     result = builder("build", *specs, "--out", out, "--jobs", jobs)
     assert result.returncode == 1, result.stderr
-    assert result.stdout.splitlines() == [f"wrote {out / 'node-a'}", f"wrote {out / 'node-c'}"]
+    assert [row.split()[:3] for row in result.stdout.splitlines()[1:]] == [
+        [name, kind, str(out / name / file)] for name in ("node-a", "node-c")
+        for kind, file in (("kickstart", "ks.cfg"), ("prepull", "prepull.sh"))]
     assert f"[node-b] error: {out / 'node-b'}: File exists" in result.stderr.splitlines()
     summary = result.stderr.splitlines()[-4:]
-    assert summary == ["3 specs: 2 built, 1 not",
+    assert summary == ["3 specs: 2 built, 1 failed",
                        f"  node-a: built ({out / 'node-a'})",
                        f"  node-b: failed ({out / 'node-b'}: File exists)",
                        f"  node-c: built ({out / 'node-c'})"]
@@ -113,7 +115,7 @@ def test_a_second_builder_process_into_the_same_directory_waits_for_the_first(tm
         assert second.poll() is None and list(directory.iterdir()) == []
     stdout, stderr = second.communicate(timeout=300)
     assert second.returncode == 0, stderr
-    assert stdout == f"wrote {directory}\n"
+    assert [row.split()[2] for row in stdout.splitlines()[1:]] == [str(directory / "ks.cfg"), str(directory / "prepull.sh")]
     assert set(Manifest.load(directory).artifacts) == {"kickstart", "prepull"}
 
 

@@ -67,7 +67,8 @@ def test_two_specs_share_one_bootstrap_and_a_failing_one_leaves_the_others_whole
                             env=environment(engine, cache, tmp))
     lines = result.stderr.splitlines()
     assert result.returncode == 1, result.stderr
-    assert result.stdout.splitlines() == [f"wrote {out / 'node-a'}", f"wrote {out / 'node-b'}"]
+    assert [row.split()[:2] for row in result.stdout.splitlines()[1:]] == [
+        [name, kind] for name in ("node-a", "node-b") for kind in ("container", "container-archive")]
 
     # one bootstrap from the empty cache; the other two jobs took its entry (after waiting on its lock, or not)
     assert len([line for line in lines if "] ==> bootstrapping " in line]) == 1, result.stderr
@@ -76,7 +77,7 @@ def test_two_specs_share_one_bootstrap_and_a_failing_one_leaves_the_others_whole
     assert json.loads(entry.with_suffix(".json").read_text())["sha256"]
     assert not [line for line in lines if line.startswith("==> ")], "a progress line without its job's name"
 
-    assert lines[-4:-1] == ["3 specs: 2 built, 1 not", f"  node-a: built ({out / 'node-a'})",
+    assert lines[-4:-1] == ["3 specs: 2 built, 1 failed", f"  node-a: built ({out / 'node-a'})",
                             f"  node-b: built ({out / 'node-b'})"]
     assert lines[-1].startswith("  node-bad: failed (the baseline script failed in the container tree (exit 1)")
     assert not (out / "node-bad").exists()
@@ -118,7 +119,7 @@ def test_ctrl_c_stops_every_job_and_leaves_nothing_behind(engine: Engine, tmp_pa
         reader.join(60)
     assert proc.returncode == 130, "\n".join(lines)
     assert stdout == ""
-    assert lines[-3:] == ["2 specs: 0 built, 2 not", "  node-c: interrupted (cleaned up)",
+    assert lines[-3:] == ["2 specs: 0 built, 0 failed, 2 interrupted", "  node-c: interrupted (cleaned up)",
                           "  node-d: interrupted (cleaned up)"], "\n".join(lines)
     assert not out.exists() or list(out.iterdir()) == [], "an interrupted build left output"
     assert list(tmp.iterdir()) == [] and mounts_under(tmp_path) == [], "an interrupted build left its work behind"

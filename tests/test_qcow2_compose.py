@@ -217,17 +217,20 @@ def test_the_dry_run_shows_the_compression(capsys, tmp_path):
     assert parsed["compression"].startswith("none") and " -u" in parsed["command"]
 
 
-def test_cache_key_follows_spec_and_elements(tmp_path):
+def test_cache_key_follows_spec_base_tree_and_elements(tmp_path):
     spec = load_spec(EXAMPLES / "debian12-node.yaml")[0]
     run = compose(spec)
     extra = tmp_path / "elements" / "site"
     extra.mkdir(parents=True)
     (extra / "README.rst").write_text("site\n")
-    first = cache_key("a" * 64, run, [tmp_path / "elements"])
-    assert first == cache_key("a" * 64, run, [tmp_path / "elements"])
-    assert first != cache_key("b" * 64, run, [tmp_path / "elements"])
+    tree = "1" * 64
+    first = cache_key("a" * 64, run, [tmp_path / "elements"], tree)
+    assert first == cache_key("a" * 64, run, [tmp_path / "elements"], tree)
+    assert first != cache_key("b" * 64, run, [tmp_path / "elements"], tree)
+    # A base tree bootstrapped again from a changed mirror makes another image.
+    assert first != cache_key("a" * 64, run, [tmp_path / "elements"], "2" * 64)
     (extra / "README.rst").write_text("site, changed\n")
-    assert first != cache_key("a" * 64, run, [tmp_path / "elements"])
+    assert first != cache_key("a" * 64, run, [tmp_path / "elements"], tree)
 
 
 BAD_QCOW2 = [

@@ -86,6 +86,8 @@ def test_verify_offline_and_booted(debian12_qcow2, tmp_path):
     assert ("pass", "ssh.service is enabled and active") in results["services (booted)"]
     assert ("pass", "firewalld.service is enabled and active") in results["services (booted)"]
     assert results["cloud-init (booted)"][0][0] == "pass"
+    # Its packages are the newest the spec's repositories offer (read from them by verify).
+    assert results["packages (current)"][0][0] == "pass", results["packages (current)"]
     assert "login:" in console.read_text(errors="replace")
 
 
@@ -181,3 +183,87 @@ def test_shims_are_test_only():
         assert "dm-shims" not in path.read_text() and "dm_shims" not in path.read_text()
     for path in (root / "elements").rglob("*"):
         assert not path.is_file() or "kpartx" not in path.read_text(errors="replace")
+
+
+# What the qcow2 has beyond the container: what booting a VM needs, each package with the role that pulls it in.
+# Written from what an OpenStack guest needs (kernel, initramfs, bootloader, init, DHCP networking, cloud-init, the
+# guest agent), plus what DIB's own image build runs in the chroot (builder-root-debian: sudo, gnupg, python3).
+BOOT_ROLES = {
+    "linux-image-amd64": "kernel", "initramfs-tools": "initramfs", "busybox": "initramfs",
+    "grub-pc": "bootloader", "grub-pc-bin": "bootloader", "grub-efi-amd64": "bootloader", "grub2-common": "bootloader",
+    "systemd-sysv": "init", "ifupdown": "networking at boot", "isc-dhcp-client": "networking at boot",
+    "netbase": "networking at boot", "cloud-init": "cloud-init", "qemu-guest-agent": "guest agent",
+    "sudo": "DIB's image build", "gnupg2": "DIB's image build", "python3": "DIB's image build",
+    "rsync": "DIB's image build (install-static copies the elements' files)",
+    "cloud-guest-utils": "cloud-init", "dracut": "initramfs",
+}
+
+
+def dpkg_stanzas(text: str) -> dict[str, dict[str, str]]:
+    packages = {}
+    for stanza in text.split("\n\n"):
+        fields, key = {}, None
+        for line in stanza.splitlines():
+            if line[:1] in " \t" and key:
+                fields[key] += " " + line.strip()
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        if fields.get("Package") and fields.get("Status", "").endswith("ok installed"):
+            packages[fields["Package"]] = fields
+    return packages
+
+
+def pulled_in_by(packages: dict[str, dict[str, str]], roots: dict[str, str]) -> dict[str, str]:
+    """Each package reachable from a root through Pre-Depends, Depends and Recommends (alternatives and virtual names
+    included): the root's role and the root."""
+    provides = {}
+    for name, fields in packages.items():
+        for virtual in fields.get("Provides", "").split(","):
+            if virtual.strip():
+                provides.setdefault(virtual.split()[0].split(":")[0], []).append(name)
+    reached: dict[str, str] = {}
+    for root, role in roots.items():
+        queue = [root] if root in packages else []
+        while queue:
+            name = queue.pop()
+            if name in reached:
+                continue
+            reached[name] = f"{role} ({root})"
+            for field in ("Pre-Depends", "Depends", "Recommends"):
+                for clause in packages[name].get(field, "").split(","):
+                    for alternative in clause.split("|"):
+                        dep = alternative.strip().split(" ")[0].split(":")[0]
+                        queue += [n for n in [dep, *provides.get(dep, [])] if n in packages and n not in reached]
+    return reached
+
+
+def test_the_container_and_the_qcow2_share_every_package_version(debian12_qcow2, tmp_path):
+    """One spec, one package set: the container of the same spec and base-tree cache carries the same version of
+    every package it shares with the qcow2; the qcow2 adds only what booting needs, the container leaves out nothing
+    (its image definition strips files, not packages). The differences are printed, each explained."""
+    from support.oci import image_file
+
+    from builder.qcow2.offline import mounted_root
+
+    proc = run_builder("build", str(EXAMPLE), "--only", "container", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    container = dpkg_stanzas(image_file(tmp_path / "out/debian12-node/container/oci", "/var/lib/dpkg/status").decode())
+    with mounted_root(debian12_qcow2) as root:
+        qcow2 = dpkg_stanzas((root / "var/lib/dpkg/status").read_text())
+    differ = {n: (container[n]["Version"], qcow2[n]["Version"]) for n in container.keys() & qcow2.keys()
+              if container[n]["Version"] != qcow2[n]["Version"]}
+    # And the baseline's packages for the items that do not apply in a container (sshd, firewall, time sync).
+    from builder.baseline import Baseline
+    from builder.spec import load_spec
+
+    spec = load_spec(EXAMPLE)[0]
+    vm_only = set(Baseline(spec, context="qcow2").packages) - set(Baseline(spec, context="container").packages)
+    explained = pulled_in_by(qcow2, {**BOOT_ROLES, **dict.fromkeys(sorted(vm_only), "a baseline item a container has not")})
+    extra = sorted(qcow2.keys() - container.keys())
+    print(f"{len(container)} packages in the container, {len(qcow2)} in the qcow2, {len(differ)} shared with another version")
+    for name in extra:
+        print(f"  qcow2 only: {name} {qcow2[name]['Version']}: {explained.get(name, 'NOT EXPLAINED')}")
+    assert not differ, f"shared packages with other versions (container, qcow2): {differ}"
+    assert not container.keys() - qcow2.keys(), f"in the container only: {sorted(container.keys() - qcow2.keys())}"
+    assert not [n for n in extra if n not in explained], [n for n in extra if n not in explained]

@@ -148,3 +148,95 @@ def test_a_mount_the_registry_declines_falls_back_to_an_upload(registries, image
     assert registry.requests("POST", "?mount=sha256") == image["blobs"]
     assert registry.requests("POST", "/blobs/uploads/ ") == 0, "the upload went to the session the mount opened"
     assert served_digest(registry, f"base/{NAME}", "1") == image["digest"]
+
+
+# ---------------------------------------------------------------- what is pushed is checked first
+
+
+def layer_digests(image: dict) -> list[str]:
+    manifest = json.loads((image["layout"] / "blobs" / "sha256" / image["digest"].split(":")[1]).read_bytes())
+    return [layer["digest"] for layer in manifest["layers"]]
+
+
+def blob_file(image: dict, digest: str) -> Path:
+    return image["layout"] / "blobs" / "sha256" / digest.split(":")[1]
+
+
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def publish_to(registry: Registry, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return builder("publish", spec_file(tmp_path), "--to", "registry", "--out", tmp_path / "out", "--plain-http",
+                   "--registry", f"{registry.address}/base/{NAME}:1")
+
+
+def assert_refused_before_sending(proc: subprocess.CompletedProcess[str], registry: Registry, before: dict[str, int],
+                                  words: list[str]) -> None:
+    assert proc.returncode == 1, proc.stderr
+    (line,) = json.loads(proc.stdout)
+    assert (line["status"], line["blobs_sent"], line["bytes_sent"], line["blobs_mounted"]) == ("failed", 0, 0, 0)
+    for word in words:
+        assert word in line["error"], line["error"]
+    assert writes(registry) == before, "something was sent (a blob or the manifest) for a reference whose image is damaged"
+
+
+def test_a_layer_with_one_flipped_byte_is_refused_before_any_blob_is_sent(registries, image, tmp_path: Path):
+    registry = registries[0]
+    damaged = layer_digests(image)[1]
+    flip_a_byte(blob_file(image, damaged))
+    proc = publish_to(registry, tmp_path)
+    assert_refused_before_sending(proc, registry, dict.fromkeys(BLOB_WRITES, 0),
+                                  [f"blob {damaged}", str(blob_file(image, damaged)), "holds other bytes"])
+    assert registry.requests("HEAD") == 0, "the registry was asked about an image that is damaged here"
+    assert served_digest(registry, f"base/{NAME}", "1") is None
+
+
+def test_a_missing_blob_file_is_named_with_its_path_not_errno(registries, image, tmp_path: Path):
+    registry = registries[0]
+    missing = layer_digests(image)[2]
+    blob_file(image, missing).unlink()
+    proc = publish_to(registry, tmp_path)
+    assert_refused_before_sending(proc, registry, dict.fromkeys(BLOB_WRITES, 0),
+                                  [f"blob {missing} is missing", str(blob_file(image, missing))])
+    assert "Errno" not in proc.stdout + proc.stderr
+    assert served_digest(registry, f"base/{NAME}", "1") is None
+
+
+def test_local_corruption_is_not_reported_as_already_there(registries, image, tmp_path: Path):
+    registry = registries[0]
+    first = publish_to(registry, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert served_digest(registry, f"base/{NAME}", "1") == image["digest"]
+    damaged = layer_digests(image)[0]
+    flip_a_byte(blob_file(image, damaged))
+    before = writes(registry)
+    again = publish_to(registry, tmp_path)
+    assert_refused_before_sending(again, registry, before, [f"blob {damaged}", str(blob_file(image, damaged))])
+    assert "already-there" not in again.stdout
+
+
+def test_a_failure_half_way_says_which_blobs_and_bytes_went(registries, image, tmp_path: Path):
+    """The registry cannot store the second layer (its storage path is taken by a file): the failure line counts the
+    config and first layer the registry accepted, and every byte sent, the retried uploads of the second layer included."""
+    registry = registries[0]
+    config = json.loads((image["layout"] / "blobs" / "sha256" / image["digest"].split(":")[1]).read_bytes())["config"]["digest"]
+    layers = layer_digests(image)
+    blocked = layers[1]
+    hexdigest = blocked.split(":")[1]
+    where = registry.base / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256" / hexdigest[:2]
+    where.mkdir(parents=True)
+    (where / hexdigest).write_text("not a directory\n")
+    proc = publish_to(registry, tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    (line,) = json.loads(proc.stdout)
+    accepted = [lines for lines in registry.request_lines("PUT", "/blobs/uploads/") if '" 201 ' in lines]
+    refused = [lines for lines in registry.request_lines("PUT", "/blobs/uploads/") if hexdigest in lines and '" 201 ' not in lines]
+    assert len(accepted) == 2 and refused, registry.log.read_text()[-3000:]
+    size = {digest: blob_file(image, digest).stat().st_size for digest in (config, *layers)}
+    expected = size[config] + size[layers[0]] + len(refused) * size[blocked]
+    assert (line["status"], line["blobs_sent"], line["bytes_sent"]) == ("failed", 2, expected), line
+    assert f"(2 blob(s), {expected} bytes sent, 0 mounted)" in proc.stderr
+    assert served_digest(registry, f"base/{NAME}", "1") is None

@@ -528,7 +528,7 @@ def test_the_command_line_offers_exactly_the_artifacts_the_builder_makes(capsys)
 
     with pytest.raises(SystemExit):
         main(["build", "spec.yaml", "--out", "out", "--only", "nothing-of-ours"])
-    choices = ", ".join(repr(k.name) for k in KINDS)
+    choices = ", ".join(repr(str(k.name)) for k in KINDS)
     assert f"(choose from {choices})" in capsys.readouterr().err
 
 

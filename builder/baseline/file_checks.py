@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from .. import rpmdb
 from ..spec import ExtraFile
@@ -155,8 +156,13 @@ def _rpm_dbpath(fs: RootFS) -> str:
     raise RootfsError(f"no rpm database in {' or '.join(RPM_DBPATHS)}")
 
 
+def rpm_database(fs: RootFS) -> Path:
+    """The tree's rpm database directory, as a host path."""
+    return fs.resolve(_rpm_dbpath(fs))
+
+
 def _rpm_missing(rpm: str, fs: RootFS, names: Iterable[str]) -> list[str]:
-    source = fs.resolve(_rpm_dbpath(fs))
+    source = rpm_database(fs)
     try:
         proc = rpmdb.query(source, ["-q", "--qf", "%{NAME}\\n", "--", *names], rpm=rpm)
     except subprocess.TimeoutExpired:

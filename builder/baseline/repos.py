@@ -95,9 +95,12 @@ def repo_key(repo: Repo, family: Family) -> RepoKey | None:
     return None
 
 
-def repo_file(repo: Repo, family: Family) -> tuple[str, str]:
-    """(path, content) of the system's definition of one spec repo."""
+def repo_file(repo: Repo, family: Family, key_dir: str | None = None) -> tuple[str, str]:
+    """(path, content) of the system's definition of one spec repo. `key_dir`: where an embedded key is found
+    instead of its system path (a bootstrap's apt, which reads the spec's sources before the baseline wrote them)."""
     key = repo_key(repo, family)
+    if key is not None and key.path and key_dir is not None:
+        key = RepoKey(url=None, armor=key.armor, path=f"{key_dir}/{PurePosixPath(key.path).name}")
     if family is Family.EL:
         lines = [f"[{repo_id(repo)}]", f"name={repo.name}", f"baseurl={repo.baseurl}", "enabled=1",
                  f"gpgcheck={int(repo.gpgcheck)}"]

@@ -218,6 +218,20 @@ def parse_dpkg_status(text: str | None) -> set[str]:
     return names
 
 
+def dpkg_versions(text: str) -> dict[str, str]:
+    """The version of each package dpkg lists as installed."""
+    versions: dict[str, str] = {}
+    for stanza in re.split(r"\n[ \t]*\n", text):
+        fields = {}
+        for line in stanza.splitlines():
+            if line[:1] not in (" ", "\t") and ":" in line:
+                key, _, value = line.partition(":")
+                fields[key.strip().lower()] = value.strip()
+        if fields.get("package") and fields.get("version") and fields.get("status", "").split()[1:] == ["ok", "installed"]:
+            versions[fields["package"]] = fields["version"]
+    return versions
+
+
 @dataclass(frozen=True)
 class SshdValue:
     value: str

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..errors import BuilderError
+from ..errors import UsageError
 from . import file_checks, sealed, verify_system
+from .current import check_current
 from .items import CHECKS, CONTEXTS, items_in, not_applicable_items
 from .model import Baseline
 from .results import Check, Result, Status
@@ -27,14 +28,15 @@ def check_function(ref: str) -> Callable[[Check], Iterable[Result]]:
 __all__ = ["CHECKS", "CONTEXTS", "Result", "Status", "verify_rootfs"]
 
 
-def verify_rootfs(baseline: Baseline, root: Path, context: str = "rootfs") -> list[Result]:
-    """Check every baseline item on the tree at `root`; never writes to it."""
+def verify_rootfs(baseline: Baseline, root: Path, context: str = "rootfs", current: bool = False) -> list[Result]:
+    """Check every baseline item on the tree at `root`; never writes to it. `current`: also whether its packages are
+    the newest the spec's repositories offer (reads them over the network: `builder verify` asks for it)."""
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {', '.join(CONTEXTS)}")
     if context != baseline.context and "container" in (context, baseline.context):
         raise ValueError(f"a baseline rendered for {baseline.context} cannot be checked as {context}")
     if not Path(root).is_dir():
-        raise BuilderError(f"{root} is not a directory", hint="give the root of an unpacked file system")
+        raise UsageError(f"{root} is not a directory", hint="give the root of an unpacked file system")
     check = Check(baseline, RootFS(root), context)
     na = not_applicable_items(baseline.spec, context)
     results: list[Result] = []
@@ -50,4 +52,6 @@ def verify_rootfs(baseline: Baseline, root: Path, context: str = "rootfs") -> li
         except RootfsError as exc:
             found.append(Result(record.item, Status.FAIL, str(exc)))
         results.extend(found or [Result(record.item, Status.NA, "nothing to check")])
+    if current:
+        results.extend(check_current(check))
     return results

@@ -4,20 +4,22 @@ One bootstrapper per family, from one table (BOOTSTRAPPERS, keyed by the base im
 `bootstrap.tool`): debootstrap for Debian, dnf --installroot for EL. The entry points:
 
     base = base_tree_for(spec)        # what would be bootstrapped, from the spec's repositories only
-    tarball = ensure_cached(base)     # bootstrap it unless cached; the cached zstd tarball
+    tarball = ensure_cached(base)     # bootstrap it unless cached with the mirror's current state; the zstd tarball
     date = fill(base, root)           # unpack it into the new directory `root`; the mirror state's date
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .. import host
 from ..baseline import Baseline
 from ..baseline.model import el_langpack
+from ..baseline.repos import key_files, repo_file
 from ..container.definition import ImageDefinition, image_definition
 from ..errors import BuilderError
-from .debootstrap import Debootstrap, mirror_for
+from ..targets import Family
+from .debootstrap import APT_DIR, AptSource, Debootstrap, mirror_for
 from .dnf import DnfInstallroot, dnf_repos, install_langs, why_not_el
 from .tree import COMMON_TOOLS, BaseTree, apply_script, cache_dir, fill, why_not_bootstrap
 from .tree import ensure_cached as _ensure_cached
@@ -28,7 +30,17 @@ __all__ = ["BOOTSTRAP_TOOLS", "BOOTSTRAPPERS", "BaseTree", "apply_script", "base
 
 def _debootstrap(spec, definition, packages: tuple[str, ...]) -> Debootstrap:
     b = definition.bootstrap
-    return Debootstrap(b.variant, b.suite, mirror_for(spec, b.suite), packages)
+    sources = tuple(AptSource(r.baseurl, tuple(r.suites), tuple(r.components)) for r in spec.repos)
+    return Debootstrap(b.variant, b.suite, mirror_for(spec, b.suite), packages, sources, _apt_files(spec))
+
+
+def _apt_files(spec) -> tuple[tuple[str, str], ...]:
+    """The spec's sources (the repos item's own deb822 files) and embedded keys, where the bootstrap's apt reads them."""
+    keys = f"{APT_DIR}/keys"
+    files = [(f"{APT_DIR}/sources.list.d/{PurePosixPath(path).name}", content)
+             for path, content in (repo_file(repo, Family.DEBIAN, key_dir=keys) for repo in spec.repos)]
+    files += [(f"{keys}/{PurePosixPath(path).name}", armor) for path, armor in key_files(spec.repos, Family.DEBIAN)]
+    return tuple(files)
 
 
 def _dnf(spec, definition, packages: tuple[str, ...]) -> DnfInstallroot:
@@ -60,7 +72,8 @@ def base_tree_for(spec, definition: ImageDefinition | None = None) -> BaseTree:
     return BaseTree(make(spec, definition, Baseline(spec, context="container").packages))
 
 
-def ensure_cached(base: BaseTree, log=host.progress) -> Path:
-    """Bootstrap `base` unless it is cached; the cached tarball (zstd, tar --numeric-owner)."""
-    _ensure_cached(base, log)
+def ensure_cached(base: BaseTree, log=host.progress, offline: bool = False) -> Path:
+    """Bootstrap `base` unless it is cached and its repositories are unchanged (`offline`: the cache as it is, the
+    repositories not asked); the cached tarball (zstd, tar --numeric-owner)."""
+    _ensure_cached(base, log, offline)
     return base.tarball

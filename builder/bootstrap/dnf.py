@@ -27,9 +27,13 @@ from typing import ClassVar
 from .. import host
 from ..baseline.repos import repo_key
 from ..errors import BuilderError
+from ..repodata import EL_ARCH, el_state, repomd_date
 from ..targets import Family
 
 DNF_MAIN = {
+    # The newest version of every package across all the spec's repositories, or a failure saying why: the host's
+    # dnf defaults to best=False (EL's dnf.conf sets True), which would silently fall back to an older version.
+    "best": "True",
     "install_weak_deps": "False",
     "tsflags": "nodocs",
     "skip_if_unavailable": "False",
@@ -146,6 +150,12 @@ class DnfInstallroot:
     def repositories(self) -> list[str]:
         return [r.baseurl for r in self.repos] + [key for r in self.repos for key in r.gpgkeys]
 
+    def mirror_state(self) -> dict[str, dict]:
+        """The state of every repository the tree is made from (its repomd.xml), as the cache records it."""
+        variables = {"releasever": self.releasever, "basearch": EL_ARCH, "arch": EL_ARCH, **dict(self.variables)}
+        states = [el_state(r.baseurl, variables) for r in self.repos]
+        return {state.index: state.as_record() for state in states}
+
     def macros(self) -> str:
         return f"%_dbpath {self.dbpath}\n%_install_langs {self.install_langs}\n"
 
@@ -208,7 +218,7 @@ def _local_key_digests(repos: tuple[DnfRepo, ...]) -> list[str]:
 
 def _failure(output: str) -> str:
     """The line that says why dnf failed, when there is one."""
-    for pattern in (r"GPG check FAILED", r"is not signed", r"public key .* is not installed", r"Unable to find a match",
+    for pattern in (r"cannot install the best", r"GPG check FAILED", r"is not signed", r"public key .* is not installed", r"Unable to find a match",
                     r"Failed to download metadata", r"Cannot download repomd", r"nothing provides", r"No match for argument"):
         for line in output.splitlines():
             if re.search(pattern, line):
@@ -217,18 +227,9 @@ def _failure(output: str) -> str:
 
 
 def mirror_date(cache: Path) -> int:
-    """The newest repomd.xml revision of the repositories (seconds since 1970; createrepo's default revision is the
-    time the metadata was made), else their newest data timestamp."""
-    dates = []
-    for repomd in sorted(cache.glob("*/repodata/repomd.xml")):
-        tree = ElementTree.parse(repomd)
-        revision = next((e.text for e in tree.iter() if e.tag.endswith("}revision") or e.tag == "revision"), None)
-        if revision and revision.strip().isdigit():
-            dates.append(int(revision.strip()))
-            continue
-        stamps = [int(e.text) for e in tree.iter() if e.tag.endswith("}timestamp") and e.text and e.text.strip().isdigit()]
-        if stamps:
-            dates.append(max(stamps))
+    """The newest repomd.xml date of the repositories dnf fetched (repodata.repomd_date)."""
+    dates = [repomd_date(ElementTree.parse(repomd).getroot(), str(repomd))
+             for repomd in sorted(cache.glob("*/repodata/repomd.xml"))]
     if not dates:
         raise BuilderError(f"no repomd.xml with a revision or timestamp in {cache}",
                            hint="the spec's repositories must be yum/dnf repositories (createrepo_c metadata)")

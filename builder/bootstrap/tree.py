@@ -9,6 +9,16 @@ temporary name and renamed, so a reader never sees a partial entry, and checked 
 A fresh bootstrap continues from the cached tarball too, so the first build and every later
 one start from the same bytes.
 
+The cache follows the mirror. The record also holds the state of every repository the tree was made
+from (builder.repodata: a Debian suite's InRelease, an EL repomd.xml; a few small requests). Each build
+asks the repositories for their state again, once per process, and when any changed since the entry
+was made, the tree is bootstrapped again and the entry replaced: a rebuild after the mirror took new
+errata carries them, with the new state's date as SOURCE_DATE_EPOCH; with no change on the mirror the
+entry is used as it is, so the image digest stays. Bootstrapping again rather than upgrading the cached
+tree in place keeps a tree a function of its inputs and the mirror state alone, the same on every
+machine whatever its cache held before (docs/performance.md has the timings of both). `offline` builds
+from the entry as it is, without contacting the repositories, and says so.
+
 Builds that need the same entry at once (`builder build --jobs`, or separate builder processes)
 bootstrap it once: the first takes the entry's lock (an flock on `<entry>.lock` beside it, see
 builder.locks) and bootstraps, the others wait on the lock and then find the entry made. A build
@@ -24,6 +34,8 @@ import os
 import shlex
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +51,9 @@ COMMON_TOOLS = ("chroot", "mount", "umount", "tar", "zstd")
 # GNU tar stores and restores extended attributes only when asked: without these, file capabilities set by
 # packages (rpm %caps on newuidmap/newgidmap, setcap in a postinst) vanish between the bootstrap and the images.
 TAR_XATTRS = ("--xattrs", "--xattrs-include=*")
-# The cache entry's format: a record of another format (tarballs written without xattrs) is bootstrapped again.
-CACHE_FORMAT = 2
+# The cache entry's format: a record of another format (tarballs written without xattrs, records without the
+# mirror state) is bootstrapped again.
+CACHE_FORMAT = 3
 
 
 def cache_dir() -> Path:
@@ -66,6 +79,8 @@ class Bootstrapper(Protocol):
     def repositories(self) -> list[str]: ...    # every URL the bootstrap contacts
 
     def bootstrap(self, root: Path, work: Path, log) -> int: ...   # fill `root`; the mirror state's date
+
+    def mirror_state(self) -> dict[str, dict]: ...  # {index URL: RepoState record} of its repositories, asked now
 
     def leave_out(self) -> tuple[str, ...]: ...  # tar --exclude patterns for the cached tarball
 
@@ -128,22 +143,72 @@ def why_not_bootstrap(base: BaseTree | None = None) -> str | None:
     return None
 
 
-def ensure_cached(base: BaseTree, log=host.progress) -> dict:
-    """The cache record of `base` (its tarball is base.tarball), bootstrapping it first when it is not cached."""
+# The mirror state each base tree's repositories reported in this process: every artifact of one `builder build`
+# starts from the same tree, even if the mirror changes between them.
+_STATES: dict[str, dict[str, dict]] = {}
+_STATES_LOCK = threading.Lock()
+
+
+def current_state(base: BaseTree, log=host.progress) -> dict[str, dict]:
+    """The state of `base`'s repositories now (asked once per process)."""
+    with _STATES_LOCK:
+        if base.key not in _STATES:
+            if repositories := base.bootstrapper.repositories():
+                log(f"asking {len(repositories)} repositories for their state: {', '.join(repositories)}")
+            _STATES[base.key] = base.bootstrapper.mirror_state()
+        return _STATES[base.key]
+
+
+def forget_mirror_states() -> None:
+    """Ask the repositories again at the next ensure_cached (a process that outlives one build: a test)."""
+    with _STATES_LOCK:
+        _STATES.clear()
+
+
+def ensure_cached(base: BaseTree, log=host.progress, offline: bool = False) -> dict:
+    """The cache record of `base` (its tarball is base.tarball), bootstrapping it first when it is not cached or
+    its repositories changed since; `offline`: the cached entry as it is, the repositories not contacted."""
     if why := why_not_bootstrap(base):
         raise BuilderError(why, hint="run the build as root on a host with the bootstrap tools (make deps)")
     record = _cached_record(base)
-    if record is None:
+    if offline:
+        if record is None:
+            raise BuilderError(f"--offline: no cached base tree {base.tarball.name} to build from",
+                               hint="build once without --offline, with the spec's repositories reachable")
+        log(f"offline: base tree from the cache as it is ({base.tarball.name}, the mirror state of "
+            f"{_day(record['mirror_date'])}); the repositories were not asked whether they changed")
+        return record
+    state = current_state(base, log)
+    if record is None or record.get("mirror_state") != _fingerprints(state):
         cache_dir().mkdir(parents=True, exist_ok=True)
         with locks.held(base.lock, f"another build's bootstrap of {base.tarball.name}", log):
             record = _cached_record(base)  # made while this build waited
-            if record is None:
-                return _bootstrap(base, log)
-    log(f"base tree from the cache: {base.tarball.name}")
+            if record is not None and record.get("mirror_state") == _fingerprints(state):
+                log(f"base tree from the cache: {base.tarball.name}")
+                return record
+            if record is not None:
+                log(f"the repositories changed since the cached tree was made ({_changes(record, state)}): "
+                    "bootstrapping it again")
+            return _bootstrap(base, state, log)
+    log(f"base tree from the cache: {base.tarball.name} (its repositories unchanged since {_day(record['mirror_date'])})")
     return record
 
 
-def _bootstrap(base: BaseTree, log) -> dict:
+def _fingerprints(state: dict[str, dict]) -> dict[str, str]:
+    return {index: entry["fingerprint"] for index, entry in state.items()}
+
+
+def _changes(record: dict, state: dict[str, dict]) -> str:
+    before = record.get("mirror_state") or {}
+    changed = [index for index, entry in state.items() if before.get(index) != entry["fingerprint"]]
+    return "; ".join(f"{index} of {_day(state[index]['date'])}" for index in changed) or "other repositories"
+
+
+def _day(epoch: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+
+
+def _bootstrap(base: BaseTree, state: dict[str, dict], log) -> dict:
     """Bootstrap `base` and store it in the cache (its lock held)."""
     for leftover in cache_dir().glob(f"{base.partial_prefix}*"):  # of a build killed while it held the lock
         leftover.unlink(missing_ok=True)
@@ -153,15 +218,15 @@ def _bootstrap(base: BaseTree, log) -> dict:
     try:
         (scratch / "work").mkdir()
         date = base.bootstrapper.bootstrap(scratch / "root", scratch / "work", log)
-        return _store(base, scratch / "root", date)
+        return _store(base, scratch / "root", date, _fingerprints(state))
     finally:
         _remove_scratch(scratch)
 
 
-def fill(base: BaseTree, root: Path, log=host.progress) -> int:
+def fill(base: BaseTree, root: Path, log=host.progress, offline: bool = False) -> int:
     """Fill the empty directory `root` with the base tree; returns the date of the mirror state it came from
     (epoch seconds: the default SOURCE_DATE_EPOCH, the same on every machine that bootstraps from that state)."""
-    record = ensure_cached(base, log)
+    record = ensure_cached(base, log, offline)
     root.mkdir()
     host.run(["tar", "--numeric-owner", *TAR_XATTRS, "--zstd", "-xpf", base.tarball, "-C", root], f"extracting {base.tarball}")
     return record["mirror_date"]
@@ -189,7 +254,7 @@ def _cached_record(base: BaseTree) -> dict | None:
     return record
 
 
-def _store(base: BaseTree, root: Path, date: int) -> dict:
+def _store(base: BaseTree, root: Path, date: int, state: dict[str, str]) -> dict:
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(prefix=base.partial_prefix, suffix=".tar.zst", dir=directory)
@@ -199,7 +264,7 @@ def _store(base: BaseTree, root: Path, date: int) -> dict:
         host.run(["tar", "--numeric-owner", *TAR_XATTRS, "--zstd", *leave_out, "-C", root, "-cf", partial, "."],
                  "caching the base tree")
         record = {"format": CACHE_FORMAT, "command": base.recorded_command(), "sha256": file_digest(Path(partial)),
-                  "mirror_date": date}
+                  "mirror_date": date, "mirror_state": state}
         os.replace(partial, base.tarball)
         fd, partial = tempfile.mkstemp(prefix=base.partial_prefix, suffix=".json", dir=directory)
         with os.fdopen(fd, "w") as handle:

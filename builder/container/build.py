@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import __version__, bootstrap
 from ..baseline import BASELINE_VERSION, Baseline, render_script
 from ..errors import BuilderError
-from ..host import progress, raise_if_interrupted, source_date_epoch
+from ..host import progress, raise_if_interrupted, say_not_applicable, source_date_epoch, step
 from ..manifest import ArtifactRecord, record_for
 from ..spec import ContainerSettings
 from . import engine, image, plan, strip
@@ -35,9 +35,10 @@ def plan_container(item, directory: Path, options) -> list[str]:
     definition = image_definition(spec)
     base = bootstrap.base_tree_for(spec, definition)
     layers = layer_plan(spec, definition)
-    for item_name, why in baseline.not_applicable.items():  # said once per build: the plan runs before every build
-        progress(f"container: {item_name}: not applicable: {why}")
-    return [f"container: would run {base.command_line(Path('WORK/root'))}  (or reuse {base.tarball})",
+    say_not_applicable("container", baseline.not_applicable)  # once per build: the plan runs before every build
+    reuse = ("reuse it as it is: --offline" if options.offline else
+             f"reuse it when the state of its {len(base.bootstrapper.repositories())} repositories is the one it was made from")
+    return [f"container: would run {base.command_line(Path('WORK/root'))}  (or {reuse}: {base.tarball})",
             f"container: the bootstrap contacts only: {' '.join(base.bootstrapper.repositories())}",
             "container: chroot WORK/root /bin/bash -s < (builder baseline for a container)",
             f"container: strip, write {len(layers)} {container_settings(spec).compression} layer(s) "
@@ -54,6 +55,7 @@ class Context:
     baseline: Baseline
     definition: ImageDefinition
     settings: object
+    offline: bool = False           # the cached base tree as it is, the repositories not asked
     epoch: int = 0
     base: bootstrap.BaseTree | None = None
     installed: plan.Snapshot | None = None
@@ -77,7 +79,7 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
     """Bootstrap, baseline, strip, layers, image, written whole into OUT/<name>/container/, then loaded."""
     baseline = Baseline(item.spec, context="container")
     context = Context(item, directory, Path(tempfile.mkdtemp(prefix="builder-container.")), baseline,
-                      image_definition(item.spec), container_settings(item.spec))
+                      image_definition(item.spec), container_settings(item.spec), offline=options.offline)
     out_existed = directory.parent.exists()
     try:
         for step in (bootstrap_tree, apply_baseline, strip_tree, write_layers, check_budget, make_image, write_outputs):
@@ -98,7 +100,8 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
 
 def bootstrap_tree(context: Context) -> None:
     context.base = base = bootstrap.base_tree_for(context.spec, context.definition)
-    created = bootstrap.fill(base, context.root, log=progress)
+    with step(f"container: bootstrap {base.bootstrapper.origin}"):
+        created = bootstrap.fill(base, context.root, log=progress, offline=context.offline)
     context.epoch = source_date_epoch(default=created)
     context.installed = plan.snapshot(context.root)  # what the packages installed: the baseline's changes come after
 
@@ -108,8 +111,8 @@ def apply_baseline(context: Context) -> None:
     rules = context.root / path.lstrip("/")
     rules.parent.mkdir(parents=True, exist_ok=True)
     rules.write_text(content)
-    progress("container: running the baseline script in the tree")
-    bootstrap.apply_script(context.root, render_script(context.baseline), context.epoch, log=progress)
+    with step("container: running the baseline script in the tree (packages, configuration)"):
+        bootstrap.apply_script(context.root, render_script(context.baseline), context.epoch, log=progress)
 
 
 def strip_tree(context: Context) -> None:
@@ -119,11 +122,11 @@ def strip_tree(context: Context) -> None:
 
 def write_layers(context: Context) -> None:
     layers = layer_plan(context.spec, context.definition)
-    progress(f"container: writing {len(layers)} {context.settings.compression} layer(s): {' | '.join('+'.join(c) for c in layers)}")
     rules = plan.Rules(context.definition.distribution_priorities, context.definition.package_state,
                        context.definition.bootstrap.dbpath if strip.uses_rpm(context.definition) else "")
-    context.planned = plan.write_layers(context.root, context.installed, layers, rules, context.work, context.epoch,
-                                        context.settings.compression)
+    with step(f"container: writing {len(layers)} {context.settings.compression} layer(s): {' | '.join('+'.join(c) for c in layers)}"):
+        context.planned = plan.write_layers(context.root, context.installed, layers, rules, context.work, context.epoch,
+                                            context.settings.compression)
     for p in context.planned:
         progress(f"container: layer {p.name}: {p.entries} entries, {kib(p.layer.size)} ({p.layer.digest})")
 
@@ -168,7 +171,8 @@ def load_into_engine(context: Context) -> None:
     if not engine.engine_reachable():
         progress(f"container: not loaded: no Docker engine at {engine.engine_address()} (docker load -i {archive})")
         return
-    engine.load(archive, context.built.config_digest)
+    with step(f"container: loading {archive.name} into the Docker engine"):
+        engine.load(archive, context.built.config_digest)
     progress(f"container: loaded into the Docker engine at {engine.engine_address()} as {context.spec.name}:{TAG} "
          f"({context.built.config_digest})")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..errors import BuilderError
 from .layer import Layer
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -97,13 +98,44 @@ def write_layout(image: Image, layout: Path) -> None:
     (layout / "index.json").write_bytes(index)
 
 
+DAMAGED_HINT = ("the image's OCI layout was damaged or changed after it was built: build it again "
+                "(builder build SPEC --only container)")
+
+
 def read_layout(layout: Path) -> tuple[bytes, dict, bytes]:
-    """(manifest bytes, manifest, config bytes) of the one image in an OCI layout."""
+    """(manifest bytes, manifest, config bytes) of the one image in an OCI layout; the manifest's bytes checked
+    against the digest index.json gives them."""
     index = json.loads((layout / "index.json").read_text())
     descriptor = index["manifests"][0]
-    manifest_bytes = blob_path(layout, descriptor["digest"]).read_bytes()
+    path = check_blob(layout, descriptor)
+    manifest_bytes = path.read_bytes()
+    if sha256_of(manifest_bytes) != descriptor["digest"]:
+        raise BuilderError(f"blob {descriptor['digest']}: {path} changed while it was read", hint=DAMAGED_HINT)
     manifest = json.loads(manifest_bytes)
     return manifest_bytes, manifest, blob_path(layout, manifest["config"]["digest"]).read_bytes()
+
+
+def check_blob(layout: Path, descriptor: dict) -> Path:
+    """The file of a descriptor's blob, re-hashed (streamed, constant memory) against the descriptor's digest and size;
+    a BuilderError naming the blob and the file when it is missing or holds other bytes."""
+    import hashlib
+
+    digest, path = descriptor["digest"], blob_path(layout, descriptor["digest"])
+    hashed, size = hashlib.sha256(), 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                hashed.update(chunk)
+                size += len(chunk)
+    except FileNotFoundError:
+        raise BuilderError(f"blob {digest} is missing from the OCI layout: there is no {path}", hint=DAMAGED_HINT) from None
+    except OSError as exc:
+        raise BuilderError(f"blob {digest}: {path} cannot be read: {exc.strerror}", hint=DAMAGED_HINT) from None
+    found = "sha256:" + hashed.hexdigest()
+    if found != digest or size != descriptor.get("size", size):
+        raise BuilderError(f"blob {digest}: {path} holds other bytes ({found}, {size} bytes; the image says "
+                           f"{descriptor.get('size', size)} bytes)", hint=DAMAGED_HINT)
+    return path
 
 
 def write_docker_archive(image: Image, layout: Path, path: Path, repo_tag: str, epoch: int) -> None:

@@ -22,9 +22,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..errors import BuilderError, UsageError
-from ..host import progress
+from ..host import progress, step
 from ..manifest import Manifest
-from .registry import Reference, parse_reference, push, warm
+from .registry import Reference, Sent, parse_reference, push, warm
 
 
 class Status(StrEnum):
@@ -63,7 +63,7 @@ def references(item, given: list[str] | None) -> tuple[Reference, ...]:
     settings = item.spec.container
     texts = tuple(given) if given else (settings.registries if settings else ())
     if not texts:
-        raise BuilderError(f"{item.path}: no registry to push to",
+        raise UsageError(f"{item.path}: no registry to push to",
                            hint="set container.registry in the spec, or give --registry HOST[:PORT]/REPO[:TAG] (repeatable)")
     refs = tuple(parse_reference(text) for text in texts)
     if len({str(ref) for ref in refs}) != len(refs):
@@ -99,11 +99,13 @@ def push_host(layout: Path, refs: list[Reference], plain_http: bool, directory: 
 
     outcomes, source = [], None
     for ref in refs:
+        sent = Sent()
         try:
-            pushed = push(layout, ref, plain_http, log=log, mount_from=source)
+            with step(f"{ref}: pushing"):
+                pushed = push(layout, ref, plain_http, log=log, mount_from=source, sent=sent)
         except (BuilderError, OSError, requests.RequestException) as exc:
             log(f"{ref}: FAILED: {exc}")
-            outcomes.append(Outcome(str(ref), Status.FAILED, error=str(exc)))
+            outcomes.append(Outcome(str(ref), Status.FAILED, sent.blobs, sent.bytes, sent.mounted, error=str(exc)))
             continue
         record_publication(directory, ref, pushed.digest)
         source = source or ref.repository
@@ -176,12 +178,13 @@ def publish(item, args) -> int:
     if not args.no_warm:
         outcomes += warm_mirrors(layout, mirrors_to_warm(item, outcomes), prepull.plain_http if prepull else False, args.jobs)
     for outcome in outcomes:
+        sent = f"{outcome.blobs_sent} blob(s), {outcome.bytes_sent} bytes sent, {outcome.blobs_mounted} mounted"
         if outcome.error:
-            detail = outcome.error.splitlines()[0]
+            detail = outcome.error.splitlines()[0] + ("" if outcome.site else f" ({sent})")
         elif outcome.site:
             detail = f"site {outcome.site}: {outcome.bytes_fetched} bytes pulled through it"
         else:
-            detail = f"{outcome.blobs_sent} blob(s), {outcome.bytes_sent} bytes sent, {outcome.blobs_mounted} mounted"
+            detail = sent
         progress(f"{outcome.registry}: {outcome.status}: {detail}")
     json.dump([outcome.as_json() for outcome in outcomes], sys.stdout, indent=2)
     print()

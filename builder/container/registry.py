@@ -8,11 +8,18 @@ a missing blob is mounted from it (POST ?mount=&from=: 201) instead of sent; a r
 that does not mount answers 202 with an upload session, which the blob is then sent to.
 Connection errors, 429 and 5xx are retried with exponential backoff; each retry
 restarts the step (an upload session does not survive a registry restart).
+
+Before anything is sent, and before the registry is asked whether it has the image, every blob
+of the image is re-hashed against its digest in the layout (streamed): a missing or changed blob
+fails the push with nothing pushed for the reference. A blob is hashed again while it is sent,
+so bytes that changed after the check never get a manifest. What was sent is counted as it goes
+(`Sent`), so a push that fails half-way still says which blobs and bytes went.
 Pushing to several references and recording them is `container.publish`.
 """
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -25,10 +32,10 @@ from urllib.parse import urljoin
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..errors import BuilderError
+from ..errors import BuilderError, UsageError
 from ..host import run
 from ..spec import fields
-from .image import blob_path, read_layout, sha256_of
+from .image import DAMAGED_HINT, check_blob, read_layout, sha256_of
 
 TRANSIENT = {429, 500, 502, 503, 504}
 
@@ -47,7 +54,7 @@ def parse_reference(text: str) -> Reference:
     try:
         TypeAdapter(fields.ImageRef).validate_python(text)
     except ValidationError:
-        raise BuilderError(f"{text!r} is not a registry reference",
+        raise UsageError(f"{text!r} is not a registry reference",
                            hint="give HOST[:PORT]/REPO[:TAG], like registry.internal.example.com:5000/base/debian12-node") from None
     host, _, rest = text.partition("/")
     repository, _, tag = rest.partition(":")
@@ -194,8 +201,9 @@ class Registry:
             self._fail(start, f"mounting {digest} from {source}")
         return start.headers["Location"]
 
-    def upload(self, digest: str, path: Path, session: str | None = None) -> None:
-        """Send the blob, in the upload session `session` if one was started (a refused mount), else a new one."""
+    def upload(self, digest: str, path: Path, session: str | None = None, sent: Sent | None = None) -> None:
+        """Send the blob, in the upload session `session` if one was started (a refused mount), else a new one; the bytes
+        that leave are added to `sent`, and hashed: bytes other than the digest's (the file changed) fail the push."""
         if session is None:
             start = self.request("POST", f"/v2/{self.ref.repository}/blobs/uploads/")
             if start.status_code != 202 or "Location" not in start.headers:
@@ -204,10 +212,19 @@ class Registry:
         location = urljoin(self.base + "/", session)
         location += ("&" if "?" in location else "?") + f"digest={digest}"
         size = path.stat().st_size
-        done = self.request("PUT", location, data=lambda: path.open("rb"),
+        sent = sent if sent is not None else Sent()
+        bodies: list[_Body] = []
+
+        def body() -> _Body:
+            bodies.append(_Body(path, size, sent))
+            return bodies[-1]
+
+        done = self.request("PUT", location, data=body,
                             headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
         if done.status_code != 201:
             self._fail(done, f"the upload of {digest}")
+        if bodies and bodies[-1].digest() != digest:
+            raise BuilderError(f"blob {digest}: {path} changed while it was sent ({bodies[-1].digest()})", hint=DAMAGED_HINT)
 
     def manifest_body_digest(self, media_type: str) -> str | None:
         """GET the tag's manifest (a pull-through cache keeps what it served) and return the digest of its bytes."""
@@ -244,6 +261,38 @@ class Registry:
         return response.headers.get("Docker-Content-Digest", "")
 
 
+@dataclass
+class Sent:
+    """What a push has sent so far (also when it fails half-way): blobs the registry accepted, the bytes of every
+    blob body sent (a retried or cut upload included) and blobs mounted."""
+
+    blobs: int = 0
+    bytes: int = 0
+    mounted: int = 0
+
+
+class _Body:
+    """A blob's file as a request body (read by the HTTP client in blocks): counts and hashes what it hands out."""
+
+    def __init__(self, path: Path, size: int, sent: Sent):
+        self.file, self.size, self.sent, self.hashed = path.open("rb"), size, sent, hashlib.sha256()
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.file.read(size)
+        self.hashed.update(chunk)
+        self.sent.bytes += len(chunk)
+        return chunk
+
+    def digest(self) -> str:
+        return "sha256:" + self.hashed.hexdigest()
+
+    def close(self) -> None:
+        self.file.close()
+
+
 class BlobFate(StrEnum):
     THERE = "already there"
     MOUNTED = "mounted"
@@ -263,16 +312,20 @@ class Pushed:
 
 
 def push(layout: Path, ref: Reference, plain_http: bool = False, attempts: int = 5, backoff: float = 1.0,
-         on_blob: Callable[[str, bool], None] | None = None, log=print, mount_from: str | None = None) -> Pushed:
-    """Push the layout's image to `ref`, mounting missing blobs from repository `mount_from` of the same registry."""
+         on_blob: Callable[[str, bool], None] | None = None, log=print, mount_from: str | None = None,
+         sent: Sent | None = None) -> Pushed:
+    """Push the layout's image to `ref`, mounting missing blobs from repository `mount_from` of the same registry;
+    `sent` (given by the caller) says what went, also when the push fails."""
     manifest_bytes, manifest, _config = read_layout(layout)
     digest, media_type = sha256_of(manifest_bytes), manifest["mediaType"]
+    descriptors = [manifest["config"], *manifest["layers"]]
+    files = {d["digest"]: check_blob(layout, d) for d in descriptors}  # all of them, before the registry hears of any
+    sent = sent if sent is not None else Sent()
     registry = Registry(ref, plain_http, attempts, backoff)
     if registry.retrying("reading the manifest", lambda: registry.manifest_digest(media_type)) == digest:
         log(f"{ref}: already has {digest}: nothing sent")
         return Pushed(digest, already_there=True)
-    sent = sent_bytes = mounted = 0
-    for descriptor in [manifest["config"], *manifest["layers"]]:
+    for descriptor in descriptors:
         blob = descriptor["digest"]
 
         def step(blob=blob) -> BlobFate:
@@ -283,13 +336,12 @@ def push(layout: Path, ref: Reference, plain_http: bool = False, attempts: int =
                 session = registry.mount(blob, mount_from)
                 if session is None:
                     return BlobFate.MOUNTED
-            registry.upload(blob, blob_path(layout, blob), session)
+            registry.upload(blob, files[blob], session, sent)
             return BlobFate.SENT
 
         fate = registry.retrying(f"sending blob {blob}", step)
-        if fate is BlobFate.SENT:
-            sent, sent_bytes = sent + 1, sent_bytes + blob_path(layout, blob).stat().st_size
-        mounted += fate is BlobFate.MOUNTED
+        sent.blobs += fate is BlobFate.SENT
+        sent.mounted += fate is BlobFate.MOUNTED
         log(f"{ref}: blob {blob[:19]}... {fate}" + (f" from {mount_from}" if fate is BlobFate.MOUNTED else ""))
         if on_blob is not None:
             on_blob(blob, fate is BlobFate.SENT)
@@ -300,7 +352,7 @@ def push(layout: Path, ref: Reference, plain_http: bool = False, attempts: int =
     confirmed = registry.retrying("confirming the manifest", lambda: registry.manifest_digest(media_type))
     if confirmed != digest:
         raise BuilderError(f"{ref}: the registry serves {confirmed} for the tag, expected {digest}")
-    return Pushed(digest, blobs_sent=sent, bytes_sent=sent_bytes, blobs_mounted=mounted)
+    return Pushed(digest, blobs_sent=sent.blobs, bytes_sent=sent.bytes, blobs_mounted=sent.mounted)
 
 
 def warm(layout: Path, ref: Reference, plain_http: bool = False, attempts: int = 5, backoff: float = 1.0,

@@ -28,10 +28,12 @@ from ..host import (
     require_root,
     require_tools,
     say,
+    step,
     stopped_by_interrupt,
     terminate_as_interrupt,
 )
 from ..manifest import ArtifactRecord, Manifest, ManifestError, record_for
+from ..output import file_digest
 from . import blockdev
 from .dib import ELEMENTS_DIR, ROOT_TARBALL, DibRun, compose, disk_image_create, environment_for
 
@@ -52,13 +54,14 @@ def build_qcow2(item, directory: Path, options) -> list[ArtifactRecord]:
     run = compose(item.spec, tuple(options.extra_elements))
     extra_paths = [Path(p).resolve() for p in options.elements_path]
     image, log = artifact_paths(directory, item.spec.name)
-    key = cache_key(item.sha256, run, extra_paths)
+    check_host(item.spec, run)
+    # The base tree first: it follows the mirror, and an image of an older mirror state is not reused.
+    tarball = bootstrap.ensure_cached(run.root, log=progress, offline=options.offline)
+    key = cache_key(item.sha256, run, extra_paths, file_digest(tarball))
     reused = reusable(directory, key, log)
     if reused:
-        progress(f"qcow2 {item.spec.name}: unchanged spec, elements and DIB: reusing {image}")
+        progress(f"qcow2 {item.spec.name}: unchanged spec, base tree, elements and DIB: reusing {image}")
         return reused
-    check_host(item.spec, run)
-    tarball = bootstrap.ensure_cached(run.root, log=progress)
     directory.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".qcow2-build.", dir=directory))
     try:
@@ -81,12 +84,12 @@ def run_dib(name: str, run: DibRun, work: Path, extra_paths: list[Path], log: Pa
     env = {**os.environ, **environment_for(run, data, extra_paths)}
     env["PATH"] = f"{Path(disk_image_create()).parent}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     stem = work / name
-    progress(f"qcow2 {name}: disk-image-create {' '.join(run.elements)} (log: {log})")
+    progress(f"qcow2 {name}: log: {log}")
     returncode = None
     # The log is written where it is kept, as it grows: `tail -f` shows the build in detail.
     # DIB runs in its own process group: on Ctrl-C or SIGTERM the whole group is stopped
     # before anything it mounted is released.
-    with log.open("w") as handle, terminate_as_interrupt():
+    with step(f"qcow2 {name}: disk-image-create {' '.join(run.elements)}"), log.open("w") as handle, terminate_as_interrupt():
         raise_if_interrupted()
         proc = subprocess.Popen(run.argv(stem), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace", cwd=work, start_new_session=True)
@@ -157,12 +160,13 @@ def host_tools(spec, run: DibRun) -> list[str]:
 # ------------------------------------------------------------------ reuse
 
 
-def cache_key(spec_sha256: str, run: DibRun, extra_paths: list[Path]) -> str:
-    """Same key, same image: the spec, every element file, the composed run (baseline included), DIB and builder."""
+def cache_key(spec_sha256: str, run: DibRun, extra_paths: list[Path], tree_sha256: str) -> str:
+    """Same key, same image: the spec, the base tree's bytes (its mirror state), every element file, the composed run
+    (baseline included), DIB and builder."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"spec": spec_sha256, "elements": run.elements, "options": run.options,
                               "environment": run.environment, "files": run.files, "dib": dib_version(),
-                              "root": [str(run.root.tarball), run.root.command_line(Path("ROOT"))],
+                              "root": [str(run.root.tarball), run.root.command_line(Path("ROOT")), tree_sha256],
                               "builder": __version__}, sort_keys=True).encode())
     for root in [ELEMENTS_DIR, *extra_paths]:
         for path in sorted(Path(root).rglob("*")):
@@ -215,7 +219,7 @@ def plan_qcow2(item, directory: Path, options) -> list[str]:
              "compression: " + ("none (qcow2.compress: false)" if "-u" in run.options else "zlib-compressed qcow2 clusters (qcow2.compress)")]
     tarball = run.root.tarball
     lines += [f"root tree: {tarball} (the spec's bootstrapped tree, the container image's too; "
-              f"when not cached: {run.root.command_line(Path('ROOT'))})"]
+              f"when not cached, or when its repositories changed since (unless --offline): {run.root.command_line(Path('ROOT'))})"]
     lines += [f"repository: {url}" for url in repositories(item.spec, run)]
     lines += [f"env: {key}={shlex.quote(env[key])}" for key in sorted(env)]
     lines.append(f"file: {data / ROOT_TARBALL} -> {tarball}")

@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..errors import BuilderError
-from ..host import progress
+from ..host import progress, step
 from ..manifest import Manifest
 from ..output import file_digest
 
@@ -122,8 +122,8 @@ def publish_to_cloud(image: LocalImage, cloud: str | None, cancel: threading.Eve
             if existing.status == "active" and existing.hash_algo == "sha512" and existing.hash_value == image.sha512:
                 return CloudResult(label, Outcome.ALREADY_THERE, existing.id)
         delete_half_made(conn, named, image, label)
-        progress(f"glance {label}: uploading {image.path} as {image.name}")
-        return upload(conn, image, label, cancel)
+        with step(f"glance {label}: uploading {image.path} as {image.name}"):
+            return upload(conn, image, label, cancel)
     except (exceptions.SDKException, ClientException) as exc:  # keystoneauth's: Glance unreachable or not a Glance
         return CloudResult(label, Outcome.FAILED, error=_describe(exc), hint=_hint(exc))
 

@@ -89,8 +89,9 @@ def booted(baseline: Baseline, image: Path, timeout: float, console: Path | None
             argv += ["-drive", f"file={config_drive(baseline, work)},if=ide,media=cdrom,readonly=on,format=raw"]
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(work / "qemu.err", "w"))
         deadline = time.monotonic() + timeout
-        agent.wait(deadline, lambda: proc.poll() is None)
-        settle = agent.run(["/bin/systemctl", "is-system-running", "--wait"], timeout=max(30, deadline - time.monotonic()))
+        with host.step(f"verify {image}: booting it in QEMU (software emulation: minutes)"):
+            agent.wait(deadline, lambda: proc.poll() is None)
+            settle = agent.run(["/bin/systemctl", "is-system-running", "--wait"], timeout=max(30, deadline - time.monotonic()))
         if settle.out.strip() not in ("running", "degraded"):
             raise BuilderError(f"the guest did not finish booting: systemctl is-system-running says {settle.out.strip()!r}")
         yield Guest(work, port, agent)

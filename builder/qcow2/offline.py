@@ -21,7 +21,7 @@ def check_tools() -> None:
 def verify_offline(baseline: Baseline, image: Path) -> list[Result]:
     with mounted_root(image) as root:
         # The qcow2 context adds the seal and cloud-init items (the item table's contexts).
-        return verify_rootfs(baseline, root, context="qcow2")
+        return verify_rootfs(baseline, root, context="qcow2", current=True)
 
 
 @contextlib.contextmanager

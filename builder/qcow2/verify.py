@@ -1,13 +1,13 @@
 """builder verify --qcow2: the offline checks on the image, then the checks in the booted guest."""
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from ..baseline import Baseline
 from ..baseline.verify import Result
-from ..errors import BuilderError
+from ..errors import UsageError
+from ..host import progress
 
 
 def verify_qcow2(baseline: Baseline, image: Path, boot: bool = True, console: Path | None = None) -> list[Result]:
@@ -15,10 +15,9 @@ def verify_qcow2(baseline: Baseline, image: Path, boot: bool = True, console: Pa
     from .offline import verify_offline
 
     if not image.is_file():
-        raise BuilderError(f"{image}: no such image file")
-    print(f"verify {image}: offline, in the image mounted read-only", file=sys.stderr)
+        raise UsageError(f"{image}: no such image file")
+    progress(f"verify {image}: offline, in the image mounted read-only")
     results = verify_offline(baseline, image)
     if boot:
-        print(f"verify {image}: booting it in QEMU (software emulation: this takes minutes)", file=sys.stderr)
         results += [replace(r, item=f"{r.item} (booted)") for r in verify_live(baseline, image, console=console)]
     return results

@@ -2,7 +2,8 @@
 
 `repos[].gpgkey` is a URL (the key where the system fetches it) or a key file: a path relative to
 the spec file, read at load time so the artifacts carry the key itself (an air-gapped node needs
-nothing else). A key file must be an ASCII-armored OpenPGP PUBLIC key: the armor and its checksum
+nothing else). It must lie beside the spec (no `..`, no symlink out of the spec's directory) and be a regular
+file of at most 1 MiB (`files.read_regular`). A key file must be an ASCII-armored OpenPGP PUBLIC key: the armor and its checksum
 are checked and every packet is walked, so a secret key is refused whatever its armor header says.
 Messages name the file, never its contents.
 """
@@ -15,6 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from .files import Refused, beside, read_regular
 
 MAX_KEY_FILE = 1 << 20
 KEY_FILE_PATH = re.compile(r"[A-Za-z0-9._@+-]+(/[A-Za-z0-9._@+-]+)*")
@@ -41,15 +45,14 @@ def load_key_file(value: object, info: ValidationInfo) -> object:
     if not KEY_FILE_PATH.fullmatch(value) or len(value) > 1024:
         raise ValueError("not a URL (scheme://...) nor a key file path (letters, digits and ._@+-/ relative to the spec file)")
     base = Path((info.context or {}).get("spec_dir") or ".")
-    path = base / value
     try:
-        data = path.read_bytes() if path.stat().st_size <= MAX_KEY_FILE else None
+        data = read_regular(beside(base, value), MAX_KEY_FILE, follow=False)
+    except Refused as exc:
+        raise PydanticCustomError("key_file", "key file {path} {why}", {"path": value, "why": str(exc), "hint": exc.hint}) from None
     except FileNotFoundError:
         raise ValueError(f"key file {value} does not exist (a key file is relative to the spec file's directory, {base})") from None
     except OSError as exc:
         raise ValueError(f"key file {value} cannot be read: {exc.strerror}") from None
-    if data is None:
-        raise ValueError(f"key file {value} is larger than {MAX_KEY_FILE >> 20} MiB: not a public key")
     try:
         armor = data.decode("ascii")
     except UnicodeDecodeError:

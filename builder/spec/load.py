@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import Problem, SpecError, warn
 from .checks import check_spec
 from .digest import spec_sha256
+from .expected import TYPE_ERRORS, expected
 from .mirrors import ENV as MIRRORS_ENV
 from .mirrors import overrides_from_env, rewrite_spec_data
 from .model import PLAINTEXT_HINT, SPEC_VERSION, Spec
@@ -125,6 +126,8 @@ def _problem_from_pydantic(source: Source, err: dict[str, Any]) -> Problem:
     message = _MESSAGES.get(err["type"], err["msg"]).splitlines()[0]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
+    if err["type"] in TYPE_ERRORS:  # pydantic's words name its types ("instance of Disk"): say what the field takes
+        message = expected(Spec, loc) or "a value of the wrong type"
     hint = _unknown_key_hint(loc) if err["type"] == "extra_forbidden" else err.get("ctx", {}).get("hint")
     return Problem(source.file, source.line_of(loc), format_path(loc), message, hint)
 

@@ -62,18 +62,23 @@ class Repo(Model):
     """Required. The system's repository is builder-NAME (EL repo id; file builder-NAME.repo or .sources), so it never
     clashes with an id of the distribution's own repo files, which the baseline disables."""
     baseurl: f.Url
+    """Required. The repository's URL on your mirror (EL: the directory with repodata/; Debian: the archive root)."""
     gpgcheck: bool = True
     """Check package signatures (EL: needs gpgkey; Debian: false writes `Trusted: yes`)."""
     gpgkey: GpgKey | None = None
     """A URL, or a key file relative to the spec file (embedded). Debian without one: the Debian archive keyring."""
     # Debian only
     suites: list[f.DebSuite] = []
+    """Debian only, required there: the suites to use, like [bookworm, bookworm-updates]."""
     components: list[f.DebSuite] = ["main"]
+    """Debian only: the archive components, like [main, contrib] (default [main])."""
 
 
 class HostEntry(Model):
     address: f.IPAddress
+    """Required: the IP address, like 10.0.0.5."""
     names: Annotated[list[f.Hostname], Field(min_length=1)]
+    """Required: one or more host names for the address, like [db1.example.com, db1]."""
 
 
 class BootProto(StrEnum):
@@ -84,19 +89,27 @@ class BootProto(StrEnum):
 
 class IPConfig(Model):
     bootproto: BootProto = BootProto.DHCP
+    """dhcp (the default), static (needs address) or none (no address: a bridge port or VLAN parent)."""
     address: f.Interface | None = None
+    """Static IPv4 address with prefix, like 10.0.0.11/24 (bootproto: static)."""
     gateway: f.IPAddress | None = None
+    """Default gateway, like 10.0.0.1."""
     nameservers: list[f.IPAddress] = []
+    """DNS servers, like [10.0.0.2, 10.0.0.3]."""
     mtu: Annotated[int, Field(ge=576, le=9216)] | None = None
+    """MTU in bytes, 576 to 9216 (9000 for jumbo frames); unset: the driver's default."""
 
 
 class Ethernet(IPConfig):
     name: f.DeviceName
+    """Required: the interface name, like eth0 (with network.classic_names) or ens3."""
 
 
 class Vlan(IPConfig):
     parent: f.DeviceName
+    """Required: the interface the VLAN runs on, like eth0 or bond0."""
     id: Annotated[int, Field(ge=1, le=4094)]
+    """Required: the VLAN id, 1 to 4094; the device is PARENT.ID, like eth0.100."""
 
     @property
     def name(self) -> str:
@@ -105,35 +118,48 @@ class Vlan(IPConfig):
 
 class Bridge(IPConfig):
     name: f.DeviceName
+    """Required: the bridge's name, like br0."""
     ports: Annotated[list[f.PortName], Field(min_length=1)]
+    """Required: the interfaces the bridge enslaves, like [eth1] (at least one)."""
     stp: bool = False
+    """Run the spanning tree protocol on the bridge (off by default)."""
 
 
 class Network(Model):
     classic_names: bool = True
     """Keep eth0-style names (net.ifnames=0 biosdevname=0 on the kernel command line)."""
     interfaces: list[Ethernet] = []
+    """Ethernet interfaces and their addresses (bootproto dhcp or static)."""
     vlans: list[Vlan] = []
+    """VLAN interfaces (802.1Q), each on a parent interface."""
     bridges: list[Bridge] = []
+    """Bridges (for KVM guests), each with its ports."""
 
 
 class Packages(Model):
     toolset: bool = True
     """Install the classic ops toolset, mapped to the target's package names."""
     install: list[f.PackageName] = []
+    """More packages to install, by the target's names, like [nginx, tmux]."""
     exclude: list[f.PackageName] = []
+    """EL only (the kickstart's %packages): packages to keep out of the toolset and the install, like [telnet]."""
 
 
 class User(Model):
     name: f.UserName
+    """Required: the login name, like ops."""
     admin: bool = False
     """Member of the family's admin group (wheel on EL, sudo on Debian)."""
     groups: list[f.UserName] = []
+    """Supplementary groups the user joins (created when missing), like [adm, systemd-journal]."""
     ssh_keys: list[f.SshKey] = []
+    """Public keys for ~/.ssh/authorized_keys, like ['ssh-ed25519 AAAA... ops@example']."""
     password_hash: f.CryptHash | None = None
+    """A crypt hash ($6$... or $y$...), made with `openssl passwd -6`; plaintext is refused. None: no password."""
     sudo_nopasswd: bool = False
     """sudo without a password (for key-only admins, who have no password to give)."""
     shell: f.AbsPath = "/bin/bash"
+    """The login shell (default /bin/bash)."""
     password: PlaintextPassword = None
 
     _no_plaintext = field_validator("password", mode="before")(_refuse_plaintext)
@@ -141,8 +167,11 @@ class User(Model):
 
 class Root(Model):
     lock: bool = True
+    """Lock root's password (the default): root logs in with an SSH key or not at all."""
     password_hash: f.CryptHash | None = None
+    """root's crypt hash ($6$...), used only with lock: false; made with `openssl passwd -6`."""
     ssh_keys: list[f.SshKey] = []
+    """Public keys for root's authorized_keys (sshd.permit_root_login decides whether they are accepted)."""
     password: PlaintextPassword = None
 
     _no_plaintext = field_validator("password", mode="before")(_refuse_plaintext)
@@ -150,12 +179,17 @@ class Root(Model):
 
 class Sshd(Model):
     enabled: bool = True
+    """Install, configure and enable sshd (the default)."""
     port: Annotated[int, Field(ge=1, le=65535)] = 22
     """A non-22 port is labelled ssh_port_t (SELinux) and opened in the firewall."""
     permit_root_login: bool | Literal["prohibit-password", "forced-commands-only"] = False
+    """PermitRootLogin: false (the default), true, prohibit-password or forced-commands-only."""
     use_dns: bool = False
+    """UseDNS: look up each client's name (off by default: logins do not wait for DNS)."""
     gssapi_authentication: bool = False
+    """GSSAPIAuthentication (Kerberos); off by default (it slows every login without Kerberos)."""
     password_authentication: bool = False
+    """PasswordAuthentication; off by default (keys only)."""
 
 
 class SELinux(StrEnum):
@@ -166,8 +200,11 @@ class SELinux(StrEnum):
 
 class Firewall(Model):
     enabled: bool = True
+    """Run firewalld (the default); false disables it (CIS flags that)."""
     ports: list[f.FirewallPort] = []
+    """Ports to open, each with its protocol, like [80/tcp, 6000-6010/udp]."""
     services: list[f.FirewallService] = []
+    """firewalld services to open, like [http, https]."""
 
 
 class Time(Model):
@@ -177,6 +214,7 @@ class Time(Model):
 
 class Limits(Model):
     nofile: Annotated[int, Field(ge=1024, le=1048576)] = 65536
+    """Open files per process (soft and hard), 1024 to 1048576 (default 65536)."""
 
 
 class RcLocal(Model):
@@ -186,22 +224,33 @@ class RcLocal(Model):
 
 class Services(Model):
     enable: list[f.UnitName] = []
+    """systemd units to enable, like [nginx.service]."""
     disable: list[f.UnitName] = []
+    """systemd units to disable, like [kdump.service]."""
 
 
 class ExtraFile(Model):
     path: f.AbsPath
+    """Required: the absolute path on the system, like /etc/motd (not a path the baseline manages)."""
     content: f.FreeText
+    """Required: the file's text, written as given."""
     mode: f.FileMode = "0644"
+    """Quoted octal permissions, like '0644' (the default) or '0600'."""
     owner: f.UserName = "root"
+    """The owning user (default root)."""
     group: f.UserName = "root"
+    """The owning group (default root)."""
 
 
 class Partition(Model):
     mount: f.MountPoint
+    """Required: the mount point, like / or /var, or swap or biosboot."""
     fstype: f.FsType = "xfs"
+    """File system: xfs (the default), ext4, btrfs, vfat, swap, biosboot or efi."""
     size_mib: Annotated[int, Field(ge=1)]
+    """Required: the size in MiB (the minimum with grow: true)."""
     grow: bool = False
+    """Grow the partition into the free space left on the disk."""
 
 
 class DiskLayout(StrEnum):
@@ -217,14 +266,18 @@ class Disk(Model):
     """Required for a kickstart: the one disk it wipes and installs on. Name it so you can be sure:
     disk/by-path/... (the slot) or disk/by-id/... (the drive), as `ls -l /dev/disk/by-path` shows on the machine."""
     layout: DiskLayout = DiskLayout.LVM
+    """The kickstart's autopart type: lvm (the default), plain, btrfs or thinp; custom: the partitions below."""
     partitions: list[Partition] = []
+    """With layout: custom only, the partitions to make (one of them mounted at /)."""
 
 
 class KickstartSettings(Model):
     install_source: Literal["cdrom"] | f.Url = "cdrom"
     """`cdrom`, or the URL of the installation tree (your internal BaseOS mirror)."""
     disk: Disk = Disk()
+    """The disk the kickstart wipes and how it is partitioned (device is required for a kickstart)."""
     reboot: bool = True
+    """Reboot when the install ends (the default); false leaves the installer at its last screen."""
 
 
 class Machine(Model):
@@ -237,7 +290,9 @@ class Machine(Model):
     address: f.Interface | None = None
     """Static IPv4 address with prefix, like 10.0.0.11/24; none: DHCP."""
     gateway: f.IPAddress | None = None
+    """The machine's default gateway, like 10.0.0.1 (with address)."""
     nameservers: list[f.IPAddress] = []
+    """The machine's DNS servers, like [10.0.0.2]."""
     interface: f.DeviceName = "eth0"
     """The NIC that carries the address (or the VLAN's parent)."""
     vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
@@ -262,6 +317,7 @@ class Pxe(Model):
     kernel: f.BootFile = "images/pxeboot/vmlinuz"
     """The installer kernel: a path on the TFTP/HTTP boot server, or an http(s) URL."""
     initrd: f.BootFile = "images/pxeboot/initrd.img"
+    """The installer initrd: a path on the TFTP/HTTP boot server, or an http(s) URL."""
     inst_repo: f.Url | None = None
     """The installation tree for inst.repo=; defaults to kickstart.install_source."""
 
@@ -270,7 +326,9 @@ class Install(Model):
     """How the kickstart reaches the installer: PXE entries, per-machine kickstarts (EL targets)."""
 
     machines: list[Machine] = []
+    """The servers to install, each with its hostname, MAC and address; each gets its own kickstart."""
     pxe: Pxe | None = None
+    """PXE boot entries (pxelinux, GRUB, iPXE) for `builder publish --to pxe` and `builder serve`."""
     kernel_args: list[f.KernelArg] = []
     """Extra installer kernel arguments for every boot entry (PXE and the remastered ISO), like console=ttyS0."""
 
@@ -399,34 +457,43 @@ class Spec(Model):
     name: f.Name
     """Artifact name: output goes to OUT/<name>/ (required)."""
     description: f.Label = ""
+    """One line that says what the system is for (the image's description label)."""
     target: Target = Target.CENTOS_STREAM_9
     """The system to build; EL targets get a kickstart, debian-12 is images only."""
     repos: list[Repo] = []
     """Package repositories written into the system (your internal mirror)."""
     hostname: f.Hostname | None = None
+    """The system's host name, like web01.example.com; unset: DHCP's or the installer's (a machine's kickstart takes its own)."""
     hosts: list[HostEntry] = []
     """Extra /etc/hosts entries."""
     network: Network = Network()
+    """Interfaces, VLANs and bridges (the kickstart and the qcow2; a container's network is its runtime's)."""
     packages: Packages = Packages()
+    """What is installed besides the minimal system: the classic ops toolset and your packages."""
     users: list[User] = []
     """Login users; at least one needs an SSH key (or a password hash with password authentication)."""
     root: Root = Root()
     """root is locked unless lock: false and a password_hash are given."""
     sshd: Sshd = Sshd()
+    """sshd hardening: port, root login, DNS and GSSAPI lookups, password logins (a drop-in read before the distribution's)."""
     selinux: SELinux | None = None
     """enforcing (the default on EL), permissive or disabled; not applicable to Debian."""
     firewall: Firewall = Firewall()
     """firewalld; the sshd port is opened for you."""
     locale: f.Locale = "en_US.UTF-8"
+    """The system language, like en_US.UTF-8 (its langpack is installed on EL)."""
     keyboard: f.Keymap = "us"
+    """The console keyboard layout, like us or de-nodeadkeys."""
     timezone: f.Timezone = "UTC"
     """An IANA time zone (checked against the tz database: Asia/Shanghai, not Asia/Beijing)."""
     time: Time = Time()
+    """Time sync with chrony: the NTP servers."""
     limits: Limits = Limits()
     """Applied to login sessions (limits.d) AND systemd services (DefaultLimitNOFILE)."""
     sysctls: dict[f.SysctlKey, f.SysctlValue] = {}
     """Kernel parameters for /etc/sysctl.d (net.ipv4.tcp_tw_recycle is refused)."""
     rc_local: RcLocal = RcLocal()
+    """Commands for an executable /etc/rc.d/rc.local, run at the end of boot."""
     services: Services = Services()
     """systemd units to enable or disable (sshd, chronyd and firewalld are handled for you)."""
     files: list[ExtraFile] = []

@@ -2,6 +2,11 @@
 
 Errors name `file:line`, never the offending text itself: a spec may carry
 secrets, and a YAML snippet in an error message would print them.
+
+Input is bounded before it is parsed: a spec file is a regular file of at most
+MAX_SPEC_BYTES, and YAML aliases are refused while the text is scanned, before
+any node is built, so a few hundred bytes cannot expand into billions of items.
+Nesting is bounded the same way (MAX_DEPTH).
 """
 from __future__ import annotations
 
@@ -14,6 +19,14 @@ from typing import Any
 import yaml
 
 from ..errors import Problem, SpecError
+from .files import Refused, read_regular
+
+MAX_SPEC_BYTES = 1 << 20
+MAX_DEPTH = 64
+"""Nested mappings and lists: a spec needs fewer than 10; libyaml's own bound (1000) holds only with the C loader."""
+_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+ALIAS_HINT = "write the value out where it is used: YAML anchors (&name) may not be referred to (*name) in a spec"
 
 Loc = tuple[str | int, ...]
 
@@ -55,7 +68,9 @@ def format_path(loc: Loc) -> str:
 def load_file(path: str | Path) -> Source:
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_SPEC_BYTES)
+    except Refused as exc:
+        raise SpecError([Problem(str(path), None, "", f"not read as a spec: it {exc}", hint=exc.hint)]) from None
     except OSError as exc:
         raise SpecError([Problem(str(path), None, "", f"cannot read spec: {exc.strerror}")]) from None
     try:
@@ -71,6 +86,7 @@ def load_text(text: str, file: str = "<spec>") -> Source:
     problems: list[Problem] = []
     source = Source(file=file, text=text, data=None)
     try:
+        _scan(text, file)
         node = loader.get_single_node()
         if node is None:
             raise SpecError([Problem(file, 1, "", "spec is empty")])
@@ -90,6 +106,21 @@ def load_text(text: str, file: str = "<spec>") -> Source:
     if problems:
         raise SpecError(problems)
     return source
+
+
+def _scan(text: str, file: str) -> None:
+    """Scan the tokens (nothing is composed yet) and refuse the first alias and nesting deeper than MAX_DEPTH: an
+    alias is a reference that construction expands, so nested ones multiply (10 aliases of 10 aliases of ... in
+    430 bytes: 10^7 items)."""
+    depth = 0
+    for token in yaml.scan(text, Loader=_Loader):
+        if isinstance(token, yaml.AliasToken):
+            raise SpecError([Problem(file, token.start_mark.line + 1, "", "YAML aliases (*name) are not supported",
+                                     hint=ALIAS_HINT)])
+        depth += isinstance(token, _OPEN) - isinstance(token, _CLOSE)
+        if depth > MAX_DEPTH:
+            raise SpecError([Problem(file, token.start_mark.line + 1, "", f"nested deeper than {MAX_DEPTH} levels",
+                                     hint="a spec's values are a few levels deep: look for an unclosed [ or {")])
 
 
 def _char_at(text: str, line: int, column: int) -> str:

@@ -33,6 +33,9 @@ class Gated:
     def repositories(self) -> list[str]:
         return []
 
+    def mirror_state(self) -> dict[str, dict]:
+        return {}
+
     def bootstrap(self, root: Path, work: Path, log) -> int:
         gates = Path(self.gates)
         with (gates / "bootstraps").open("a") as handle:

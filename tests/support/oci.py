@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tarfile
 from pathlib import Path
 
-from builder.container.image import blob_path, make_image, write_layout
+from builder.container.image import blob_path, make_image, read_layout, write_layout
 from builder.container.layer import write_layer
 from builder.manifest import Manifest, record_for
 from builder.spec import Compression
@@ -47,3 +48,16 @@ def write_small_image(out: Path, name: str, layers: int = 3, layer_bytes: int = 
     manifest.write()
     return {"layout": layout, "digest": image.digest, "blobs": 1 + layers,
             "bytes": len(image.config) + sum(layer.size for layer in image.layers), "directory": directory}
+
+
+def image_file(layout: Path, path: str) -> bytes:
+    """A file of the image in an OCI layout, as its layers give it (the last layer that has it)."""
+    _, manifest, _ = read_layout(layout)
+    found = None
+    for layer in manifest["layers"]:
+        with tarfile.open(blob_path(layout, layer["digest"])) as archive:
+            for member in archive:
+                if member.name.removeprefix("./").lstrip("/") == path.lstrip("/") and member.isfile():
+                    found = archive.extractfile(member).read()
+    assert found is not None, f"{path} is in no layer of {layout}"
+    return found

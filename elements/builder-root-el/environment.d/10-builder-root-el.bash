@@ -6,3 +6,5 @@ export DIB_INIT_SYSTEM=systemd
 export EFI_BOOT_DIR="EFI/${DISTRO_NAME}"
 export YUM=dnf
 export DIB_YUM_MINIMAL_CREATE_INTERFACES=0
+# DIB's base element would install iscsi-initiator-utils (for iSCSI boot, which these images do not do).
+export DIB_SKIP_BASE_PACKAGE_INSTALL=1
