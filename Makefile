@@ -8,7 +8,7 @@ OUT    ?= out
 BUILD_PACKAGES := debootstrap dnf rpm zstd xorriso mtools qemu-utils kpartx gdisk sudo
 # What only the tests need: a private Docker engine and registry (started by the tests on 127.0.0.1, stopped
 # by PID; never enabled on the host), QEMU boots (OVMF, iPXE, Debian's netboot kernel), external validators.
-TEST_PACKAGES := shellcheck gnupg createrepo-c dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu \
+TEST_PACKAGES := shellcheck gnupg iproute2 createrepo-c dosfstools isolinux pxelinux syslinux-common qemu-system-x86 ipxe-qemu \
 	debian-installer-12-netboot-amd64 grub-common grub-efi-amd64-bin ovmf docker.io docker-registry openssh-client file git \
 	skopeo podman libcap2-bin openscap-scanner openscap-utils
 # Services the test packages would enable and start on install: kept stopped and disabled.

@@ -6,10 +6,12 @@ machine's hostname and address put in, rendered and validated like any other.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import BuilderError
 from .kickstart import render_kickstart
+from .pxe_state import new_token
 from .spec import CLASSIC_NAMES_ARGS, Machine, Pxe, Spec, device_name, inst_repo, machine_spec, spec_sha256
 
 
@@ -84,15 +86,18 @@ def pxe_settings(spec: Spec, spec_file: object) -> Pxe:
     return spec.install.pxe
 
 
-def render_kickstarts(spec: Spec) -> dict[str, bytes]:
+def render_kickstarts(spec: Spec, tokens: Mapping[str, str] | None = None) -> dict[str, bytes]:
     """ks/default.cfg and ks/<mac>.cfg per machine, each validated by pykickstart.
 
-    A machine's own kickstart ends by reporting to `builder serve` that it is installed (with install.pxe).
+    A machine's own kickstart ends by reporting to `builder serve` that it is installed (with install.pxe), with
+    its report token (`tokens`, by MAC key; new ones when not given) as the proof that the report comes from its
+    own kickstart.
     """
+    tokens = tokens or {mac_key(m.mac): new_token() for m in (spec.install.machines if spec.install else [])}
     out = {ks_name(None): render_kickstart(spec, spec_sha256(spec)).encode()}
     pxe = spec.install.pxe if spec.install else None
     for machine in spec.install.machines if spec.install else []:
         derived = machine_spec(spec, machine)
-        report = done_url(pxe, machine) if pxe else None
-        out[ks_name(machine)] = render_kickstart(derived, spec_sha256(derived), done_url=report).encode()
+        report = (done_url(pxe, machine), tokens[mac_key(machine.mac)]) if pxe else None
+        out[ks_name(machine)] = render_kickstart(derived, spec_sha256(derived), report=report).encode()
     return out

@@ -81,8 +81,9 @@ def install_repos(spec: Spec) -> list[tuple[str, str]]:
     return [(repo_id(repo), repo.baseurl) for repo in spec.repos if repo.baseurl.rstrip("/") != source.rstrip("/")]
 
 
-def render_kickstart(spec: Spec, spec_sha256: str, done_url: str | None = None) -> str:
-    """The kickstart; with `done_url`, a last %post reports the install as complete there (a per-machine kickstart)."""
+def render_kickstart(spec: Spec, spec_sha256: str, report: tuple[str, str] | None = None) -> str:
+    """The kickstart; with `report` (URL, token), a last %post reports the install as complete there, with the
+    machine's token (a per-machine kickstart)."""
     info = spec.target.info
     if info.kickstart_version is None:
         raise BuilderError(f"{spec.target} has no kickstart: it is built as images only",
@@ -112,7 +113,8 @@ def render_kickstart(spec: Spec, spec_sha256: str, done_url: str | None = None) 
         environment=b.environment,
         inst_langs=None if lang in ("C", "POSIX") else lang,
         script=script.rstrip("\n"),
-        done_url=done_url,
+        done_url=report[0] if report else None,
+        done_token=report[1] if report else None,
     )
     text = _environment().get_template(f"el{info.major}.ks.j2").render(**context)
     problems = validate_kickstart(text, info.kickstart_version)

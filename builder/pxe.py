@@ -5,7 +5,8 @@ Layout below the root (docs/pxe-iso.md):
     pxelinux.cfg/default, 01-<mac>        BIOS pxelinux
     grub.cfg, grub.cfg-01-<mac>           UEFI GRUB (it tries grub.cfg-01-<mac> before grub.cfg)
     boot.ipxe, boot-01-<mac>.ipxe         iPXE: boot.ipxe chains to the machine's own script
-    .installed/<mac>                      machines that reported their install complete
+    .state/                               the install state (builder.pxe_state): the per-machine files above
+                                          are symlinks into its generation in force
 
 The defaults (pxelinux.cfg/default, grub.cfg, boot.ipxe) boot the local disk; installing
 with the default kickstart is a menu choice someone makes at the console. A listed
@@ -14,22 +15,34 @@ machine's own entries install it until it reports completion (`builder serve`, P
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-from datetime import UTC, datetime
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import BuilderError, UsageError
 from .install import Entry, entries, mac_key, pxe_settings, render_kickstarts
 from .output import write_atomic
+from .pxe_state import (
+    TOKEN_HASHES_KEPT,
+    Machine,
+    commit,
+    locked,
+    new_token,
+    prune,
+    public_link,
+    read_state,
+    remove_stale,
+    token_sha256,
+)
 from .spec import Pxe, Spec
 
-# Files `publish` owns, so that a machine removed from the spec loses its entries.
-OWNED = re.compile(r"ks/[0-9a-f-]+\.cfg|pxelinux\.cfg/01-[0-9a-f-]+|grub\.cfg-01-[0-9a-f-]+|boot-01-[0-9a-f-]+\.ipxe|\.installed/[0-9a-f-]+")
-# Where a machine's "installed" mark lives; a dot directory, which `builder serve` never serves.
-INSTALLED = ".installed"
+# Per-machine names `publish` owns, so that a machine removed from the spec loses its entries.
+OWNED = re.compile(r"ks/[0-9a-f-]+\.cfg|pxelinux\.cfg/01-[0-9a-f-]+|grub\.cfg-01-[0-9a-f-]+|boot-01-[0-9a-f-]+\.ipxe")
+MAC_KEY = re.compile(r"[0-9a-f]{2}(-[0-9a-f]{2}){5}")
+# Where builders before the install state (builder.pxe_state) marked a machine installed; carried over once.
+LEGACY_INSTALLED = ".installed"
 # Where Debian and EL hosts keep the BIOS network boot loader (pxelinux, syslinux-common / syslinux-tftpboot).
 PXELINUX_FILES = {
     "pxelinux.0": ("/usr/lib/PXELINUX/pxelinux.0", "/usr/share/syslinux/pxelinux.0", "/tftpboot/pxelinux.0"),
@@ -136,17 +149,16 @@ def machine_entries(spec: Spec, pxe: Pxe, entry: Entry, installed: bool) -> dict
     }
 
 
-def render_tree(spec: Spec, spec_file: object, installed: frozenset[str] = frozenset()) -> dict[str, bytes]:
-    """Every file of the tree, rendered (and every kickstart validated) in memory; `installed`: MAC keys to boot locally."""
+def render_defaults(spec: Spec, spec_file: object, kickstarts: dict[str, bytes]) -> dict[str, bytes]:
+    """The files every machine not listed gets: ks/default.cfg and the default entries (plain files, not install state)."""
     pxe = pxe_settings(spec, spec_file)
-    default, *machines = entries(spec)
-    files = render_kickstarts(spec)
-    files["pxelinux.cfg/default"] = pxelinux_default(spec, pxe, default).encode()
-    files["grub.cfg"] = grub_default(spec, pxe, default).encode()
-    files["boot.ipxe"] = ipxe_default(spec, pxe, default).encode()
-    for entry in machines:
-        files.update(machine_entries(spec, pxe, entry, mac_key(entry.machine.mac) in installed))
-    return files
+    default = entries(spec)[0]
+    return {
+        "ks/default.cfg": kickstarts["ks/default.cfg"],
+        "pxelinux.cfg/default": pxelinux_default(spec, pxe, default).encode(),
+        "grub.cfg": grub_default(spec, pxe, default).encode(),
+        "boot.ipxe": ipxe_default(spec, pxe, default).encode(),
+    }
 
 
 def local_boot_entries(spec: Spec, spec_file: object) -> dict[str, tuple[str, dict[str, bytes]]]:
@@ -155,8 +167,9 @@ def local_boot_entries(spec: Spec, spec_file: object) -> dict[str, tuple[str, di
     return {mac_key(e.machine.mac): (e.label, machine_entries(spec, pxe, e, installed=True)) for e in entries(spec)[1:]}
 
 
-def installed_marks(root: Path) -> frozenset[str]:
-    return frozenset(p.name for p in (root / INSTALLED).glob("*") if OWNED.fullmatch(f"{INSTALLED}/{p.name}"))
+def legacy_marks(root: Path) -> frozenset[str]:
+    """Machines marked installed by a builder before the install state (.installed/<mac>), read once to carry them over."""
+    return frozenset(p.name for p in (root / LEGACY_INSTALLED).glob("*") if MAC_KEY.fullmatch(p.name))
 
 
 def path_inside(root: Path, name: str) -> Path:
@@ -168,12 +181,14 @@ def path_inside(root: Path, name: str) -> Path:
     return parent / Path(name).name
 
 
-def mark_installed(root: Path, key: str, entries_: dict[str, bytes], note: str) -> None:
-    """Switch the machine's entries to the local disk and record it installed (each file atomically; all paths checked first)."""
-    mark = f"installed {datetime.now(UTC).isoformat(timespec='seconds')} {note}\n".encode()
-    files = {path_inside(root, name): data for name, data in {**entries_, f"{INSTALLED}/{key}": mark}.items()}
-    for path, data in files.items():
-        write_atomic(path, data)
+def next_state(old: Machine | None, token: str, rearm: bool) -> Machine:
+    """A machine's state after a publish: new and re-armed machines install with the new token only; an armed one
+    also keeps its last tokens (it may be installing with an older kickstart); an installed one stays installed."""
+    if old is None or rearm:
+        return Machine(armed=True, tokens=(token_sha256(token),))
+    if old.armed:
+        return Machine(armed=True, tokens=(token_sha256(token), *old.tokens)[:TOKEN_HASHES_KEPT])
+    return old
 
 
 def host_pxelinux() -> dict[str, Path]:
@@ -188,32 +203,49 @@ def host_pxelinux() -> dict[str, Path]:
 
 
 def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = False, rearm: tuple[str, ...] = ()) -> list[str]:
-    """Write the tree into `root`, each file atomically; returns the files written.
+    """Write the tree into `root`; returns the files written.
 
-    Other files in `root` (the installer kernel and initrd, boot loaders) are left alone;
-    per-machine files of machines no longer in the spec are removed. A machine marked
-    installed keeps booting its local disk, unless its MAC is in `rearm`.
+    Every kickstart is rendered (and validated) first, each machine with a new report token; then, under the
+    install state's lock, the default files are written (each atomically) and the machines' entries, kickstarts
+    and states switch in one transaction (builder.pxe_state). Other files in `root` (the installer kernel and
+    initrd, boot loaders) are left alone; the entries of machines no longer in the spec are removed. A machine
+    that reported its install keeps booting its local disk, unless its MAC is in `rearm`.
     """
-    known = {mac_key(m.mac) for m in (spec.install.machines if spec.install else [])}
+    machines = spec.install.machines if spec.install else []
+    known = {mac_key(m.mac) for m in machines}
     unknown = [mac for mac in rearm if mac_key(mac) not in known]
     if unknown:
         raise UsageError(f"--rearm {unknown[0]}: not a MAC address of the spec's install.machines")
-    files = render_tree(spec, spec_file, installed_marks(root) - {mac_key(mac) for mac in rearm})
-    loaders = host_pxelinux() if with_pxelinux else {}
-    for name, data in files.items():
-        write_atomic(root / name, data)
-    for name, source in loaders.items():
-        write_atomic(root / name, source.read_bytes())
-    for mac in rearm:  # last: a publish that fails before this leaves the machine on its local disk
-        with contextlib.suppress(FileNotFoundError):
-            (root / INSTALLED / mac_key(mac)).unlink()
-    for path in [*root.glob("ks/*.cfg"), *root.glob("pxelinux.cfg/01-*"), *root.glob("grub.cfg-01-*"), *root.glob("boot-01-*.ipxe"),
-                 *root.glob(f"{INSTALLED}/*")]:
-        name = path.relative_to(root).as_posix()
-        if OWNED.fullmatch(name) and name not in files and not (name.startswith(INSTALLED) and path.name in known):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-    return sorted([*files, *loaders])
+    pxe = pxe_settings(spec, spec_file)
+    tokens = {key: new_token() for key in known}
+    kickstarts = render_kickstarts(spec, tokens)
+    defaults = render_defaults(spec, spec_file, kickstarts)
+    loaders = {name: source.read_bytes() for name, source in (host_pxelinux() if with_pxelinux else {}).items()}
+    rearmed = {mac_key(mac) for mac in rearm}
+    with locked(root):
+        remove_stale(root)
+        state = read_state(root)
+        old = state.machines if state.generation else {key: Machine(False, ()) for key in legacy_marks(root)}
+        files: dict[str, bytes] = {}
+        new: dict[str, Machine] = {}
+        for entry in entries(spec)[1:]:
+            key = mac_key(entry.machine.mac)
+            new[key] = next_state(old.get(key), tokens[key], key in rearmed)
+            files[f"ks/{key}.cfg"] = kickstarts[f"ks/{key}.cfg"]
+            files.update(machine_entries(spec, pxe, entry, installed=not new[key].armed))
+        for name, data in {**defaults, **loaders}.items():
+            write_atomic(path_inside(root, name), data)
+        commit(root, new, files)
+        prune(root)
+        for name in files:
+            public_link(root, name)
+        for path in [*root.glob("ks/*.cfg"), *root.glob("pxelinux.cfg/01-*"), *root.glob("grub.cfg-01-*"), *root.glob("boot-01-*.ipxe")]:
+            name = path.relative_to(root).as_posix()
+            if OWNED.fullmatch(name) and name not in files and name not in defaults:
+                path.unlink(missing_ok=True)
+        if (root / LEGACY_INSTALLED).is_dir() and not (root / LEGACY_INSTALLED).is_symlink():
+            shutil.rmtree(root / LEGACY_INSTALLED)
+    return sorted([*defaults, *files, *loaders])
 
 
 def publish_command(item, args) -> int:

@@ -23,7 +23,7 @@ from support.qemu import (
     screen_text,
 )
 from support.requirements import skip_or_fail
-from support.serve import free_port, serving
+from support.serve import free_port, machine_states, report_token, serving
 
 SERVER = "http://10.0.2.2:8080"
 
@@ -92,14 +92,17 @@ def test_uefi_grub_reads_the_machines_own_config(tmp_path):
 def test_grub_configs_pass_grubs_own_parser(tmp_path):
     if shutil.which("grub-script-check") is None:
         skip_or_fail("grub-script-check (grub-common) is not installed")
-    from builder.pxe import local_boot_entries, mark_installed
+    from builder.pxe import local_boot_entries
+    from builder.pxe_state import Report, record_reports
     from builder.spec import load_spec
 
     root = tmp_path / "tree"
     spec = install_spec(tmp_path, SERVER)
     assert run("publish", spec, "--to", "pxe", "--root", root).returncode == 0
-    _, installed = local_boot_entries(load_spec(spec)[0], spec)[mac_key(MACS[0])]
-    mark_installed(root, mac_key(MACS[0]), installed, "by a test")  # a machine's local-boot config too
+    key = mac_key(MACS[0])
+    _, installed = local_boot_entries(load_spec(spec)[0], spec)[key]
+    report = Report(key, report_token(root, key), "192.0.2.1")  # a machine's local-boot config too
+    assert [o.status for o in record_reports(root, [report], {key: installed}, "2026-12-07T00:00:00+00:00")] == [200]
     configs = sorted(root.glob("grub.cfg*"))
     assert len(configs) == 1 + len(MACS) and b"exit" in (root / f"grub.cfg-01-{mac_key(MACS[0])}").read_bytes()
     for config in configs:
@@ -132,11 +135,11 @@ def test_a_machine_is_installed_once_and_an_unknown_one_never(tmp_path, bootfile
         first = boot_console(tmp_path, until, "-boot", "n", "-nic", nic + MACS[0], machine=FIRMWARE_ON_SERIAL)
         assert f"inst.ks={server_url}/ks/{key}.cfg".encode() in first and NO_BOOTABLE_DEVICE not in screen_text(first)
         command = done_command((root / f"ks/{key}.cfg").read_text())
-        assert command.endswith(f" -X POST {server_url}/done/{key}")
+        assert command.endswith(f" -X POST -H 'Authorization: Bearer {report_token(root, key)}' {server_url}/done/{key}")
         report = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
         assert report.returncode == 0, report.stderr
         assert report.stdout == "node01.example.com is installed: its PXE entries now boot the local disk\n"
-        assert (root / ".installed" / key).is_file() and f"POST /done/{key} -> 200" in server.log.read_text()
+        assert machine_states(root)[key]["armed"] is False and f"POST /done/{key} -> 200" in server.log.read_text()
         again = boot_console(tmp_path, until, "-boot", "n", "-nic", nic + MACS[0], machine=FIRMWARE_ON_SERIAL)
         again = screen_text(again)
         assert b"node01.example.com is installed" in again and b"from local disk" in again

@@ -1,10 +1,14 @@
 """Machines in a spec, their kickstarts, and the PXE tree `builder publish --to pxe` writes."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 
 import pytest
 from support.install_spec import INSTALL_SPEC, MACS, REPO, install_spec, mac_key, reports, run
+from support.serve import boots, report_token
 
 from builder.baseline import Baseline
 from builder.kickstart import validate_kickstart
@@ -104,7 +108,7 @@ def test_each_machine_gets_the_baseline_with_its_hostname_and_address(tmp_path):
 def test_publish_writes_the_tree_and_every_kickstart_passes_pykickstart(tmp_path):
     _, root = published(tmp_path)
     keys = [mac_key(m) for m in MACS]
-    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == sorted(
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and ".state" not in p.parts) == sorted(
         ["boot.ipxe", "grub.cfg", "ks/default.cfg", "pxelinux.cfg/default"]
         + [f"ks/{k}.cfg" for k in keys] + [f"pxelinux.cfg/01-{k}" for k in keys] + [f"grub.cfg-01-{k}" for k in keys]
         + [f"boot-01-{k}.ipxe" for k in keys])
@@ -177,37 +181,48 @@ def post_sections(kickstart: str) -> list[str]:
     return re.findall(r"^(%post [^\n]*\n.*?)^%end$", kickstart, re.M | re.S)
 
 
-def test_a_machines_kickstart_reports_its_install_done_and_the_default_does_not(tmp_path):
+def test_a_machines_kickstart_reports_its_install_done_with_its_own_token_and_the_default_does_not(tmp_path):
     _, root = published(tmp_path)
+    tokens = set()
+    state = json.loads((root / ".state/current/machines.json").read_text())
     for m in MACS:
         last = post_sections((root / f"ks/{mac_key(m)}.cfg").read_text())[-1].splitlines()
         assert last[0] == "%post --interpreter=/bin/bash --log=/root/ks-installed.log --erroronfail"
-        assert last[-1] == ("curl -fsS --retry 10 --retry-delay 15 --retry-connrefused --max-time 30 -X POST "
-                            f"{SERVER}/done/{mac_key(m)}")
+        match = re.fullmatch(r"curl -fsS --retry 10 --retry-delay 15 --retry-connrefused --max-time 30 -X POST "
+                             r"-H 'Authorization: Bearer ([A-Za-z0-9_-]{43})' " + re.escape(f"{SERVER}/done/{mac_key(m)}"), last[-1])
+        assert match, last[-1]
+        tokens.add(match[1])
+        assert state[mac_key(m)] == {"armed": True, "tokens": [hashlib.sha256(match[1].encode()).hexdigest()], "reported": None}
+    assert len(tokens) == len(MACS)
     default = (root / "ks/default.cfg").read_text()
-    assert len(post_sections(default)) == 1 and "/done/" not in default
+    assert len(post_sections(default)) == 1 and "/done/" not in default and "Bearer" not in default
+    for path in root.rglob("*"):  # the token is in its machine's kickstart only (the state keeps hashes)
+        if path.is_file() and not path.is_symlink() and not path.match("ks/*.cfg"):
+            assert not any(token in path.read_text() for token in tokens), path
 
 
 def test_rearm_installs_an_installed_machine_again_and_publish_keeps_the_mark(tmp_path):
-    from builder.pxe import local_boot_entries, mark_installed
+    from builder.pxe import local_boot_entries
+    from builder.pxe_state import Report, record_reports
 
     spec, root = published(tmp_path)
     loaded, _, _ = load_spec(spec)
     key = mac_key(MACS[0])
     hostname, entries_ = local_boot_entries(loaded, spec)[key]
     assert hostname == "node01.example.com" and sorted(entries_) == [f"boot-01-{key}.ipxe", f"grub.cfg-01-{key}", f"pxelinux.cfg/01-{key}"]
-    mark_installed(root, key, entries_, "by a test")
-    assert (root / ".installed" / key).read_text().endswith(" by a test\n")
+    token = report_token(root, key)
+    outcome, = record_reports(root, [Report(key, token, "192.0.2.1")], {key: entries_}, "2026-12-07T00:00:00+00:00")
+    assert outcome.status == 200
     assert run("publish", spec, "--to", "pxe", "--root", root).returncode == 0  # publishing again does not re-arm it
     for name, data in entries_.items():
         assert (root / name).read_bytes() == data
-    assert re.search(r"^DEFAULT local$", (root / f"pxelinux.cfg/01-{key}").read_text(), re.M)
-    assert (root / f"boot-01-{key}.ipxe").read_text().endswith("\nexit\n")
+    assert boots(root, key) == {"pxelinux": "local", "grub": "local", "ipxe": "local"}
+    assert json.loads((root / ".state/current/machines.json").read_text())[key]["reported"] == "2026-12-07T00:00:00+00:00 by 192.0.2.1"
     result = run("publish", spec, "--to", "pxe", "--root", root, "--rearm", MACS[0].upper())
     assert result.returncode == 0, result.stderr
     assert f"re-armed {MACS[0]}" in result.stdout
-    assert not (root / ".installed" / key).exists()
-    assert re.search(r"^DEFAULT install$", (root / f"pxelinux.cfg/01-{key}").read_text(), re.M)
+    assert boots(root, key) == {"pxelinux": "install", "grub": "install", "ipxe": "install"}
+    assert json.loads((root / ".state/current/machines.json").read_text())[key]["armed"] is True
 
 
 def test_rearm_refuses_a_mac_the_spec_does_not_list_and_another_destination(tmp_path):
@@ -236,16 +251,17 @@ def test_publish_again_keeps_foreign_files_and_drops_removed_machines(tmp_path):
     (root / "images/pxeboot").mkdir(parents=True)
     (root / "images/pxeboot/vmlinuz").write_bytes(b"kernel")
     text = spec.read_text()
-    (root / ".installed").mkdir()
-    (root / ".installed" / mac_key(MACS[2])).write_text("installed\n")  # its mark goes with it
     spec.write_text(text[:text.index("    - {hostname: node03")])
     result = run("publish", spec, "--to", "pxe", "--root", root)
     assert result.returncode == 0, result.stderr
     gone = mac_key(MACS[2])
-    assert not any(gone in p.name for p in root.rglob("*")), "machine 3's entries and kickstart stay behind"
+    assert not any(gone in p.name for p in root.rglob("*") if ".state" not in p.parts), "machine 3's entries and kickstart stay behind"
+    assert not any(gone in p.name for p in (root / ".state/current").rglob("*")) and gone not in (root / ".state/current/machines.json").read_text()
     assert (root / "images/pxeboot/vmlinuz").read_bytes() == b"kernel"
     assert (root / f"ks/{mac_key(MACS[0])}.cfg").is_file()
-    assert not [p for p in root.rglob(".*") if p.name != ".installed"], "temporary files left behind"
+    assert not [p for p in root.rglob(".*") if p.name != ".state" and ".state" not in p.parent.parts], "temporary files left behind"
+    current = int(os.readlink(root / ".state/current").removeprefix("gen-"))
+    assert sorted(p.name for p in (root / ".state").iterdir()) == ["current", f"gen-{current - 1:08d}", f"gen-{current:08d}", "lock"]
 
 
 def test_publish_copies_pxelinux_only_when_asked(tmp_path):
@@ -262,3 +278,18 @@ def test_publish_refuses_bad_input_and_writes_nothing(tmp_path):
     result = run("publish", no_pxe, "--to", "pxe", "--root", root)
     assert result.returncode == 2 and "no install.pxe section" in result.stderr
     assert not root.exists()
+
+
+def test_a_tree_from_before_the_install_state_keeps_its_installed_machines(tmp_path):
+    """A tree an older builder wrote (plain files, .installed/<mac> marks) is carried over by the first publish."""
+    spec = install_spec(tmp_path)
+    root = tmp_path / "tree"
+    key = mac_key(MACS[1])
+    (root / ".installed").mkdir(parents=True)
+    (root / ".installed" / key).write_text("installed 2026-12-01T00:00:00+00:00 reported by 10.0.0.12\n")
+    (root / "pxelinux.cfg").mkdir()
+    (root / f"pxelinux.cfg/01-{key}").write_text("DEFAULT local\n")  # the old plain file, replaced by the symlink
+    assert run("publish", spec, "--to", "pxe", "--root", root).returncode == 0
+    assert boots(root, key) == {"pxelinux": "local", "grub": "local", "ipxe": "local"}
+    assert boots(root, mac_key(MACS[0])) == {"pxelinux": "install", "grub": "install", "ipxe": "install"}
+    assert (root / f"pxelinux.cfg/01-{key}").is_symlink() and not (root / ".installed").exists()

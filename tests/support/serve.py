@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import re
 import signal
@@ -36,8 +37,35 @@ class Server:
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
         return self.request("GET", path, headers)
 
-    def post(self, path: str) -> tuple[int, bytes, dict[str, str]]:
-        return self.request("POST", path)
+    def post(self, path: str, token: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+        return self.request("POST", path, {"Authorization": f"Bearer {token}"} if token else {})
+
+
+# The report line of a machine's kickstart (its last %post), as a reader of the kickstart finds it.
+REPORT_LINE = re.compile(r"^curl .* -X POST -H 'Authorization: Bearer (?P<token>[A-Za-z0-9_-]{43})' (?P<url>\S+)$", re.M)
+
+
+def report_token(root: Path, key: str) -> str:
+    """The token machine `key`'s published kickstart reports with."""
+    (match,) = REPORT_LINE.finditer((root / f"ks/{key}.cfg").read_text())
+    return match["token"]
+
+
+def machine_states(root: Path) -> dict[str, dict]:
+    """The install state in force, as written in the tree."""
+    return json.loads((root / ".state/current/machines.json").read_text())
+
+
+def boots(root: Path, key: str) -> dict[str, str]:
+    """What each loader's entry of machine `key` does: "install" or "local" (read from the files a loader reads)."""
+    pxelinux = (root / f"pxelinux.cfg/01-{key}").read_text()
+    grub = (root / f"grub.cfg-01-{key}").read_text()
+    ipxe = (root / f"boot-01-{key}.ipxe").read_text()
+    return {
+        "pxelinux": "local" if "DEFAULT local\n" in pxelinux else "install" if "DEFAULT install\n" in pxelinux else "?",
+        "grub": "local" if "menuentry 'Boot from local disk' {\n  exit\n}" in grub else "install" if "\n  linux " in grub else "?",
+        "ipxe": "local" if ipxe.endswith("\nexit\n") else "install" if ipxe.endswith("\nboot\n") else "?",
+    }
 
 
 def free_port() -> int:
