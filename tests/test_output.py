@@ -137,7 +137,10 @@ def test_a_build_ends_with_a_table_of_what_it_wrote(tmp_path):
 
 def plan_loop() -> str:
     """The shell loop `make examples` runs for the image plans (the last command it prints)."""
-    commands = subprocess.run(["make", "-n", "examples"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    # Under `make test` the test runs in a make of its own: its MAKEFLAGS/MAKELEVEL would add "make[1]: ..." lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    commands = subprocess.run(["make", "--no-print-directory", "-n", "examples"], cwd=ROOT, capture_output=True,
+                              text=True, check=True, env=env).stdout
     loop = commands[commands.index("for spec in "):]
     assert "--dry-run" in loop
     return loop
