@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.debootstrap import make_rootfs, remove_tree, rootfs_packages, why_not_debootstrap
+from support.debootstrap import make_current_rootfs, remove_tree, why_not_debootstrap
 from support.mirror import BUILDER_MIRRORS
 from support.requirements import skip_or_fail
 
@@ -25,13 +25,15 @@ def example_urls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def debian12_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A Debian 12 minbase tree with every package examples/debian12-node.yaml needs, removed at the end."""
+    """A Debian 12 minbase tree with every package examples/debian12-node.yaml needs on a booted node, made as builder
+    makes its base trees (debootstrap, then apt from all the spec's repositories: current with them, so `builder
+    verify` finds its packages the newest they offer), removed at the end."""
     reason = why_not_debootstrap()
     if reason:
         skip_or_fail(reason)
     base = tmp_path_factory.mktemp("debian12")
     try:
-        make_rootfs(base / "root", rootfs_packages(EXAMPLES / "debian12-node.yaml"))
+        make_current_rootfs(base / "root", EXAMPLES / "debian12-node.yaml")
         yield base / "root"
     finally:
         remove_tree(base)

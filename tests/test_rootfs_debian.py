@@ -6,6 +6,7 @@ the real tools in the tree (bash, sshd, systemctl, firewall-offline-cmd) under c
 from __future__ import annotations
 
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -38,9 +39,9 @@ def verify(root: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, set[
     proc = builder("verify", EXAMPLE, "--rootfs", root)
     statuses: dict[str, set[str]] = {}
     for line in proc.stdout.splitlines():
-        words = line.split()
-        if len(words) >= 2 and words[0] in ("pass", "fail", "n/a"):
-            statuses.setdefault(words[1], set()).add(words[0])
+        # "STATUS ITEM  DETAIL": the item column is padded, and an item name may hold a space ("packages (current)").
+        if match := re.match(r"(pass|fail|n/a) +(\S.*?)(?: {2,}|$)", line):
+            statuses.setdefault(match.group(2), set()).add(match.group(1))
     return proc, statuses
 
 

@@ -175,10 +175,18 @@ def stand_in(name: str) -> Pkg:
 
 @dataclass(frozen=True)
 class LocalRepo:
-    url: str
+    urls: dict[str, str]
+    """The repository of each release ("rocky-9"), as a mirror keeps one per release: its own release package and
+    the stand-ins (so `builder verify` finds an EL 8 tree's rocky-release the newest its repository offers)."""
     rpms: dict[str, Path]
     """Package file by name (a release package by name and major: "rocky-release-9")."""
-    key_url: str
+    key_name: str
+
+    def url(self, info) -> str:
+        return self.urls[f"{info.distro}-{info.major}"]
+
+    def key_url(self, info) -> str:
+        return self.url(info) + self.key_name
 
 
 @pytest.fixture(scope="session")
@@ -196,11 +204,13 @@ def local_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRepo]:
     for release in {(p.name, p.version): p for p in map(release_package, specs)}.values():
         built[f"{release.name}-{release.version}"], = build_packages([release], base / f"build-{release.name}-{release.version}")
     key = GpgKey.generate()
+    releases = {f"{spec.target.info.distro}-{spec.target.info.major}": release_package(spec) for spec in specs}
+    common = {name: rpm for name, rpm in built.items() if name in names}
     try:
-        repo = make_repo(built.values(), base / "www" / "repo", key)
-        by_name = {name: repo / "Packages" / rpm.name for name, rpm in built.items()}
+        for release, package in releases.items():
+            make_repo([*common.values(), built[f"{package.name}-{package.version}"]], base / "www" / release, key)
         with serve(base / "www") as url:
-            yield LocalRepo(f"{url}/repo/", by_name, f"{url}/repo/{key.public.name}")
+            yield LocalRepo({release: f"{url}/{release}/" for release in releases}, built, key.public.name)
     finally:
         key.remove()
 
@@ -222,9 +232,10 @@ def el_tools_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def spec_copy(example: Path, repo: LocalRepo, directory: Path) -> Path:
     """The example with its repositories at the local server and its key: what the script and verify read."""
     data = yaml.safe_load(example.read_text())
+    info = load_spec(example)[0].target.info
     for entry in data.get("repos", []):
-        entry["baseurl"] = repo.url
-        entry["gpgkey"] = repo.key_url
+        entry["baseurl"] = repo.url(info)
+        entry["gpgkey"] = repo.key_url(info)
     path = directory / example.name
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -255,7 +266,7 @@ def arrange_el_tree(root: Path, spec: Spec, repo: LocalRepo) -> None:
         # The distribution's own repository file (rocky.repo, almalinux-baseos.repo, ...), at the local server.
         (root / "etc/yum.repos.d").mkdir(parents=True, exist_ok=True)
         (root / f"etc/yum.repos.d/{info.distro}.repo").write_text(
-            f"[baseos]\nname=baseos\nbaseurl={repo.url}\nenabled=1\ngpgcheck=1\ngpgkey={repo.key_url}\n")
+            f"[baseos]\nname=baseos\nbaseurl={repo.url(info)}\nenabled=1\ngpgcheck=1\ngpgkey={repo.key_url(info)}\n")
     # SELinux: EL's config, and its policy store named as EL names it.
     (root / "etc/selinux/config").write_text(EL_SELINUX_CONFIG)
     for parent in ("etc/selinux", "var/lib/selinux"):

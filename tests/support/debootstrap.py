@@ -81,6 +81,19 @@ def make_rootfs(root: Path, packages: list[str], suite: str = SUITE, mirror: str
         Path(partial).unlink(missing_ok=True)
 
 
+def make_current_rootfs(root: Path, spec_path: Path) -> None:
+    """Fill the new directory `root` with the spec's packages for a booted node (rootfs_packages), by builder's own
+    bootstrap of the spec's repositories (builder.bootstrap: debootstrap, then apt update, dist-upgrade and install
+    from all of them), cached in builder's base-tree cache, which follows the mirror."""
+    from dataclasses import replace
+
+    from builder.bootstrap import BaseTree, base_tree_for, fill
+
+    spec, _, _ = load_spec(spec_path)
+    bootstrapper = replace(base_tree_for(spec).bootstrapper, packages=tuple(rootfs_packages(spec_path)))
+    fill(BaseTree(bootstrapper), root, log=lambda _: None)
+
+
 def mounts_under(path: Path) -> list[str]:
     """Mount points at or below `path`, from /proc/self/mountinfo (octal escapes decoded)."""
     top = str(Path(path).resolve())
