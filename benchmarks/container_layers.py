@@ -45,7 +45,7 @@ from builder.baseline.model import BASELINE_VERSION  # noqa: E402
 from builder.baseline.script import PRELUDE, applicable_steps  # noqa: E402
 from builder.bootstrap import BaseTree, fill  # noqa: E402
 from builder.bootstrap.debootstrap import Debootstrap, mirror_for  # noqa: E402
-from builder.container.definition import image_definition  # noqa: E402
+from builder.bootstrap.definition import image_definition  # noqa: E402
 from builder.spec import load_spec, load_spec_text  # noqa: E402
 
 SPEC = ROOT / "examples" / "debian12-node.yaml"

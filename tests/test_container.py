@@ -21,7 +21,7 @@ from support.engines import Engine, Registry, why_not_engines
 from support.requirements import skip_or_fail
 
 from builder.baseline import BASELINE_VERSION
-from builder.container.definition import image_definition
+from builder.bootstrap.definition import image_definition
 from builder.container.image import blob_path, read_layout, sha256_of
 from builder.container.registry import parse_reference, push
 from builder.errors import BuilderError

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from support.requirements import skip_or_fail
 
+from builder.bootstrap.definition import image_definition, layer_plan
 from builder.container import plan
-from builder.container.definition import image_definition, layer_plan
 from builder.errors import BuilderError, SpecError
 from builder.spec import Compression, LayerContent, load_spec_text
 

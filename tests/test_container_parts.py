@@ -155,7 +155,7 @@ def _locale_tree(root: Path) -> Path:
 
 
 def test_the_locale_sources_of_the_spec_locale_stay_and_the_others_go(tmp_path: Path):
-    from builder.container.definition import image_definition
+    from builder.bootstrap.definition import image_definition
     from builder.container.strip import dpkg_excludes, strip_tree
 
     root = _locale_tree(tmp_path / "tree")

@@ -16,10 +16,10 @@ from .. import host
 from ..baseline import Baseline
 from ..baseline.model import el_langpack
 from ..baseline.repos import key_files, repo_file
-from ..container.definition import ImageDefinition, image_definition
 from ..errors import BuilderError
 from ..targets import Family
 from .debootstrap import APT_DIR, AptSource, Debootstrap, mirror_for
+from .definition import ImageDefinition, image_definition
 from .dnf import DnfInstallroot, dnf_repos, install_langs, why_not_el
 from .tree import COMMON_TOOLS, BaseTree, apply_script, cache_dir, fill, why_not_bootstrap
 from .tree import ensure_cached as _ensure_cached

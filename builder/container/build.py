@@ -15,12 +15,12 @@ from pathlib import Path
 
 from .. import __version__, bootstrap
 from ..baseline import BASELINE_VERSION, Baseline, render_script
+from ..bootstrap.definition import ImageDefinition, image_definition, layer_plan
 from ..errors import BuilderError
 from ..host import progress, raise_if_interrupted, say_not_applicable, source_date_epoch, step
 from ..manifest import ArtifactRecord, record_for
 from ..spec import ContainerSettings
 from . import engine, image, plan, strip
-from .definition import ImageDefinition, image_definition, layer_plan
 
 TAG = "latest"
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from .. import rpmdb
 from ..baseline.model import locale_charset
+from ..bootstrap.definition import ImageDefinition
 from ..bootstrap.dnf import install_langs
 from ..errors import BuilderError
-from .definition import ImageDefinition
 
 DPKG_EXCLUDES = "/etc/dpkg/dpkg.cfg.d/90-builder-container"
 RPM_MACROS = "/etc/rpm/macros.builder-container"

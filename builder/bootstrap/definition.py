@@ -1,4 +1,5 @@
-"""The container image definitions in base-images/: what is left out, the layer plan, image config, labels, size budget."""
+"""The image definitions in base-images/: how the base tree is bootstrapped (the container's and the qcow2's), and what
+the container image leaves out, its layer plan, image config, labels, size budget."""
 from __future__ import annotations
 
 from dataclasses import dataclass
