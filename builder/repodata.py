@@ -62,11 +62,12 @@ def fetch(url: str, limit: int = INDEX_LIMIT) -> bytes:
             with requests.get(url, timeout=TIMEOUT, stream=True, headers={"Cache-Control": "no-cache"}) as answer:
                 if answer.status_code != 200:
                     raise BuilderError(f"{url}: HTTP {answer.status_code}")
-                body = b""
+                received = bytearray()
                 for chunk in answer.iter_content(1 << 16):
-                    body += chunk
-                    if len(body) > limit:
+                    received += chunk
+                    if len(received) > limit:
                         break
+                body = bytes(received)
         except requests.RequestException as error:
             raise BuilderError(f"{url}: {error.__class__.__name__}: {error}") from None
     else:
@@ -134,10 +135,13 @@ def release_state(text: str, index: str, components: tuple[str, ...] | list[str]
 
 
 def el_repo_url(baseurl: str, variables: dict[str, str]) -> str:
-    """An EL baseurl with its dnf variables ($releasever, $basearch, $stream, ...) filled in."""
+    """An EL baseurl with its dnf variables filled in: `variables` ($releasever, the target's $stream, ...), and
+    $basearch and $arch, which are our architecture's."""
+    known = {"basearch": EL_ARCH, "arch": EL_ARCH, **variables}
+
     def value(match: re.Match) -> str:
         name = match.group(1) or match.group(2)
-        return variables.get(name, match.group(0))
+        return known.get(name, match.group(0))
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, baseurl)
 
 
@@ -214,7 +218,8 @@ def _checked(url: str, body: bytes, sha256: str | None) -> bytes:
     return body
 
 
-def _newest(offered: dict[str, str], name: str, version: str, compare) -> None:
+def keep_newest(offered: dict[str, str], name: str, version: str, compare) -> None:
+    """offered[name] = version, unless it already holds a newer one (by `compare`)."""
     if name not in offered or compare(version, offered[name]) > 0:
         offered[name] = version
 
@@ -263,7 +268,7 @@ def debian_offered(baseurl: str, suite: str, components: tuple[str, ...]) -> dic
                 if line.startswith("Package:"):
                     name = line.split(":", 1)[1].strip()
                 elif line.startswith("Version:") and name:
-                    _newest(offered, name, line.split(":", 1)[1].strip(), debian_compare)
+                    keep_newest(offered, name, line.split(":", 1)[1].strip(), debian_compare)
     return offered
 
 
@@ -291,6 +296,6 @@ def el_offered(baseurl: str, variables: tuple[tuple[str, str], ...]) -> dict[str
         name, arch, version = element.find("{*}name"), element.find("{*}arch"), element.find("{*}version")
         if name is not None and arch is not None and version is not None and arch.text in (EL_ARCH, "noarch"):
             evr = f"{version.get('epoch') or '0'}:{version.get('ver')}-{version.get('rel')}"
-            _newest(offered, name.text, evr, rpm_compare)
+            keep_newest(offered, name.text, evr, rpm_compare)
         element.clear()
     return offered

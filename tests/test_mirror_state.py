@@ -100,9 +100,9 @@ def test_an_el_repositorys_state_is_its_metadata_checksums_and_revision():
 
 
 def test_dnf_variables_are_filled_in_an_el_baseurl():
-    url = repodata.el_repo_url("http://m/rocky/$releasever/BaseOS/${basearch}/os/$unknown", {"releasever": "9",
-                                                                                            "basearch": "x86_64"})
-    assert url == "http://m/rocky/9/BaseOS/x86_64/os/$unknown"
+    # $basearch is ours without being given: verify's reading of the repositories gives only the target's variables.
+    url = repodata.el_repo_url("http://m/rocky/$releasever/BaseOS/${basearch}/os/$arch/$unknown", {"releasever": "9"})
+    assert url == "http://m/rocky/9/BaseOS/x86_64/os/x86_64/$unknown"
 
 
 def test_an_oversized_or_missing_index_is_refused(tmp_path: Path):
@@ -391,31 +391,33 @@ def verify_current(spec: Path, root: Path) -> dict:
     return result
 
 
+def node_spec(directory: Path, repo: str) -> Path:
+    """A Debian spec of one repository (`repo`: its YAML lines after `- name: ...`)."""
+    directory.mkdir(exist_ok=True)
+    spec = directory / "node.yaml"
+    spec.write_text(f"version: 1\nname: node\ntarget: debian-12\n{USERS}repos:\n  - {repo}")
+    return spec
+
+
+def tree_with(root: Path, version: str) -> Path:
+    """A tree whose dpkg status has builder-errata-test at `version` (and a package no repository offers)."""
+    (root / "var/lib/dpkg").mkdir(parents=True, exist_ok=True)
+    (root / "var/lib/dpkg/status").write_text(STATUS.format(version=version))
+    return root
+
+
 def test_verify_reports_a_package_older_than_the_repositories_offer(local_repo, tmp_path: Path):
     repo, url = local_repo
     repo.publish([errata("1.0"), errata("2.0")], DATE)
-    (tmp_path / "spec").mkdir()
+    spec = node_spec(tmp_path / "spec", f"name: site\n    baseurl: {url}\n    suites: [site]\n    gpgkey: site.asc\n")
     shutil.copyfile(repo.key.public, tmp_path / "spec" / "site.asc")
-    spec = tmp_path / "spec" / "node.yaml"
-    spec.write_text(f"version: 1\nname: node\ntarget: debian-12\n{USERS}repos:\n  - name: site\n    baseurl: {url}\n"
-                    "    suites: [site]\n    gpgkey: site.asc\n")
-    root = tmp_path / "root"
-    (root / "var/lib/dpkg").mkdir(parents=True)
-    (root / "var/lib/dpkg/status").write_text(STATUS.format(version="1.0"))
-    stale = verify_current(spec, root)
+    stale = verify_current(spec, tree_with(tmp_path / "root", "1.0"))
     assert stale["status"] == "fail" and "builder-errata-test 1.0 (2.0 offered)" in stale["detail"], stale
     assert "not-from-these-repositories" not in stale["detail"]
-
-    (root / "var/lib/dpkg/status").write_text(STATUS.format(version="2.0"))
-    assert verify_current(spec, root)["status"] == "pass"
+    assert verify_current(spec, tree_with(tmp_path / "root", "2.0"))["status"] == "pass"
 
 
 def test_verify_says_not_checked_when_the_repositories_cannot_be_read(tmp_path: Path):
-    spec = tmp_path / "node.yaml"
-    spec.write_text(f"version: 1\nname: node\ntarget: debian-12\n{USERS}repos:\n  - name: gone\n"
-                    "    baseurl: http://127.0.0.1:9/debian\n    suites: [bookworm]\n")
-    root = tmp_path / "root"
-    (root / "var/lib/dpkg").mkdir(parents=True)
-    (root / "var/lib/dpkg/status").write_text(STATUS.format(version="1.0"))
-    result = verify_current(spec, root)
+    spec = node_spec(tmp_path, "name: gone\n    baseurl: http://127.0.0.1:9/debian\n    suites: [bookworm]\n")
+    result = verify_current(spec, tree_with(tmp_path / "root", "1.0"))
     assert result["status"] == "n/a" and result["detail"].startswith("not checked: the spec's repositories could not be read")

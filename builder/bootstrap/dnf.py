@@ -27,7 +27,7 @@ from typing import ClassVar
 from .. import host
 from ..baseline.repos import repo_key
 from ..errors import BuilderError
-from ..repodata import EL_ARCH, el_state, repomd_date
+from ..repodata import el_state, repomd_date
 from ..targets import Family
 
 DNF_MAIN = {
@@ -152,8 +152,7 @@ class DnfInstallroot:
 
     def mirror_state(self) -> dict[str, dict]:
         """The state of every repository the tree is made from (its repomd.xml), as the cache records it."""
-        variables = {"releasever": self.releasever, "basearch": EL_ARCH, "arch": EL_ARCH, **dict(self.variables)}
-        states = [el_state(r.baseurl, variables) for r in self.repos]
+        states = [el_state(r.baseurl, {"releasever": self.releasever, **dict(self.variables)}) for r in self.repos]
         return {state.index: state.as_record() for state in states}
 
     def macros(self) -> str:
