@@ -28,8 +28,8 @@ from pathlib import Path
 
 from builder.baseline.rootfs import dpkg_versions
 from builder.bootstrap import base_tree_for
-from builder.bootstrap.debootstrap import _upgrade
-from builder.bootstrap.tree import TAR_XATTRS, chroot_mounts  # noqa: F401  (the same tar options as the cache)
+from builder.bootstrap.debootstrap import upgrade
+from builder.bootstrap.tree import TAR_XATTRS  # the cache's own tar options
 from builder.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +74,7 @@ def main() -> None:
                 else:
                     root.mkdir()
                     subprocess.run(["tar", "--numeric-owner", *TAR_XATTRS, "--zstd", "-xpf", v1, "-C", root], check=True)
-                    _upgrade(full, root, say)
+                    upgrade(full, root, say)
                 tar(root, scratch / "tree.tar.zst")
                 times[way].append(time.monotonic() - start)
                 trees[way] = dpkg_versions((root / "var/lib/dpkg/status").read_text())

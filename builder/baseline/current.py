@@ -14,7 +14,7 @@ import subprocess
 
 from .. import rpmdb
 from ..errors import BuilderError
-from ..repodata import debian_offered, el_offered
+from ..repodata import debian_offered, el_offered, keep_newest
 from ..targets import Family
 from ..versions import debian_compare, rpm_compare
 from .file_checks import rpm_database
@@ -28,22 +28,22 @@ SHOWN = 12   # stale packages named in the result; the rest counted
 
 def offered_versions(spec) -> dict[str, str]:
     """The newest version of each package the spec's repositories offer, across all of them."""
+    info = spec.target.info
+    if info.is_el:
+        variables = tuple(sorted({"releasever": str(info.major), **info.dnf_variables}.items()))
+        indices = [el_offered(repo.baseurl, variables) for repo in spec.repos]
+    else:
+        indices = [debian_offered(repo.baseurl, suite, tuple(repo.components)) for repo in spec.repos for suite in repo.suites]
     offered: dict[str, str] = {}
-    compare = rpm_compare if spec.target.info.is_el else debian_compare
-    for repo in spec.repos:
-        if spec.target.info.is_el:
-            variables = {"releasever": str(spec.target.info.major), **spec.target.info.dnf_variables}
-            found = el_offered(repo.baseurl, tuple(sorted(variables.items())))
-        else:
-            found = {}
-            for suite in repo.suites:
-                for name, version in debian_offered(repo.baseurl, suite, tuple(repo.components)).items():
-                    if name not in found or debian_compare(version, found[name]) > 0:
-                        found[name] = version
-        for name, version in found.items():
-            if name not in offered or compare(version, offered[name]) > 0:
-                offered[name] = version
+    compare = _compare(spec)
+    for index in indices:
+        for name, version in index.items():
+            keep_newest(offered, name, version, compare)
     return offered
+
+
+def _compare(spec):
+    return rpm_compare if spec.target.info.is_el else debian_compare
 
 
 def installed_versions(c: Check) -> dict[str, str]:
@@ -76,7 +76,7 @@ def check_current(c: Check) -> list[Result]:
         offered = offered_versions(c.spec)
     except BuilderError as exc:
         return [not_applicable(ITEM, f"not checked: the spec's repositories could not be read ({exc})")]
-    compare = rpm_compare if c.spec.target.info.is_el else debian_compare
+    compare = _compare(c.spec)
     judged = [name for name in installed if name in offered]
     stale = sorted(name for name in judged if compare(installed[name], offered[name]) < 0)
     if not stale:

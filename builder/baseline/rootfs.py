@@ -202,34 +202,32 @@ def _words(text: str) -> list[str]:
         return text.split()
 
 
-def parse_dpkg_status(text: str | None) -> set[str]:
-    """Names installed according to dpkg, including the virtual names they provide."""
-    names: set[str] = set()
+def _dpkg_installed(text: str | None) -> list[dict[str, str]]:
+    """The fields (lower-case names) of each package dpkg's status file lists as installed."""
+    installed = []
     for stanza in re.split(r"\n[ \t]*\n", text or ""):
         fields = {}
         for line in stanza.splitlines():
             if line[:1] not in (" ", "\t") and ":" in line:
                 key, _, value = line.partition(":")
                 fields[key.strip().lower()] = value.strip()
-        status = fields.get("status", "").split()
-        if fields.get("package") and status[1:] == ["ok", "installed"]:
-            names.add(fields["package"])
-            names.update(p.split()[0] for p in fields.get("provides", "").split(",") if p.strip())
+        if fields.get("package") and fields.get("status", "").split()[1:] == ["ok", "installed"]:
+            installed.append(fields)
+    return installed
+
+
+def parse_dpkg_status(text: str | None) -> set[str]:
+    """Names installed according to dpkg, including the virtual names they provide."""
+    names: set[str] = set()
+    for fields in _dpkg_installed(text):
+        names.add(fields["package"])
+        names.update(p.split()[0] for p in fields.get("provides", "").split(",") if p.strip())
     return names
 
 
 def dpkg_versions(text: str) -> dict[str, str]:
     """The version of each package dpkg lists as installed."""
-    versions: dict[str, str] = {}
-    for stanza in re.split(r"\n[ \t]*\n", text):
-        fields = {}
-        for line in stanza.splitlines():
-            if line[:1] not in (" ", "\t") and ":" in line:
-                key, _, value = line.partition(":")
-                fields[key.strip().lower()] = value.strip()
-        if fields.get("package") and fields.get("version") and fields.get("status", "").split()[1:] == ["ok", "installed"]:
-            versions[fields["package"]] = fields["version"]
-    return versions
+    return {fields["package"]: fields["version"] for fields in _dpkg_installed(text) if fields.get("version")}
 
 
 @dataclass(frozen=True)

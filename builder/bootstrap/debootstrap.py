@@ -90,7 +90,7 @@ class Debootstrap:
     def bootstrap(self, root: Path, work: Path, log) -> int:
         _debootstrap(self, root, log)
         if self.sources:
-            _upgrade(self, root, log)
+            upgrade(self, root, log)
         for deb in (root / "var/cache/apt/archives").glob("*.deb"):
             deb.unlink()
         return mirror_date(root)
@@ -135,7 +135,7 @@ def _debootstrap(base: Debootstrap, root: Path, log) -> None:
         raise BuilderError(f"debootstrap failed (exit {proc.returncode}): {' '.join(argv)}\n" + "\n".join(tail))
 
 
-def _upgrade(base: Debootstrap, root: Path, log) -> None:
+def upgrade(base: Debootstrap, root: Path, log) -> None:
     """Every package of the tree brought to the newest version the spec's repositories offer, and the packages
     installed, from any of them."""
     _, update, upgrade, *install = base.commands(root)

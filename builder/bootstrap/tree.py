@@ -179,11 +179,11 @@ def ensure_cached(base: BaseTree, log=host.progress, offline: bool = False) -> d
             f"{_day(record['mirror_date'])}); the repositories were not asked whether they changed")
         return record
     state = current_state(base, log)
-    if record is None or record.get("mirror_state") != _fingerprints(state):
+    if not _made_from(record, state):
         cache_dir().mkdir(parents=True, exist_ok=True)
         with locks.held(base.lock, f"another build's bootstrap of {base.tarball.name}", log):
             record = _cached_record(base)  # made while this build waited
-            if record is not None and record.get("mirror_state") == _fingerprints(state):
+            if _made_from(record, state):
                 log(f"base tree from the cache: {base.tarball.name}")
                 return record
             if record is not None:
@@ -192,6 +192,11 @@ def ensure_cached(base: BaseTree, log=host.progress, offline: bool = False) -> d
             return _bootstrap(base, state, log)
     log(f"base tree from the cache: {base.tarball.name} (its repositories unchanged since {_day(record['mirror_date'])})")
     return record
+
+
+def _made_from(record: dict | None, state: dict[str, dict]) -> bool:
+    """Whether the cached entry `record` was bootstrapped from the repositories' state `state`."""
+    return record is not None and record.get("mirror_state") == _fingerprints(state)
 
 
 def _fingerprints(state: dict[str, dict]) -> dict[str, str]:
