@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..baseline.rootfs import dpkg_installed
+from ..host import raise_if_interrupted
 from ..spec import Compression, LayerContent
 from .layer import Layer, tree_entries, write_layer
 from .strip import rpm_query
@@ -356,6 +357,7 @@ def write_layers(root: Path, before: Snapshot, plan: Plan, rules: Rules, directo
             parts = [(group.name, group.members) for group in
                      package_groups(classified, contents, root, history or {}, rules.package_layers)]
         for name, members in parts:
+            raise_if_interrupted()  # one layer takes seconds; an interrupted build should not write the other forty
             keep = None if members is None else (lambda rel, m=members: (classes[rel], classified.sources.get(rel, "")) in m)
             entries = layer_entries(classes, contents, keep)
             blob = write_layer(root, directory / f"layer-{len(written)}", epoch, compression, entries, stats, undated)
