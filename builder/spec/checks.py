@@ -416,8 +416,9 @@ def check_container(spec: Spec) -> Iterator[Problem]:
         yield _p("container.layers", problem, "one layer: [[distribution, packages, package-state, configuration]]")
     if container.prepull is None:
         return
-    if container.compression is Compression.ZSTD and container.prepull.engine == "docker":
-        yield _p("container.compression", "the nodes pull with Docker, and Debian 12's docker.io (20.10) cannot pull zstd layers",
+    if container.compression in (Compression.ZSTD, Compression.ZSTD_CHUNKED) and container.prepull.engine == "docker":
+        yield _p("container.compression", f"the nodes pull with Docker, and Debian 12's docker.io (20.10) cannot pull "
+                 f"{container.compression} layers (zstd:chunked is zstd to Docker, and only podman pulls it partially)",
                  "use compression: gzip, or prepull.engine: podman")
     if container.prepull.engine == "docker" and spec.target.info.family is Family.EL:
         yield _p("container.prepull.engine", f"{spec.target} ships no docker engine in its own repositories",
