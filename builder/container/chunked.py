@@ -70,11 +70,14 @@ def _entry(member: tarfile.TarInfo) -> dict:
     entry: dict = {"type": kind, "name": name}
     if member.linkname:
         entry["linkName"] = member.linkname
+    # "UID", "GID", "ModTime": 1.43's TOC parser (cache_linux.go unmarshalToc) matches these spellings only, and
+    # its own writer's lower-case ones are skipped, so its partial pulls left every file root-owned with the pull's
+    # mtime (fixed in 1.47, commit f3a7e9c1c, which lower-cases the key); Go's json matches either case.
     for key, value in (("mode", member.mode), ("size", member.size if member.isreg() else 0),
-                       ("uid", member.uid), ("gid", member.gid)):
+                       ("UID", member.uid), ("GID", member.gid)):
         if value:
             entry[key] = value
-    entry["modtime"] = datetime.fromtimestamp(member.mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entry["ModTime"] = datetime.fromtimestamp(member.mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if member.devmajor or member.devminor:
         entry["devMajor"], entry["devMinor"] = member.devmajor, member.devminor
     xattrs = {key.removeprefix("SCHILY.xattr."): base64.b64encode(value.encode("utf-8", "surrogateescape")).decode()
