@@ -16,12 +16,14 @@ import struct
 import subprocess
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 import zstandard
 from support.countingproxy import CountingProxy
 from support.engines import Registry
+from support.processes import stop
 from support.requirements import skip_or_fail
 
 from builder.container.image import make_image, write_layout
@@ -318,3 +320,39 @@ def test_a_node_holding_v1_fetches_only_the_changed_files_of_v2(tmp_path: Path, 
         assert podman.tree(f"{proxy.address}/{ref2}") == tree_listing(tree2)
     finally:
         podman.reset()
+
+
+@pytest.mark.slow
+def test_containerd_pulls_and_unpacks_it_as_plain_zstd(tmp_path: Path, registry: Registry):
+    """containerd 1.6 (Debian 12's, under Docker 23+ too) checks each layer against the config's diff_ids as it
+    unpacks: the chunked blob must decompress to exactly the zstd layer's tar."""
+    needs("containerd", "ctr")
+    ref, _, tree = publish(tmp_path, registry, "1", changed=False)
+    base = Path(tempfile.mkdtemp(prefix="chunked-ctr."))  # a socket path must stay short
+    socket = base / "c.sock"
+    (base / "config.toml").write_text(
+        f'version = 2\nroot = "{base / "root"}"\nstate = "{base / "state"}"\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+        f'[grpc]\n  address = "{socket}"\n[ttrpc]\n  address = "{base / "t.sock"}"\n')
+    daemon = subprocess.Popen(["containerd", "--config", str(base / "config.toml")], stdout=(base / "log").open("wb"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    mount = base / "mnt"
+    try:
+        ctr = ["ctr", "--address", str(socket)]
+        for _ in range(150):
+            if socket.exists() or daemon.poll() is not None:
+                break
+            time.sleep(0.2)
+        pulled = subprocess.run([*ctr, "images", "pull", "--plain-http", f"{registry.address}/{ref}"], capture_output=True,
+                                text=True, timeout=300)
+        assert pulled.returncode == 0, pulled.stderr + (base / "log").read_text()[-2000:]
+        mount.mkdir()
+        subprocess.run([*ctr, "images", "mount", f"{registry.address}/{ref}", str(mount)], capture_output=True, check=True,
+                       timeout=120)
+        try:
+            assert tree_listing(mount) == tree_listing(tree)
+        finally:
+            subprocess.run([*ctr, "images", "unmount", str(mount)], capture_output=True, timeout=120)
+    finally:
+        stop(daemon)
+        subprocess.run(["umount", "-R", str(base / "root")], capture_output=True)  # what containerd left mounted, if any
+        shutil.rmtree(base, ignore_errors=True)
