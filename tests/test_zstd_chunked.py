@@ -165,8 +165,9 @@ users: [{{name: ops, admin: true, ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AA
 def test_zstd_chunked_is_refused_for_nodes_that_pull_with_docker():
     with pytest.raises(SpecError, match=r"container.compression: .*cannot pull zstd:chunked layers"):
         load_spec_text(SPEC.format(engine="docker"), "chunked.yaml")
-    spec, _, _ = load_spec_text(SPEC.format(engine="podman"), "chunked.yaml")
+    spec, _, warnings = load_spec_text(SPEC.format(engine="podman"), "chunked.yaml")
     assert spec.container.compression is Compression.ZSTD_CHUNKED
+    assert any("enable_partial_images" in str(w) and "container.compression" in str(w) for w in warnings), warnings
 
 
 # --- real pullers -------------------------------------------------------------------------------------------------
