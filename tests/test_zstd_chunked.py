@@ -28,7 +28,7 @@ from support.requirements import skip_or_fail
 
 from builder.container.image import make_image, write_layout
 from builder.container.layer import write_layer
-from builder.container.registry import parse_reference, push
+from builder.container.registry import parse_reference, push, warm
 from builder.errors import SpecError
 from builder.spec import Compression, load_spec_text
 
@@ -357,3 +357,35 @@ def test_containerd_pulls_and_unpacks_it_as_plain_zstd(tmp_path: Path, registry:
         stop(daemon)
         subprocess.run(["umount", "-R", str(base / "root")], capture_output=True)  # what containerd left mounted, if any
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_partial_pull_through_a_site_mirror_needs_the_mirror_warmed(tmp_path: Path, registry: Registry):
+    """Distribution 2.8 as a pull-through cache answers a range request for a blob it does not hold yet with the whole
+    blob (200), so a node's partial pull through a cold mirror fetches more than a plain pull; once the mirror holds
+    the blob (publish warms every mirror: registry.warm) it serves ranges and the update fetches only the changed files."""
+    needs("podman")
+    ref1, _, _ = publish(tmp_path, registry, "1", changed=False)
+    ref2, manifest2, tree2 = publish(tmp_path, registry, "2", changed=True)
+    layer = manifest2["layers"][0]
+    mirror = Registry(tmp_path / "mirror", remote=f"http://{registry.address}").start()
+    proxy = CountingProxy.start(mirror.address)
+    podman = Podman(tmp_path / "podman", partial=True)
+    try:
+        podman.pull(f"{proxy.address}/{ref1}")
+        proxy.reset()
+        podman.pull(f"{proxy.address}/{ref2}")  # cold: the mirror has never seen v2's layer
+        toc = next(r for r in proxy.requests if r.path.endswith(layer["digest"]))
+        assert toc.range and (toc.status, toc.body_bytes) == (200, layer["size"]), "a cold mirror ignores the range"
+        podman.run("rmi", "--all", "--force")
+        podman.pull(f"{proxy.address}/{ref1}")
+        warm(tmp_path / "oci-2", parse_reference(f"{mirror.address}/{ref2}"), plain_http=True, log=lambda line: None)
+        proxy.reset()
+        podman.pull(f"{proxy.address}/{ref2}")
+        assert {r.status for r in proxy.requests if r.path.endswith(layer["digest"])} == {206}
+        assert proxy.blob_bytes(layer["digest"]) < 0.1 * layer["size"]
+        assert podman.tree(f"{proxy.address}/{ref2}") == tree_listing(tree2)
+    finally:
+        podman.reset()
+        proxy.stop()
+        mirror.stop()
