@@ -74,8 +74,9 @@ def manifest(registry: Registry, name: str, version: int) -> dict:
         return json.loads(answer.read())
 
 
-def podman_update(work: Path, proxy: CountingProxy, name: str, version: int) -> tuple[int, int, str]:
-    """(bytes of v1's pull, bytes of the update's pull, the storage's "Missing N bytes" lines) on a fresh node."""
+def podman_update(work: Path, proxy: CountingProxy, name: str, version: int) -> tuple[int, float, int, float, str]:
+    """(bytes and seconds of v1's pull, bytes and seconds of the update's pull, the storage's "Missing N bytes" lines)
+    on a fresh node."""
     runroot = Path(tempfile.mkdtemp(prefix="bench-run."))  # podman wants a short runroot
     base = work / f"node-{name}-{version}"
     base.mkdir()
@@ -86,12 +87,15 @@ def podman_update(work: Path, proxy: CountingProxy, name: str, version: int) -> 
     podman = ["podman", "--log-level=debug", "pull", "--tls-verify=false"]
     try:
         proxy.reset()
+        start = time.perf_counter()
         run(*podman, f"{proxy.address}/bench/{name}:1", env=env)
-        cold = proxy.bytes_sent
+        cold, cold_time = proxy.bytes_sent, time.perf_counter() - start
         proxy.reset()
+        start = time.perf_counter()
         update = run(*podman, f"{proxy.address}/bench/{name}:{version}", env=env)
+        update_time = time.perf_counter() - start
         missing = [line.split('msg="')[1].rstrip('"') for line in update.stderr.splitlines() if "Missing " in line]
-        return cold, proxy.bytes_sent, "; ".join(missing)
+        return cold, cold_time, proxy.bytes_sent, update_time, "; ".join(missing)
     finally:
         subprocess.run(["podman", "system", "reset", "--force"], env=env, capture_output=True, check=False, timeout=TIMEOUT)
         subprocess.run(["rm", "-rf", str(base), str(runroot)], check=False)
@@ -106,16 +110,20 @@ def main() -> int:
     try:
         for compression in ("zstd", "zstd:chunked"):
             build(work, registry, compression)
-        print(f"{'image':14} {'update':28} {'changed layers':>16} {'podman fetched':>15} {'ratio':>6}  cold pull")
+        print(f"{'image':14} {'layers':>6} {'blobs':>12} {'update':28} {'changed layers':>15} {'podman fetched':>15} "
+              f"{'ratio':>6} {'time':>7}  {'cold pull':>11} {'time':>7}")
         for compression in ("zstd", "zstd:chunked"):
             name = compression.replace(":", "-")
-            held = {layer["digest"] for layer in manifest(registry, name, 1)["layers"]}
+            v1 = manifest(registry, name, 1)
+            held = {layer["digest"] for layer in v1["layers"]}
+            blobs = v1["config"]["size"] + sum(layer["size"] for layer in v1["layers"])
             for version in (2, 3):
                 image = manifest(registry, name, version)
                 changed = image["config"]["size"] + sum(layer["size"] for layer in image["layers"] if layer["digest"] not in held)
-                cold, fetched, missing = podman_update(work, proxy, name, version)
-                print(f"{compression:14} {VERSIONS[version]:28} {changed:16,} {fetched:15,} {fetched / changed:6.3f}  "
-                      f"{cold:,}" + (f"  ({missing})" if missing else ""), flush=True)
+                cold, cold_time, fetched, update_time, missing = podman_update(work, proxy, name, version)
+                print(f"{compression:14} {len(v1['layers']):6} {blobs:12,} {VERSIONS[version]:28} {changed:15,} {fetched:15,} "
+                      f"{fetched / changed:6.3f} {update_time:6.2f}s  {cold:11,} {cold_time:6.2f}s"
+                      + (f"  ({missing})" if missing else ""), flush=True)
     finally:
         proxy.stop()
         registry.stop()
