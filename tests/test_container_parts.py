@@ -45,10 +45,10 @@ def make_tree(root: Path) -> None:
 
 def members(blob: Path, compression: Compression) -> list[tarfile.TarInfo]:
     data = blob.read_bytes()
-    if compression is Compression.ZSTD:
+    if compression in (Compression.ZSTD, Compression.ZSTD_CHUNKED):  # zstd:chunked: many frames, then skippable ones
         import zstandard
 
-        data = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+        data = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True).read()
         return tarfile.open(fileobj=io.BytesIO(data)).getmembers()
     return tarfile.open(fileobj=io.BytesIO(data), mode="r:gz").getmembers()
 

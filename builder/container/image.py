@@ -69,10 +69,18 @@ def make_image(layers: list[Layer], *, cmd: list[str], env: dict[str, str], labe
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
         "config": {"mediaType": CONFIG_TYPE, "digest": sha256_of(config), "size": len(config)},
-        "layers": [{"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size} for layer in layers],
+        "layers": [_descriptor(layer) for layer in layers],
         "annotations": {"org.opencontainers.image.created": created},
     })
     return Image(config, manifest, tuple(layers), tag)
+
+
+def _descriptor(layer: Layer) -> dict:
+    """A layer's manifest entry; only zstd:chunked layers have annotations (the others' manifests stay as they were)."""
+    descriptor = {"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}
+    if layer.annotations:
+        descriptor["annotations"] = dict(layer.annotations)
+    return descriptor
 
 
 def blob_path(layout: Path, digest: str) -> Path:

@@ -3,7 +3,8 @@
 Sorted entries, numeric owners kept (uname/gname empty), mtimes clamped to
 SOURCE_DATE_EPOCH, PAX format, hard links after their targets, security.selinux
 dropped (other xattrs, such as file capabilities, kept), device nodes and sockets
-skipped (the runtime provides /dev), gzip with header mtime 0 or zstd.
+skipped (the runtime provides /dev), gzip with header mtime 0, zstd, or zstd:chunked (chunked.py: the
+same tar as zstd, one frame per file's content, and a table of contents the manifest's annotations point to).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import os
 import stat
 import tarfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..spec import Compression
@@ -33,6 +34,7 @@ class Layer:
     diff_id: str       # sha256 of the uncompressed tar: the config's rootfs.diff_ids
     size: int
     media_type: str
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the manifest's layer descriptor carries them
 
 
 class _Hashing:
@@ -138,6 +140,8 @@ def write_layer(root: Path, path: Path, epoch: int, compression: Compression, en
                 directory_stats: Mapping[str, os.stat_result] | None = None,
                 undated: Callable[[str, os.stat_result], bool] | None = None) -> Layer:
     """The compressed layer blob at `path` (the whole tree, or `entries` as write_tar takes them), with both of its digests."""
+    if compression is Compression.ZSTD_CHUNKED:
+        return _write_chunked_layer(root, path, epoch, entries, directory_stats, undated)
     with path.open("wb") as raw:
         compressed = _Hashing(raw)
         if compression is Compression.ZSTD:
@@ -156,3 +160,25 @@ def write_layer(root: Path, path: Path, epoch: int, compression: Compression, en
         os.fsync(raw.fileno())
     return Layer(path, "sha256:" + compressed.hash.hexdigest(), "sha256:" + uncompressed.hash.hexdigest(),
                  compressed.size, media)
+
+
+def _write_chunked_layer(root: Path, path: Path, epoch: int, entries: list[str] | None,
+                         directory_stats: Mapping[str, os.stat_result] | None,
+                         undated: Callable[[str, os.stat_result], bool] | None) -> Layer:
+    """zstd:chunked cuts the tar at each file's content, so the tar is written first (beside the blob, then removed)."""
+    from . import chunked
+
+    tar_path = path.with_name(path.name + ".tar")
+    try:
+        with tar_path.open("wb") as plain:
+            uncompressed = _Hashing(plain)
+            write_tar(root, uncompressed, epoch, entries, directory_stats, undated)
+        with path.open("wb") as raw:
+            compressed = _Hashing(raw)
+            annotations = chunked.compress(tar_path, compressed, ZSTD_LEVEL)
+            raw.flush()
+            os.fsync(raw.fileno())
+    finally:
+        tar_path.unlink(missing_ok=True)
+    return Layer(path, "sha256:" + compressed.hash.hexdigest(), "sha256:" + uncompressed.hash.hexdigest(),
+                 compressed.size, "application/vnd.oci.image.layer.v1.tar+zstd", annotations)

@@ -423,9 +423,14 @@ def check_container(spec: Spec) -> Iterator[Problem]:
             yield _p("container.package_layers", problem)
     if container.prepull is None:
         return
-    if container.compression is Compression.ZSTD and container.prepull.engine == "docker":
-        yield _p("container.compression", "the nodes pull with Docker, and Debian 12's docker.io (20.10) cannot pull zstd layers",
+    if container.compression in (Compression.ZSTD, Compression.ZSTD_CHUNKED) and container.prepull.engine == "docker":
+        yield _p("container.compression", f"the nodes pull with Docker, and Debian 12's docker.io (20.10) cannot pull "
+                 f"{container.compression} layers (zstd:chunked is zstd to Docker, and only podman pulls it partially)",
                  "use compression: gzip, or prepull.engine: podman")
+    if container.compression is Compression.ZSTD_CHUNKED and container.prepull.engine == "podman":
+        yield _p("container.compression", "a node's podman fetches only the files it lacks when its /etc/containers/storage.conf "
+                 'sets pull_options = {enable_partial_images = "true"}; builder does not write that file (otherwise the '
+                 "node pulls whole zstd layers)", "README, Layer compression", warning=True)
     if container.prepull.engine == "docker" and spec.target.info.family is Family.EL:
         yield _p("container.prepull.engine", f"{spec.target} ships no docker engine in its own repositories",
                  "use engine: podman (in AppStream); docker-ce needs Docker's own repository")

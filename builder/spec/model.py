@@ -336,6 +336,7 @@ class Install(Model):
 class Compression(StrEnum):
     GZIP = "gzip"
     ZSTD = "zstd"
+    ZSTD_CHUNKED = "zstd:chunked"
 
 
 class LayerContent(StrEnum):
@@ -414,7 +415,8 @@ class ContainerSettings(Model):
     size_budget_mib: Annotated[int, Field(ge=1, le=65536)] | None = None
     """Largest compressed image, in MiB; the build fails above it (default: base-images/)."""
     compression: Compression = Compression.GZIP
-    """Layer compression: gzip (every engine) or zstd (podman 4+, Docker 23+; refused with prepull.engine: docker)."""
+    """Layer compression: gzip (every engine), zstd (podman 4+, Docker 23+; refused with prepull.engine: docker), or
+    zstd:chunked (a zstd layer every zstd puller reads; podman with enable_partial_images fetches only the files it lacks)."""
     layers: list[list[LayerContent]] | None = None
     """Layer plan, lowest first, each content once and in this order, like [[distribution, packages], [package-state, configuration]].
 
