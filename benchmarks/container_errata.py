@@ -532,9 +532,12 @@ def report(result: SetResult, out=print) -> None:
 
 # ---- one errata set ----
 
-def measure_set(errata: str, work: Path, env: dict[str, str], twice: bool) -> SetResult:
+def measure_set(errata: str, work: Path, env: dict[str, str], twice: bool, only: Sequence[str] = ()) -> SetResult:
     work.mkdir(parents=True)
     subjects, missing = subjects_for(errata)
+    if only:
+        missing += [f"{s.name}: not asked for (--subjects)" for s in subjects if s.name not in only]
+        subjects = [s for s in subjects if s.name in only]
     registry = Registry(work / "registry").start()
     relay = Relay(registry.port)
     keys = None
@@ -565,7 +568,7 @@ def measure_set(errata: str, work: Path, env: dict[str, str], twice: bool) -> Se
             finally:
                 engine.stop()
         result_twice = None
-        first = subjects[1] if has_package_layers() else subjects[0]
+        first = next(s for s in subjects if s.name == ("plan" if "plan" in layouts else "four"))
         if twice:
             again = Subject(first.name + "-again", first.extra)
             layout = build_ours(work, registry, env, again, texts, keys, versions=(2,))[2]
@@ -601,6 +604,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--sets", type=lambda s: tuple(s.split(",")), default=("mirror", "synthetic"),
                         help="mirror,synthetic (default both)")
     parser.add_argument("--no-twice", action="store_true", help="do not build the plan's v2 a second time")
+    parser.add_argument("--subjects", type=lambda s: tuple(s.split(",")), default=(),
+                        help="only these subjects (names as printed; default all this checkout can build)")
     args = parser.parse_args(argv)
     for name in args.sets:
         if name not in ("mirror", "synthetic"):
@@ -618,7 +623,8 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> int:
     results = []
     try:
         for errata in args.sets:
-            results.append(measure_set(errata, work / errata, env, twice=not args.no_twice and errata == args.sets[0]))
+            results.append(measure_set(errata, work / errata, env, twice=not args.no_twice and errata == args.sets[0],
+                                       only=args.subjects))
     finally:
         subprocess.run(["rm", "-rf", str(work)], check=False)
     for result in results:
