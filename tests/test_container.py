@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "debian12-node.yaml"
-DEFAULT_PLAN = image_definition(load_spec(EXAMPLE)[0]).layers
+DEFINITION = image_definition(load_spec(EXAMPLE)[0])
+DEFAULT_PLAN = DEFINITION.layers
 ONE_LAYER = "[[distribution, packages, package-state, configuration]]"
 ACCEPT = "application/vnd.oci.image.manifest.v1+json"
 
@@ -78,7 +79,11 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
 
 
 def test_the_image_is_the_plans_layers_loaded_into_the_engine(built, engine: Engine):
-    assert len(built["manifest"]["layers"]) == len(DEFAULT_PLAN) > 1
+    # The package files' layer is split by source package, at most package_layers of them.
+    assert len(DEFAULT_PLAN) + 10 < len(built["manifest"]["layers"]) <= len(DEFAULT_PLAN) - 1 + DEFINITION.package_layers
+    history = [entry["created_by"] for entry in built["config"]["history"]]
+    assert any(line.endswith("(packages: openssl)") for line in history), history
+    assert history[-2:][0].endswith(": package-state") and history[-1].endswith(": configuration")
     assert {layer["mediaType"] for layer in built["manifest"]["layers"]} == {"application/vnd.oci.image.layer.v1.tar+gzip"}
     inspect = json.loads(engine.docker("image", "inspect", "debian12-node:latest").stdout)[0]
     assert inspect["Id"] == built["config_digest"], "the engine's image id is the config digest"

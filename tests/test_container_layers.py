@@ -99,7 +99,7 @@ def test_each_path_goes_to_its_content(tmp_path: Path):
     make_installed(root)
     before = plan.snapshot(root)
     apply_baseline(root, "hello\n")
-    classes = plan.classify(root, before, RULES)
+    classes = plan.classify(root, before, RULES).contents
     assert classes["usr/bin/base-tool"] is LayerContent.DISTRIBUTION
     assert classes["usr/lib/libbase.so"] is LayerContent.DISTRIBUTION, "a /lib path of dpkg's list is found under usr/lib"
     assert classes["var/lib/dpkg/info/base-files.md5sums"] is LayerContent.DISTRIBUTION

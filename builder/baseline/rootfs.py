@@ -202,7 +202,7 @@ def _words(text: str) -> list[str]:
         return text.split()
 
 
-def _dpkg_installed(text: str | None) -> list[dict[str, str]]:
+def dpkg_installed(text: str | None) -> list[dict[str, str]]:
     """The fields (lower-case names) of each package dpkg's status file lists as installed."""
     installed = []
     for stanza in re.split(r"\n[ \t]*\n", text or ""):
@@ -219,7 +219,7 @@ def _dpkg_installed(text: str | None) -> list[dict[str, str]]:
 def parse_dpkg_status(text: str | None) -> set[str]:
     """Names installed according to dpkg, including the virtual names they provide."""
     names: set[str] = set()
-    for fields in _dpkg_installed(text):
+    for fields in dpkg_installed(text):
         names.add(fields["package"])
         names.update(p.split()[0] for p in fields.get("provides", "").split(",") if p.strip())
     return names
@@ -227,7 +227,7 @@ def parse_dpkg_status(text: str | None) -> set[str]:
 
 def dpkg_versions(text: str) -> dict[str, str]:
     """The version of each package dpkg lists as installed."""
-    return {fields["package"]: fields["version"] for fields in _dpkg_installed(text) if fields.get("version")}
+    return {fields["package"]: fields["version"] for fields in dpkg_installed(text) if fields.get("version")}
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,14 @@
 the container image leaves out, its layer plan, image config, labels, size budget."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from ..errors import BuilderError
-from ..spec import LayerContent, Spec, layer_plan_problem
+from ..spec import LayerContent, Spec, layer_count_problem, layer_plan_problem
 
 BASE_IMAGES = Path(__file__).resolve().parent.parent.parent / "base-images"
 
@@ -44,6 +45,8 @@ class ImageDefinition:
     layers: tuple[tuple[LayerContent, ...], ...]
     distribution_priorities: tuple[str, ...]
     package_state: tuple[str, ...]
+    package_layers: int = 1     # the most layers a plan layer of package files is split into
+    stable_update: str = ""     # regex: a changelog entry of a stable update (the package layers' order)
 
 
 def _read(path: Path) -> dict:
@@ -106,11 +109,19 @@ def image_definition(spec: Spec, directory: Path = BASE_IMAGES) -> ImageDefiniti
             layers=tuple(tuple(LayerContent(c) for c in layer) for layer in own.get("layers", common["layers"])),
             distribution_priorities=tuple(own.get("distribution_priorities", common["distribution_priorities"])),
             package_state=tuple(common.get("package_state", []) + (own.get("package_state") or [])),
+            package_layers=int(own.get("package_layers", common.get("package_layers", 1))),
+            stable_update=str(own.get("stable_update", "")).replace("{major}", str(spec.target.info.major)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise BuilderError(f"{', '.join(map(str, files))} (with common.yaml): malformed image definition ({exc!r})") from None
     if problem := layer_plan_problem(definition.layers):
         raise BuilderError(f"{', '.join(map(str, files))} (with common.yaml): layers: {problem}")
+    if problem := layer_count_problem(definition.layers, definition.package_layers):
+        raise BuilderError(f"{', '.join(map(str, files))} (with common.yaml): package_layers: {problem}")
+    try:
+        re.compile(definition.stable_update)
+    except re.error as exc:
+        raise BuilderError(f"{', '.join(map(str, files))}: stable_update: not a regular expression ({exc})") from None
     return definition
 
 
@@ -119,3 +130,10 @@ def layer_plan(spec: Spec, definition: ImageDefinition) -> tuple[tuple[LayerCont
     if spec.container is not None and spec.container.layers is not None:
         return tuple(tuple(layer) for layer in spec.container.layers)
     return definition.layers
+
+
+def package_layers(spec: Spec, definition: ImageDefinition) -> int:
+    """The spec's container.package_layers, else the definition's."""
+    if spec.container is not None and spec.container.package_layers is not None:
+        return spec.container.package_layers
+    return definition.package_layers

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import __version__, bootstrap
 from ..baseline import BASELINE_VERSION, Baseline, render_script
-from ..bootstrap.definition import ImageDefinition, image_definition, layer_plan
+from ..bootstrap.definition import ImageDefinition, image_definition, layer_plan, package_layers
 from ..errors import BuilderError
 from ..host import progress, raise_if_interrupted, say_not_applicable, source_date_epoch, step
 from ..manifest import ArtifactRecord, record_for
@@ -41,8 +41,15 @@ def plan_container(item, directory: Path, options) -> list[str]:
     return [f"container: would run {base.command_line(Path('WORK/root'))}  (or {reuse}: {base.tarball})",
             f"container: the bootstrap contacts only: {' '.join(base.bootstrapper.repositories())}",
             "container: chroot WORK/root /bin/bash -s < (builder baseline for a container)",
-            f"container: strip, write {len(layers)} {container_settings(spec).compression} layer(s) "
-            f"({' | '.join('+'.join(c) for c in layers)}), OCI layout and docker-archive into {directory / 'container'}"]
+            f"container: strip, write {plan_summary(layers, package_layers(spec, definition))} "
+            f"({container_settings(spec).compression}), OCI layout and docker-archive into {directory / 'container'}"]
+
+
+def plan_summary(layers, most: int) -> str:
+    """The layer plan in words: "layers: distribution+packages (split into up to 40) | package-state | configuration"."""
+    split = [most > 1 and set(contents) <= plan.PACKAGE_CONTENTS for contents in layers]
+    words = ["+".join(c) + (f" (split by source package into up to {most})" if s else "") for c, s in zip(layers, split, strict=True)]
+    return f"layers: {' | '.join(words)}"
 
 
 @dataclass
@@ -59,6 +66,7 @@ class Context:
     epoch: int = 0
     base: bootstrap.BaseTree | None = None
     installed: plan.Snapshot | None = None
+    history: dict[str, int] = field(default_factory=dict)   # source package -> its stable updates (plan.update_history)
     planned: list[plan.PlannedLayer] = field(default_factory=list)
     built: image.Image | None = None
 
@@ -104,6 +112,7 @@ def bootstrap_tree(context: Context) -> None:
         created = bootstrap.fill(base, context.root, log=progress, offline=context.offline)
     context.epoch = source_date_epoch(default=created)
     context.installed = plan.snapshot(context.root)  # what the packages installed: the baseline's changes come after
+    context.history = plan.update_history(context.root, layer_rules(context))  # before the strip drops the changelogs
 
 
 def apply_baseline(context: Context) -> None:
@@ -120,13 +129,18 @@ def strip_tree(context: Context) -> None:
     progress(f"container: left out {len(removed)} paths (docs, man pages, locales, caches, logs)")
 
 
+def layer_rules(context: Context) -> plan.Rules:
+    definition = context.definition
+    return plan.Rules(definition.distribution_priorities, definition.package_state,
+                      definition.bootstrap.dbpath if strip.uses_rpm(definition) else "", definition.stable_update,
+                      package_layers(context.spec, definition))
+
+
 def write_layers(context: Context) -> None:
-    layers = layer_plan(context.spec, context.definition)
-    rules = plan.Rules(context.definition.distribution_priorities, context.definition.package_state,
-                       context.definition.bootstrap.dbpath if strip.uses_rpm(context.definition) else "")
-    with step(f"container: writing {len(layers)} {context.settings.compression} layer(s): {' | '.join('+'.join(c) for c in layers)}"):
+    layers, rules = layer_plan(context.spec, context.definition), layer_rules(context)
+    with step(f"container: writing {context.settings.compression} {plan_summary(layers, rules.package_layers)}"):
         context.planned = plan.write_layers(context.root, context.installed, layers, rules, context.work, context.epoch,
-                                            context.settings.compression)
+                                            context.settings.compression, context.history)
     for p in context.planned:
         progress(f"container: layer {p.name}: {p.entries} entries, {kib(p.layer.size)} ({p.layer.digest})")
 

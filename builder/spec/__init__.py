@@ -12,6 +12,7 @@ from .kernel import CLASSIC_NAMES_ARGS, MANAGED_ARGS, inst_repo
 from .load import LoadedSpec, load_all, load_spec, load_spec_text, spec_from_source
 from .machines import device_name, machine_spec, spec_in_site
 from .model import (
+    MOST_LAYERS,
     PLAINTEXT_HINT,
     SPEC_VERSION,
     BlockDevice,
@@ -52,6 +53,7 @@ from .model import (
     User,
     Vlan,
     json_schema,
+    layer_count_problem,
     layer_plan_problem,
 )
 
@@ -60,7 +62,7 @@ __all__ = [
     "ContainerSettings", "Disk", "DiskLayout", "Ethernet", "ExtraFile", "Firewall", "HostEntry", "IPConfig", "Install",
     "KeyFile", "KickstartSettings", "LayerContent", "Limits", "Machine", "Model", "Network", "Packages", "Partition", "PlaintextPassword",
     "Prepull", "Pxe", "Qcow2Settings", "RcLocal", "Repo", "Root", "SELinux", "Services", "Spec", "Sshd", "Time",
-    "User", "Vlan", "json_schema", "layer_plan_problem",
+    "User", "Vlan", "MOST_LAYERS", "json_schema", "layer_count_problem", "layer_plan_problem",
     "LoadedSpec", "load_all", "load_spec", "load_spec_text", "spec_from_source",
     "spec_sha256",
     "CLASSIC_NAMES_ARGS", "MANAGED_ARGS", "inst_repo",

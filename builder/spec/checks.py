@@ -17,7 +17,7 @@ from ..targets import Family
 from .fields import port_problem
 from .kernel import MANAGED_ARGS, inst_repo
 from .machines import machine_spec
-from .model import BootProto, Compression, DiskLayout, SELinux, Spec, layer_plan_problem
+from .model import BootProto, Compression, DiskLayout, LayerContent, SELinux, Spec, layer_count_problem, layer_plan_problem
 
 # A kickstart wipes the disk it installs on: the spec names it, builder never guesses (kinds refuses the kickstart
 # of a spec that names none; a spec that asks for a kickstart, with a kickstart or install section, must).
@@ -414,6 +414,13 @@ def check_container(spec: Spec) -> Iterator[Problem]:
                 yield _p(f"container.registry[{i}]", f"this reference is also container.registry[{container.registry.index(ref)}]")
     if container.layers is not None and (problem := layer_plan_problem(container.layers)):
         yield _p("container.layers", problem, "one layer: [[distribution, packages, package-state, configuration]]")
+    elif container.layers is not None and (container.package_layers or 1) > 1:
+        if not any(set(layer) <= {LayerContent.DISTRIBUTION, LayerContent.PACKAGES} for layer in container.layers):
+            yield _p("container.package_layers", "does not apply: no layer of container.layers holds package files only "
+                     "(distribution, packages), so there is nothing to split", "drop package_layers, or give the package "
+                     "files a layer of their own: [[distribution, packages], [package-state, configuration]]")
+        elif problem := layer_count_problem(container.layers, container.package_layers):
+            yield _p("container.package_layers", problem)
     if container.prepull is None:
         return
     if container.compression is Compression.ZSTD and container.prepull.engine == "docker":

@@ -361,6 +361,19 @@ def layer_plan_problem(plan: list[list[LayerContent]] | tuple[tuple[LayerContent
     return None
 
 
+MOST_LAYERS = 64   # what Docker and podman handle well (Docker's overlay2 stops at 125 lower layers)
+
+
+def layer_count_problem(plan: list[list[LayerContent]] | tuple[tuple[LayerContent, ...], ...], package_layers: int) -> str | None:
+    """Why `plan` split into `package_layers` per layer of package files only is too many layers, or None."""
+    splits = [set(layer) <= {LayerContent.DISTRIBUTION, LayerContent.PACKAGES} for layer in plan]
+    most = sum(package_layers if split else 1 for split in splits)
+    if package_layers > 1 and most > MOST_LAYERS:
+        return (f"{package_layers} per layer of package files makes up to {most} layers, more than {MOST_LAYERS} "
+                f"(Docker and podman slow down with many layers)")
+    return None
+
+
 class Prepull(Model):
     """The image nodes pull when they are set up, and where they pull it from (the origin registry, or their site's mirrors)."""
 
@@ -405,7 +418,12 @@ class ContainerSettings(Model):
     layers: list[list[LayerContent]] | None = None
     """Layer plan, lowest first, each content once and in this order, like [[distribution, packages], [package-state, configuration]].
 
-    One layer: [[distribution, packages, package-state, configuration]]; unset: base-images/ (one layer per content)."""
+    One layer: [[distribution, packages, package-state, configuration]]; unset: base-images/ (package files, package state,
+    configuration)."""
+    package_layers: Annotated[int, Field(ge=1, le=MOST_LAYERS)] | None = None
+    """The most layers a layer of package files only (distribution, packages) is split into, by source package, what is
+    updated least lowest, so a security update re-sends only the layers of the packages it changes; 1: not split.
+    Unset: base-images/."""
     registry: RegistryRefs | None = None
     """Where `builder publish --to registry` pushes the image: one HOST[:PORT]/REPO[:TAG], or a list of them (each
     region's registry, or several repositories on one registry), pushed to concurrently; `--registry` replaces it.
