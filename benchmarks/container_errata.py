@@ -13,8 +13,10 @@ Two errata sets, each an image built twice by `builder build --only container` (
              tcpdump) and tree (a package of the spec's toolset). The v2 image then runs a command that loads
              each changed file.
 
-Subjects, each v1 and v2: builder's images with today's four layers (`container.package_layers: 1`), the
-package-grouped plan (the default), one layer, each gzip; the package-grouped plan in zstd and in zstd:chunked;
+Subjects, each v1 and v2: builder's images with today's four layers (`container.layers` one per content and
+`container.package_layers: 1`), the package-grouped plan (the default), the same with SOURCE_DATE_EPOCH held at
+one value for v1 and v2 (plan-epoch, mirror set: the image's date otherwise moves with the mirror state, and every
+mtime clamped to it), one layer, each gzip; the package-grouped plan in zstd and in zstd:chunked;
 and the peers of benchmarks/container_layers.py (mirror set only: a conventional Dockerfile, the same flattened by
 export/import, and squash-with-cleanup). A subject whose spec field this checkout does not have yet is left out
 and said so.
@@ -80,6 +82,8 @@ SPEC = ROOT / "examples" / "debian12-node.yaml"
 REPS = int(os.environ.get("REPS", "2"))
 ACCEPT = "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"
 ONE_LAYER = "[[distribution, packages, package-state, configuration]]"
+FIXED_EPOCH = 1_700_000_000
+FOUR_LAYERS = "[[distribution], [packages], [package-state], [configuration]]"   # the plan before issue 20
 SECURITY_REPO = """  - name: debian-security
     baseurl: http://mirror.internal.example.com/debian-security
     suites: [bookworm-security]
@@ -124,6 +128,7 @@ class Subject:
 
     name: str
     extra: str = ""                       # lines added under the spec's `container:` (builder's subjects)
+    epoch: int | None = None              # SOURCE_DATE_EPOCH for both versions (else the mirror state's date)
     peer: bool = False
     compression: str = "gzip"
     pullers: tuple[str, ...] = ("docker", "podman")
@@ -143,6 +148,7 @@ class Pulls:
     update: list[float] = field(default_factory=list)
     cold_bytes: list[int] = field(default_factory=list)     # measured at the relay
     update_bytes: list[int] = field(default_factory=list)
+    partial: list[int] = field(default_factory=list)         # layers podman said it pulled partially, in the update
 
 
 def subjects_for(errata: str) -> tuple[list[Subject], list[str]]:
@@ -150,12 +156,14 @@ def subjects_for(errata: str) -> tuple[list[Subject], list[str]]:
     missing = []
     subjects = []
     if has_package_layers():
-        subjects += [Subject("four", "  package_layers: 1\n"), Subject("plan")]
+        subjects += [Subject("four", f"  layers: {FOUR_LAYERS}\n  package_layers: 1\n"), Subject("plan")]
     else:
         subjects.append(Subject("four"))
         missing.append("plan: container.package_layers is not in this checkout (the default is today's four layers)")
     if errata == "mirror":
         subjects.append(Subject("one", f"  layers: {ONE_LAYER}\n"))
+        if has_package_layers():   # the plan with the date held still: what the moving date alone costs
+            subjects.append(Subject("plan-epoch", epoch=FIXED_EPOCH))
     plan = "plan" if has_package_layers() else "four"
     subjects.append(Subject(f"{plan}-zstd", "  compression: zstd\n", compression="zstd", pullers=("podman",)))
     if has_chunked():
@@ -217,8 +225,9 @@ def build_ours(work: Path, registry: Registry, env: dict[str, str], subject: Sub
         spec.write_text(with_container(text.replace("name: debian12-node\n", "name: errata-node\n"), subject.extra))
         out = work / f"out-{subject.name}-{version}"
         start = time.perf_counter()
-        run(sys.executable, "-m", "builder.cli", "build", str(spec), "--only", "container", "--out", str(out), env=env,
-            cwd=ROOT, timeout=3600)
+        epoch = {} if subject.epoch is None else {"SOURCE_DATE_EPOCH": str(subject.epoch)}
+        run(sys.executable, "-m", "builder.cli", "build", str(spec), "--only", "container", "--out", str(out),
+            env={**env, **epoch}, cwd=ROOT, timeout=3600)
         say(f"built {subject.name} v{version} in {time.perf_counter() - start:.0f} s")
         run(sys.executable, "-m", "builder.cli", "publish", str(spec), "--to", "registry", "--out", str(out), "--registry",
             subject.ref(registry.address, version), "--plain-http", env=env, cwd=ROOT, timeout=600)
@@ -389,13 +398,13 @@ class Relay:
         self.thread.join(30)
 
 
-def timed(relay: Relay, pull) -> tuple[float, int]:
+def timed(relay: Relay, pull) -> tuple[float, int, object]:
     sent = relay.bytes_sent
     start = time.perf_counter()
-    pull()
+    answer = pull()
     seconds = time.perf_counter() - start
     time.sleep(0.2)  # the relay's last chunks
-    return seconds, relay.bytes_sent - sent
+    return seconds, relay.bytes_sent - sent, answer
 
 
 def docker_pair(base: Path, relay: Relay, v1: str, v2: str) -> tuple[tuple[float, int], tuple[float, int]]:
@@ -403,7 +412,7 @@ def docker_pair(base: Path, relay: Relay, v1: str, v2: str) -> tuple[tuple[float
     try:
         cold = timed(relay, lambda: engine.docker("pull", "-q", v1))
         update = timed(relay, lambda: engine.docker("pull", "-q", v2))
-        return cold, update
+        return cold[:2], update[:2], 0
     finally:
         engine.stop()
 
@@ -418,10 +427,11 @@ def podman_pair(base: Path, relay: Relay, v1: str, v2: str, partial: bool) -> tu
                     f"[storage.options]\n{options}")
     env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
     podman = ["podman", "--root", str(base / "storage"), "--runroot", str(runroot), "--storage-driver", "overlay"]
+    pull = [*podman, *(["--log-level=debug"] if partial else []), "pull", "-q", "--tls-verify=false"]
     try:
-        cold = timed(relay, lambda: run(*podman, "pull", "-q", "--tls-verify=false", v1, env=env, timeout=900))
-        update = timed(relay, lambda: run(*podman, "pull", "-q", "--tls-verify=false", v2, env=env, timeout=900))
-        return cold, update
+        cold = timed(relay, lambda: run(*pull, v1, env=env, timeout=900))
+        update = timed(relay, lambda: run(*pull, v2, env=env, timeout=900))
+        return cold[:2], update[:2], update[2].stderr.count("Retrieved partial blob")
     finally:
         subprocess.run([*podman, "system", "reset", "--force"], capture_output=True, check=False, env=env)
         subprocess.run(["rm", "-rf", str(base), str(runroot)], check=False)
@@ -491,7 +501,8 @@ def report(result: SetResult, out=print) -> None:
         for puller, p in subject.pulls.items():
             out(f"{subject.name:14} {puller:8} {spread(p.cold):>20} {spread(p.cold_bytes, MB):>16} {spread(p.update):>20} "
                 f"{median(p.update_bytes) if p.update_bytes else 0:22,.0f} "
-                f"{(median(p.update_bytes) / lb) if p.update_bytes else 0:13.2f}")
+                f"{(median(p.update_bytes) / lb) if p.update_bytes else 0:13.2f}"
+                + (f"  (podman: 'Retrieved partial blob' x {min(p.partial)}-{max(p.partial)})" if puller == "partial" else ""))
     out("targets (issue 20):")
     plan = s.get("plan") or s["four"]
     label = plan.name if "plan" in s else "four (no package-grouped plan in this checkout)"
@@ -584,8 +595,9 @@ def measure_set(errata: str, work: Path, env: dict[str, str], twice: bool, only:
             order = subjects if rep % 2 == 0 else list(reversed(subjects))
             for index, subject in enumerate(order):
                 for puller, p in subject.pulls.items():
-                    (cold, cold_bytes), (update, update_bytes_) = pull_pair(puller, work / f"pull-{rep}-{index}-{puller}",
-                                                                              relay, subject)
+                    (cold, cold_bytes), (update, update_bytes_), partial = pull_pair(
+                        puller, work / f"pull-{rep}-{index}-{puller}", relay, subject)
+                    p.partial.append(partial)
                     p.cold.append(cold)
                     p.cold_bytes.append(cold_bytes)
                     p.update.append(update)
