@@ -43,6 +43,7 @@ from builder import bootstrap
 from builder.baseline import Baseline
 from builder.baseline.verify import Status, verify_rootfs
 from builder.bootstrap.dnf import DnfRepo, install_langs
+from builder.container import plan
 from builder.container.image import iso_date, read_layout, sha256_of
 from builder.errors import BuilderError
 from builder.spec import load_spec, load_spec_text
@@ -339,8 +340,17 @@ def test_an_el_container_from_the_local_repository(repos, tmp_path: Path):
         with tarfile.open(oci / "blobs" / "sha256" / layer["digest"].split(":")[1]) as archive:
             names.append(set(archive.getnames()))
             archive.extractall(tree, filter="fully_trusted")
-    distribution, packages, state, configuration = names  # the default plan: four layers
-    assert "usr/bin/bash" in distribution and "usr/bin/sudo" in packages and "usr/bin/sudo" not in distribution
+    *package_files, state, configuration = names  # the default plan: package files split by source package, then two
+    history = [entry["created_by"] for entry in json.loads(config)["history"]]
+    print("EL container layers:", *(line.rpartition(": ")[2] for line in history))
+    bash = next(i for i, layer in enumerate(package_files) if "usr/bin/bash" in layer)
+    sudo = next(i for i, layer in enumerate(package_files) if "usr/bin/sudo" in layer)
+    # Every stand-in is a sub-package of one source rpm (test-stand-ins): one unit per content.
+    assert history[bash].endswith("(distribution: test-stand-ins)"), history
+    assert history[sudo].endswith("(packages: test-stand-ins)") and sudo != bash, history
+    # The update history comes from the rpm database's changelog: the two el9_N entries of rpmrepo.CHANGELOG.
+    rules = plan.Rules(("required",), rpm_dbpath="/var/lib/rpm", stable_update=r"\.el9_[0-9]")
+    assert plan.update_history(tree, rules) == {"test-stand-ins": 2}
     assert "var/lib/rpm/rpmdb.sqlite" in state and "etc/motd" in configuration
     # What `builder verify --image` checks once the engine has exported the image (builder/container/verify.py).
     results = verify_rootfs(Baseline(load_spec(spec)[0], context="container"), tree, "container")

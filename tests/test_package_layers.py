@@ -219,3 +219,26 @@ def test_a_packed_layer_changes_when_any_member_does_so_many_small_ones_go_high(
     groups = plan.package_groups(classified, (LayerContent.PACKAGES,), tmp_path, {"hot": 7}, most=3)
     assert [g.name for g in groups] == ["packages: big", "packages: hot", "20 source packages packed, never updated"]
     assert plan.NEVER_UPDATED_RATE * 20 > 7 + plan.NEVER_UPDATED_RATE
+
+
+def test_a_new_epoch_alone_changes_no_package_layer(tmp_path: Path):
+    """The mirror's date (the epoch) moves with every update; what the build made (dpkg's records, directories,
+    the status file) is newer than it. The package layers must not change with it; the package state does."""
+    layered = []
+    for name, epoch in (("a", EPOCH), ("b", EPOCH + 86_400)):
+        root, out = tmp_path / name, tmp_path / f"out-{name}"
+        make_installed(root)
+        made = EPOCH + 10 * 86_400  # the bootstrap ran after both mirror dates
+        for path in [root / "usr", root / "usr/lib", *root.glob("var/lib/dpkg/info/*"), root / "var/lib/dpkg/status"]:
+            os.utime(path, (made, made), follow_symlinks=False)
+        before = plan.snapshot(root)
+        out.mkdir()
+        layered.append(plan.write_layers(root, before, PACKAGES_ONLY, rules(40), out, epoch, Compression.GZIP,
+                                         plan.update_history(root, rules(40))))
+    first, second = ({p.group or p.name: p.layer.digest for p in layers} for layers in layered)
+    assert [name for name in first if first[name] != second[name]] == ["package-state"]
+    times = {m.name: m.mtime for m, _ in members(layered[0][0].layer.path)}
+    assert times["usr/lib"] == 0 and times["var/lib/dpkg/info/libc-core.list"] == 0, "made by the build: undated"
+    assert times["usr/lib/libcore.so"] == EPOCH - 100, "a package's file keeps its date"
+    state = {m.name: m.mtime for m, _ in members(layered[0][-2].layer.path)}
+    assert state["var/lib/dpkg/status"] == EPOCH, "the package state is dated by the epoch, as before"

@@ -12,7 +12,7 @@ import hashlib
 import os
 import stat
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,8 @@ from ..spec import Compression
 RUNTIME_DIRS = ("proc", "sys", "dev", "run")
 GZIP_LEVEL = 9
 ZSTD_LEVEL = 19
+# The mtime of what the build made where the epoch must not show (write_tar's `undated`): 1970-01-01.
+UNDATED = 0
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,12 @@ def _xattrs(path: str) -> dict[str, str]:
 
 
 def write_tar(root: Path, out, epoch: int, entries: list[str] | None = None,
-              directory_stats: Mapping[str, os.stat_result] | None = None) -> int:
+              directory_stats: Mapping[str, os.stat_result] | None = None,
+              undated: Callable[[str, os.stat_result], bool] | None = None) -> int:
     """Write the tree at `root` (or its paths `entries`, in tree_entries' order) as a tar stream to the file
     object `out`; a directory found in `directory_stats` is written with that owner, mode and mtime instead
-    of its own. Returns the number of entries."""
+    of its own. mtimes are clamped to `epoch`, except that an entry `undated` accepts and the build made
+    (newer than the epoch) gets UNDATED. Returns the number of entries."""
     links: dict[tuple[int, int], str] = {}
     count = 0
     directory_stats = directory_stats or {}
@@ -104,6 +108,8 @@ def write_tar(root: Path, out, epoch: int, entries: list[str] | None = None,
             info.mode, info.uid, info.gid = stat.S_IMODE(mode), st.st_uid, st.st_gid
             info.uname = info.gname = ""
             info.mtime = min(int(st.st_mtime), epoch)
+            if st.st_mtime > epoch and undated is not None and undated(rel, st):
+                info.mtime = UNDATED
             info.pax_headers = _xattrs(full)
             data = None
             if stat.S_ISDIR(mode):
@@ -129,7 +135,8 @@ def write_tar(root: Path, out, epoch: int, entries: list[str] | None = None,
 
 
 def write_layer(root: Path, path: Path, epoch: int, compression: Compression, entries: list[str] | None = None,
-                directory_stats: Mapping[str, os.stat_result] | None = None) -> Layer:
+                directory_stats: Mapping[str, os.stat_result] | None = None,
+                undated: Callable[[str, os.stat_result], bool] | None = None) -> Layer:
     """The compressed layer blob at `path` (the whole tree, or `entries` as write_tar takes them), with both of its digests."""
     with path.open("wb") as raw:
         compressed = _Hashing(raw)
@@ -143,7 +150,7 @@ def write_layer(root: Path, path: Path, epoch: int, compression: Compression, en
             writer = gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=GZIP_LEVEL, mtime=0)
             media = "application/vnd.oci.image.layer.v1.tar+gzip"
         uncompressed = _Hashing(writer)
-        write_tar(root, uncompressed, epoch, entries, directory_stats)
+        write_tar(root, uncompressed, epoch, entries, directory_stats, undated)
         writer.close()
         raw.flush()
         os.fsync(raw.fileno())

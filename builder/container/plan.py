@@ -26,6 +26,12 @@ history is the number of stable updates its changelog records (Debian: entries f
 bootstrap's suite, like bookworm or bookworm-security; EL: entries of a z-stream release,
 like 1.2-3.el9_4), read as the packages installed it, before the docs are stripped.
 
+The epoch (SOURCE_DATE_EPOCH: the mirror state's date) moves with every update of the mirror, and
+what the build made is dated by it. So that a package layer changes only when its packages do,
+what the build made among the package files (dpkg's records) and every directory it made are
+dated 1970-01-01 (layer.UNDATED) instead; files keep the dates their packages gave them. The rule
+depends on the path alone, not on the plan, so every plan makes the same tree.
+
 A layer holds its own paths and their parent directories. Below the layer holding the
 configuration, a directory is written as the snapshot had it, so a baseline that adds
 a file to /etc changes no lower layer; the configuration layer carries the directory
@@ -46,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..baseline.rootfs import dpkg_installed
+from ..host import raise_if_interrupted
 from ..spec import Compression, LayerContent
 from .layer import Layer, tree_entries, write_layer
 from .strip import rpm_query
@@ -337,6 +344,11 @@ def write_layers(root: Path, before: Snapshot, plan: Plan, rules: Rules, directo
     classified = classify(root, before, rules)
     classes = classified.contents
     written = []
+
+    def undated(rel: str, st: os.stat_result) -> bool:
+        """Package files and directories: what the build made of them is not dated by the epoch (module docstring)."""
+        return classes[rel] in PACKAGE_CONTENTS or stat.S_ISDIR(st.st_mode)
+
     for contents in plan:
         stats = None if LayerContent.CONFIGURATION in contents else before
         if not splits(contents, rules):
@@ -345,8 +357,9 @@ def write_layers(root: Path, before: Snapshot, plan: Plan, rules: Rules, directo
             parts = [(group.name, group.members) for group in
                      package_groups(classified, contents, root, history or {}, rules.package_layers)]
         for name, members in parts:
+            raise_if_interrupted()  # one layer takes seconds; an interrupted build should not write the other forty
             keep = None if members is None else (lambda rel, m=members: (classes[rel], classified.sources.get(rel, "")) in m)
             entries = layer_entries(classes, contents, keep)
-            blob = write_layer(root, directory / f"layer-{len(written)}", epoch, compression, entries, stats)
+            blob = write_layer(root, directory / f"layer-{len(written)}", epoch, compression, entries, stats, undated)
             written.append(PlannedLayer(contents, blob, len(entries), name))
     return written

@@ -103,7 +103,21 @@ def _spec(packages: list[Pkg], stage: Path) -> str:
             "License: MIT\n%global debug_package %{nil}\n%global _build_id_links none\n%global __os_install_post %{nil}\n\n"
             "%description\nNot built: it has no %files.\n\n"
             f"%install\nmkdir -p %{{buildroot}}\ncp -a '{stage}/.' %{{buildroot}}/\n")
-    return head + "".join(_subpackage(package) for package in packages)
+    return head + "".join(_subpackage(package) for package in packages) + CHANGELOG
+
+
+# Two z-stream updates after the GA build, as an EL changelog names them (the layer plan's update history).
+CHANGELOG = """
+%changelog
+* Tue Jan 02 2024 Builder Tests <tests@example.org> - 0-1.el9_3
+- A second z-stream update.
+
+* Mon Jan 01 2024 Builder Tests <tests@example.org> - 0-1.el9_2
+- A z-stream update.
+
+* Sun Dec 31 2023 Builder Tests <tests@example.org> - 0-1.el9
+- The GA build.
+"""
 
 
 def _subpackage(package: Pkg) -> str:
