@@ -79,14 +79,16 @@ def spec_text(version: int, container_extra: str = "") -> str:
     return text + ONE_PACKAGE if version == 3 else text
 
 
-def conventional_dockerfile(spec) -> str:
-    """FROM the plain base, then one RUN per baseline step (the container's steps, in the baseline's order)."""
+def conventional_dockerfile(spec, upgrade: bool = False) -> str:
+    """FROM the plain base, then one RUN per baseline step (the container's steps, in the baseline's order);
+    `upgrade`: the package step upgrades the base's packages from the spec's repositories first (as builder does)."""
     b = Baseline(spec, context="container")
     prelude = PRELUDE.format(version=BASELINE_VERSION, target=spec.target.value)
     lines = ["FROM bench/base:minbase"]
     for name, body in applicable_steps(b):
         if name == "packages":
-            body = ["apt-get update -q", *body]
+            upgrades = ["DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confold dist-upgrade"]
+            body = ["apt-get update -q", *(upgrades if upgrade else []), *body]
         lines.append("RUN " + json.dumps(["/bin/bash", "-c", prelude + "\n".join(body) + "\n"]))
     lines.append('CMD ["/bin/bash"]')
     return "\n".join(lines) + "\n"

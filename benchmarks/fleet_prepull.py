@@ -54,6 +54,7 @@ from support.processes import free_port  # noqa: E402
 
 SPEC = ROOT / "examples" / "debian12-node.yaml"
 REPOSITORY, TAG = "fleet/node", "1"
+OLD_TAG = "0"   # v1 of the update wave: the same spec built from `bookworm` alone (last month's image)
 SIZES = (20, 50)
 RACK = 10
 # 10 pulls at once: one rack's worth, so every mirror meets a whole rack's concurrent cold misses (the first-miss
@@ -72,6 +73,7 @@ class Arm(StrEnum):
     ORIGIN = "origin"      # (a) every node from the origin
     MIRRORS = "mirrors"    # (b) a cold pull-through mirror per rack, the whole rack at once
     WARMED = "warmed"      # (c) the same, one node per rack first, then the rest
+    UPDATE = "update"      # (d) the errata update: nodes holding v1 pull v2 through mirrors warmed with v1, as (c)
 
 
 def say(message: str) -> None:
@@ -186,10 +188,16 @@ class Image:
     ref: str                 # ORIGIN/fleet/node:1, the origin as the nodes name it (through the relay)
     blobs: dict[str, int]    # digest -> size, the config and the layers
     manifest: int            # the manifest's bytes
+    held: frozenset[str] = frozenset()   # the blobs a node already holds (the update wave: v1's)
 
     @property
     def size(self) -> int:
         return self.manifest + sum(self.blobs.values())
+
+    @property
+    def delta(self) -> int:
+        """What a node holding `held` fetches: the manifest and the blobs it does not hold."""
+        return self.manifest + sum(size for digest, size in self.blobs.items() if digest not in self.held)
 
     @property
     def registry(self) -> str:
@@ -202,6 +210,7 @@ class Node:
     rack: int
     conf: Path
     dest: Path
+    holds: bool = False      # dest is an OCI layout holding v1 (the update wave); else a fresh dir:
 
 
 @dataclass(frozen=True)
@@ -219,13 +228,17 @@ class Results:
     image: Image
     rounds: list[Round] = field(default_factory=list)
     fallback: int = 0    # requests the origin answered for a node whose mirror was down
+    update: Image | None = None   # the update wave's v2 (the image above) with v1's blobs held
+
+    def image_of(self, arm: Arm) -> Image:
+        return self.update if arm == Arm.UPDATE and self.update is not None else self.image
 
     def of(self, arm: Arm, nodes: int) -> list[Round]:
         return [r for r in self.rounds if r.arm == arm and r.nodes == nodes]
 
 
-def fetch_image(address: str, origin_ref: str) -> Image:
-    request = urllib.request.Request(f"http://{address}/v2/{REPOSITORY}/manifests/{TAG}", headers={"Accept": ACCEPT})
+def fetch_image(address: str, origin_ref: str, tag: str = TAG) -> Image:
+    request = urllib.request.Request(f"http://{address}/v2/{REPOSITORY}/manifests/{tag}", headers={"Accept": ACCEPT})
     with urllib.request.urlopen(request, timeout=30) as answer:
         raw = answer.read()
     manifest = json.loads(raw)
@@ -233,17 +246,18 @@ def fetch_image(address: str, origin_ref: str) -> Image:
     return Image(origin_ref, blobs, len(raw))
 
 
-def check_pulled(dest: Path, image: Image) -> None:
-    """Every blob in the node's directory with its size (skopeo verified the digests while copying)."""
+def check_pulled(dest: Path, image: Image, layout: bool = False) -> None:
+    """Every blob in the node's directory (or OCI layout) with its size (skopeo verified the digests while copying)."""
     for digest, size in image.blobs.items():
-        blob = dest / digest.split(":", 1)[1]
+        blob = (dest / "blobs" / "sha256" if layout else dest) / digest.split(":", 1)[1]
         if not blob.is_file() or blob.stat().st_size != size:
             raise RuntimeError(f"{dest}: {digest} missing or of the wrong size")
 
 
 async def pull_node(node: Node, image: Image) -> float:
+    dest = f"oci:{node.dest}:{TAG}" if node.holds else f"dir:{node.dest}"
     argv = ["skopeo", "--insecure-policy", "--registries-conf", str(node.conf), "copy", "--quiet", "--retry-times", "0",
-            f"docker://{image.ref}", f"dir:{node.dest}"]
+            f"docker://{image.ref}", dest]
     start = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
@@ -257,7 +271,7 @@ async def pull_node(node: Node, image: Image) -> float:
     try:
         if proc.returncode:
             raise RuntimeError(f"node {node.index}: skopeo copy failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
-        check_pulled(node.dest, image)
+        check_pulled(node.dest, image, layout=node.holds)
     finally:
         shutil.rmtree(node.dest, ignore_errors=True)
     return seconds
@@ -297,19 +311,28 @@ def stop_all(registries: Sequence[Registry]) -> None:
         registry.stop()
 
 
-def make_nodes(work: Path, count: int, rack_size: int, origin: str, mirrors: Sequence[Registry]) -> list[Node]:
+def make_nodes(work: Path, count: int, rack_size: int, origin: str, mirrors: Sequence[Registry],
+               holding: Path | None = None) -> list[Node]:
+    """The fleet's nodes, each with its rack's registries.conf; with `holding` (an OCI layout of v1), each node's
+    store is a copy of it (blobs hard-linked: skopeo writes new blobs as new files, index.json copied)."""
     nodes = []
     for index in range(count):
         rack = index // rack_size
         conf = work / f"registries-{rack}.conf"
         if not conf.exists():
             conf.write_text(registries_conf(origin, mirrors[rack].address if mirrors else None))
-        nodes.append(Node(index, rack, conf, work / f"node-{index}"))
+        dest = work / f"node-{index}"
+        if holding is not None:
+            shutil.copytree(holding, dest, copy_function=os.link)
+            for name in ("index.json", "oci-layout"):
+                (dest / name).unlink()
+                shutil.copyfile(holding / name, dest / name)
+        nodes.append(Node(index, rack, conf, dest, holds=holding is not None))
     return nodes
 
 
 def waves(arm: Arm, nodes: list[Node]) -> list[list[Node]]:
-    if arm != Arm.WARMED:
+    if arm not in (Arm.WARMED, Arm.UPDATE):
         return [nodes]
     first = {}
     for node in nodes:
@@ -318,13 +341,19 @@ def waves(arm: Arm, nodes: list[Node]) -> list[list[Node]]:
 
 
 async def run_round(arm: Arm, count: int, image: Image, proxy: CountingProxy, origin: Registry, work: Path,
-                    rack_size: int, at_once: int) -> Round:
+                    rack_size: int, at_once: int, held: tuple[Image, Path] | None = None) -> Round:
+    """One wave of `count` nodes; the update wave (`held`: v1 and an OCI layout of it) first warms each rack's mirror
+    with v1 (one pull of it through each, not counted) and gives every node a store holding v1."""
     work.mkdir(parents=True)
     racks = math.ceil(count / rack_size)
     remote = f"http://127.0.0.1:{proxy.port}"
     mirrors = await asyncio.to_thread(start_mirrors, work, racks, remote) if arm != Arm.ORIGIN else []
     try:
-        nodes = make_nodes(work, count, rack_size, image.registry, mirrors)
+        if held is not None:
+            (work / "warm").mkdir()
+            warmers = make_nodes(work / "warm", racks * rack_size, rack_size, image.registry, mirrors)[::rack_size]
+            await pull_wave(warmers, held[0], at_once)
+        nodes = make_nodes(work, count, rack_size, image.registry, mirrors, held[1] if held else None)
         log_start = origin.log.stat().st_size
         served_start = proxy.served
         seconds: dict[int, float] = {}
@@ -365,17 +394,38 @@ async def check_fallback(image: Image, origin: Registry, work: Path) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+async def hold_v1(image: Image, work: Path) -> Path:
+    """An OCI layout holding v1, pulled once from the origin: the store every node of the update wave starts from."""
+    layout = work / "v1-layout"
+    conf = work / "v1-registries.conf"
+    conf.write_text(registries_conf(image.registry))
+    argv = ["skopeo", "--insecure-policy", "--registries-conf", str(conf), "copy", "--quiet", f"docker://{image.ref}",
+            f"oci:{layout}:{OLD_TAG}"]
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"skopeo copy of v1 failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
+    return layout
+
+
 async def measure(origin: Registry, work: Path, sizes: Sequence[int], arms: Sequence[Arm], reps: int, rack_size: int,
                   at_once: int) -> Results:
     proxy = await CountingProxy(origin.port).start()
     try:
         image = fetch_image(origin.address, f"127.0.0.1:{proxy.port}/{REPOSITORY}:{TAG}")
         results = Results(image, fallback=await check_fallback(image, origin, work / "fallback"))
+        held = None
+        if Arm.UPDATE in arms:
+            v1 = fetch_image(origin.address, f"127.0.0.1:{proxy.port}/{REPOSITORY}:{OLD_TAG}", OLD_TAG)
+            held = (v1, await hold_v1(v1, work))
+            results.update = Image(image.ref, image.blobs, image.manifest, frozenset(v1.blobs))
         for rep in range(reps):
             order = list(arms) if rep % 2 == 0 else list(reversed(arms))
             for count in sizes:
                 for arm in order:
-                    done = await run_round(arm, count, image, proxy, origin, work / f"round-{rep}-{count}-{arm}", rack_size, at_once)
+                    done = await run_round(arm, count, results.image_of(arm), proxy, origin,
+                                           work / f"round-{rep}-{count}-{arm}", rack_size, at_once,
+                                           held if arm == Arm.UPDATE else None)
                     results.rounds.append(done)
                     say(f"round {rep + 1}: N={count} {arm}: fleet {done.fleet:.1f} s, pull p50 {percentile(done.pulls, 50):.2f} s "
                         f"p95 {percentile(done.pulls, 95):.2f} s, origin {done.origin_bytes / MB:.1f} MB")
@@ -413,7 +463,7 @@ def report(results: Results, sizes: Sequence[int], arms: Sequence[Arm], reps: in
             origin = [r.origin_bytes for r in rounds]
             out(f"{count:3d} {arm:8} {spread([r.fleet for r in rounds]):>20} {spread([percentile(r.pulls, 50) for r in rounds]):>18} "
                 f"{spread([percentile(r.pulls, 95) for r in rounds]):>18} {spread(origin, MB, 1):>24} "
-                f"{median(origin) / image.size:6.2f} {median(requests_of(r, 'blob') for r in rounds):9.0f} "
+                f"{median(origin) / results.image_of(arm).size:6.2f} {median(requests_of(r, 'blob') for r in rounds):9.0f} "
                 f"{median(requests_of(r, 'manifest') for r in rounds):13.0f} "
                 f"{median(node_requests(r.requests) for r in rounds):10.0f}")
     out("cross-check, medians: answer bodies in the origin's access log, bytes the relay counted (bodies + HTTP headers), "
@@ -422,8 +472,10 @@ def report(results: Results, sizes: Sequence[int], arms: Sequence[Arm], reps: in
         for arm in arms:
             rounds = results.of(arm, count)
             fetches = fetches_if_coalesced(arm, count, rack_size)
+            what, size = ("the update (manifest + blobs v1 lacks)", results.update.delta) if arm == Arm.UPDATE and \
+                results.update else ("image", image.size)
             out(f"  N={count} {arm}: bodies {median(requests_of(r, 'body') for r in rounds) / MB:.2f} MB, "
-                f"relay {median(r.origin_bytes for r in rounds) / MB:.2f} MB, {fetches} x image {fetches * image.size / MB:.2f} MB")
+                f"relay {median(r.origin_bytes for r in rounds) / MB:.2f} MB, {fetches} x {what} {fetches * size / MB:.2f} MB")
     out(f"fallback: a node whose mirror was down pulled from the origin ({results.fallback} requests of its own there)"
         if results.fallback else "fallback: a node whose mirror was down did NOT reach the origin")
     out("ratios against (a) origin, of the medians [range of the per-round ratios]:")
@@ -438,6 +490,14 @@ def report(results: Results, sizes: Sequence[int], arms: Sequence[Arm], reps: in
                 f"p95 {ratio([percentile(r.pulls, 95) for r in rounds], [percentile(r.pulls, 95) for r in base])}, "
                 f"origin bytes {ratio([r.origin_bytes for r in rounds], [r.origin_bytes for r in base])} "
                 f"(one fetch per rack: {fetches_if_coalesced(arm, count, rack_size) / count:.3f})")
+    if Arm.UPDATE in arms and Arm.WARMED in arms and results.update is not None:
+        out(f"the update wave against the cold wave (c) warmed, the same image: v2 is {image.size / MB:.2f} MB, "
+            f"{results.update.delta / MB:.2f} MB of it new to a node holding v1 ({results.update.delta / image.size:.3f}):")
+        for count in sizes:
+            update, cold = results.of(Arm.UPDATE, count), results.of(Arm.WARMED, count)
+            out(f"  N={count} update/warmed: fleet time {ratio([r.fleet for r in update], [r.fleet for r in cold])}, "
+                f"pull p50 {ratio([percentile(r.pulls, 50) for r in update], [percentile(r.pulls, 50) for r in cold])}, "
+                f"origin bytes {ratio([r.origin_bytes for r in update], [r.origin_bytes for r in cold])}")
 
 
 # ---- setup ----
@@ -449,28 +509,40 @@ def run(*argv: str, **kwargs) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def publish_image(work: Path, origin: Registry, built: Path | None) -> None:
+def publish_image(work: Path, origin: Registry, built: Path | None, spec: Path = SPEC, tag: str = TAG) -> None:
     env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent"}  # to the registry only
     out = built
     if out is None:
-        out = work / "out"
+        out = work / f"out-{tag}"
         start = time.perf_counter()
-        run(sys.executable, "-m", "builder.cli", "build", str(SPEC), "--only", "container", "--out", str(out), env=env, cwd=ROOT)
-        say(f"built the image in {time.perf_counter() - start:.0f} s")
-    run(sys.executable, "-m", "builder.cli", "publish", str(SPEC), "--to", "registry", "--out", str(out), "--registry",
-        f"{origin.address}/{REPOSITORY}:{TAG}", "--plain-http", env=env, cwd=ROOT)
+        run(sys.executable, "-m", "builder.cli", "build", str(spec), "--only", "container", "--out", str(out), env=env, cwd=ROOT)
+        say(f"built the image ({spec.name}, tag {tag}) in {time.perf_counter() - start:.0f} s")
+    run(sys.executable, "-m", "builder.cli", "publish", str(spec), "--to", "registry", "--out", str(out), "--registry",
+        f"{origin.address}/{REPOSITORY}:{tag}", "--plain-http", env=env, cwd=ROOT)
+
+
+def last_months_spec(work: Path) -> Path:
+    """The example spec with its `bookworm` repository alone: the image a node holds before this month's errata
+    (`bookworm-updates` and `bookworm-security`), as benchmarks/container_errata.py builds its v1."""
+    text = SPEC.read_text()
+    security = text[text.index("  - name: debian-security\n"):text.index("\nhostname:")]
+    spec = work / SPEC.name
+    spec.write_text(text.replace("suites: [bookworm, bookworm-updates]", "suites: [bookworm]").replace(security, "")
+                    .replace("repos:\n\n", "repos:\n"))
+    return spec
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--built", type=Path, help="an --out directory of `builder build SPEC --only container` to publish "
                         "instead of building")
+    parser.add_argument("--built-v1", type=Path, help="the same for the update wave's v1 (the spec with `bookworm` alone)")
     parser.add_argument("--at-once", type=int, default=AT_ONCE, help=f"nodes pulling at a time (default {AT_ONCE})")
     parser.add_argument("--rack", type=int, default=RACK, help=f"nodes per rack, one mirror each (default {RACK})")
     parser.add_argument("--sizes", type=lambda s: tuple(int(n) for n in s.split(",")), default=SIZES,
                         help="fleet sizes, comma-separated (default 20,50)")
     parser.add_argument("--arms", type=lambda s: tuple(Arm(a) for a in s.split(",")), default=tuple(Arm),
-                        help="origin,mirrors,warmed (default all; origin is the base of the ratios and always runs)")
+                        help="origin,mirrors,warmed,update (default all; origin is the base of the ratios and always runs)")
     parser.add_argument("--reps", type=int, default=int(os.environ.get("REPS", "3")), help="rounds (default REPS or 3)")
     args = parser.parse_args(argv)
     if Arm.ORIGIN not in args.arms:
@@ -480,7 +552,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] = sys.argv[1:]) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0 and args.built is None:
+    if os.geteuid() != 0 and (args.built is None or (Arm.UPDATE in args.arms and args.built_v1 is None)):
         say("needs root to build the image (debootstrap); or pass --built DIR")
         return 2
     for tool in ("docker-registry", "skopeo"):
@@ -491,6 +563,8 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> int:
     origin = Registry(work / "origin").start()
     try:
         publish_image(work, origin, args.built)
+        if Arm.UPDATE in args.arms:
+            publish_image(work, origin, args.built_v1, last_months_spec(work), OLD_TAG)
         results = asyncio.run(measure(origin, work, args.sizes, args.arms, args.reps, args.rack, args.at_once))
     finally:
         origin.stop()

@@ -105,3 +105,47 @@ def test_report_prints_ratios_against_the_origin_arm():
     assert "a node whose mirror was down pulled from the origin (7 requests of its own there)" in text
     assert ("N=20 mirrors/origin: fleet time 0.500 [0.500-0.500], pull p50 0.500 [0.500-0.500], p95 0.500 [0.500-0.500], "
             "origin bytes 0.100 [0.100-0.100] (one fetch per rack: 0.100)") in text
+
+
+def test_the_update_wave_counts_only_what_a_node_holding_v1_lacks():
+    # v1: config c1 and layers a, b; v2: config c2, layer a kept, layer n new (what an errata update changes).
+    v2 = fleet.Image("127.0.0.1:1/fleet/node:1", {"sha256:c2": 1_000, "sha256:a": 50_000, "sha256:n": 7_000}, 500,
+                     held=frozenset({"sha256:c1", "sha256:a", "sha256:b"}))
+    assert v2.size == 58_500
+    assert v2.delta == 500 + 1_000 + 7_000
+    results = fleet.Results(fleet.Image(v2.ref, v2.blobs, v2.manifest), update=v2)
+    assert results.image_of(fleet.Arm.UPDATE) is v2
+    assert results.image_of(fleet.Arm.WARMED).delta == 58_500
+
+
+def test_update_wave_nodes_start_from_their_own_copy_of_v1(tmp_path: Path):
+    held = tmp_path / "v1"
+    (held / "blobs/sha256").mkdir(parents=True)
+    (held / "blobs/sha256/aa").write_bytes(b"layer")
+    (held / "index.json").write_text('{"manifests": []}')
+    (held / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (tmp_path / "fleet").mkdir()
+    nodes = fleet.make_nodes(tmp_path / "fleet", 12, 10, "127.0.0.1:5000", [], held)
+    assert [n.holds for n in nodes] == [True] * 12
+    first = nodes[0].dest
+    assert (first / "blobs/sha256/aa").stat().st_ino == (held / "blobs/sha256/aa").stat().st_ino
+    (first / "index.json").write_text("rewritten by skopeo")   # written in place: must not reach v1 or the other nodes
+    assert (held / "index.json").read_text() == '{"manifests": []}'
+    assert (nodes[1].dest / "index.json").read_text() == '{"manifests": []}'
+    first_wave, rest = fleet.waves(fleet.Arm.UPDATE, nodes)
+    assert [n.index for n in first_wave] == [0, 10]
+
+
+def test_report_prints_the_update_wave_against_the_cold_wave():
+    v2 = fleet.Image("127.0.0.1:1/fleet/node:1", {"sha256:c": 1_000, "sha256:l": 99_000}, 0)
+    results = fleet.Results(v2, update=fleet.Image(v2.ref, v2.blobs, 0, frozenset({"sha256:l"})))
+    for arm, fleet_time, origin_bytes in ((fleet.Arm.ORIGIN, 10.0, 2_000_000), (fleet.Arm.WARMED, 8.0, 200_000),
+                                          (fleet.Arm.UPDATE, 2.0, 2_000)):
+        results.rounds.append(fleet.Round(arm, 20, fleet_time, tuple([1.0] * 20), origin_bytes, Counter()))
+    lines: list[str] = []
+    fleet.report(results, (20,), (fleet.Arm.ORIGIN, fleet.Arm.WARMED, fleet.Arm.UPDATE), 1, 10, 10, "1.9.3", lines.append)
+    text = "\n".join(lines)
+    assert "0.00 MB of it new to a node holding v1 (0.010)" in text
+    assert ("N=20 update/warmed: fleet time 0.250 [0.250-0.250], pull p50 1.000 [1.000-1.000], "
+            "origin bytes 0.010 [0.010-0.010]") in text
+    assert "N=20 update: bodies 0.00 MB, relay 0.00 MB, 2 x the update (manifest + blobs v1 lacks) 0.00 MB" in text

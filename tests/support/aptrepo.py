@@ -69,15 +69,21 @@ class AptRepo:
     suite: str
     key: GpgKey
 
-    def publish(self, packages: list[Deb], date: int) -> None:
-        """The suite holds exactly `packages`, its Release file dated `date` (seconds since 1970)."""
+    def publish(self, packages: list[Deb | Path], date: int) -> None:
+        """The suite holds exactly `packages` (made here, or .deb files already built), its Release file dated
+        `date` (seconds since 1970)."""
         pool = self.root / "pool" / "main"
         pool.mkdir(parents=True, exist_ok=True)
         entries = []
         for package in packages:
-            deb = pool / package.filename
-            if not deb.exists():
-                build_deb(package, pool)
+            if isinstance(package, Path):
+                deb = pool / package.name
+                if not deb.exists():
+                    shutil.copyfile(package, deb)
+            else:
+                deb = pool / package.filename
+                if not deb.exists():
+                    build_deb(package, pool)
             control = subprocess.run(["dpkg-deb", "-f", str(deb)], check=True, capture_output=True, text=True).stdout
             data = deb.read_bytes()
             entries.append(control.rstrip("\n") + f"\nFilename: pool/main/{deb.name}\nSize: {len(data)}\n"
@@ -100,3 +106,57 @@ class AptRepo:
         subprocess.run([GPG, "--homedir", str(self.key.home), "--batch", "--yes", "--pinentry-mode", "loopback",
                         "--passphrase", "", "--local-user", self.key.fingerprint, "--clearsign",
                         "--output", str(dists / "InRelease"), str(dists / "Release")], check=True, capture_output=True)
+
+
+def download_debs(sources: list[tuple[str, str]], names: list[str], directory: Path) -> dict[str, Path]:
+    """The .deb files of `names` as the (mirror URL, suite) `sources` (component main, amd64) offer them, the newest
+    version across them (what an image built from them holds), fetched by
+    `apt-get download` with an APT configuration of its own under `directory` (the host's sources and lists untouched)."""
+    state = directory / "apt"
+    (state / "lists/partial").mkdir(parents=True, exist_ok=True)
+    (state / "cache/archives/partial").mkdir(parents=True, exist_ok=True)
+    (state / "sources.list").write_text("".join(
+        f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {mirror} {suite} main\n" for mirror, suite in sources))
+    (state / "status").write_text("")
+    options = ["-o", f"Dir::Etc::SourceList={state / 'sources.list'}", "-o", "Dir::Etc::SourceParts=/nonexistent",
+               "-o", f"Dir::State::Lists={state / 'lists'}", "-o", f"Dir::State::Status={state / 'status'}",
+               "-o", f"Dir::Cache={state / 'cache'}", "-o", "APT::Architecture=amd64", "-o", "Debug::NoLocking=1",
+               "-o", "APT::Sandbox::User=root"]
+    subprocess.run(["apt-get", "-q", *options, "update"], check=True, capture_output=True, text=True)
+    subprocess.run(["apt-get", "-q", *options, "download", *names], check=True, capture_output=True, text=True, cwd=directory)
+    found = {}
+    for name in names:
+        [deb] = sorted(directory.glob(f"{name}_*.deb"))
+        found[name] = deb
+    return found
+
+
+def rebuild_deb(deb: Path, directory: Path, suffix: str, change: str, extra: bytes) -> Path:
+    """`deb` rebuilt into `directory` as a newer version (its version + `suffix`) whose file `change` has `extra`
+    appended (its md5sums line updated), everything else as it was: an errata update that changes one file.
+    Appended bytes past an ELF file's sections are never loaded, so a library or program changed so still runs."""
+    stage = directory / f".stage-{deb.name}"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(stage)], check=True, capture_output=True)
+    control = stage / "DEBIAN/control"
+    lines = control.read_text().splitlines()
+    version = next(line.split(": ", 1)[1] for line in lines if line.startswith("Version: "))
+    control.write_text("\n".join(f"Version: {version}{suffix}" if line.startswith("Version: ") else line for line in lines)
+                       + "\n")
+    target = stage / change.lstrip("/")
+    if target.is_symlink() or not target.is_file():
+        raise ValueError(f"{deb.name}: {change} is not a regular file of the package")
+    with target.open("ab") as handle:
+        handle.write(extra)
+    sums = stage / "DEBIAN/md5sums"
+    if sums.exists():
+        digest = hashlib.md5(target.read_bytes()).hexdigest()  # noqa: S324 (dpkg's own format)
+        rel = change.lstrip("/")
+        sums.write_text("".join(f"{digest}  {rel}\n" if line.endswith(f"  {rel}") else line + "\n"
+                                for line in sums.read_text().splitlines()))
+    name = subprocess.run(["dpkg-deb", "-f", str(deb), "Package"], check=True, capture_output=True, text=True).stdout.strip()
+    arch = subprocess.run(["dpkg-deb", "-f", str(deb), "Architecture"], check=True, capture_output=True, text=True).stdout.strip()
+    out = directory / f"{name}_{version.split(':')[-1]}{suffix}_{arch}.deb"
+    subprocess.run(["dpkg-deb", "--build", str(stage), str(out)], check=True, capture_output=True,
+                   env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"})
+    shutil.rmtree(stage)
+    return out
