@@ -43,3 +43,12 @@ def test_an_update_fetches_the_config_and_the_layers_v1_lacks():
     v2 = {"config": {"size": 1_000}, "layers": [{"digest": "sha256:a", "size": 10}, {"digest": "sha256:c", "size": 300}]}
     assert errata.update_bytes(v1, v2) == 1_300
     assert errata.update_bytes(v2, v2) == 1_000
+
+
+def test_docker_fetches_every_layer_above_the_first_one_it_lacks():
+    layer = {name: {"digest": f"sha256:{name}", "size": size} for name, size in (("a", 10), ("b", 20), ("c", 300), ("d", 4_000))}
+    v1 = {"config": {"size": 900}, "layers": [layer["a"], layer["b"], layer["d"]]}
+    v2 = {"config": {"size": 1_000}, "layers": [layer["a"], layer["c"], layer["d"]]}
+    assert errata.docker_update_bytes(v1, v2) == 1_000 + 300 + 4_000   # d is held, but above c
+    assert errata.update_bytes(v1, v2) == 1_000 + 300
+    assert errata.docker_update_bytes(v1, v1) == 900
