@@ -18,7 +18,7 @@ strip's rewrite of .list/.md5sums never moves them into the configuration layer.
 
 A plan layer that holds only package files (distribution, packages) is split by source package
 (`package_groups`) when the plan allows more than one layer for it: a layer per big source
-package, the small ones packed by update history, ordered by expected update rate (lowest first).
+package, the small ones packed by update history, ordered by expected update rate per byte (lowest first).
 Docker re-fetches every layer above the first one a node lacks (its download manager looks
 layers up by chain ID), so the order decides what a security update costs a Docker node;
 podman and containerd reuse any layer they hold, wherever it sits. A source package's update
@@ -288,9 +288,14 @@ def package_groups(classified: Classified, contents: tuple[LayerContent, ...], r
 
     A pair (content, source package) is one unit: its files move together when the package is updated. The
     biggest units get a layer each; the rest are packed by update-history tier (HISTORY_TIERS), so a small
-    library that is seldom updated does not share a layer with one updated every month. The order is by
-    expected update rate (NEVER_UPDATED_RATE; a packed layer's is its members' sum), then size (bigger lower), then
-    name: what changes least is lowest. Only the tree decides the groups, so the same tree gives the same layers."""
+    library that is seldom updated does not share a layer with one updated every month.
+
+    The order is for Docker, which fetches again every layer above the first one it lacks (podman and containerd
+    fetch what they lack, in any order): lowest first by expected update rate per byte (the rate: stable updates
+    so far + NEVER_UPDATED_RATE; a packed layer's is its members' sum), then bigger, then name. Swapping two
+    neighbours i below j changes the expected bytes fetched again by p_j*s_i - p_i*s_j (p: chance of an update,
+    s: size), so the order that fetches least sorts by p/s: big layers that seldom change at the bottom. Only the
+    tree decides the groups and their order, so the same tree gives the same layers."""
     sizes: dict[tuple[LayerContent, str], int] = {}
     for rel, content in classified.contents.items():
         if content in contents:
@@ -301,11 +306,12 @@ def package_groups(classified: Classified, contents: tuple[LayerContent, ...], r
     own = len(ranked)
     while own and own + len({_tier(history.get(s, 0)) for _, s in ranked[own:]}) > most:
         own -= 1
-    def rate(units) -> float:
-        return sum(history.get(source, 0) + NEVER_UPDATED_RATE for _, source in units)
+    def per_byte(units) -> float:
+        rate = sum(history.get(source, 0) + NEVER_UPDATED_RATE for _, source in units)
+        return rate / max(sum(sizes[unit] for unit in units), 1)
 
     groups = [Group(f"{content}: {source}", frozenset({(content, source)}),
-                    (rate([(content, source)]), -sizes[(content, source)], str(content), source))
+                    (per_byte([(content, source)]), -sizes[(content, source)], str(content), source))
               for content, source in ranked[:own]]
     packed: dict[int, set[tuple[LayerContent, str]]] = {}
     for content, source in ranked[own:]:
@@ -313,7 +319,7 @@ def package_groups(classified: Classified, contents: tuple[LayerContent, ...], r
     for tier, members in packed.items():
         label = HISTORY_TIERS[tier][1]
         groups.append(Group(f"{len(members)} source package{'s' if len(members) != 1 else ''} packed, {label}", frozenset(members),
-                            (rate(members), -sum(sizes[m] for m in members), "", label)))
+                            (per_byte(members), -sum(sizes[m] for m in members), "", label)))
     return sorted(groups, key=lambda group: group.order)
 
 
