@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import container_errata as errata
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "examples" / "debian12-node.yaml"
 COUNTS = [int(n) for n in os.environ.get("COUNTS", "1 4 8 16 24 40 62").split()]
@@ -70,15 +72,9 @@ def build(work: Path, name: str, version: int, container: str) -> tuple[dict, di
 
 def update_bytes(v1: tuple[dict, dict], v2: tuple[dict, dict]) -> tuple[int, int, int]:
     """(cold, podman, docker) bytes of v2 for a node holding v1 (see the module's docstring)."""
-    (m1, c1), (m2, c2) = v1, v2
-    held = {layer["digest"] for layer in m1["layers"]}
-    sizes = [layer["size"] for layer in m2["layers"]]
-    cold = m2["config"]["size"] + sum(sizes)
-    podman = m2["config"]["size"] + sum(layer["size"] for layer in m2["layers"] if layer["digest"] not in held)
-    chain1, chain2 = c1["rootfs"]["diff_ids"], c2["rootfs"]["diff_ids"]
-    first = next((i for i in range(len(chain2)) if chain2[: i + 1] != chain1[: i + 1]), len(chain2))
-    docker = m2["config"]["size"] + sum(sizes[first:])
-    return cold, podman, docker
+    (m1, _), (m2, _) = v1, v2
+    cold = m2["config"]["size"] + sum(layer["size"] for layer in m2["layers"])
+    return cold, errata.update_bytes(m1, m2), errata.docker_update_bytes(m1, m2)
 
 
 def main() -> int:
