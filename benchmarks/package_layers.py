@@ -16,7 +16,8 @@ fixes). From the two images' manifests and configs, exactly:
 No pulls: the pulls themselves, the lower bound and the peers are benchmarks/container_errata.py. This one
 chooses the count. Needs root, debootstrap and the Debian mirror; run as
     sudo BUILDER_MIRRORS="$(scripts/host-mirrors)" .venv/bin/python benchmarks/package_layers.py
-(`COUNTS="1 8 40"` picks the values).
+(`COUNTS="1 8 40"` picks the values; `--pull` also publishes every image to a registry on 127.0.0.1 and times the
+cold and the errata pulls with Docker and podman, REPS rounds, with container_errata's pullers).
 """
 from __future__ import annotations
 
@@ -77,17 +78,60 @@ def update_bytes(v1: tuple[dict, dict], v2: tuple[dict, dict]) -> tuple[int, int
     return cold, errata.update_bytes(m1, m2), errata.docker_update_bytes(m1, m2)
 
 
-def main() -> int:
+def publish(work: Path, name: str, version: int, ref: str) -> None:
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent"}
+    proc = subprocess.run([sys.executable, "-m", "builder.cli", "publish", str(work / f"{name}-v{version}.yaml"), "--to",
+                           "registry", "--out", str(work / f"out-{name}-{version}"), "--registry", ref, "--plain-http",
+                           "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"publishing {name} v{version} failed:\n{proc.stderr[-3000:]}")
+
+
+def pull_times(work: Path, names: list[str]) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """(name, puller) -> [(cold pull s, errata pull s)] per round: each v1 and v2 published to a registry on
+    127.0.0.1 and pulled by container_errata's pullers (a fresh Docker engine, a fresh podman storage) through its
+    counting relay, REPS rounds in alternating order."""
+    registry = errata.Registry(work / "registry").start()
+    relay = errata.Relay(registry.port)
+    times: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    try:
+        for name in names:
+            for version in (1, 2):
+                publish(work, name, version, f"{registry.address}/sweep/{name}:{version}")
+        for rep in range(errata.REPS):
+            for index, name in enumerate(names if rep % 2 == 0 else list(reversed(names))):
+                for puller in ("docker", "podman"):
+                    v1, v2 = f"{relay.address}/sweep/{name}:1", f"{relay.address}/sweep/{name}:2"
+                    base = work / f"pull-{rep}-{index}-{puller}"
+                    if puller == "docker":
+                        (cold, _), (update, _), _ = errata.docker_pair(base, relay, v1, v2)
+                    else:
+                        (cold, _), (update, _), _ = errata.podman_pair(base, relay, v1, v2, partial=False)
+                    times.setdefault((name, puller), []).append((cold, update))
+                    say(f"round {rep + 1}: {name} ({puller}): cold {cold:.2f} s, errata {update:.2f} s")
+    finally:
+        relay.stop()
+        registry.stop()
+    return times
+
+
+def main(argv: list[str] = sys.argv[1:]) -> int:
+    pull = "--pull" in argv
     if os.geteuid() != 0:
         say("needs root (debootstrap)")
         return 2
     rows = []
+    times = {}
     with tempfile.TemporaryDirectory(prefix="bench-package-layers.") as work:
         subjects = [("four layers", FOUR)] + [(f"package_layers: {n}", f"  package_layers: {n}\n") for n in COUNTS]
+        names = []
         for label, container in subjects:
             name = re.sub(r"\W+", "-", label).strip("-")
+            names.append(name)
             v1, v2 = build(Path(work), name, 1, container), build(Path(work), name, 2, container)
             rows.append((label, len(v2[0]["layers"]), *update_bytes(v1, v2)))
+        if pull:
+            times = pull_times(Path(work), names)
     four = rows[0]
     print("the mirror's errata (v1: bookworm; v2: + bookworm-security), examples/debian12-node.yaml, gzip; bytes exact "
           "from the manifests")
@@ -96,6 +140,19 @@ def main() -> int:
     for label, layers, cold, podman, docker in rows:
         print(f"{label:22} {layers:6d} {cold / 1e6:8.2f} {podman / 1e6:10.2f} {podman / four[3]:8.3f} {docker / 1e6:10.2f} "
               f"{docker / four[4]:8.3f} {cold / four[2]:12.4f}")
+    if times:
+        print(f"pull times: cold pull of v1, then the errata pull of v2 into that store; {errata.REPS} alternating rounds, "
+              "median [min-max] s, and the median's ratio to four layers'")
+        print(f"{'plan':22} {'puller':7} {'cold s':>18} {'vs four':>8} {'errata s':>18} {'vs four':>8}")
+        for (label, *_), name in zip(rows, names, strict=True):
+            for puller in ("docker", "podman"):
+                cold = [c for c, _ in times[(name, puller)]]
+                update = [u for _, u in times[(name, puller)]]
+                four_cold = [c for c, _ in times[(names[0], puller)]]
+                four_update = [u for _, u in times[(names[0], puller)]]
+                median = errata.statistics.median
+                print(f"{label:22} {puller:7} {errata.spread(cold):>18} {median(cold) / median(four_cold):8.3f} "
+                      f"{errata.spread(update):>18} {median(update) / median(four_update):8.3f}")
     return 0
 
 
