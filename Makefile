@@ -15,7 +15,7 @@ TEST_PACKAGES := shellcheck gnupg iproute2 createrepo-c dosfstools isolinux pxel
 TEST_SERVICES := docker.service docker.socket docker-registry.service containerd.service \
 	podman.socket podman.service podman-restart.service podman-auto-update.timer
 
-.PHONY: examples test test-fast lint bench bench-container bench-errata bench-fleet bench-qcow2 bench-refresh el-mirror-check deps test-deps venv clean
+.PHONY: examples test test-fast lint bench bench-container bench-errata bench-layers bench-fleet bench-qcow2 bench-refresh el-mirror-check deps test-deps venv clean
 
 # The examples name an internal mirror (as users' specs do); here they are built from the mirror this
 # host's APT sources name (BUILDER_MIRRORS: see README). An explicit BUILDER_MIRRORS wins.
@@ -74,6 +74,9 @@ bench-container: venv ## our image (one layer, the layer plan, zstd) vs a conven
 
 bench-errata: venv ## the monthly errata update (the mirror's bookworm-security, a synthetic set): bytes and time against the lower bound and the peers (root, ~40 min)
 	REPS=$${REPS:-2} $(BIN)/python benchmarks/container_errata.py
+
+bench-layers: venv ## how many package layers: the errata bytes and the cold and errata pull times per container.package_layers (root, ~20 min)
+	REPS=$${REPS:-2} $(BIN)/python benchmarks/package_layers.py --pull
 
 bench-fleet: venv ## 20 and 50 nodes pre-pull our image from one origin registry and through a pull-through mirror per rack (root, ~10 min)
 	$(BIN)/python benchmarks/fleet_prepull.py
