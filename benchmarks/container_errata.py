@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from container_layers import CLEANUP, conventional_dockerfile  # noqa: E402
+from container_layers import CLEANUP, conventional_dockerfile, run, say  # noqa: E402
 from fleet_prepull import CountingProxy  # noqa: E402
 from support.aptrepo import AptRepo, download_debs, rebuild_deb  # noqa: E402
 from support.engines import Engine, Registry  # noqa: E402
@@ -99,17 +99,6 @@ SYNTHETIC = {
 SUFFIX = "+errata1"
 APPENDED = b"\0builder synthetic errata\0" * 64
 MB = 1e6
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def run(*argv: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, **kwargs)
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(argv[:5])}... failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return proc
 
 
 # ---- what this checkout can build ----
