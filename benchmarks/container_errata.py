@@ -18,19 +18,18 @@ Subjects, each v1 and v2: builder's images with today's four layers (`container.
 one value for v1 and v2 (plan-epoch, mirror set: the image's date otherwise moves with the mirror state, and every
 mtime clamped to it), one layer, each gzip; the package-grouped plan in zstd and in zstd:chunked;
 and the peers of benchmarks/container_layers.py (mirror set only: a conventional Dockerfile, the same flattened by
-export/import, and squash-with-cleanup). A subject whose spec field this checkout does not have yet is left out
-and said so.
+export/import, and squash-with-cleanup). `--subjects` picks some; those left out are said so.
 
 The lower bound: every path of v2 whose content, mode, owner, link target or xattrs differ from v1, or which is
 new (package files and package state alike), written by builder's own deterministic tar writer (layer.write_layer
 with the list of those paths) as one blob compressed the same way (gzip; zstd for the zstd subjects): what a
 perfect file-level update sends. Paths v1 has and v2 has not are counted (they would be whiteouts).
 
-Every image goes to one registry on 127.0.0.1 behind a counting relay. Pullers: Docker (a fresh engine; gzip
+Every image goes to one registry on 127.0.0.1 behind a counting HTTP proxy (tests/support/countingproxy.py). Pullers: Docker (a fresh engine; gzip
 only), podman into a fresh overlay storage, and podman with `enable_partial_images` (zstd:chunked only). In each
 store v1 is pulled (the cold pull, timed), then v2 (the errata update, timed). Bytes: exact from the manifests
-(the config and the layers v1 does not have) and measured: what the relay sent to the puller during the pull
-(manifests, range requests and HTTP headers included). REPS alternating rounds (default 2).
+(the config and the layers v1 does not have; by chain for Docker) and measured: the response bodies the proxy
+sent to the puller during the pull (manifests and range requests included, HTTP headers not). REPS alternating rounds (default 2).
 
 Needs root, dockerd, docker-registry, podman, debootstrap, dpkg-deb, gpg and the Debian mirror; run as
     sudo BUILDER_MIRRORS="$(scripts/host-mirrors)" REPS=2 .venv/bin/python benchmarks/container_errata.py
@@ -39,7 +38,6 @@ Needs root, dockerd, docker-registry, podman, debootstrap, dpkg-deb, gpg and the
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime
 import filecmp
@@ -51,7 +49,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -63,8 +60,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from container_layers import CLEANUP, conventional_dockerfile, run, say  # noqa: E402
-from fleet_prepull import CountingProxy  # noqa: E402
 from support.aptrepo import AptRepo, download_debs, rebuild_deb  # noqa: E402
+from support.countingproxy import CountingProxy  # noqa: E402
 from support.engines import Engine, Registry  # noqa: E402
 from support.mirror import EXAMPLE_MIRROR, MIRRORS, debian_mirror  # noqa: E402
 from support.rpmrepo import GpgKey, serve  # noqa: E402
@@ -76,7 +73,6 @@ from builder.bootstrap.definition import image_definition  # noqa: E402
 from builder.container.image import blob_path, read_layout  # noqa: E402
 from builder.container.layer import tree_entries, write_layer  # noqa: E402
 from builder.spec import Compression, load_spec_text  # noqa: E402
-from builder.spec.model import ContainerSettings  # noqa: E402
 
 SPEC = ROOT / "examples" / "debian12-node.yaml"
 REPS = int(os.environ.get("REPS", "2"))
@@ -101,16 +97,6 @@ APPENDED = b"\0builder synthetic errata\0" * 64
 MB = 1e6
 
 
-# ---- what this checkout can build ----
-
-def has_package_layers() -> bool:
-    return "package_layers" in getattr(ContainerSettings, "model_fields", {}) or hasattr(ContainerSettings, "package_layers")
-
-
-def has_chunked() -> bool:
-    return any(c.value == "zstd:chunked" for c in Compression)
-
-
 @dataclass
 class Subject:
     """One image built twice (v1, v2) and pulled by its pullers."""
@@ -131,39 +117,32 @@ class Subject:
     def ref(self, address: str, version: int) -> str:
         return f"{address}/bench/{self.name}:{version}"
 
+    def lower_bound(self, bound: LowerBound) -> int:
+        """The lower bound's blob in this subject's compression (zstd:chunked against plain zstd)."""
+        return bound.blobs["zstd" if self.compression.startswith("zstd") else "gzip"]
+
 
 @dataclass
 class Pulls:
     cold: list[float] = field(default_factory=list)
     update: list[float] = field(default_factory=list)
-    cold_bytes: list[int] = field(default_factory=list)     # measured at the relay
+    cold_bytes: list[int] = field(default_factory=list)     # measured at the proxy
     update_bytes: list[int] = field(default_factory=list)
     partial: list[int] = field(default_factory=list)         # layers podman said it pulled partially, in the update
 
 
-def subjects_for(errata: str) -> tuple[list[Subject], list[str]]:
-    """The subjects this checkout can build for `errata`, and what is left out and why."""
-    missing = []
-    subjects = []
-    if has_package_layers():
-        subjects += [Subject("four", f"  layers: {FOUR_LAYERS}\n  package_layers: 1\n"), Subject("plan")]
-    else:
-        subjects.append(Subject("four"))
-        missing.append("plan: container.package_layers is not in this checkout (the default is today's four layers)")
+def subjects_for(errata: str) -> list[Subject]:
+    """The subjects of `errata` (the peers and the subjects about the mirror's moving date: the mirror set only)."""
+    subjects = [Subject("four", f"  layers: {FOUR_LAYERS}\n  package_layers: 1\n"), Subject("plan")]
     if errata == "mirror":
         subjects.append(Subject("one", f"  layers: {ONE_LAYER}\n"))
-        if has_package_layers():   # the plan with the date held still: what the moving date alone costs
-            subjects.append(Subject("plan-epoch", epoch=FIXED_EPOCH))
-    plan = "plan" if has_package_layers() else "four"
-    subjects.append(Subject(f"{plan}-zstd", "  compression: zstd\n", compression="zstd", pullers=("podman",)))
-    if has_chunked():
-        subjects.append(Subject(f"{plan}-chunked", "  compression: zstd:chunked\n", compression="zstd:chunked",
-                                pullers=("podman", "partial")))
-    else:
-        missing.append("zstd:chunked: Compression.ZSTD_CHUNKED is not in this checkout (no partial pull measured)")
+        subjects.append(Subject("plan-epoch", epoch=FIXED_EPOCH))   # the date held still: what the moving date costs
+    subjects.append(Subject("plan-zstd", "  compression: zstd\n", compression="zstd", pullers=("podman",)))
+    subjects.append(Subject("plan-chunked", "  compression: zstd:chunked\n", compression="zstd:chunked",
+                            pullers=("podman", "partial")))
     if errata == "mirror":
         subjects += [Subject(name, peer=True) for name in ("conventional", "flatten", "squash")]
-    return subjects, missing
+    return subjects
 
 
 # ---- the errata sets ----
@@ -378,49 +357,29 @@ def runs_the_changed_files(root: Path) -> list[str]:
 
 # ---- pulling ----
 
-class Relay:
-    """fleet_prepull's counting TCP relay, on 127.0.0.1 in front of `upstream`, run in a thread of its own."""
-
-    def __init__(self, upstream: int):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.proxy = asyncio.run_coroutine_threadsafe(CountingProxy(upstream).start(), self.loop).result(30)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.proxy.port}"
-
-    @property
-    def bytes_sent(self) -> int:
-        return self.proxy.served
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.proxy.close(), self.loop).result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
-
-
-def timed(relay: Relay, pull) -> tuple[float, int, object]:
-    sent = relay.bytes_sent
+def timed(proxy: CountingProxy, pull) -> tuple[float, int, object]:
+    sent = proxy.bytes_sent
     start = time.perf_counter()
     answer = pull()
     seconds = time.perf_counter() - start
-    time.sleep(0.2)  # the relay's last chunks
-    return seconds, relay.bytes_sent - sent, answer
+    time.sleep(0.2)  # the proxy's last chunks
+    return seconds, proxy.bytes_sent - sent, answer
 
 
-def docker_pair(base: Path, relay: Relay, v1: str, v2: str) -> tuple[tuple[float, int], tuple[float, int]]:
+Pair = tuple[tuple[float, int], tuple[float, int], int]   # (cold s, bytes), (errata s, bytes), partial blobs
+
+
+def docker_pair(base: Path, proxy: CountingProxy, v1: str, v2: str) -> Pair:
     engine = Engine(base).start()
     try:
-        cold = timed(relay, lambda: engine.docker("pull", "-q", v1))
-        update = timed(relay, lambda: engine.docker("pull", "-q", v2))
+        cold = timed(proxy, lambda: engine.docker("pull", "-q", v1))
+        update = timed(proxy, lambda: engine.docker("pull", "-q", v2))
         return cold[:2], update[:2], 0
     finally:
         engine.stop()
 
 
-def podman_pair(base: Path, relay: Relay, v1: str, v2: str, partial: bool) -> tuple[tuple[float, int], tuple[float, int]]:
+def podman_pair(base: Path, proxy: CountingProxy, v1: str, v2: str, partial: bool) -> Pair:
     runroot = Path(tempfile.mkdtemp(prefix="errata-run."))  # podman wants a short runroot
     conf = base / "storage.conf"
     base.mkdir(parents=True)
@@ -432,19 +391,19 @@ def podman_pair(base: Path, relay: Relay, v1: str, v2: str, partial: bool) -> tu
     podman = ["podman", "--root", str(base / "storage"), "--runroot", str(runroot), "--storage-driver", "overlay"]
     pull = [*podman, *(["--log-level=debug"] if partial else []), "pull", "-q", "--tls-verify=false"]
     try:
-        cold = timed(relay, lambda: run(*pull, v1, env=env, timeout=900))
-        update = timed(relay, lambda: run(*pull, v2, env=env, timeout=900))
+        cold = timed(proxy, lambda: run(*pull, v1, env=env, timeout=900))
+        update = timed(proxy, lambda: run(*pull, v2, env=env, timeout=900))
         return cold[:2], update[:2], update[2].stderr.count("Retrieved partial blob")
     finally:
         subprocess.run([*podman, "system", "reset", "--force"], capture_output=True, check=False, env=env)
         subprocess.run(["rm", "-rf", str(base), str(runroot)], check=False)
 
 
-def pull_pair(puller: str, base: Path, relay: Relay, subject: Subject):
-    v1, v2 = subject.ref(relay.address, 1), subject.ref(relay.address, 2)
+def pull_pair(puller: str, base: Path, proxy: CountingProxy, subject: Subject) -> Pair:
+    v1, v2 = subject.ref(proxy.address, 1), subject.ref(proxy.address, 2)
     if puller == "docker":
-        return docker_pair(base, relay, v1, v2)
-    return podman_pair(base, relay, v1, v2, partial=puller == "partial")
+        return docker_pair(base, proxy, v1, v2)
+    return podman_pair(base, proxy, v1, v2, partial=puller == "partial")
 
 
 # ---- the report ----
@@ -488,58 +447,50 @@ def report(result: SetResult, out=print) -> None:
     out(f"lower bound: {bound.paths} paths of v2 new or changed ({bound.regular_bytes / MB:.2f} MB of file content), "
         f"{bound.removed} removed (whiteouts, not counted); one tar: gzip {bound.blobs['gzip']:,d} bytes, "
         f"zstd {bound.blobs['zstd']:,d} bytes")
-    out(f"pulls through a counting relay from a registry on 127.0.0.1 (docker {docker}: fresh engine; podman {podman}: "
+    out(f"pulls through a counting proxy from a registry on 127.0.0.1 (docker {docker}: fresh engine; podman {podman}: "
         f"fresh overlay storage; partial: podman with enable_partial_images), {REPS} alternating rounds; median [min-max]")
     out("errata bytes by the manifests: by digest (podman, containerd: the layers v1 lacks) and by chain (Docker 20.10:"
         " every layer above the first one v1 lacks)")
     out(f"{'image':14} {'comp':12} {'layers':>7} {'cold MB':>8} {'by digest':>13} {'/ lower bound':>13} "
         f"{'by chain':>13} {'/ lower bound':>13} {'manifest v2':>20}")
     for subject in result.subjects:
-        lb = bound.blobs["zstd" if subject.compression.startswith("zstd") else "gzip"]
+        lb = subject.lower_bound(bound)
         out(f"{subject.name:14} {subject.compression:12} {subject.layers[0]:3d}/{subject.layers[1]:<3d} "
             f"{subject.cold_bytes / MB:8.2f} {subject.update_bytes:13,d} {subject.update_bytes / lb:13.2f} "
             f"{subject.docker_update_bytes:13,d} {subject.docker_update_bytes / lb:13.2f} {subject.digests[1][:20]:>20}")
-    out(f"{'image':14} {'puller':8} {'cold pull s':>20} {'cold MB (relay)':>16} {'errata pull s':>20} "
-        f"{'errata bytes (relay)':>22} {'/ lower bound':>13}")
+    out(f"{'image':14} {'puller':8} {'cold pull s':>20} {'cold MB (proxy)':>16} {'errata pull s':>20} "
+        f"{'errata bytes (proxy)':>22} {'/ lower bound':>13}")
     for subject in result.subjects:
-        lb = bound.blobs["zstd" if subject.compression.startswith("zstd") else "gzip"]
+        lb = subject.lower_bound(bound)
         for puller, p in subject.pulls.items():
             out(f"{subject.name:14} {puller:8} {spread(p.cold):>20} {spread(p.cold_bytes, MB):>16} {spread(p.update):>20} "
                 f"{median(p.update_bytes) if p.update_bytes else 0:22,.0f} "
                 f"{(median(p.update_bytes) / lb) if p.update_bytes else 0:13.2f}"
                 + (f"  (podman: 'Retrieved partial blob' x {min(p.partial)}-{max(p.partial)})" if puller == "partial" else ""))
     out("targets (issue 20):")
-    plan = s.get("plan") or s["four"]
-    label = plan.name if "plan" in s else "four (no package-grouped plan in this checkout)"
     lb_gzip, lb_zstd = bound.blobs["gzip"], bound.blobs["zstd"]
-    if "docker" in plan.pulls and plan.pulls["docker"].update_bytes:
-        out(f"  errata bytes, gzip plan ({label}), Docker: manifests {verdict(plan.docker_update_bytes / lb_gzip, 1.5)}, "
-            f"relay {verdict(median(plan.pulls['docker'].update_bytes) / lb_gzip, 1.5)} x the lower bound")
-    chunked = next((x for x in result.subjects if x.compression == "zstd:chunked"), None)
-    if chunked is not None and chunked.pulls.get("partial") and chunked.pulls["partial"].update_bytes:
-        out(f"  errata bytes, zstd:chunked, podman partial pull (relay): "
+
+    def cold_time(a: Subject, puller: str, b: Subject, b_puller: str) -> float:
+        return median(a.pulls[puller].cold) / median(b.pulls[b_puller].cold)
+
+    plan, four, squash = s.get("plan"), s.get("four"), s.get("squash")
+    if plan is not None and "docker" in plan.pulls:
+        out(f"  errata bytes, gzip plan, Docker: manifests {verdict(plan.docker_update_bytes / lb_gzip, 1.5)}, "
+            f"proxy {verdict(median(plan.pulls['docker'].update_bytes) / lb_gzip, 1.5)} x the lower bound")
+    chunked = s.get("plan-chunked")
+    if chunked is not None and "partial" in chunked.pulls:
+        out(f"  errata bytes, zstd:chunked, podman partial pull (proxy): "
             f"{verdict(median(chunked.pulls['partial'].update_bytes) / lb_zstd, 1.2)} x the lower bound")
-    else:
-        out("  errata bytes, zstd:chunked partial pull: not measured (no zstd:chunked in this checkout)")
-    if "plan" in s:
-        four = s["four"]
+    if plan is not None and four is not None:
         out(f"  cold bytes, plan / four (gzip): {verdict(plan.cold_bytes / four.cold_bytes, 1.05)}")
-        for puller in ("docker", "podman"):
-            if plan.pulls.get(puller) and four.pulls.get(puller):
-                out(f"  cold time, plan / four (gzip, {puller}): "
-                    f"{verdict(median(plan.pulls[puller].cold) / median(four.pulls[puller].cold), 1.05)}")
-    else:
-        out("  cold pull against today's four layers: not measured (no package-grouped plan in this checkout)")
-    if "squash" in s:
-        squash = s["squash"]
-        for subject in result.subjects:
-            if not subject.compression.startswith("zstd"):
-                continue
-            for puller in ("podman", "partial"):
-                if subject.pulls.get(puller):
-                    out(f"  {subject.name} ({puller}) vs squash (podman): cold time "
-                        f"{verdict(median(subject.pulls[puller].cold) / median(squash.pulls['podman'].cold), 0.7)}, "
-                        f"cold bytes {verdict(subject.cold_bytes / squash.cold_bytes, 0.6)}")
+        for puller in (p for p in ("docker", "podman") if p in plan.pulls and p in four.pulls):
+            out(f"  cold time, plan / four (gzip, {puller}): {verdict(cold_time(plan, puller, four, puller), 1.05)}")
+    if squash is not None:
+        for subject in (x for x in result.subjects if x.compression.startswith("zstd")):
+            for puller in (p for p in ("podman", "partial") if p in subject.pulls):
+                out(f"  {subject.name} ({puller}) vs squash (podman): cold time "
+                    f"{verdict(cold_time(subject, puller, squash, 'podman'), 0.7)}, "
+                    f"cold bytes {verdict(subject.cold_bytes / squash.cold_bytes, 0.6)}")
     if result.twice:
         name, manifest, layers = result.twice
         out(f"  same digest twice ({name} v2 built again): manifest {'same' if manifest else 'DIFFERENT'}, "
@@ -550,12 +501,11 @@ def report(result: SetResult, out=print) -> None:
 
 def measure_set(errata: str, work: Path, env: dict[str, str], twice: bool, only: Sequence[str] = ()) -> SetResult:
     work.mkdir(parents=True)
-    subjects, missing = subjects_for(errata)
-    if only:
-        missing += [f"{s.name}: not asked for (--subjects)" for s in subjects if s.name not in only]
-        subjects = [s for s in subjects if s.name in only]
+    subjects = subjects_for(errata)
+    missing = [f"{s.name}: not asked for (--subjects)" for s in subjects if only and s.name not in only]
+    subjects = [s for s in subjects if not only or s.name in only]
     registry = Registry(work / "registry").start()
-    relay = Relay(registry.port)
+    proxy = CountingProxy.start(registry.address)
     keys = None
     cleanup = contextlib.ExitStack()
     try:
@@ -601,7 +551,7 @@ def measure_set(errata: str, work: Path, env: dict[str, str], twice: bool, only:
             for index, subject in enumerate(order):
                 for puller, p in subject.pulls.items():
                     (cold, cold_bytes), (update, update_bytes_), partial = pull_pair(
-                        puller, work / f"pull-{rep}-{index}-{puller}", relay, subject)
+                        puller, work / f"pull-{rep}-{index}-{puller}", proxy, subject)
                     p.partial.append(partial)
                     p.cold.append(cold)
                     p.cold_bytes.append(cold_bytes)
@@ -612,7 +562,7 @@ def measure_set(errata: str, work: Path, env: dict[str, str], twice: bool, only:
         return SetResult(errata, subjects, missing, bound, differ, len(versions), proof, result_twice)
     finally:
         cleanup.close()
-        relay.stop()
+        proxy.stop()
         registry.stop()
 
 

@@ -48,7 +48,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from container_errata import mirror_specs  # noqa: E402
 from support.engines import Registry  # noqa: E402
 from support.processes import free_port  # noqa: E402
 
@@ -522,13 +524,10 @@ def publish_image(work: Path, origin: Registry, built: Path | None, spec: Path =
 
 
 def last_months_spec(work: Path) -> Path:
-    """The example spec with its `bookworm` repository alone: the image a node holds before this month's errata
-    (`bookworm-updates` and `bookworm-security`), as benchmarks/container_errata.py builds its v1."""
-    text = SPEC.read_text()
-    security = text[text.index("  - name: debian-security\n"):text.index("\nhostname:")]
+    """The example spec with its `bookworm` repository alone: the image a node holds before this month's errata,
+    benchmarks/container_errata.py's v1 (mirror_specs)."""
     spec = work / SPEC.name
-    spec.write_text(text.replace("suites: [bookworm, bookworm-updates]", "suites: [bookworm]").replace(security, "")
-                    .replace("repos:\n\n", "repos:\n"))
+    spec.write_text(mirror_specs()[0])
     return spec
 
 

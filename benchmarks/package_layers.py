@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -32,43 +31,27 @@ from pathlib import Path
 
 import container_errata as errata
 
+from builder.container.image import read_layout
+
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = ROOT / "examples" / "debian12-node.yaml"
 COUNTS = [int(n) for n in os.environ.get("COUNTS", "1 4 8 16 24 40 62").split()]
-FOUR = "  layers: [[distribution], [packages], [package-state], [configuration]]\n  package_layers: 1\n"
-SECURITY = re.compile(r"  - name: debian-security\n(    .*\n)+")
+FOUR = f"  layers: {errata.FOUR_LAYERS}\n  package_layers: 1\n"
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def spec_text(version: int, container: str) -> str:
-    text = SPEC.read_text()
-    if version == 1:
-        text, found = SECURITY.subn("", text)
-        if found != 1:
-            raise SystemExit(f"{SPEC}: no debian-security repository to leave out of v1")
-    return text.replace("container:\n", "container:\n" + container, 1)
-
-
-def build(work: Path, name: str, version: int, container: str) -> tuple[dict, dict]:
-    """(manifest, config) of the image built from the variant."""
-    spec = work / f"{name}-v{version}.yaml"
-    spec.write_text(spec_text(version, container))
-    out = work / f"out-{name}-{version}"
+def build(work: Path, subject: errata.Subject, version: int) -> tuple[dict, dict]:
+    """(manifest, config) of `subject`'s image built from the mirror set's version."""
+    spec = work / f"{subject.name}-v{version}.yaml"
+    spec.write_text(errata.with_container(errata.mirror_specs()[version - 1], subject.extra))
+    out = work / f"out-{subject.name}-{version}"
     env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent"}
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "builder.cli", "build", str(spec), "--only", "container", "--out", str(out),
                            "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise SystemExit(f"building {spec.name} failed:\n{proc.stderr[-3000:]}")
-    say(f"built {name} v{version} in {time.perf_counter() - start:.0f} s")
-    oci = out / "debian12-node" / "container" / "oci"
-    index = json.loads((oci / "index.json").read_text())
-    manifest = json.loads((oci / "blobs" / "sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
-    config = json.loads((oci / "blobs" / "sha256" / manifest["config"]["digest"].split(":")[1]).read_text())
-    return manifest, config
+    errata.say(f"built {subject.name} v{version} in {time.perf_counter() - start:.0f} s")
+    _, manifest, config = read_layout(out / "debian12-node" / "container" / "oci")
+    return manifest, json.loads(config)
 
 
 def update_bytes(v1: tuple[dict, dict], v2: tuple[dict, dict]) -> tuple[int, int, int]:
@@ -78,39 +61,36 @@ def update_bytes(v1: tuple[dict, dict], v2: tuple[dict, dict]) -> tuple[int, int
     return cold, errata.update_bytes(m1, m2), errata.docker_update_bytes(m1, m2)
 
 
-def publish(work: Path, name: str, version: int, ref: str) -> None:
+def publish(work: Path, subject: errata.Subject, version: int, address: str) -> None:
     env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent"}
-    proc = subprocess.run([sys.executable, "-m", "builder.cli", "publish", str(work / f"{name}-v{version}.yaml"), "--to",
-                           "registry", "--out", str(work / f"out-{name}-{version}"), "--registry", ref, "--plain-http",
-                           "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-m", "builder.cli", "publish", str(work / f"{subject.name}-v{version}.yaml"),
+                           "--to", "registry", "--out", str(work / f"out-{subject.name}-{version}"), "--registry",
+                           subject.ref(address, version), "--plain-http", "--quiet"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if proc.returncode:
-        raise SystemExit(f"publishing {name} v{version} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"publishing {subject.name} v{version} failed:\n{proc.stderr[-3000:]}")
 
 
-def pull_times(work: Path, names: list[str]) -> dict[tuple[str, str], list[tuple[float, float]]]:
+def pull_times(work: Path, subjects: list[errata.Subject]) -> dict[tuple[str, str], list[tuple[float, float]]]:
     """(name, puller) -> [(cold pull s, errata pull s)] per round: each v1 and v2 published to a registry on
     127.0.0.1 and pulled by container_errata's pullers (a fresh Docker engine, a fresh podman storage) through its
-    counting relay, REPS rounds in alternating order."""
+    counting proxy, REPS rounds in alternating order."""
     registry = errata.Registry(work / "registry").start()
-    relay = errata.Relay(registry.port)
+    proxy = errata.CountingProxy.start(registry.address)
     times: dict[tuple[str, str], list[tuple[float, float]]] = {}
     try:
-        for name in names:
+        for subject in subjects:
             for version in (1, 2):
-                publish(work, name, version, f"{registry.address}/sweep/{name}:{version}")
+                publish(work, subject, version, registry.address)
         for rep in range(errata.REPS):
-            for index, name in enumerate(names if rep % 2 == 0 else list(reversed(names))):
+            for index, subject in enumerate(subjects if rep % 2 == 0 else list(reversed(subjects))):
                 for puller in ("docker", "podman"):
-                    v1, v2 = f"{relay.address}/sweep/{name}:1", f"{relay.address}/sweep/{name}:2"
-                    base = work / f"pull-{rep}-{index}-{puller}"
-                    if puller == "docker":
-                        (cold, _), (update, _), _ = errata.docker_pair(base, relay, v1, v2)
-                    else:
-                        (cold, _), (update, _), _ = errata.podman_pair(base, relay, v1, v2, partial=False)
-                    times.setdefault((name, puller), []).append((cold, update))
-                    say(f"round {rep + 1}: {name} ({puller}): cold {cold:.2f} s, errata {update:.2f} s")
+                    (cold, _), (update, _), _ = errata.pull_pair(puller, work / f"pull-{rep}-{index}-{puller}", proxy,
+                                                                 subject)
+                    times.setdefault((subject.name, puller), []).append((cold, update))
+                    errata.say(f"round {rep + 1}: {subject.name} ({puller}): cold {cold:.2f} s, errata {update:.2f} s")
     finally:
-        relay.stop()
+        proxy.stop()
         registry.stop()
     return times
 
@@ -118,20 +98,19 @@ def pull_times(work: Path, names: list[str]) -> dict[tuple[str, str], list[tuple
 def main(argv: list[str] = sys.argv[1:]) -> int:
     pull = "--pull" in argv
     if os.geteuid() != 0:
-        say("needs root (debootstrap)")
+        errata.say("needs root (debootstrap)")
         return 2
     rows = []
     times = {}
     with tempfile.TemporaryDirectory(prefix="bench-package-layers.") as work:
-        subjects = [("four layers", FOUR)] + [(f"package_layers: {n}", f"  package_layers: {n}\n") for n in COUNTS]
-        names = []
-        for label, container in subjects:
-            name = re.sub(r"\W+", "-", label).strip("-")
-            names.append(name)
-            v1, v2 = build(Path(work), name, 1, container), build(Path(work), name, 2, container)
+        labels = ["four layers"] + [f"package_layers: {n}" for n in COUNTS]
+        subjects = [errata.Subject("four-layers", FOUR)] + [errata.Subject(f"package-layers-{n}", f"  package_layers: {n}\n")
+                                                            for n in COUNTS]
+        for label, subject in zip(labels, subjects, strict=True):
+            v1, v2 = build(Path(work), subject, 1), build(Path(work), subject, 2)
             rows.append((label, len(v2[0]["layers"]), *update_bytes(v1, v2)))
         if pull:
-            times = pull_times(Path(work), names)
+            times = pull_times(Path(work), subjects)
     four = rows[0]
     print("the mirror's errata (v1: bookworm; v2: + bookworm-security), examples/debian12-node.yaml, gzip; bytes exact "
           "from the manifests")
@@ -144,6 +123,7 @@ def main(argv: list[str] = sys.argv[1:]) -> int:
         print(f"pull times: cold pull of v1, then the errata pull of v2 into that store; {errata.REPS} alternating rounds, "
               "median [min-max] s, and the median's ratio to four layers'")
         print(f"{'plan':22} {'puller':7} {'cold s':>18} {'vs four':>8} {'errata s':>18} {'vs four':>8}")
+        names = [subject.name for subject in subjects]
         for (label, *_), name in zip(rows, names, strict=True):
             for puller in ("docker", "podman"):
                 cold = [c for c, _ in times[(name, puller)]]
