@@ -172,6 +172,7 @@ UNIT = register(Unit(
     booted=booted,
     not_applicable=in_container("a container is reached through its runtime, not sshd "
                                 "(set container.sshd: true to keep sshd)"),
-    kept_by="container.sshd", packages=lambda b: ("openssh-server",), package_order=10,
+    kept_by="container.sshd", kept=lambda spec: bool(spec.container and spec.container.sshd),
+    packages=lambda b: ("openssh-server",), package_order=10,
     owns=(SSHD_CONFIG, SSHD_DROPIN.rsplit("/", 1)[0] + "/"),
 ))

@@ -61,7 +61,9 @@ class Unit:
     not_applicable: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Context -> why the item has no meaning there: the script skips it and the checks report n/a."""
     kept_by: str = ""
-    """A spec setting (a dotted path, like container.sshd) that, when true, keeps the item where it would not apply."""
+    """The spec setting (its dotted path, like container.sshd) that keeps the item where it would not apply, for the docs."""
+    kept: Callable[[Spec], bool] | None = None
+    """Whether that setting is on in a spec."""
     packages: Callable[[BaselineView], Sequence[str]] = _no_packages
     """Packages the baseline installs for this item: left out where it does not apply."""
     package_order: int = 100
@@ -95,6 +97,8 @@ def register(unit: Unit) -> Unit:
     """Add an item (its module calls this when imported); the script runs it after those registered before."""
     if any(u.name == unit.name for u in _REGISTER):
         raise ValueError(f"a baseline item named {unit.name} is registered already")
+    if bool(unit.kept_by) != (unit.kept is not None):
+        raise ValueError(f"baseline item {unit.name}: kept_by names the setting that `kept` reads: give both or neither")
     if not (unit.steps or unit.no_step) or not (unit.check or unit.no_check):
         raise ValueError(f"baseline item {unit.name}: give it a step and a check, or say why it has none")
     _REGISTER.append(unit)
@@ -130,14 +134,7 @@ def not_applicable_items(spec: Spec, context: str) -> dict[str, str]:
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {', '.join(CONTEXTS)}")
     return {u.name: u.not_applicable[context] for u in _REGISTER
-            if context in u.not_applicable and not (u.kept_by and _setting(spec, u.kept_by))}
-
-
-def _setting(spec: Spec, path: str) -> object:
-    value: object = spec
-    for name in path.split("."):
-        value = getattr(value, name, None)
-    return value
+            if context in u.not_applicable and not (u.kept is not None and u.kept(spec))}
 
 
 def items_in(context: str) -> tuple[Unit, ...]:
