@@ -2,7 +2,6 @@
 firewalld)."""
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterator
 from shlex import quote
 from typing import TYPE_CHECKING
@@ -68,11 +67,11 @@ def _masked(c: Check, unit: str) -> bool:
 
 def booted(b: BaselineView, guest: Guest) -> Iterator[Result]:
     for unit in services_enabled(b):
-        state = guest.shell(f"systemctl is-enabled {shlex.quote(unit)}; systemctl is-active {shlex.quote(unit)}").out.split()
+        state = guest.shell(f"systemctl is-enabled {quote(unit)}; systemctl is-active {quote(unit)}").out.split()
         yield (passed(NAME, f"{unit} is enabled and active") if state[:2] == ["enabled", "active"]
                else failed(NAME, f"{unit} is {'/'.join(state) or 'unknown'}, expected enabled/active"))
     for unit in services_disabled(b):
-        state = guest.shell(f"systemctl is-enabled {shlex.quote(unit)}; systemctl is-active {shlex.quote(unit)}").out.split()
+        state = guest.shell(f"systemctl is-enabled {quote(unit)}; systemctl is-active {quote(unit)}").out.split()
         bad = state[:1] == ["enabled"] or "active" in state[1:2]
         yield (failed(NAME, f"{unit} is {'/'.join(state)}, expected disabled") if bad
                else passed(NAME, f"{unit} is {'/'.join(state) or 'absent'}"))
