@@ -36,12 +36,16 @@ class Target(StrEnum):
 class TargetInfo:
     distribution: Distribution
     major: int
-    codename: str | None = None
 
     @property
     def distro(self) -> str:
         """The os_distro-style name (Glance's os_distro)."""
         return self.distribution.name
+
+    @property
+    def codename(self) -> str | None:
+        """The release's codename, where the family names releases so (the suite of the Debian archive)."""
+        return self.distribution.codename(self.major)
 
     @property
     def family(self) -> Family:
@@ -86,5 +90,5 @@ TARGETS: dict[Target, TargetInfo] = {
     Target.RHEL_8: TargetInfo(_el.RHEL, 8),
     Target.RHEL_9: TargetInfo(_el.RHEL, 9),
     Target.RHEL_10: TargetInfo(_el.RHEL, 10),
-    Target.DEBIAN_12: TargetInfo(_debian.DEBIAN, 12, codename="bookworm"),
+    Target.DEBIAN_12: TargetInfo(_debian.DEBIAN, 12),
 }

@@ -83,9 +83,13 @@ class Distribution:
     release_package: str | None = None          # /etc/os-release, release files and keys (EL: system-release)
     dnf_variables: tuple[tuple[str, str], ...] = ()   # dnf variables its release package defines ({major} filled in)
     dib: DibDistro | None = None                # None: diskimage-builder cannot build it from our tree
+    codenames: tuple[tuple[int, str], ...] = ()  # (release, its codename: the suite the tree is bootstrapped from)
 
     def variables(self, major: int) -> dict[str, str]:
         return {name: value.format(major=major) for name, value in self.dnf_variables}
+
+    def codename(self, major: int) -> str | None:
+        return dict(self.codenames).get(major)
 
 
 @dataclass(frozen=True)

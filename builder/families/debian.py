@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import Bootstrapper, DibDistro, Distribution, DistributionFamily, Family, FamilyPaths, HostFacts, Missing, Reason
 
-DEBIAN = Distribution(Family.DEBIAN, "debian", dib=DibDistro("debian", "{codename}"))
+DEBIAN = Distribution(Family.DEBIAN, "debian", dib=DibDistro("debian", "{codename}"), codenames=((12, "bookworm"),))
 
 # The baseline's names on Debian.
 PATHS = FamilyPaths(
