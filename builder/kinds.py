@@ -117,7 +117,8 @@ def needs_bootstrap(spec) -> Refusal | None:
     if not spec.repos:
         return Refusal("an image starts from a tree bootstrapped from the spec's repositories, and the spec has none",
                        "add the mirror's repositories under repos: (the kickstart's install source is not one)", "repos")
-    if spec.target.info.is_el and (local := [r.name for r in spec.repos if str(r.gpgkey or "").startswith("file://")]):
+    if info.facts.bootstrapper.host_reads_file_keys and (local := [r.name for r in spec.repos
+                                                                    if str(r.gpgkey or "").startswith("file://")]):
         # dnf --installroot reads a file:// key on the build host, not in the tree: it would be missing, or another's.
         first = next(i for i, r in enumerate(spec.repos) if r.name == local[0])
         return Refusal(f"the key of repos {', '.join(local)} is a file:// path on the installed system, which the build "

@@ -100,6 +100,7 @@ class Bootstrapper:
     tool: str                                   # the base image definition's bootstrap.tool: debootstrap | dnf
     host_tools: tuple[str, ...]
     options: tuple[tuple[str, str], ...] = ()   # dnf: its [main] settings; debootstrap: apt's -o options
+    host_reads_file_keys: bool = False          # a repository's file:// gpgkey is read on the build host, not in the tree
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ FAMILY = DistributionFamily(
     paths=PATHS,
     toolset_names=TOOLSET_NAMES,
     missing=((0, MISSING), (9, MISSING_SINCE_9)),
-    bootstrapper=Bootstrapper("dnf", ("dnf", "rpm"), DNF_MAIN),
+    bootstrapper=Bootstrapper("dnf", ("dnf", "rpm"), DNF_MAIN, host_reads_file_keys=True),
     dib_root_element="builder-root-el",
     host=HostFacts(
         os_release_ids=frozenset({"rhel", "fedora", "centos", "rocky", "almalinux"}),
