@@ -155,11 +155,6 @@ class DistributionFamily:
                 found = path
         return found
 
-    @property
-    def rpmdb_paths(self) -> tuple[str, ...]:
-        """Every place a release of the family keeps its rpm database, newest first."""
-        return tuple(path for _, path in reversed(self.rpmdb))
-
     def package_for(self, tool: str) -> str:
         """The package that gives `tool` on a build host of the family."""
         return self.host.tool_packages.get(tool, tool)
