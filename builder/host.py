@@ -24,46 +24,18 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
 from .errors import VERBOSITY as _VERBOSITY
 from .errors import BuilderError, UsageError
+from .families import FAMILIES, TESTED_HOST, Family, host_family_of
 
+# A build host's family is a distribution family (builder.families): its module says which package gives each tool
+# there and how it installs. Tested: Debian 12; EL 9 with python3.11 untested here.
+HostFamily = Family
 
-class HostFamily(StrEnum):
-    DEBIAN = "debian"   # Debian 12, Ubuntu (tested: Debian 12)
-    EL = "el"           # EL 9 with python3.11 (untested here)
-
-
-# tool -> the package that provides it, per build-host family. One table: every host check reads it.
-TOOL_PACKAGES: dict[str, dict[HostFamily, str]] = {
-    "debootstrap": {HostFamily.DEBIAN: "debootstrap", HostFamily.EL: "debootstrap"},
-    "dnf": {HostFamily.DEBIAN: "dnf", HostFamily.EL: "dnf"},
-    "rpm": {HostFamily.DEBIAN: "rpm", HostFamily.EL: "rpm"},
-    "chroot": {HostFamily.DEBIAN: "coreutils", HostFamily.EL: "coreutils"},
-    "tar": {HostFamily.DEBIAN: "tar", HostFamily.EL: "tar"},
-    "zstd": {HostFamily.DEBIAN: "zstd", HostFamily.EL: "zstd"},
-    "mount": {HostFamily.DEBIAN: "mount", HostFamily.EL: "util-linux"},
-    "umount": {HostFamily.DEBIAN: "mount", HostFamily.EL: "util-linux"},
-    "losetup": {HostFamily.DEBIAN: "mount", HostFamily.EL: "util-linux"},
-    "partx": {HostFamily.DEBIAN: "util-linux", HostFamily.EL: "util-linux"},
-    "kpartx": {HostFamily.DEBIAN: "kpartx", HostFamily.EL: "kpartx"},
-    "sgdisk": {HostFamily.DEBIAN: "gdisk", HostFamily.EL: "gdisk"},
-    "qemu-img": {HostFamily.DEBIAN: "qemu-utils", HostFamily.EL: "qemu-img"},
-    "qemu-system-x86_64": {HostFamily.DEBIAN: "qemu-system-x86", HostFamily.EL: "qemu-kvm"},
-    "xorriso": {HostFamily.DEBIAN: "xorriso", HostFamily.EL: "xorriso"},
-    "mformat": {HostFamily.DEBIAN: "mtools", HostFamily.EL: "mtools"},
-    "mcopy": {HostFamily.DEBIAN: "mtools", HostFamily.EL: "mtools"},
-    "ssh": {HostFamily.DEBIAN: "openssh-client", HostFamily.EL: "openssh-clients"},
-    "ssh-keygen": {HostFamily.DEBIAN: "openssh-client", HostFamily.EL: "openssh-clients"},
-    "podman": {HostFamily.DEBIAN: "podman", HostFamily.EL: "podman"},
-    "skopeo": {HostFamily.DEBIAN: "skopeo", HostFamily.EL: "skopeo"},
-    "createrepo_c": {HostFamily.DEBIAN: "createrepo-c", HostFamily.EL: "createrepo_c"},
-}
-
-INSTALL_COMMAND = {HostFamily.DEBIAN: "apt-get install", HostFamily.EL: "dnf install"}
+INSTALL_COMMAND = {family: facts.host.install_command for family, facts in FAMILIES.items()}
 
 
 @cache
@@ -72,15 +44,13 @@ def host_family(os_release: Path = Path("/etc/os-release")) -> HostFamily:
     try:
         fields = dict(line.split("=", 1) for line in os_release.read_text().splitlines() if "=" in line)
     except OSError:
-        return HostFamily.DEBIAN
+        return TESTED_HOST
     ids = {fields.get("ID", "").strip('"'), *fields.get("ID_LIKE", "").strip('"').split()}
-    if ids & {"rhel", "fedora", "centos", "rocky", "almalinux"}:
-        return HostFamily.EL
-    return HostFamily.DEBIAN
+    return host_family_of(ids) or TESTED_HOST
 
 
 def package_for(tool: str, family: HostFamily | None = None) -> str:
-    return TOOL_PACKAGES.get(tool, {}).get(family or host_family(), tool)
+    return FAMILIES[family or host_family()].package_for(tool)
 
 
 def missing_tools(tools: Iterable[str]) -> list[str]:

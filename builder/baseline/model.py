@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from ..families import FAMILIES, FamilyPaths
 from ..packages import toolset
 from ..spec import CLASSIC_NAMES_ARGS, BootProto, SELinux, Spec
 from ..targets import Family, TargetInfo
@@ -57,32 +58,8 @@ def locale_charset(locale: str) -> str:
     return "UTF-8" if locale.split("@")[0].lower().endswith((".utf-8", ".utf8")) else "ISO-8859-1"
 
 
-@dataclass(frozen=True)
-class FamilyPaths:
-    admin_group: str
-    sshd_unit: str
-    chrony_unit: str
-    chrony_conf: str
-    chrony_drift: str
-    rc_local: str
-    locale_conf: str
-    required_packages: tuple[str, ...]
-
-
-FAMILY = {
-    Family.EL: FamilyPaths(
-        admin_group="wheel", sshd_unit="sshd.service", chrony_unit="chronyd.service",
-        chrony_conf=CHRONY_CONF[Family.EL], chrony_drift="/var/lib/chrony/drift",
-        rc_local=RC_LOCAL[Family.EL], locale_conf=LOCALE_CONF[Family.EL],
-        required_packages=("openssh-server", "chrony", "sudo"),
-    ),
-    Family.DEBIAN: FamilyPaths(
-        admin_group="sudo", sshd_unit="ssh.service", chrony_unit="chrony.service",
-        chrony_conf=CHRONY_CONF[Family.DEBIAN], chrony_drift="/var/lib/chrony/chrony.drift",
-        rc_local=RC_LOCAL[Family.DEBIAN], locale_conf=LOCALE_CONF[Family.DEBIAN],
-        required_packages=("openssh-server", "chrony", "sudo"),
-    ),
-}
+# The baseline's names per family, from the family modules (builder.families.el, .debian).
+FAMILY = {family: facts.paths for family, facts in FAMILIES.items()}
 
 
 def is_group(name: str) -> bool:
