@@ -63,8 +63,9 @@ EL_MIRROR_EXAMPLE ?= examples/compute-node-cs9.yaml
 el-mirror-check: venv ## EL container and qcow2 from BUILDER_EL_MIRROR, built and verified (root; dry run without it)
 	$(BIN)/python scripts/el-mirror-check --mirror "$(BUILDER_EL_MIRROR)" --example $(EL_MIRROR_EXAMPLE) --out $(OUT)/el-mirror-check
 
-lint: venv
+lint: venv ## ruff, and mypy as pyproject.toml sets it up (strict on the foundation and spec layers)
 	$(BIN)/ruff check builder tests benchmarks
+	$(BIN)/mypy
 
 bench: venv
 	$(BIN)/python benchmarks/kickstart_build.py
@@ -103,4 +104,4 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache
