@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.requirements import need_root
 
 from builder.baseline import Baseline
 from builder.bootstrap.tree import cache_dir
@@ -170,8 +171,7 @@ def test_the_missing_tool_hint_names_the_build_hosts_packages(family, command):
 
 
 def test_the_host_check_names_what_is_missing(tmp_path, monkeypatch):
-    if os.geteuid() != 0:
-        pytest.skip("the host check asks for root first")
+    need_root("the host check asks for root first")
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
     loaded = load_spec(EXAMPLES / "compute-node-cs9.yaml")[0]
     with pytest.raises(BuilderError) as failure:
