@@ -1,0 +1,119 @@
+"""The golden files and what each is rendered from: the one list `make golden` rewrites and the tests compare.
+
+The tests only compare (a difference fails and names the command); `scripts/update-golden` (`make golden`) is the
+one way to rewrite them, and prints what changed, for a person to read in the diff before committing it.
+
+    python -m tests.support.golden          # from the repository root: rewrite, print the diff
+    python -m tests.support.golden --check  # rewrite nothing; exit 1 if a golden file differs
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+EXAMPLES = ROOT / "examples"
+DOC = ROOT / "docs" / "baseline.md"
+COMMAND = "make golden"  # (scripts/update-golden): what a failing golden test tells the developer to run
+TABLE_START = "<!-- item table:"
+TABLE_END = "<!-- end of item table -->"
+
+
+@contextmanager
+def examples_as_written() -> Iterator[None]:
+    """The examples' mirror URLs as written, not rewritten to this host's mirror (BUILDER_MIRRORS unset)."""
+    saved = os.environ.pop("BUILDER_MIRRORS", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["BUILDER_MIRRORS"] = saved
+
+
+def el_examples() -> list[Path]:
+    return sorted(p for p in EXAMPLES.glob("*.yaml") if "debian" not in p.name)
+
+
+def kickstart(example: Path) -> str:
+    from builder.kickstart import render_kickstart
+    from builder.spec import load_spec, spec_sha256
+
+    with examples_as_written():
+        spec, _, _ = load_spec(example)
+        return render_kickstart(spec, spec_sha256(spec))
+
+
+def debian_baseline_script() -> str:
+    """Debian specs have no kickstart; their golden artifact is the baseline script itself."""
+    from builder.baseline import Baseline, render_script
+    from builder.spec import load_spec
+
+    with examples_as_written():
+        spec, _, _ = load_spec(EXAMPLES / "debian12-node.yaml")
+        return render_script(Baseline(spec))
+
+
+def item_table() -> str:
+    from builder.baseline.items import markdown_table  # the one line to change if the item table moves
+
+    return markdown_table()
+
+
+def with_item_table(doc: str, table: str) -> str:
+    """docs/baseline.md with the text between its item-table markers replaced."""
+    start = doc.index("\n", doc.index(TABLE_START)) + 1
+    end = doc.index(TABLE_END)
+    return doc[:start] + table + doc[end:]
+
+
+def goldens() -> dict[Path, Callable[[], str]]:
+    """Every golden file and how its expected text is made."""
+    table: dict[Path, Callable[[], str]] = {GOLDEN / f"{p.stem}.ks": (lambda p=p: kickstart(p)) for p in el_examples()}
+    table[GOLDEN / "debian12-node.baseline.sh"] = debian_baseline_script
+    table[DOC] = lambda: with_item_table(DOC.read_text(), item_table())
+    return table
+
+
+def differs(path: Path, expected: str) -> str:
+    """The failure message of a golden test: empty when the file holds `expected`."""
+    actual = path.read_text() if path.exists() else ""
+    if actual == expected:
+        return ""
+    diff = "".join(difflib.unified_diff(actual.splitlines(True), expected.splitlines(True),
+                                        f"{path.relative_to(ROOT)} (committed)", f"{path.relative_to(ROOT)} (rendered now)"))
+    return f"{path.relative_to(ROOT)} differs from what builder renders now; if the change is intended, run " \
+           f"`{COMMAND}` (scripts/update-golden), read its diff and commit it\n{diff}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/update-golden", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a golden file differs")
+    args = parser.parse_args(argv)
+    changed = []
+    for path, render in goldens().items():
+        expected = render()
+        message = differs(path, expected)
+        if not message:
+            continue
+        changed.append(path)
+        print(message.split("\n", 1)[1], end="")
+        if not args.check:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(expected)
+            tmp.replace(path)
+    rel = [str(p.relative_to(ROOT)) for p in changed]
+    verb = "differ" if args.check else "rewritten"
+    print(f"{len(changed)} golden file(s) {verb}" + (f": {', '.join(rel)}" if rel else f" (all {len(goldens())} up to date)"),
+          file=sys.stderr)
+    return 1 if changed and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
