@@ -17,9 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-GOLDEN = ROOT / "tests" / "golden"
-EXAMPLES = ROOT / "examples"
-DOC = ROOT / "docs" / "baseline.md"
 COMMAND = "make golden"  # (scripts/update-golden): what a failing golden test tells the developer to run
 TABLE_START = "<!-- item table:"
 TABLE_END = "<!-- end of item table -->"
@@ -36,8 +33,8 @@ def examples_as_written() -> Iterator[None]:
             os.environ["BUILDER_MIRRORS"] = saved
 
 
-def el_examples() -> list[Path]:
-    return sorted(p for p in EXAMPLES.glob("*.yaml") if "debian" not in p.name)
+def el_examples(root: Path = ROOT) -> list[Path]:
+    return sorted(p for p in (root / "examples").glob("*.yaml") if "debian" not in p.name)
 
 
 def kickstart(example: Path) -> str:
@@ -49,13 +46,13 @@ def kickstart(example: Path) -> str:
         return render_kickstart(spec, spec_sha256(spec))
 
 
-def debian_baseline_script() -> str:
+def debian_baseline_script(root: Path = ROOT) -> str:
     """Debian specs have no kickstart; their golden artifact is the baseline script itself."""
     from builder.baseline import Baseline, render_script
     from builder.spec import load_spec
 
     with examples_as_written():
-        spec, _, _ = load_spec(EXAMPLES / "debian12-node.yaml")
+        spec, _, _ = load_spec(root / "examples" / "debian12-node.yaml")
         return render_script(Baseline(spec))
 
 
@@ -72,22 +69,24 @@ def with_item_table(doc: str, table: str) -> str:
     return doc[:start] + table + doc[end:]
 
 
-def goldens() -> dict[Path, Callable[[], str]]:
-    """Every golden file and how its expected text is made."""
-    table: dict[Path, Callable[[], str]] = {GOLDEN / f"{p.stem}.ks": (lambda p=p: kickstart(p)) for p in el_examples()}
-    table[GOLDEN / "debian12-node.baseline.sh"] = debian_baseline_script
-    table[DOC] = lambda: with_item_table(DOC.read_text(), item_table())
+def goldens(root: Path = ROOT) -> dict[Path, Callable[[], str]]:
+    """Every golden file of the checkout at `root` and how its expected text is made."""
+    golden, doc = root / "tests" / "golden", root / "docs" / "baseline.md"
+    table: dict[Path, Callable[[], str]] = {golden / f"{p.stem}.ks": (lambda p=p: kickstart(p)) for p in el_examples(root)}
+    table[golden / "debian12-node.baseline.sh"] = lambda: debian_baseline_script(root)
+    table[doc] = lambda: with_item_table(doc.read_text(), item_table())
     return table
 
 
-def differs(path: Path, expected: str) -> str:
+def differs(path: Path, expected: str, root: Path = ROOT) -> str:
     """The failure message of a golden test: empty when the file holds `expected`."""
     actual = path.read_text() if path.exists() else ""
     if actual == expected:
         return ""
+    name = path.relative_to(root)
     diff = "".join(difflib.unified_diff(actual.splitlines(True), expected.splitlines(True),
-                                        f"{path.relative_to(ROOT)} (committed)", f"{path.relative_to(ROOT)} (rendered now)"))
-    return f"{path.relative_to(ROOT)} differs from what builder renders now; if the change is intended, run " \
+                                        f"{name} (committed)", f"{name} (rendered now)"))
+    return f"{name} differs from what builder renders now; if the change is intended, run " \
            f"`{COMMAND}` (scripts/update-golden), read its diff and commit it\n{diff}"
 
 
@@ -95,11 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/update-golden", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a golden file differs")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout (default: this one)")
     args = parser.parse_args(argv)
+    root = args.root.resolve()
+    table = goldens(root)
     changed = []
-    for path, render in goldens().items():
+    for path, render in table.items():
         expected = render()
-        message = differs(path, expected)
+        message = differs(path, expected, root)
         if not message:
             continue
         changed.append(path)
@@ -108,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_text(expected)
             tmp.replace(path)
-    rel = [str(p.relative_to(ROOT)) for p in changed]
+    rel = [str(p.relative_to(root)) for p in changed]
     verb = "differ" if args.check else "rewritten"
-    print(f"{len(changed)} golden file(s) {verb}" + (f": {', '.join(rel)}" if rel else f" (all {len(goldens())} up to date)"),
+    print(f"{len(changed)} golden file(s) {verb}" + (f": {', '.join(rel)}" if rel else f" (all {len(table)} up to date)"),
           file=sys.stderr)
     return 1 if changed and args.check else 0
 
