@@ -145,6 +145,20 @@ def test_the_installed_builder_plans_what_the_checkout_plans(venv: Path, tmp_pat
     assert not (tmp_path / "out").exists(), "a dry run writes nothing"
 
 
+# Imports builder from the sys.path entry given and prints where its elements are, or the error (exit 3).
+# Run with -I -S: no site-packages, so no editable install: the only builder on sys.path is the one given.
+LOCATE = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+          "from builder import resources\n"
+          "from builder.errors import BuilderError\n"
+          "assert resources.__file__.startswith(sys.argv[1]), resources.__file__\n"
+          "try:\n    print(resources.directory('elements'))\n"
+          "except BuilderError as exc:\n    print(exc)\n    sys.exit(3)\n")
+
+
+def locate(entry: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-I", "-S", "-c", LOCATE, str(entry)], cwd=cwd, capture_output=True, text=True)
+
+
 def test_a_zipped_install_is_refused_with_a_clear_message(tmp_path: Path):
     """DIB and Jinja need real directories; Python 3.11's importlib.resources.as_file extracts no directory tree."""
     archive = tmp_path / "builder.zip"
@@ -152,17 +166,17 @@ def test_a_zipped_install_is_refused_with_a_clear_message(tmp_path: Path):
         for path in sorted((ROOT / "builder").rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 out.write(path, str(path.relative_to(ROOT)))
-    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
-            "from builder import resources\n"
-            "from builder.errors import BuilderError\n"
-            "assert resources.__file__.startswith(sys.argv[1]), resources.__file__\n"
-            "try:\n    print(resources.directory('elements'))\n"
-            "except BuilderError as exc:\n    print(exc)\n    sys.exit(3)\n")
-    # -I -S: no site-packages, so no editable install: the only builder on sys.path is the one given
-    zipped = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(archive)], cwd=tmp_path, capture_output=True, text=True)
+    zipped = locate(archive, tmp_path)
     assert zipped.returncode == 3, zipped.stdout + zipped.stderr
     assert f"builder's elements/ is inside an archive ({archive}/builder/resources/elements" in zipped.stdout
     assert "install builder unzipped" in zipped.stdout
-    unpacked = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(ROOT)], cwd=tmp_path, capture_output=True, text=True)
+    unpacked = locate(ROOT, tmp_path)
     assert unpacked.returncode == 0, unpacked.stdout + unpacked.stderr
     assert Path(unpacked.stdout.strip()) == ROOT / RESOURCES / "elements"
+
+
+def test_an_install_without_its_data_is_refused_with_a_clear_message(tmp_path: Path):
+    shutil.copytree(ROOT / "builder", tmp_path / "site" / "builder", ignore=shutil.ignore_patterns("__pycache__", "elements"))
+    missing = locate(tmp_path / "site", tmp_path)
+    assert missing.returncode == 3, missing.stdout + missing.stderr
+    assert f"builder's elements/ is missing from its package ({tmp_path}/site/builder/resources/elements)" in missing.stdout

@@ -23,4 +23,7 @@ def directory(name: str) -> Path:
         raise BuilderError(f"builder's {name}/ is inside an archive ({place}): diskimage-builder and the kickstart templates "
                            "need real directories",
                            hint="install builder unzipped: pip install the wheel (pip unpacks it), do not import it from a zip")
+    if not place.is_dir():
+        raise BuilderError(f"builder's {name}/ is missing from its package ({place}): the install is incomplete",
+                           hint="reinstall builder from a wheel built with its package data (pyproject.toml)")
     return place
