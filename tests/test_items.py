@@ -91,10 +91,10 @@ def test_the_docs_item_table_is_the_records():
 
 def test_the_kickstart_template_has_one_block_per_item_command_and_no_other():
     """Each item the kickstart owns is rendered in the template block its record names, and every block is one."""
-    template = (ROOT / "kickstarts" / "base.ks.j2").read_text()
+    template = (ROOT / "builder" / "resources" / "kickstarts" / "base.ks.j2").read_text()
     blocks = set(re.findall(r"{% block (\w+) %}", template)) - {"packages_options"}
     assert blocks == {r.template_block for r in ITEMS if r.template_block}
-    for release in (ROOT / "kickstarts").glob("el*.ks.j2"):
+    for release in (ROOT / "builder" / "resources" / "kickstarts").glob("el*.ks.j2"):
         assert set(re.findall(r"{% block (\w+) %}", release.read_text())) <= blocks | {"packages_options"}, release.name
 
 

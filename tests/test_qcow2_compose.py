@@ -267,10 +267,10 @@ def test_rhel_has_no_qcow2(tmp_path, capsys):
 
 
 def test_dib_lint_clean():
-    """DIB's own linter on our elements (it runs from the repository root, on ELEMENTS_DIR)."""
+    """DIB's own linter on our elements (it runs from the directory that holds ELEMENTS_DIR)."""
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "ELEMENTS_DIR": "elements", "LIB_DIR": "elements/.none"}
-    result = subprocess.run([str(bindir / "dib-lint")], cwd=ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run([str(bindir / "dib-lint")], cwd=ELEMENTS_DIR.parent, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS" in result.stdout
     for element in ELEMENTS_DIR.iterdir():

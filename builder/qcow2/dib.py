@@ -10,13 +10,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .. import bootstrap
+from .. import bootstrap, resources
 from ..baseline import Baseline, render_script
 from ..bootstrap import BaseTree
 from ..spec import BlockDevice, CloudInit, SELinux, Spec
 
-# Our elements, beside the package (the repository's elements/ directory).
-ELEMENTS_DIR = Path(__file__).resolve().parent.parent.parent / "elements"
+# Our elements: package data (builder/resources/elements).
+ELEMENTS_DIR = resources.directory("elements")
 
 # DIB's own default command line (bootloader element); DIB_BOOTLOADER_DEFAULT_CMDLINE replaces it, so repeat it.
 DIB_DEFAULT_CMDLINE = ("nofb", "nomodeset", "gfxpayload=text")
