@@ -15,7 +15,7 @@ TEST_PACKAGES := shellcheck gnupg iproute2 createrepo-c dosfstools isolinux pxel
 TEST_SERVICES := docker.service docker.socket docker-registry.service containerd.service \
 	podman.socket podman.service podman-restart.service podman-auto-update.timer
 
-.PHONY: examples test test-fast lint bench bench-container bench-errata bench-layers bench-fleet bench-qcow2 bench-refresh el-mirror-check deps test-deps venv clean
+.PHONY: examples test test-fast lint golden bench bench-container bench-errata bench-layers bench-fleet bench-qcow2 bench-refresh el-mirror-check deps test-deps venv clean
 
 # The examples name an internal mirror (as users' specs do); here they are built from the mirror this
 # host's APT sources name (BUILDER_MIRRORS: see README). An explicit BUILDER_MIRRORS wins.
@@ -63,29 +63,33 @@ EL_MIRROR_EXAMPLE ?= examples/compute-node-cs9.yaml
 el-mirror-check: venv ## EL container and qcow2 from BUILDER_EL_MIRROR, built and verified (root; dry run without it)
 	$(BIN)/python scripts/el-mirror-check --mirror "$(BUILDER_EL_MIRROR)" --example $(EL_MIRROR_EXAMPLE) --out $(OUT)/el-mirror-check
 
-lint: venv
+lint: venv ## ruff, and mypy as pyproject.toml sets it up (strict on the foundation and spec layers)
 	$(BIN)/ruff check builder tests benchmarks
+	$(BIN)/mypy
+
+golden: venv ## rewrite tests/golden/* and docs/baseline.md's item table from what builder renders now; prints the diff
+	scripts/update-golden
 
 bench: venv
-	$(BIN)/python benchmarks/kickstart_build.py
+	$(BIN)/python -m benchmarks.kickstart_build
 
 bench-container: venv ## our image (one layer, the layer plan, zstd) vs a conventional and a squashed image: cold and update pulls (root, ~40 min)
-	$(BIN)/python benchmarks/container_layers.py
+	$(BIN)/python -m benchmarks.container_layers
 
 bench-errata: venv ## the monthly errata update (the mirror's bookworm-security, a synthetic set): bytes and time against the lower bound and the peers (root, ~40 min)
-	REPS=$${REPS:-2} $(BIN)/python benchmarks/container_errata.py
+	REPS=$${REPS:-2} $(BIN)/python -m benchmarks.container_errata
 
 bench-layers: venv ## how many package layers: the errata bytes and the cold and errata pull times per container.package_layers (root, ~20 min)
-	REPS=$${REPS:-2} $(BIN)/python benchmarks/package_layers.py --pull
+	REPS=$${REPS:-2} $(BIN)/python -m benchmarks.package_layers --pull
 
 bench-fleet: venv ## 20 and 50 nodes pre-pull our image from one origin registry and through a pull-through mirror per rack (root, ~10 min)
-	$(BIN)/python benchmarks/fleet_prepull.py
+	$(BIN)/python -m benchmarks.fleet_prepull
 
 bench-qcow2: venv ## DIB build and QEMU boot against a plain DIB image (root, ~20 min)
-	$(BIN)/python benchmarks/qcow2_build.py
+	$(BIN)/python -m benchmarks.qcow2_build
 
 bench-refresh: venv ## a base tree after the mirror took errata: bootstrap again vs upgrade in place (root, ~15 min)
-	$(BIN)/python benchmarks/base_tree_refresh.py
+	$(BIN)/python -m benchmarks.base_tree_refresh
 
 deps: ## system packages building needs (Debian 12 / Ubuntu; run as root)
 	@scripts/apt-install $(BUILD_PACKAGES)
@@ -103,4 +107,4 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache

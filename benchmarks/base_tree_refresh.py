@@ -13,7 +13,7 @@ REPS times, alternating:
 Prints the seconds of each, their ratio, the packages the errata changed, and whether the two trees hold the same
 package versions (they must: either way the tree is current). Needs root, debootstrap and the Debian mirror:
 
-    sudo BUILDER_MIRRORS="$(scripts/host-mirrors)" .venv/bin/python benchmarks/base_tree_refresh.py   (REPS=2)
+    sudo BUILDER_MIRRORS="$(scripts/host-mirrors)" .venv/bin/python -m benchmarks.base_tree_refresh   (REPS=2)
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ docker-registry on 127.0.0.1. For each, a podman 4.3 node (a fresh overlay conta
 (tests/support/countingproxy.py): the response body bytes it fetched, range requests included, against the
 bytes of the layers that changed (what a whole-blob pull sends). Loopback only; stops by itself.
 
-    sudo .venv/bin/python benchmarks/chunked_partial_pull.py
+    sudo .venv/bin/python -m benchmarks.chunked_partial_pull
 """
 from __future__ import annotations
 
@@ -21,12 +21,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from tests.support.countingproxy import CountingProxy
+from tests.support.engines import Registry
+from tests.support.mirror import BUILDER_MIRRORS  # the example's mirror -> this host's, as the tests use
 
-from support.countingproxy import CountingProxy  # noqa: E402
-from support.engines import Registry  # noqa: E402
-from support.mirror import BUILDER_MIRRORS  # noqa: E402 (the example's mirror -> this host's, as the tests use)
+ROOT = Path(__file__).resolve().parent.parent
 
 SPEC = ROOT / "examples" / "debian12-node.yaml"
 MOTD = ("Local changes are overwritten.", "Local changes are overwritten (v2).")

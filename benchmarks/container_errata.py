@@ -32,7 +32,7 @@ store v1 is pulled (the cold pull, timed), then v2 (the errata update, timed). B
 sent to the puller during the pull (manifests and range requests included, HTTP headers not). REPS alternating rounds (default 2).
 
 Needs root, dockerd, docker-registry, podman, debootstrap, dpkg-deb, gpg and the Debian mirror; run as
-    sudo BUILDER_MIRRORS="$(scripts/host-mirrors)" REPS=2 .venv/bin/python benchmarks/container_errata.py
+    sudo BUILDER_MIRRORS="$(scripts/host-mirrors)" REPS=2 .venv/bin/python -m benchmarks.container_errata
 (`make bench-errata`; `--sets mirror` or `--sets synthetic` runs one set).
 """
 from __future__ import annotations
@@ -55,24 +55,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.container_layers import CLEANUP, conventional_dockerfile, run, say
+from builder.baseline.rootfs import dpkg_versions
+from builder.bootstrap import BaseTree, fill
+from builder.bootstrap.debootstrap import Debootstrap, mirror_for
+from builder.bootstrap.definition import image_definition
+from builder.container.image import blob_path, read_layout
+from builder.container.layer import tree_entries, write_layer
+from builder.spec import Compression, load_spec_text
+from tests.support.aptrepo import AptRepo, download_debs, rebuild_deb
+from tests.support.countingproxy import CountingProxy
+from tests.support.engines import Engine, Registry
+from tests.support.mirror import EXAMPLE_MIRROR, MIRRORS, debian_mirror
+from tests.support.rpmrepo import GpgKey, serve
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from container_layers import CLEANUP, conventional_dockerfile, run, say  # noqa: E402
-from support.aptrepo import AptRepo, download_debs, rebuild_deb  # noqa: E402
-from support.countingproxy import CountingProxy  # noqa: E402
-from support.engines import Engine, Registry  # noqa: E402
-from support.mirror import EXAMPLE_MIRROR, MIRRORS, debian_mirror  # noqa: E402
-from support.rpmrepo import GpgKey, serve  # noqa: E402
-
-from builder.baseline.rootfs import dpkg_versions  # noqa: E402
-from builder.bootstrap import BaseTree, fill  # noqa: E402
-from builder.bootstrap.debootstrap import Debootstrap, mirror_for  # noqa: E402
-from builder.bootstrap.definition import image_definition  # noqa: E402
-from builder.container.image import blob_path, read_layout  # noqa: E402
-from builder.container.layer import tree_entries, write_layer  # noqa: E402
-from builder.spec import Compression, load_spec_text  # noqa: E402
 
 SPEC = ROOT / "examples" / "debian12-node.yaml"
 REPS = int(os.environ.get("REPS", "2"))

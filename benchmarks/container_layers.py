@@ -20,7 +20,7 @@ engine an EL node pulls with. Rounds alternate the images. Bytes are exact, from
 registry's manifests (an update pull fetches the config and the layers v1 did not have).
 
 Needs root, dockerd, docker-registry, podman, debootstrap and the Debian mirror; run as
-    sudo .venv/bin/python benchmarks/container_layers.py        (REPS=3 by default)
+    sudo .venv/bin/python -m benchmarks.container_layers        (REPS=3 by default)
 """
 from __future__ import annotations
 
@@ -35,18 +35,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.baseline import Baseline
+from builder.baseline.model import BASELINE_VERSION
+from builder.baseline.script import PRELUDE, applicable_steps
+from builder.bootstrap import BaseTree, fill
+from builder.bootstrap.debootstrap import Debootstrap, mirror_for
+from builder.bootstrap.definition import image_definition
+from builder.spec import load_spec, load_spec_text
+from tests.support.engines import Engine, Registry
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from support.engines import Engine, Registry  # noqa: E402
-
-from builder.baseline import Baseline  # noqa: E402
-from builder.baseline.model import BASELINE_VERSION  # noqa: E402
-from builder.baseline.script import PRELUDE, applicable_steps  # noqa: E402
-from builder.bootstrap import BaseTree, fill  # noqa: E402
-from builder.bootstrap.debootstrap import Debootstrap, mirror_for  # noqa: E402
-from builder.bootstrap.definition import image_definition  # noqa: E402
-from builder.spec import load_spec, load_spec_text  # noqa: E402
 
 SPEC = ROOT / "examples" / "debian12-node.yaml"
 REPS = int(os.environ.get("REPS", "3"))

@@ -21,9 +21,9 @@ One host, 2 cores shared with other work: loopback throughput is CPU-bound (skop
 relay), so origin bytes and requests are exact and the time ratios are rough.
 
 Needs root (the build: debootstrap), docker-registry and skopeo; run as
-    sudo BUILDER_MIRRORS="$(scripts/host-mirrors)" .venv/bin/python benchmarks/fleet_prepull.py   (REPS=3)
+    sudo BUILDER_MIRRORS="$(scripts/host-mirrors)" .venv/bin/python -m benchmarks.fleet_prepull   (REPS=3)
 or, with an image already built by `builder build examples/debian12-node.yaml --only container --out DIR`,
-    sudo .venv/bin/python benchmarks/fleet_prepull.py --built DIR
+    sudo .venv/bin/python -m benchmarks.fleet_prepull --built DIR
 """
 from __future__ import annotations
 
@@ -46,13 +46,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks.container_errata import mirror_specs
+from tests.support.engines import Registry
+from tests.support.processes import free_port
 
-from container_errata import mirror_specs  # noqa: E402
-from support.engines import Registry  # noqa: E402
-from support.processes import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SPEC = ROOT / "examples" / "debian12-node.yaml"
 REPOSITORY, TAG = "fleet/node", "1"

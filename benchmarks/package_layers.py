@@ -15,7 +15,7 @@ fixes). From the two images' manifests and configs, exactly:
 
 No pulls: the pulls themselves, the lower bound and the peers are benchmarks/container_errata.py. This one
 chooses the count. Needs root, debootstrap and the Debian mirror; run as
-    sudo BUILDER_MIRRORS="$(scripts/host-mirrors)" .venv/bin/python benchmarks/package_layers.py
+    sudo BUILDER_MIRRORS="$(scripts/host-mirrors)" .venv/bin/python -m benchmarks.package_layers
 (`COUNTS="1 8 40"` picks the values; `--pull` also publishes every image to a registry on 127.0.0.1 and times the
 cold and the errata pulls with Docker and podman, REPS rounds, with container_errata's pullers).
 """
@@ -29,8 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import container_errata as errata
-
+from benchmarks import container_errata as errata
 from builder.container.image import read_layout
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,15 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from builder.qcow2.dib import compose
+from builder.qcow2.live import free_port, qemu_argv
+from builder.spec import load_spec
+from tests.support.dm_shims import dm_shims
+from tests.support.qcow2 import stock_command
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from support.dm_shims import dm_shims  # noqa: E402
-from support.qcow2 import stock_command  # noqa: E402
-
-from builder.qcow2.dib import compose  # noqa: E402
-from builder.qcow2.live import free_port, qemu_argv  # noqa: E402
-from builder.spec import load_spec  # noqa: E402
 
 SPEC = ROOT / "examples" / "debian12-node.yaml"
 BUILDER = str(Path(sys.executable).parent / "builder")

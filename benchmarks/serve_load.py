@@ -5,7 +5,7 @@ four bounded phases against 127.0.0.1, prints the figures and stops serve by its
 p99 <= 100 ms and 0 errors for the GETs, slow clients closed by serve's time-out without slowing a normal GET,
 every report answered with 0 client time-outs, a rack of 40 done in under 1 s.
 
-    .venv/bin/python benchmarks/serve_load.py
+    .venv/bin/python -m benchmarks.serve_load
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ trixie's ssg-debian: tests/support/ssg.py) on the standard, ANSSI-BP-028 minimal
 profiles. Prints the score per profile, ours and stock, then every rule that fails in ours (marked
 when stock passes it). Exit 1 when ours scores below stock on a profile. Needs root.
 
-    .venv/bin/python benchmarks/ssg_score.py [--ours-tree DIR] [--keep DIR]
+    .venv/bin/python -m benchmarks.ssg_score [--ours-tree DIR] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -21,14 +21,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from builder.qcow2.offline import mounted_root
+from tests.support.mirror import BUILDER_MIRRORS
+from tests.support.qcow2 import build_cached, build_stock_cached
+from tests.support.ssg import compare_trees, content, report
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from support.mirror import BUILDER_MIRRORS  # noqa: E402
-from support.qcow2 import build_cached, build_stock_cached  # noqa: E402
-from support.ssg import compare_trees, content, report  # noqa: E402
-
-from builder.qcow2.offline import mounted_root  # noqa: E402
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ class BuilderError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        text = self.args[0]
+        text: str = self.args[0]
         if self.hint:
             text += f"\n    hint: {self.hint}"
         return text

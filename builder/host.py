@@ -24,46 +24,20 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from types import FrameType
+from typing import Literal, NoReturn
 
 from .errors import VERBOSITY as _VERBOSITY
 from .errors import BuilderError, UsageError
+from .families import FAMILIES, TESTED_HOST, Family, host_family_of
 
+# A build host's family is a distribution family (builder.families): its module says which package gives each tool
+# there and how it installs. Tested: Debian 12; EL 9 with python3.11 untested here.
+HostFamily = Family
 
-class HostFamily(StrEnum):
-    DEBIAN = "debian"   # Debian 12, Ubuntu (tested: Debian 12)
-    EL = "el"           # EL 9 with python3.11 (untested here)
-
-
-# tool -> the package that provides it, per build-host family. One table: every host check reads it.
-TOOL_PACKAGES: dict[str, dict[HostFamily, str]] = {
-    "debootstrap": {HostFamily.DEBIAN: "debootstrap", HostFamily.EL: "debootstrap"},
-    "dnf": {HostFamily.DEBIAN: "dnf", HostFamily.EL: "dnf"},
-    "rpm": {HostFamily.DEBIAN: "rpm", HostFamily.EL: "rpm"},
-    "chroot": {HostFamily.DEBIAN: "coreutils", HostFamily.EL: "coreutils"},
-    "tar": {HostFamily.DEBIAN: "tar", HostFamily.EL: "tar"},
-    "zstd": {HostFamily.DEBIAN: "zstd", HostFamily.EL: "zstd"},
-    "mount": {HostFamily.DEBIAN: "mount", HostFamily.EL: "util-linux"},
-    "umount": {HostFamily.DEBIAN: "mount", HostFamily.EL: "util-linux"},
-    "losetup": {HostFamily.DEBIAN: "mount", HostFamily.EL: "util-linux"},
-    "partx": {HostFamily.DEBIAN: "util-linux", HostFamily.EL: "util-linux"},
-    "kpartx": {HostFamily.DEBIAN: "kpartx", HostFamily.EL: "kpartx"},
-    "sgdisk": {HostFamily.DEBIAN: "gdisk", HostFamily.EL: "gdisk"},
-    "qemu-img": {HostFamily.DEBIAN: "qemu-utils", HostFamily.EL: "qemu-img"},
-    "qemu-system-x86_64": {HostFamily.DEBIAN: "qemu-system-x86", HostFamily.EL: "qemu-kvm"},
-    "xorriso": {HostFamily.DEBIAN: "xorriso", HostFamily.EL: "xorriso"},
-    "mformat": {HostFamily.DEBIAN: "mtools", HostFamily.EL: "mtools"},
-    "mcopy": {HostFamily.DEBIAN: "mtools", HostFamily.EL: "mtools"},
-    "ssh": {HostFamily.DEBIAN: "openssh-client", HostFamily.EL: "openssh-clients"},
-    "ssh-keygen": {HostFamily.DEBIAN: "openssh-client", HostFamily.EL: "openssh-clients"},
-    "podman": {HostFamily.DEBIAN: "podman", HostFamily.EL: "podman"},
-    "skopeo": {HostFamily.DEBIAN: "skopeo", HostFamily.EL: "skopeo"},
-    "createrepo_c": {HostFamily.DEBIAN: "createrepo-c", HostFamily.EL: "createrepo_c"},
-}
-
-INSTALL_COMMAND = {HostFamily.DEBIAN: "apt-get install", HostFamily.EL: "dnf install"}
+INSTALL_COMMAND = {family: facts.host.install_command for family, facts in FAMILIES.items()}
 
 
 @cache
@@ -72,15 +46,13 @@ def host_family(os_release: Path = Path("/etc/os-release")) -> HostFamily:
     try:
         fields = dict(line.split("=", 1) for line in os_release.read_text().splitlines() if "=" in line)
     except OSError:
-        return HostFamily.DEBIAN
+        return TESTED_HOST
     ids = {fields.get("ID", "").strip('"'), *fields.get("ID_LIKE", "").strip('"').split()}
-    if ids & {"rhel", "fedora", "centos", "rocky", "almalinux"}:
-        return HostFamily.EL
-    return HostFamily.DEBIAN
+    return host_family_of(ids) or TESTED_HOST
 
 
 def package_for(tool: str, family: HostFamily | None = None) -> str:
-    return TOOL_PACKAGES.get(tool, {}).get(family or host_family(), tool)
+    return FAMILIES[family or host_family()].package_for(tool)
 
 
 def missing_tools(tools: Iterable[str]) -> list[str]:
@@ -262,13 +234,13 @@ class Interrupted(KeyboardInterrupt):
 
 
 _INTERRUPTED = threading.Event()
-_RUNNING: dict[int, subprocess.Popen] = {}     # pid (= its process group) -> the command, while it runs
+_RUNNING: dict[int, subprocess.Popen[str]] = {}  # pid (= its process group) -> the command, while it runs
 _STOPPED: set[int] = set()                     # the commands an interrupt stopped: they end with Interrupted
 _RUNNING_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def registered(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+def registered(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
     """`proc` (started as the leader of its own process group) is stopped by `interrupt_commands` while it runs."""
     with _RUNNING_LOCK:
         _RUNNING[proc.pid] = proc
@@ -293,7 +265,7 @@ def interrupt_commands(sig: int = signal.SIGTERM) -> None:
             os.killpg(proc.pid, sig)
 
 
-def stopped_by_interrupt(proc: subprocess.Popen) -> bool:
+def stopped_by_interrupt(proc: subprocess.Popen[str]) -> bool:
     return proc.pid in _STOPPED
 
 
@@ -319,7 +291,7 @@ def interruptible() -> Iterator[None]:
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM ends the block like Ctrl-C does: through the cleanup, not around it."""
-    def interrupt(_signum, _frame):
+    def interrupt(_signum: int, _frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
     try:
@@ -333,7 +305,7 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(argv: Sequence[str | os.PathLike], what: str, *, env: Mapping[str, str] | None = None, input: str | None = None,
+def run(argv: Sequence[str | os.PathLike[str]], what: str, *, env: Mapping[str, str] | None = None, input: str | None = None,
         timeout: float | None = 3600, cwd: Path | None = None, log_file: Path | None = None,
         check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run a command with its output captured; on failure a BuilderError with `what`, the command and its last lines.
@@ -361,21 +333,22 @@ def run(argv: Sequence[str | os.PathLike], what: str, *, env: Mapping[str, str] 
             raise
     if stopped_by_interrupt(proc):
         raise Interrupted()
-    proc = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
-    if check and proc.returncode:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+    done = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+    if check and done.returncode:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
         if log_file is not None and log_file.exists():
             tail += f"\n--- {log_file.name}:\n" + "\n".join(log_file.read_text(errors="replace").splitlines()[-20:])
-        raise BuilderError(f"{what} failed (exit {proc.returncode}): {shlex.join(args)}\n{tail}".rstrip())
-    return proc
+        raise BuilderError(f"{what} failed (exit {done.returncode}): {shlex.join(args)}\n{tail}".rstrip())
+    return done
 
 
 @contextlib.contextmanager
-def started(argv: Sequence[str | os.PathLike], **popen) -> Iterator[subprocess.Popen]:
-    """A command whose output the caller reads as it comes (Popen's keywords), stopped with the build like `run`'s;
+def started(argv: Sequence[str | os.PathLike[str]], *, stdin: int | None = None, stdout: int | None = None,
+            stderr: int | None = None, text: Literal[True] = True) -> Iterator[subprocess.Popen[str]]:
+    """A command whose text output the caller reads as it comes (Popen's keywords), stopped with the build like `run`'s;
     waited for at the end of the block."""
     raise_if_interrupted()
-    proc = subprocess.Popen([str(a) for a in argv], process_group=0, **popen)
+    proc = subprocess.Popen([str(a) for a in argv], process_group=0, stdin=stdin, stdout=stdout, stderr=stderr, text=text)
     try:
         with registered(proc):
             yield proc
@@ -387,7 +360,7 @@ def started(argv: Sequence[str | os.PathLike], **popen) -> Iterator[subprocess.P
         raise Interrupted()
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()

@@ -82,8 +82,8 @@ def resolve(ref: str) -> Callable:
 
 
 def needs_kickstart(spec) -> Refusal | None:
-    if not spec.target.info.kickstart_version:
-        return Refusal("a Debian spec is for images only", "target an EL release (centos-stream-9, rocky-9, ...) for a kickstart")
+    if (reason := spec.target.info.facts.no_kickstart) is not None:
+        return Refusal(reason.why, reason.hint)
     return needs_disk(spec)
 
 
@@ -104,21 +104,21 @@ def needs_prepull(spec) -> Refusal | None:
 
 
 def needs_iso_kickstart(spec) -> Refusal | None:
-    if not spec.target.info.kickstart_version:
-        return Refusal("an installer ISO carries a kickstart, and a Debian spec has none", "target an EL release for a kickstart ISO")
+    if (reason := spec.target.info.facts.no_kickstart_iso) is not None:
+        return Refusal(reason.why, reason.hint)
     return needs_disk(spec)
 
 
 def needs_bootstrap(spec) -> Refusal | None:
     """A container or a qcow2 starts from the spec's tree, bootstrapped from its own repositories."""
-    from .bootstrap.dnf import why_not_el
-
-    if spec.target.info.is_el and (why := why_not_el(spec.target.info)) is not None:
-        return Refusal(*why)
+    info = spec.target.info
+    if (reason := info.facts.bootstrap_refusal(info.distribution, info.major)) is not None:
+        return Refusal(reason.why, reason.hint)
     if not spec.repos:
         return Refusal("an image starts from a tree bootstrapped from the spec's repositories, and the spec has none",
                        "add the mirror's repositories under repos: (the kickstart's install source is not one)", "repos")
-    if spec.target.info.is_el and (local := [r.name for r in spec.repos if str(r.gpgkey or "").startswith("file://")]):
+    if info.facts.bootstrapper.host_reads_file_keys and (local := [r.name for r in spec.repos
+                                                                    if str(r.gpgkey or "").startswith("file://")]):
         # dnf --installroot reads a file:// key on the build host, not in the tree: it would be missing, or another's.
         first = next(i for i, r in enumerate(spec.repos) if r.name == local[0])
         return Refusal(f"the key of repos {', '.join(local)} is a file:// path on the installed system, which the build "
@@ -128,11 +128,8 @@ def needs_bootstrap(spec) -> Refusal | None:
 
 
 def needs_dib_element(spec) -> Refusal | None:
-    from .qcow2.dib import EL_DISTROS
-
-    info = spec.target.info
-    if info.is_el and info.distro not in EL_DISTROS:
-        return Refusal("diskimage-builder builds RHEL only from a downloaded guest image", "target CentOS Stream, Rocky or Alma")
+    if (reason := spec.target.info.facts.dib_refusal(spec.target.info.distribution)) is not None:
+        return Refusal(reason.why, reason.hint)
     return needs_bootstrap(spec)
 
 

@@ -19,11 +19,16 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .errors import BuilderError
 from .output import file_digest, write_atomic
 
 MANIFEST = "manifest.json"
+
+# What a publisher recorded (JSON): its shape is that publisher's own (and older manifests' shapes too); only the
+# publisher reads it and checks its fields, so here it is JSON of any shape.
+PublisherRecord = Mapping[str, Any]
 
 
 class ManifestError(BuilderError):
@@ -37,9 +42,9 @@ class ArtifactRecord:
     size: int
     sha256: str
     cache_key: str = ""            # what it was built from, when a builder reuses an artifact (qcow2)
-    published: Mapping[str, Mapping] = field(default_factory=dict)   # destination -> what the publisher recorded
+    published: Mapping[str, PublisherRecord] = field(default_factory=dict)   # destination -> what the publisher recorded
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         data = asdict(self)
         for optional in ("cache_key", "published"):
             if not data[optional]:
@@ -47,7 +52,7 @@ class ArtifactRecord:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping) -> ArtifactRecord:
+    def from_json(cls, data: Mapping[str, Any]) -> ArtifactRecord:   # parsed JSON: every field is converted here
         return cls(kind=str(data["kind"]), path=str(data["path"]), size=int(data["size"]), sha256=str(data["sha256"]),
                    cache_key=str(data.get("cache_key", "")), published=dict(data.get("published") or {}))
 
@@ -141,14 +146,14 @@ class Manifest:
         gone = set(kinds)
         return replace(self, artifacts={k: r for k, r in self.artifacts.items() if k not in gone})
 
-    def with_publication(self, kind: str, destination: str, info: Mapping) -> Manifest:
+    def with_publication(self, kind: str, destination: str, info: PublisherRecord) -> Manifest:
         record = self.artifacts.get(kind)
         if record is None:
             raise ManifestError(f"{self.path}: no {kind} recorded, so its publication cannot be")
         published = {**record.published, destination: dict(info)}
         return replace(self, artifacts={**self.artifacts, kind: replace(record, published=published)})
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {**self.header, "artifacts": {k: self.artifacts[k].as_json() for k in sorted(self.artifacts)}}
 
     def write(self) -> Path:

@@ -21,6 +21,7 @@ import hashlib
 import io
 import re
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,7 +43,7 @@ class RepoState:
     date: int           # the repository's own date of that state (seconds since 1970)
     fingerprint: str    # sha256 over the checksums that decide which packages it serves
 
-    def as_record(self) -> dict:
+    def as_record(self) -> dict[str, str | int]:
         return {"index": self.index, "date": self.date, "fingerprint": self.fingerprint}
 
 
@@ -139,9 +140,10 @@ def el_repo_url(baseurl: str, variables: dict[str, str]) -> str:
     $basearch and $arch, which are our architecture's."""
     known = {"basearch": EL_ARCH, "arch": EL_ARCH, **variables}
 
-    def value(match: re.Match) -> str:
-        name = match.group(1) or match.group(2)
-        return known.get(name, match.group(0))
+    def value(match: re.Match[str]) -> str:
+        name: str = match.group(1) or match.group(2)
+        whole: str = match.group(0)
+        return known.get(name, whole)
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, baseurl)
 
 
@@ -218,7 +220,7 @@ def _checked(url: str, body: bytes, sha256: str | None) -> bytes:
     return body
 
 
-def keep_newest(offered: dict[str, str], name: str, version: str, compare) -> None:
+def keep_newest(offered: dict[str, str], name: str, version: str, compare: Callable[[str, str], int]) -> None:
     """offered[name] = version, unless it already holds a newer one (by `compare`)."""
     if name not in offered or compare(version, offered[name]) > 0:
         offered[name] = version
@@ -242,7 +244,7 @@ def debian_offered(baseurl: str, suite: str, components: tuple[str, ...]) -> dic
     from .versions import debian_compare
 
     base = debian_suite_url(baseurl, suite)
-    text = None
+    text: str | None = None
     for name in ("InRelease", "Release"):
         with contextlib.suppress(BuilderError):
             text = fetch(f"{base}/{name}").decode("utf-8", errors="replace")
@@ -263,12 +265,12 @@ def debian_offered(baseurl: str, suite: str, components: tuple[str, ...]) -> dic
             if path is None:
                 continue
             index = _decompress(_index_file(base, path, sums[path], by_hash), path)
-            name = None
+            package: str | None = None
             for line in index.decode("utf-8", errors="replace").splitlines():
                 if line.startswith("Package:"):
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("Version:") and name:
-                    keep_newest(offered, name, line.split(":", 1)[1].strip(), debian_compare)
+                    package = line.split(":", 1)[1].strip()
+                elif line.startswith("Version:") and package:
+                    keep_newest(offered, package, line.split(":", 1)[1].strip(), debian_compare)
     return offered
 
 
@@ -283,9 +285,9 @@ def el_offered(baseurl: str, variables: tuple[tuple[str, str], ...]) -> dict[str
     primary = next((data for data in repomd if data.tag.endswith("}data") and data.get("type") == "primary"), None)
     location = primary.find("{*}location") if primary is not None else None
     checksum = primary.find("{*}checksum") if primary is not None else None
-    if location is None or not location.get("href"):
+    href = location.get("href") if location is not None else None
+    if not href:
         raise BuilderError(f"{base}/repodata/repomd.xml names no primary metadata")
-    href = location.get("href")
     url = f"{base}/{href}"
     expected = checksum.text.strip() if checksum is not None and checksum.get("type") == "sha256" and checksum.text else None
     xml = _decompress(_checked(url, fetch(url, OFFERED_LIMIT), expected), href)
@@ -294,7 +296,7 @@ def el_offered(baseurl: str, variables: tuple[tuple[str, str], ...]) -> dict[str
         if not element.tag.endswith("}package"):
             continue
         name, arch, version = element.find("{*}name"), element.find("{*}arch"), element.find("{*}version")
-        if name is not None and arch is not None and version is not None and arch.text in (EL_ARCH, "noarch"):
+        if name is not None and name.text and arch is not None and version is not None and arch.text in (EL_ARCH, "noarch"):
             evr = f"{version.get('epoch') or '0'}:{version.get('ver')}-{version.get('rel')}"
             keep_newest(offered, name.text, evr, rpm_compare)
         element.clear()

@@ -1,13 +1,15 @@
-"""The systems a spec can target, and what differs between their families."""
+"""The systems a spec can target: one table of targets, each pointing at its distribution in its family's module
+(builder.families.el, builder.families.debian), which holds what differs between families."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .families import Distribution, DistributionFamily, Family, facts
+from .families import debian as _debian
+from .families import el as _el
 
-class Family(StrEnum):
-    EL = "el"
-    DEBIAN = "debian"
+__all__ = ["TARGETS", "Family", "Target", "TargetInfo"]
 
 
 class Target(StrEnum):
@@ -32,15 +34,32 @@ class Target(StrEnum):
 
 @dataclass(frozen=True)
 class TargetInfo:
-    distro: str          # os_distro-style name
+    distribution: Distribution
     major: int
-    family: Family
-    codename: str | None = None
+
+    @property
+    def distro(self) -> str:
+        """The os_distro-style name (Glance's os_distro)."""
+        return self.distribution.name
+
+    @property
+    def codename(self) -> str | None:
+        """The release's codename, where the family names releases so (the suite of the Debian archive)."""
+        return self.distribution.codename(self.major)
+
+    @property
+    def family(self) -> Family:
+        return self.distribution.family
+
+    @property
+    def facts(self) -> DistributionFamily:
+        """The family's module object: what the builders read instead of branching on the distribution."""
+        return facts(self.family)
 
     @property
     def kickstart_version(self) -> str | None:
         """pykickstart's version name (RHEL8, RHEL9, RHEL10); None: no kickstart."""
-        return f"RHEL{self.major}" if self.family is Family.EL else None
+        return self.facts.kickstart_version(self.major)
 
     @property
     def is_el(self) -> bool:
@@ -49,30 +68,27 @@ class TargetInfo:
     @property
     def release_package(self) -> str | None:
         """The EL distribution's release package: /etc/os-release, its release files and keys, system-release."""
-        return RELEASE_PACKAGES.get(self.distro)
+        return self.distribution.release_package
 
     @property
     def dnf_variables(self) -> dict[str, str]:
         """The dnf variables the distribution's release package defines beside $releasever and $basearch
         (/etc/dnf/vars/): a repository URL copied from its repo files may use them."""
-        return {"stream": f"{self.major}-stream"} if self.distro == "centos" else {}
+        return self.distribution.variables(self.major)
 
-
-RELEASE_PACKAGES = {"centos": "centos-stream-release", "rocky": "rocky-release", "almalinux": "almalinux-release",
-                    "rhel": "redhat-release"}
 
 TARGETS: dict[Target, TargetInfo] = {
-    Target.CENTOS_STREAM_8: TargetInfo("centos", 8, Family.EL),
-    Target.CENTOS_STREAM_9: TargetInfo("centos", 9, Family.EL),
-    Target.CENTOS_STREAM_10: TargetInfo("centos", 10, Family.EL),
-    Target.ROCKY_8: TargetInfo("rocky", 8, Family.EL),
-    Target.ROCKY_9: TargetInfo("rocky", 9, Family.EL),
-    Target.ROCKY_10: TargetInfo("rocky", 10, Family.EL),
-    Target.ALMA_8: TargetInfo("almalinux", 8, Family.EL),
-    Target.ALMA_9: TargetInfo("almalinux", 9, Family.EL),
-    Target.ALMA_10: TargetInfo("almalinux", 10, Family.EL),
-    Target.RHEL_8: TargetInfo("rhel", 8, Family.EL),
-    Target.RHEL_9: TargetInfo("rhel", 9, Family.EL),
-    Target.RHEL_10: TargetInfo("rhel", 10, Family.EL),
-    Target.DEBIAN_12: TargetInfo("debian", 12, Family.DEBIAN, codename="bookworm"),
+    Target.CENTOS_STREAM_8: TargetInfo(_el.CENTOS, 8),
+    Target.CENTOS_STREAM_9: TargetInfo(_el.CENTOS, 9),
+    Target.CENTOS_STREAM_10: TargetInfo(_el.CENTOS, 10),
+    Target.ROCKY_8: TargetInfo(_el.ROCKY, 8),
+    Target.ROCKY_9: TargetInfo(_el.ROCKY, 9),
+    Target.ROCKY_10: TargetInfo(_el.ROCKY, 10),
+    Target.ALMA_8: TargetInfo(_el.ALMA, 8),
+    Target.ALMA_9: TargetInfo(_el.ALMA, 9),
+    Target.ALMA_10: TargetInfo(_el.ALMA, 10),
+    Target.RHEL_8: TargetInfo(_el.RHEL, 8),
+    Target.RHEL_9: TargetInfo(_el.RHEL, 9),
+    Target.RHEL_10: TargetInfo(_el.RHEL, 10),
+    Target.DEBIAN_12: TargetInfo(_debian.DEBIAN, 12),
 }

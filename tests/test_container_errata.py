@@ -2,16 +2,10 @@
 and what a store holding v1 fetches by the manifests. The benchmark itself is run by hand (make bench-errata)."""
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
-PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "container_errata.py"
-spec = importlib.util.spec_from_file_location("container_errata", PATH)
-errata = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = errata  # dataclasses look their module up by name
-spec.loader.exec_module(errata)
+from benchmarks import container_errata as errata
 
 
 def tree(root: Path, files: dict[str, bytes], links: dict[str, str], modes: dict[str, int]) -> Path:

@@ -178,7 +178,7 @@ def test_the_plan_comes_from_base_images_unless_the_spec_sets_one():
 
 def test_a_bad_plan_in_base_images_is_an_error(tmp_path: Path):
     for name in ("common.yaml", "debian-12.yaml"):
-        (tmp_path / name).write_text((Path(__file__).resolve().parent.parent / "base-images" / name).read_text())
+        (tmp_path / name).write_text((Path(__file__).resolve().parent.parent / "builder" / "resources" / "base-images" / name).read_text())
     with (tmp_path / "debian-12.yaml").open("a") as handle:
         handle.write("layers: [[configuration], [distribution, packages, package-state]]\n")
     spec, _, _ = load_spec_text(SPEC.replace("LAYERS", "null"))

@@ -3,19 +3,13 @@ origin's access log, the counting relay on loopback and the ratios it prints. Th
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import tomllib
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "fleet_prepull.py"
-spec = importlib.util.spec_from_file_location("fleet_prepull", PATH)
-fleet = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = fleet  # dataclasses look their module up by name
-spec.loader.exec_module(fleet)
+from benchmarks import fleet_prepull as fleet
 
 
 def test_percentiles_are_nearest_rank():

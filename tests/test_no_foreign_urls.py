@@ -1,5 +1,5 @@
 """No URL outside the spec's: what a build plans, renders or ships names only the repositories and installer
-URLs the spec gives (an air-gapped network reaches nothing else), and elements/ and base-images/ name none.
+URLs the spec gives (an air-gapped network reaches nothing else), and the shipped elements/ and base-images/ (builder/resources/) name none.
 
 A URL found is allowed when it is one the spec names (any http(s) value in the spec: repos[].baseurl,
 repos[].gpgkey, kickstart.install_source, install.pxe.inst_repo, install.pxe.server_url) or lies below one.
@@ -88,7 +88,7 @@ def test_plans_and_rendered_files_name_only_the_specs_urls(path, tmp_path, capsy
 @pytest.mark.parametrize("directory", ["elements", "base-images"])
 def test_shipped_elements_and_image_definitions_name_no_url(directory):
     """These serve every spec: any URL in them would be contacted whatever the spec says."""
-    files = [p for p in (ROOT / directory).rglob("*") if p.is_file()]
+    files = [p for p in (ROOT / "builder" / "resources" / directory).rglob("*") if p.is_file()]
     assert files
     found = {str(p.relative_to(ROOT)): urls for p in files if (urls := foreign(p.read_text(errors="replace"), set()))}
     assert not found, found

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from support.requirements import skip_or_fail
 
 from builder import host
 
@@ -21,6 +21,11 @@ DEBIAN = EXAMPLES / "debian12-node.yaml"
 KVM = EXAMPLES / "kvm-host-rocky9.yaml"          # one warning: screen is not on rocky-9
 # What a container does not carry, as the issue counted it (container.sshd off): hand-written, not read from builder.
 NOT_IN_A_CONTAINER = ("hostname", "network", "sshd", "selinux", "firewall", "kernel-args", "sysctls", "services")
+
+
+def need_xorriso() -> None:
+    if shutil.which("xorriso") is None:
+        skip_or_fail("the ISO step needs xorriso (make deps)")
 
 
 def builder(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -51,8 +56,8 @@ def on_a_terminal(*args: str | Path, cwd: Path) -> tuple[str, str, int]:
 # ---------------------------------------------------------------- progress of a long step
 
 
-@pytest.mark.skipif(shutil.which("xorriso") is None, reason="the ISO step needs xorriso (make deps)")
 def test_a_long_step_shows_elapsed_time_on_a_terminal(tmp_path):
+    need_xorriso()
     stdout, shown, code = on_a_terminal("build", CS9, "--only", "iso", "--out", tmp_path / "out", cwd=tmp_path)
     assert code == 0, shown
     assert "\r\x1b[K==> iso: writing oemdrv.iso " in shown, "no live line on the terminal"
@@ -60,8 +65,8 @@ def test_a_long_step_shows_elapsed_time_on_a_terminal(tmp_path):
     assert "oemdrv.iso" in stdout
 
 
-@pytest.mark.skipif(shutil.which("xorriso") is None, reason="the ISO step needs xorriso (make deps)")
 def test_a_long_step_is_one_line_in_a_log_and_nothing_with_quiet(tmp_path):
+    need_xorriso()
     logged = builder("build", CS9, "--only", "iso", "--out", tmp_path / "a")
     assert logged.returncode == 0, logged.stderr
     assert [line for line in logged.stderr.splitlines() if "iso: writing" in line] == ["==> iso: writing oemdrv.iso"]

@@ -5,6 +5,7 @@ The pull itself through a real pull-through cache is tests/test_registry_mirror.
 from __future__ import annotations
 
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -149,7 +150,6 @@ def test_plain_http_makes_the_origin_and_every_mirror_insecure():
     b = baseline(spec_text(plain_http=True))
     dropin = mirrors_dropin(b.prepull, b.prepull_mirrors)
     assert dropin.count("insecure = true\n") == 3
-    tomllib = pytest.importorskip("tomllib")
     parsed = tomllib.loads(dropin)
     assert parsed == {"registry": [{"location": ORIGIN, "insecure": True, "mirror": [
         {"location": "mirror1.dc1.example.com:5000", "insecure": True}, {"location": "mirror2.dc1.example.com", "insecure": True}]}]}

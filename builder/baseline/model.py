@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from ..families import FAMILIES, FamilyPaths
 from ..spec import SELinux, Spec
 from ..targets import Family, TargetInfo
 from . import items
@@ -37,32 +38,8 @@ from .paths import (  # noqa: F401 - re-exported: the baseline's paths, as model
 BASELINE_VERSION = 2
 
 
-@dataclass(frozen=True)
-class FamilyPaths:
-    admin_group: str
-    sshd_unit: str
-    chrony_unit: str
-    chrony_conf: str
-    chrony_drift: str
-    rc_local: str
-    locale_conf: str
-    required_packages: tuple[str, ...]
-
-
-FAMILY = {
-    Family.EL: FamilyPaths(
-        admin_group="wheel", sshd_unit="sshd.service", chrony_unit="chronyd.service",
-        chrony_conf=CHRONY_CONF[Family.EL], chrony_drift="/var/lib/chrony/drift",
-        rc_local=RC_LOCAL[Family.EL], locale_conf=LOCALE_CONF[Family.EL],
-        required_packages=("openssh-server", "chrony", "sudo"),
-    ),
-    Family.DEBIAN: FamilyPaths(
-        admin_group="sudo", sshd_unit="ssh.service", chrony_unit="chrony.service",
-        chrony_conf=CHRONY_CONF[Family.DEBIAN], chrony_drift="/var/lib/chrony/chrony.drift",
-        rc_local=RC_LOCAL[Family.DEBIAN], locale_conf=LOCALE_CONF[Family.DEBIAN],
-        required_packages=("openssh-server", "chrony", "sudo"),
-    ),
-}
+# The baseline's names per family, from the family modules (builder.families.el, .debian).
+FAMILY = {family: facts.paths for family, facts in FAMILIES.items()}
 
 
 def is_group(name: str) -> bool:
@@ -157,7 +134,13 @@ class Baseline:
     rc_local_body = property(items.rc_local.rc_local_body)
     nm_keyfiles = property(items.network.nm_keyfiles)
     repo_files = property(items.repos.repo_files)
-    repo_file = items.repos.repo_file
-    user_groups = items.users.user_groups
-    sudoers_file = items.users.sudoers_file
     encrypt_method = property(items.users.encrypt_method)
+
+    def repo_file(self, repo) -> tuple[str, str]:
+        return items.repos.repo_file(self, repo)
+
+    def user_groups(self, user) -> tuple[str, ...]:
+        return items.users.user_groups(self, user)
+
+    def sudoers_file(self, user) -> tuple[str, str] | None:
+        return items.users.sudoers_file(self, user)

@@ -118,7 +118,7 @@ def mode_of(st: os.stat_result) -> str:
 
 def enabled_units(c: Check) -> set[str]:
     """Units with a link in a .wants or .requires directory, by link name and by target name."""
-    units = set()
+    units: set[str] = set()
     base = "/etc/systemd/system"
     for name in c.fs.listdir(base):
         if name.endswith((".wants", ".requires")):

@@ -13,8 +13,12 @@ if TYPE_CHECKING:
 
 
 class BaselineView(Protocol):
-    spec: Spec
-    context: str
+    @property
+    def spec(self) -> Spec: ...
+
+    @property
+    def context(self) -> str:
+        """"rootfs" (a kickstart install, qcow2 or unpacked tree) or "container"."""
 
     @property
     def not_applicable(self) -> dict[str, str]:

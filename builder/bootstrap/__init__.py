@@ -1,7 +1,7 @@
 """The bootstrapped root filesystem every image of a spec starts from (the container image and the qcow2).
 
-One bootstrapper per family, from one table (BOOTSTRAPPERS, keyed by the base image definition's
-`bootstrap.tool`): debootstrap for Debian, dnf --installroot for EL. The entry points:
+One bootstrapper per family, from one table (BOOTSTRAPPERS, keyed by the tool the family module names, which the
+base image definition's `bootstrap.tool` repeats): debootstrap for Debian, dnf --installroot for EL. The entry points:
 
     base = base_tree_for(spec)        # what would be bootstrapped, from the spec's repositories only
     tarball = ensure_cached(base)     # bootstrap it unless cached with the mirror's current state; the zstd tarball
@@ -17,10 +17,9 @@ from ..baseline import Baseline
 from ..baseline.model import el_langpack
 from ..baseline.repos import key_files, repo_file
 from ..errors import BuilderError
-from ..targets import Family
 from .debootstrap import APT_DIR, AptSource, Debootstrap, mirror_for
 from .definition import ImageDefinition, image_definition
-from .dnf import DnfInstallroot, dnf_repos, install_langs, why_not_el
+from .dnf import DnfInstallroot, dnf_repos, install_langs
 from .tree import COMMON_TOOLS, BaseTree, apply_script, cache_dir, fill, why_not_bootstrap
 from .tree import ensure_cached as _ensure_cached
 
@@ -38,20 +37,23 @@ def _apt_files(spec) -> tuple[tuple[str, str], ...]:
     """The spec's sources (the repos item's own deb822 files) and embedded keys, where the bootstrap's apt reads them."""
     keys = f"{APT_DIR}/keys"
     files = [(f"{APT_DIR}/sources.list.d/{PurePosixPath(path).name}", content)
-             for path, content in (repo_file(repo, Family.DEBIAN, key_dir=keys) for repo in spec.repos)]
-    files += [(f"{keys}/{PurePosixPath(path).name}", armor) for path, armor in key_files(spec.repos, Family.DEBIAN)]
+             for path, content in (repo_file(repo, spec.target.info.family, key_dir=keys) for repo in spec.repos)]
+    files += [(f"{keys}/{PurePosixPath(path).name}", armor) for path, armor in key_files(spec.repos, spec.target.info.family)]
     return tuple(files)
 
 
 def _dnf(spec, definition, packages: tuple[str, ...]) -> DnfInstallroot:
-    if why := why_not_el(spec.target.info):
-        raise BuilderError(f"{spec.name}: {spec.target}: {why[0]}", hint=why[1])
+    info = spec.target.info
+    if why := info.facts.bootstrap_refusal(info.distribution, info.major):
+        raise BuilderError(f"{spec.name}: {spec.target}: {why.why}", hint=why.hint)
     b = definition.bootstrap
     # The release package (/etc/os-release, $releasever for dnf in the image) is named: with weak dependencies off,
     # nothing need pull it in. The langpack goes into the first transaction: glibc requires one, and dnf would
     # pick any (all of them).
     base = b.packages + (spec.target.info.release_package, el_langpack(spec.locale))
-    return DnfInstallroot(str(spec.target.info.major), dnf_repos(spec), base, tuple(map(_dnf_argument, packages)), b.dbpath,
+    # The rpm database's place is the family's for the release (base-images/ repeats it for the container's strip).
+    dbpath = info.facts.rpmdb_path(info.major) or b.dbpath
+    return DnfInstallroot(str(info.major), dnf_repos(spec), base, tuple(map(_dnf_argument, packages)), dbpath,
                           install_langs(spec.locale), b.exclude_packages,
                           tuple(sorted(spec.target.info.dnf_variables.items())))
 
@@ -62,7 +64,8 @@ def _dnf_argument(name: str) -> str:
     return "@" + name.removeprefix("@^") if name.startswith("@^") else name
 
 
-# bootstrap.tool of a base image definition -> how the spec, its definition and the package set become a bootstrapper.
+# The family's bootstrapper (builder.families: bootstrapper.tool) -> how the spec, its base image definition and the
+# package set become a bootstrapper.
 BOOTSTRAPPERS: dict[str, Callable] = {"debootstrap": _debootstrap, "dnf": _dnf}
 BOOTSTRAP_TOOLS = COMMON_TOOLS + Debootstrap.tools + DnfInstallroot.tools
 
@@ -72,10 +75,11 @@ def base_tree_for(spec, definition: ImageDefinition | None = None) -> BaseTree:
     needs (the baseline's packages that apply in a container, and the spec's groups; the script then finds them
     installed)."""
     definition = definition or image_definition(spec)
-    make = BOOTSTRAPPERS.get(definition.bootstrap.tool)
-    if make is None:
-        raise BuilderError(f"base image definition {definition.name}: unknown bootstrap.tool {definition.bootstrap.tool!r}",
-                           hint=f"one of: {', '.join(BOOTSTRAPPERS)}")
+    tool = spec.target.info.facts.bootstrapper.tool
+    if definition.bootstrap.tool != tool:
+        raise BuilderError(f"base image definition {definition.name}: bootstrap.tool is {definition.bootstrap.tool!r}, "
+                           f"and a tree of {spec.target} is bootstrapped with {tool}", hint=f"set bootstrap.tool: {tool}")
+    make = BOOTSTRAPPERS[tool]
     baseline = Baseline(spec, context="container")
     return BaseTree(make(spec, definition, baseline.packages + baseline.groups))  # dnf install takes @group as it is
 

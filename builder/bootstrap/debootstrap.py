@@ -21,14 +21,15 @@ from typing import ClassVar
 
 from .. import host
 from ..errors import BuilderError
+from ..families import debian
 from ..repodata import debian_state
 from .tree import CHROOT_PATH, chroot_mounts
 
 # Where the upgrade's apt reads the spec's sources and keys, inside the tree; removed afterwards.
 APT_DIR = "/tmp/builder-apt"
+# apt reads the spec's sources there, then the family's fixed options.
 APT_OPTIONS = (f"-o=Dir::Etc::SourceList={APT_DIR}/sources.list", f"-o=Dir::Etc::SourceParts={APT_DIR}/sources.list.d",
-               "-o=APT::Install-Recommends=false", "-o=Dpkg::Options::=--force-confdef",
-               "-o=Dpkg::Options::=--force-confold")
+               *(f"-o={name}={value}" for name, value in debian.FAMILY.bootstrapper.options))
 # Keeps maintainer scripts from starting services in the tree while it is upgraded (invoke-rc.d asks it).
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
 
@@ -50,7 +51,7 @@ class Debootstrap:
     packages: tuple[str, ...]
     sources: tuple[AptSource, ...] = ()
     apt_files: tuple[tuple[str, str], ...] = ()   # (path in the tree, content): the spec's sources and embedded keys
-    tools: ClassVar[tuple[str, ...]] = ("debootstrap",)
+    tools: ClassVar[tuple[str, ...]] = debian.FAMILY.bootstrapper.host_tools
 
     @property
     def label(self) -> str:

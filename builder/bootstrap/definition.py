@@ -8,10 +8,11 @@ from pathlib import Path
 
 import yaml
 
+from .. import resources
 from ..errors import BuilderError
 from ..spec import LayerContent, Spec, layer_count_problem, layer_plan_problem
 
-BASE_IMAGES = Path(__file__).resolve().parent.parent.parent / "base-images"
+BASE_IMAGES = resources.directory("base-images")
 
 
 @dataclass(frozen=True)

@@ -27,18 +27,11 @@ from typing import ClassVar
 from .. import host
 from ..baseline.repos import repo_key
 from ..errors import BuilderError
+from ..families import el
 from ..repodata import el_state, repomd_date
-from ..targets import Family
 
-DNF_MAIN = {
-    # The newest version of every package across all the spec's repositories, or a failure saying why: the host's
-    # dnf defaults to best=False (EL's dnf.conf sets True), which would silently fall back to an older version.
-    "best": "True",
-    "install_weak_deps": "False",
-    "tsflags": "nodocs",
-    "skip_if_unavailable": "False",
-    "keepcache": "False",
-}
+# dnf's [main] settings (its dnf.conf and --setopt): the family's fixed arguments for its bootstrapper.
+DNF_MAIN = dict(el.FAMILY.bootstrapper.options)
 
 
 @dataclass(frozen=True)
@@ -61,21 +54,10 @@ class DnfRepo:
         return "\n".join(lines) + "\n"
 
 
-def why_not_el(info) -> tuple[str, str] | None:
-    """(why, what to do instead) when no EL tree can be bootstrapped for the target, else None."""
-    if info.distro == "rhel":
-        return ("a RHEL tree needs subscription content, which the bootstrap cannot fetch from a plain mirror",
-                "target CentOS Stream, Rocky or Alma (or use Red Hat's UBI images)")
-    if info.major == 8:
-        return ("EL 8's rpm reads only a Berkeley DB database, and the rpm that bootstraps here (4.16 or later) writes "
-                "sqlite", "target EL 9 or 10 for a bootstrapped tree")
-    return None
-
-
 def repo_keys(repo) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(key URLs, embedded armored keys) a spec repository's packages are checked with: the installed system's
     key (`baseline.repos.repo_key`, the one place that reads a repository's key), as the bootstrap uses it."""
-    key = repo_key(repo, Family.EL)
+    key = repo_key(repo, el.FAMILY.id)
     if key is None:
         return (), ()
     return ((), (key.armor,)) if key.armor else ((key.url,) if key.url else (), ())
@@ -100,7 +82,7 @@ def install_langs(locale: str) -> str:
 
 @dataclass(frozen=True)
 class DnfInstallroot:
-    tools: ClassVar[tuple[str, ...]] = ("dnf", "rpm")
+    tools: ClassVar[tuple[str, ...]] = el.FAMILY.bootstrapper.host_tools
 
     releasever: str
     repos: tuple[DnfRepo, ...]

@@ -169,8 +169,8 @@ def rpm_packages(root: Path, dbpath: str) -> tuple[dict[str, set[str]], set[str]
         if name:
             base = resolve(parent)
             owned.setdefault(f"{base}/{name}" if base else name, set()).add(package)
-    records = [line.split("\t") for line in rpm_query(root, dbpath, "%{NAME}\t%{INSTALLTID}\t%{SOURCERPM}\n")]
-    records = [(name, int(tid), source) for name, tid, source in records if name != "gpg-pubkey"]
+    rows = [line.split("\t") for line in rpm_query(root, dbpath, "%{NAME}\t%{INSTALLTID}\t%{SOURCERPM}\n")]
+    records = [(name, int(tid), source) for name, tid, source in rows if name != "gpg-pubkey"]
     first = min((tid for _, tid, _ in records), default=0)
     sources = {name: rpm_source_name(source) or name for name, _, source in records}
     return owned, {name for name, tid, _ in records if tid == first}, sources
@@ -349,7 +349,7 @@ def write_layers(root: Path, before: Snapshot, plan: Plan, rules: Rules, directo
     `history`: update_history of the tree as installed."""
     classified = classify(root, before, rules)
     classes = classified.contents
-    written = []
+    written: list[PlannedLayer] = []
 
     def undated(rel: str, st: os.stat_result) -> bool:
         """Package files and directories: what the build made of them is not dated by the epoch (module docstring)."""
@@ -357,6 +357,7 @@ def write_layers(root: Path, before: Snapshot, plan: Plan, rules: Rules, directo
 
     for contents in plan:
         stats = None if LayerContent.CONFIGURATION in contents else before
+        parts: list[tuple[str, frozenset[tuple[LayerContent, str]] | None]]
         if not splits(contents, rules):
             parts = [("", None)]
         else:

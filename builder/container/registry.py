@@ -19,6 +19,7 @@ Pushing to several references and recording them is `container.publish`.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urljoin
 
 from pydantic import TypeAdapter, ValidationError
@@ -36,6 +38,8 @@ from ..errors import BuilderError, UsageError
 from ..host import run
 from ..spec import fields
 from .image import DAMAGED_HINT, check_blob, read_layout, sha256_of
+
+Answer = TypeVar("Answer")   # what a retried registry step returns
 
 TRANSIENT = {429, 500, 502, 503, 504}
 
@@ -156,7 +160,7 @@ class Registry:
         self.authorization = f"Bearer {token}"
         return True
 
-    def retrying(self, what: str, step: Callable[[], object]):
+    def retrying(self, what: str, step: Callable[[], Answer]) -> Answer:
         delay, last = self.backoff, ""
         for attempt in range(1, self.attempts + 1):
             try:
@@ -373,6 +377,6 @@ def warm(layout: Path, ref: Reference, plain_http: bool = False, attempts: int =
     fetched = 0
     for descriptor in [manifest["config"], *manifest["layers"]]:
         blob = descriptor["digest"]
-        fetched += mirror.retrying(f"fetching blob {blob}", lambda blob=blob: mirror.fetch_blob(blob))
+        fetched += mirror.retrying(f"fetching blob {blob}", functools.partial(mirror.fetch_blob, blob))
         log(f"{ref}: blob {blob[:19]}... fetched")
     return fetched

@@ -120,11 +120,11 @@ def strip_tree(root: Path, definition: ImageDefinition, locale: str) -> list[str
             removed.append(lock)
     for pattern in definition.remove:
         for path in sorted(_glob(root, pattern)):
-            full = root / path.lstrip("/")
-            if full.is_dir() and not full.is_symlink():
-                shutil.rmtree(full)
+            target = root / path.lstrip("/")
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
             else:
-                full.unlink()
+                target.unlink()
             removed.append(path)
     _forget_missing(root)
     return sorted(removed)
@@ -203,10 +203,10 @@ def _rewrite(path: Path, lines: list[str]) -> None:
 def package_sizes(root: Path, definition: ImageDefinition | None = None) -> list[tuple[str, int]]:
     """(package, bytes of its files on disk), biggest first; a hard-linked file counts once (dpkg; rpm's own sizes)."""
     if definition is not None and uses_rpm(definition):
-        sizes = [line.split("\t") for line in rpm_query(root, definition.bootstrap.dbpath, "%{NAME}\t%{SIZE}\n")]
-        return sorted(((name, int(size)) for name, size in sizes), key=lambda item: (-item[1], item[0]))
+        rows = [line.split("\t") for line in rpm_query(root, definition.bootstrap.dbpath, "%{NAME}\t%{SIZE}\n")]
+        return sorted(((name, int(size)) for name, size in rows), key=lambda item: (-item[1], item[0]))
     seen: set[tuple[int, int]] = set()
-    sizes = []
+    sizes: list[tuple[str, int]] = []
     for listing in sorted((root / "var/lib/dpkg/info").glob("*.list")):
         total = 0
         for line in listing.read_text(errors="surrogateescape").splitlines():

@@ -10,14 +10,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .. import bootstrap
+from .. import bootstrap, resources
 from ..baseline import Baseline, render_script
 from ..bootstrap import BaseTree
 from ..spec import BlockDevice, CloudInit, SELinux, Spec
-from ..targets import Family
 
-# Our elements, beside the package (the repository's elements/ directory).
-ELEMENTS_DIR = Path(__file__).resolve().parent.parent.parent / "elements"
+# Our elements: package data (builder/resources/elements).
+ELEMENTS_DIR = resources.directory("elements")
 
 # DIB's own default command line (bootloader element); DIB_BOOTLOADER_DEFAULT_CMDLINE replaces it, so repeat it.
 DIB_DEFAULT_CMDLINE = ("nofb", "nomodeset", "gfxpayload=text")
@@ -26,18 +25,6 @@ BLOCK_DEVICE_ELEMENTS = {
     BlockDevice.MBR: "block-device-mbr",
     BlockDevice.GPT: "block-device-gpt",
     BlockDevice.EFI: "block-device-efi",
-}
-
-# The root element per family (elements/builder-root*): it unpacks the spec's bootstrapped tree, the one
-# the container image starts from, and adds kernel, bootloader and base packages from the spec's repos.
-ROOT_ELEMENTS = {Family.DEBIAN: "builder-root-debian", Family.EL: "builder-root-el"}
-
-# EL distributions the qcow2 is built for (the qcow2 kind's support reads this table):
-# (DIB's DISTRO_NAME: pkg-map's redhat family and the EFI directory, DIB_RELEASE for a major version).
-EL_DISTROS = {
-    "centos": ("centos", "{major}-stream"),
-    "rocky": ("rocky", "{major}"),
-    "almalinux": ("almalinux", "{major}"),
 }
 
 # In the data directory: a link to the spec's bootstrapped tree (builder-root unpacks it) and the spec's
@@ -69,17 +56,18 @@ def disk_image_create() -> str:
 
 
 def distro(spec: Spec) -> tuple[str, dict[str, str], dict[str, str]]:
-    """(root element, DIB's distribution variables, the spec's repository files) for the spec's target."""
+    """(root element, DIB's distribution variables, the spec's repository files) for the spec's target: the family
+    module's root element (elements/builder-root-*: it unpacks the spec's bootstrapped tree, the one the container
+    image starts from, and adds kernel, bootloader and base packages from the spec's repos) and its distribution's
+    DISTRO_NAME and DIB_RELEASE."""
     info = spec.target.info
-    if info.family is Family.DEBIAN:
-        environment = {"DISTRO_NAME": "debian", "DIB_RELEASE": info.codename or ""}
-    else:
-        name, release = EL_DISTROS[info.distro]  # builder.kinds refuses a qcow2 of any other distribution
-        environment = {"DISTRO_NAME": name, "DIB_RELEASE": release.format(major=info.major)}
+    dib = info.distribution.dib
+    assert dib is not None, "builder.kinds refuses a qcow2 of a distribution without DIB variables"
+    environment = dib.environment(info.major, info.codename)
     baseline = Baseline(spec)
     files = {f"{REPOS_DIR}/{PurePosixPath(path).name}": content
              for path, content in (baseline.repo_file(repo) for repo in spec.repos)}
-    return ROOT_ELEMENTS[info.family], environment, files
+    return info.facts.dib_root_element, environment, files
 
 
 def kernel_cmdline(spec: Spec) -> str:

@@ -181,7 +181,7 @@ class _CancellableFile(io.FileIO):
         super().__init__(path, "rb")
         self.cancel = cancel
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         if self.cancel.is_set():
             raise Interrupted("interrupted during the upload")
         return super().read(size)

@@ -27,7 +27,8 @@ Result = TypeVar("Result")
 
 def clouds_to_publish(spec, given: list[str] | None) -> list[str | None]:
     """--cloud replaces the spec's list; neither: OS_CLOUD (None: openstacksdk's own default)."""
-    for cloud in set(given or ()):
+    given = given or []
+    for cloud in set(given):
         if given.count(cloud) > 1:
             raise UsageError(f"--cloud {cloud} is given twice: each region is published to once")
     if given:

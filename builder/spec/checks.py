@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 
 from pydantic import ValidationError
 
@@ -17,7 +18,7 @@ from ..targets import Family
 from .fields import port_problem
 from .kernel import MANAGED_ARGS, inst_repo
 from .machines import machine_spec
-from .model import BootProto, Compression, DiskLayout, LayerContent, SELinux, Spec, layer_count_problem, layer_plan_problem
+from .model import BootProto, Compression, DiskLayout, IPConfig, LayerContent, Machine, Repo, SELinux, Spec, layer_count_problem, layer_plan_problem
 
 # A kickstart wipes the disk it installs on: the spec names it, builder never guesses (kinds refuses the kickstart
 # of a spec that names none; a spec that asks for a kickstart, with a kickstart or install section, must).
@@ -32,22 +33,23 @@ def _p(path: str, message: str, hint: str | None = None, warning: bool = False) 
     return Problem("", None, path, message, hint, warning)
 
 
-CHECKS: list[tuple[frozenset[str], Callable[[Spec], Iterator[Problem]]]] = []
+Check = Callable[[Spec], Iterator[Problem]]
+CHECKS: list[tuple[frozenset[str], Check]] = []
 
 
-def reads(*sections: str):
+def reads(*sections: str) -> Callable[[Check], Check]:
     """Register a check with the top-level spec sections it reads.
 
     When some sections fail structural validation, the checks that read only
     the others still run, so one pass reports every problem it can.
     """
-    def register(check: Callable[[Spec], Iterator[Problem]]):
+    def register(check: Check) -> Check:
         CHECKS.append((frozenset(sections), check))
         return check
     return register
 
 
-def check_spec(spec: Spec, skip_sections: set[str] = frozenset()) -> list[Problem]:
+def check_spec(spec: Spec, skip_sections: AbstractSet[str] = frozenset()) -> list[Problem]:
     problems: list[Problem] = []
     for sections, check in CHECKS:
         if not sections & skip_sections:
@@ -108,7 +110,7 @@ def check_network(spec: Spec) -> Iterator[Problem]:
                          f"set bootproto: none on {port}; the bridge carries the address")
 
 
-def _check_ip(path: str, dev) -> Iterator[Problem]:
+def _check_ip(path: str, dev: IPConfig) -> Iterator[Problem]:
     if dev.bootproto is BootProto.STATIC:
         if dev.address is None:
             yield _p(f"{path}.address", "a static interface needs an address (like 10.0.0.5/24)")
@@ -275,7 +277,7 @@ def check_repos(spec: Spec) -> Iterator[Problem]:
         yield from _check_repo_key(spec, i, repo)
 
 
-def _check_repo_key(spec: Spec, i: int, repo) -> Iterator[Problem]:
+def _check_repo_key(spec: Spec, i: int, repo: Repo) -> Iterator[Problem]:
     key = repo.gpgkey
     if not repo.gpgcheck:
         yield _p(f"repos[{i}].gpgcheck", f"packages from {repo.name} are installed without a signature check", warning=True)
@@ -370,7 +372,7 @@ def check_install(spec: Spec) -> Iterator[Problem]:
                      "set kickstart.install_source to your mirror's BaseOS tree URL", warning=True)
 
 
-def _machine_address(path: str, machine) -> Iterator[Problem]:
+def _machine_address(path: str, machine: Machine) -> Iterator[Problem]:
     if machine.address is None:
         for field in ("gateway", "nameservers"):
             if getattr(machine, field):
@@ -419,7 +421,7 @@ def check_container(spec: Spec) -> Iterator[Problem]:
             yield _p("container.package_layers", "does not apply: no layer of container.layers holds package files only "
                      "(distribution, packages), so there is nothing to split", "drop package_layers, or give the package "
                      "files a layer of their own: [[distribution, packages], [package-state, configuration]]")
-        elif problem := layer_count_problem(container.layers, container.package_layers):
+        elif problem := layer_count_problem(container.layers, container.package_layers or 1):
             yield _p("container.package_layers", problem)
     if container.prepull is None:
         return
@@ -449,9 +451,9 @@ def check_mirror_sites(spec: Spec) -> Iterator[Problem]:
             elif hosts.index(host) != i:
                 yield _p(f"container.prepull.mirrors.{site}[{i}]", f"{host} is also mirrors.{site}[{hosts.index(host)}]")
     if prepull.plain_http and prepull.engine == "docker":
-        hosts = ", ".join([prepull.origin, *dict.fromkeys(h for hosts in prepull.mirrors.values() for h in hosts)])
+        pulled_from = ", ".join([prepull.origin, *dict.fromkeys(h for hosts in prepull.mirrors.values() for h in hosts)])
         yield _p("container.prepull.plain_http", "docker reads plain HTTP registries from its own daemon.json, which builder "
-                 f"does not write: the node's dockerd pulls over TLS from {hosts} unless told otherwise",
+                 f"does not write: the node's dockerd pulls over TLS from {pulled_from} unless told otherwise",
                  'list them under "insecure-registries" in the node\'s /etc/docker/daemon.json (loopback needs nothing), '
                  "or use engine: podman", warning=True)
     if prepull.site is not None and prepull.site not in prepull.mirrors:
@@ -465,7 +467,7 @@ def _sites_hint(spec: Spec) -> str:
     return f"the sites are {', '.join(prepull.mirrors)}; add this one to container.prepull.mirrors, or leave the site out"
 
 
-def _machine_site_problem(spec: Spec, machine) -> str | None:
+def _machine_site_problem(spec: Spec, machine: Machine) -> str | None:
     """Why a machine's site names no mirrors the spec has (None when it names none, or a known one)."""
     if machine.site is None:
         return None

@@ -27,7 +27,7 @@ TYPE_ERRORS = frozenset({
 })
 
 
-def expected(root: type[BaseModel], loc: tuple) -> str | None:
+def expected(root: type[BaseModel], loc: tuple[str | int, ...]) -> str | None:
     """'expected ..., e.g. `key: value`' for the field at `loc` (keys and list indexes) of `root`; None if not found."""
     found = _field_at(root, loc)
     if found is None:
@@ -39,7 +39,7 @@ def expected(root: type[BaseModel], loc: tuple) -> str | None:
     return f"expected {what}, e.g. `{shown}`"
 
 
-def _field_at(root: type[BaseModel], loc: tuple) -> tuple[Any, FieldInfo | None] | None:
+def _field_at(root: type[BaseModel], loc: tuple[str | int, ...]) -> tuple[Any, FieldInfo | None] | None:
     annotation: Any = root
     info: FieldInfo | None = None
     for part in loc:
@@ -73,7 +73,7 @@ def _plain(annotation: Any) -> Any:
             return annotation
 
 
-def _metadata(annotation: Any, info: FieldInfo | None) -> list:
+def _metadata(annotation: Any, info: FieldInfo | None) -> list[object]:
     found = list(info.metadata) if info is not None else []
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         annotation = [a for a in typing.get_args(annotation) if a is not type(None)][0]
@@ -126,10 +126,10 @@ def _describe(annotation: Any, info: FieldInfo | None, name: str = "text") -> tu
     if plain is float:
         return "a number", str(default if default is not None else 1.5)
     if plain is str:
-        what, hint = _string_check(annotation, info)
+        checked, hint = _string_check(annotation, info)
         like = re.search(r"like '?([^' ,]+)'?", hint or "")
-        example = _yaml(default) if isinstance(default, str) and default else _yaml(like[1]) if like else f"<{what or name}>"
-        return f"{'a ' + what if what else 'text'}{f' ({hint})' if hint else ''}", example
+        example = _yaml(default) if isinstance(default, str) and default else _yaml(like[1]) if like else f"<{checked or name}>"
+        return f"{'a ' + checked if checked else 'text'}{f' ({hint})' if hint else ''}", example
     return "a value of another type", "..."
 
 

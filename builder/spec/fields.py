@@ -12,9 +12,11 @@ import ipaddress
 import re
 import urllib.parse
 import zoneinfo
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic.config import JsonValue
 from pydantic_core import PydanticCustomError
 
 from ..targets import Target
@@ -22,7 +24,11 @@ from ..targets import Target
 FREE_TEXT = {"x-free-text": True}
 
 
-def _matcher(pattern: str, what: str, hint: str = "", max_len: int = 255):
+def _matcher(pattern: str, what: str, hint: str = "", max_len: int = 255) -> AfterValidator:
+    return AfterValidator(_match_check(pattern, what, hint, max_len))
+
+
+def _match_check(pattern: str, what: str, hint: str = "", max_len: int = 255) -> Callable[[str], str]:
     regex = re.compile(pattern)
 
     def check(value: str) -> str:
@@ -32,12 +38,14 @@ def _matcher(pattern: str, what: str, hint: str = "", max_len: int = 255):
             raise ValueError(f"not a valid {what}" + (f": {hint}" if hint else ""))
         return value
 
-    return AfterValidator(check)
+    return check
 
 
-def _checked(pattern: str, what: str, hint: str = "", max_len: int = 255, *also, **schema):
-    """A string matched against `pattern`, then checked by `also` (AfterValidators), in the schema as its pattern."""
-    return Annotated[str, _matcher(pattern, what, hint, max_len), *also, Field(json_schema_extra={"pattern": f"^(?:{pattern})$", **schema})]
+def _checked(pattern: str, what: str, hint: str = "", max_len: int = 255, *also: AfterValidator,
+             **schema: JsonValue) -> tuple[object, ...]:
+    """The metadata of a string type, `Annotated[str, *_checked(...)]` (a type checker sees a str): the string matched
+    against `pattern`, then checked by `also` (AfterValidators), in the schema as its pattern."""
+    return (_matcher(pattern, what, hint, max_len), *also, Field(json_schema_extra={"pattern": f"^(?:{pattern})$", **schema}))
 
 
 # ------------------------------------------------------------------ ports: every one the spec takes is checked here
@@ -85,14 +93,14 @@ Port = Annotated[int, Field(ge=PORT_MIN, le=PORT_MAX)]
 _PORT_CHECK, _HOST_PORT_CHECK, _URL_PORT_CHECK = AfterValidator(_port_range), AfterValidator(_host_port), AfterValidator(_url_port)
 
 
-Name = _checked(r"[a-z0-9][a-z0-9._-]*", "name", "lower-case letters, digits, '.', '_' and '-'", 63)
-Hostname = _checked(
+Name = Annotated[str, *_checked(r"[a-z0-9][a-z0-9._-]*", "name", "lower-case letters, digits, '.', '_' and '-'", 63)]
+Hostname = Annotated[str, *_checked(
     r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*",
     "host name", "letters, digits and '-', in dot-separated labels",
-)
-UserName = _checked(r"[a-z_][a-z0-9_-]{0,31}", "user or group name", "lower-case, starts with a letter or '_'", 32)
-DeviceName = _checked(r"[A-Za-z][A-Za-z0-9_-]{0,14}", "interface name", "like eth0 or br10", 15)
-PortName = _checked(r"[A-Za-z][A-Za-z0-9_-]{0,14}(\.[0-9]{1,4})?", "interface name", "like eth0, eth0.10 or bond0", 15)
+)]
+UserName = Annotated[str, *_checked(r"[a-z_][a-z0-9_-]{0,31}", "user or group name", "lower-case, starts with a letter or '_'", 32)]
+DeviceName = Annotated[str, *_checked(r"[A-Za-z][A-Za-z0-9_-]{0,14}", "interface name", "like eth0 or br10", 15)]
+PortName = Annotated[str, *_checked(r"[A-Za-z][A-Za-z0-9_-]{0,14}(\.[0-9]{1,4})?", "interface name", "like eth0, eth0.10 or bond0", 15)]
 _PACKAGE = r"[A-Za-z0-9][A-Za-z0-9._+:-]*"
 _GROUP_ID = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
 GROUP_SYNTAX = ("a dnf comps group is @ID and an environment @^ID, by its id as `dnf group list --ids` shows it "
@@ -120,9 +128,9 @@ def _package_check() -> AfterValidator:
 
 PackageName = Annotated[str, Field(max_length=128, json_schema_extra={"pattern": rf"^(?:@\^?{_GROUP_ID}|{_PACKAGE})$"}),
                         _package_check()]
-UnitName = _checked(r"[A-Za-z0-9][A-Za-z0-9@_.:-]*", "systemd unit name", max_len=128)
-Locale = _checked(r"(C|POSIX|[a-z]{2,3}(_[A-Z]{2})?)(\.(UTF-8|utf8))?(@[a-z]+)?", "locale", "like en_US.UTF-8", 32)
-Keymap = _checked(r"[a-z0-9][a-z0-9_-]*", "keyboard layout", "like us or de-nodeadkeys", 32)
+UnitName = Annotated[str, *_checked(r"[A-Za-z0-9][A-Za-z0-9@_.:-]*", "systemd unit name", max_len=128)]
+Locale = Annotated[str, *_checked(r"(C|POSIX|[a-z]{2,3}(_[A-Z]{2})?)(\.(UTF-8|utf8))?(@[a-z]+)?", "locale", "like en_US.UTF-8", 32)]
+Keymap = Annotated[str, *_checked(r"[a-z0-9][a-z0-9_-]*", "keyboard layout", "like us or de-nodeadkeys", 32)]
 def targets_hint(value: object = None) -> str:
     """The targets builder knows, with the closest ones first when `value` is a near miss."""
     names = [str(t) for t in Target]
@@ -173,9 +181,9 @@ Timezone = Annotated[
     AfterValidator(_timezone),
     Field(json_schema_extra={"pattern": r"^(?:[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*)$"}),
 ]
-DiskDevice = _checked(r"(/dev/)?([a-z][a-z0-9]*|disk/by-[a-z]+/[A-Za-z0-9][A-Za-z0-9_.:-]*)", "disk name",
-                      "like disk/by-path/pci-0000:00:1f.2-ata-1, /dev/disk/by-id/..., vda or nvme0n1", 128)
-DebSuite = _checked(r"[a-z0-9][a-z0-9.-]*", "Debian suite or component", max_len=64)
+DiskDevice = Annotated[str, *_checked(r"(/dev/)?([a-z][a-z0-9]*|disk/by-[a-z]+/[A-Za-z0-9][A-Za-z0-9_.:-]*)", "disk name",
+                      "like disk/by-path/pci-0000:00:1f.2-ata-1, /dev/disk/by-id/..., vda or nvme0n1", 128)]
+DebSuite = Annotated[str, *_checked(r"[a-z0-9][a-z0-9.-]*", "Debian suite or component", max_len=64)]
 def _sysctl_key(value: str) -> str:
     if value.replace("/", ".") == "net.ipv4.tcp_tw_recycle":
         raise ValueError(
@@ -190,13 +198,13 @@ SysctlKey = Annotated[
     _matcher(r"[a-z0-9_]+(\.[a-z0-9_-]+)+", "sysctl key", "like net.ipv4.tcp_tw_reuse", 128),
     AfterValidator(_sysctl_key),
 ]
-_sysctl_text = _matcher(r"[A-Za-z0-9_.:-]+( [A-Za-z0-9_.:-]+)*", "sysctl value", "a number, or words of letters, digits and _.:-", 256)
+_sysctl_text = _match_check(r"[A-Za-z0-9_.:-]+( [A-Za-z0-9_.:-]+)*", "sysctl value", "a number, or words of letters, digits and _.:-", 256)
 
 
 def _sysctl_value(value: int | str) -> int | str:
     if isinstance(value, bool):
         raise ValueError("give a number or a string, not true/false")
-    return value if isinstance(value, int) else _sysctl_text.func(value)
+    return value if isinstance(value, int) else _sysctl_text(value)
 
 
 SysctlValue = Annotated[int | str, AfterValidator(_sysctl_value)]
@@ -214,46 +222,52 @@ def _port_with_protocol(value: object) -> object:
 
 FirewallPort = Annotated[str, BeforeValidator(_port_with_protocol),
                          _matcher(_PORT_RANGE + "/(tcp|udp|sctp)", "port", "like 8080/tcp or 6000-6010/udp", 16), _PORT_CHECK]
-FirewallService = _checked(r"[a-z0-9][a-z0-9_-]*", "firewalld service name", max_len=64)
-FsType = _checked(r"xfs|ext4|ext3|ext2|btrfs|vfat|swap|biosboot|efi", "file system type", "xfs, ext4, btrfs, vfat, swap, biosboot or efi", 16)
-MountPoint = _checked(r"/([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?|swap|biosboot", "mount point", "an absolute path, swap or biosboot", 128)
-FileMode = _checked(r"0?[0-7]{3}", "file mode", "a quoted octal string like '0644'", 4)
+FirewallService = Annotated[str, *_checked(r"[a-z0-9][a-z0-9_-]*", "firewalld service name", max_len=64)]
+FsType = Annotated[str, *_checked(
+    r"xfs|ext4|ext3|ext2|btrfs|vfat|swap|biosboot|efi", "file system type", "xfs, ext4, btrfs, vfat, swap, biosboot or efi", 16,
+)]
+MountPoint = Annotated[str, *_checked(
+    r"/([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?|swap|biosboot", "mount point", "an absolute path, swap or biosboot", 128,
+)]
+FileMode = Annotated[str, *_checked(r"0?[0-7]{3}", "file mode", "a quoted octal string like '0644'", 4)]
 # $releasever and $basearch are the only variables dnf and Anaconda expand in repo URLs;
 # no quotes, spaces, ';' or other '$' can pass.
-Url = _checked(
+Url = Annotated[str, *_checked(
     r"(https?|ftp|nfs|file)://([A-Za-z0-9._~:/+=,@-]|%[0-9A-Fa-f]{2})*(\$(releasever|basearch|stream)([A-Za-z0-9._~:/+=,@-]|%[0-9A-Fa-f]{2})*)*",
     "URL", "http(s), ftp, nfs or file URL without spaces or quotes; only $releasever, $basearch and $stream may appear",
     1024, _URL_PORT_CHECK,
-)
-SshKey = _checked(
+)]
+SshKey = Annotated[str, *_checked(
     r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)"
     r" [A-Za-z0-9+/]+={0,3}( [A-Za-z0-9@._+:=-]+)?",
     "SSH public key", "one line: type, base64 key, optional comment of letters, digits and @._+:=-", 16384,
-)
-CryptHash = _checked(
+)]
+CryptHash = Annotated[str, *_checked(
     r"\$(6|5|y|gy|2b)\$[./A-Za-z0-9$=,]+",
     "crypt hash", "make one with: openssl passwd -6   (it reads the password from the terminal)", 512,
     writeOnly=True,
-)
-MacAddress = _checked(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}", "MAC address", "six colon-separated hex pairs, like 52:54:00:12:34:56", 17)
+)]
+MacAddress = Annotated[str, *_checked(
+    r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}", "MAC address", "six colon-separated hex pairs, like 52:54:00:12:34:56", 17,
+)]
 # One installer kernel argument: no spaces, quotes or shell characters.
-KernelArg = _checked(r"[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/@+=-]*)?", "kernel argument", "like console=ttyS0,115200 or inst.text", 255)
+KernelArg = Annotated[str, *_checked(r"[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/@+=-]*)?", "kernel argument", "like console=ttyS0,115200 or inst.text", 255)]
 # Where the PXE client loads the installer kernel or initrd: a path on the boot server, or an http(s) URL.
-BootFile = _checked(
+BootFile = Annotated[str, *_checked(
     r"(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)?/?[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*", "boot file",
     "a path on the boot server like images/pxeboot/vmlinuz, or an http(s) URL without spaces or quotes", 1024, _URL_PORT_CHECK,
-)
+)]
 # HOST[:PORT]/REPO[:TAG] of a container registry (no scheme: TLS unless plain HTTP is asked for).
-ImageRef = _checked(
+ImageRef = Annotated[str, *_checked(
     r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?",
     "image reference", "HOST[:PORT]/REPO[:TAG], like registry.internal.example.com:5000/base/debian12-node:latest", 512,
     _HOST_PORT_CHECK,
-)
+)]
 # HOST[:PORT] of a registry (a pull-through mirror): no scheme, no path.
-RegistryHost = _checked(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?", "registry host",
-                        "HOST[:PORT], like mirror.dc1.example.com:5000", 260, _HOST_PORT_CHECK)
+RegistryHost = Annotated[str, *_checked(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?", "registry host",
+                        "HOST[:PORT], like mirror.dc1.example.com:5000", 260, _HOST_PORT_CHECK)]
 # One line of printable ASCII and no characters that a shell or a kickstart would read.
-Label = _checked(r"[A-Za-z0-9 .,_+()/:@-]*", "description", "one line of letters, digits, spaces and .,_+()/:@-", 200)
+Label = Annotated[str, *_checked(r"[A-Za-z0-9 .,_+()/:@-]*", "description", "one line of letters, digits, spaces and .,_+()/:@-", 200)]
 
 
 def _absolute_path(value: str) -> str:
@@ -342,5 +356,7 @@ GlanceKey = Annotated[
     AfterValidator(_glance_key),
 ]
 # A cloud of clouds.yaml (openstacksdk's name for a region's credentials and endpoints).
-CloudName = _checked(r"[A-Za-z0-9][A-Za-z0-9._-]*", "cloud name", "a name of clouds.yaml: letters, digits, '.', '_' and '-'", 64)
-GlanceValue = _checked(r"[A-Za-z0-9 .,_+()/:@=-]*", "Glance property value", "one line of letters, digits, spaces and .,_+()/:@=-", 255)
+CloudName = Annotated[str, *_checked(r"[A-Za-z0-9][A-Za-z0-9._-]*", "cloud name", "a name of clouds.yaml: letters, digits, '.', '_' and '-'", 64)]
+GlanceValue = Annotated[str, *_checked(
+    r"[A-Za-z0-9 .,_+()/:@=-]*", "Glance property value", "one line of letters, digits, spaces and .,_+()/:@=-", 255,
+)]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from ..errors import Problem, SpecError, warn
 from .checks import check_spec
@@ -23,7 +24,7 @@ from .fields import targets_hint
 from .mirrors import ENV as MIRRORS_ENV
 from .mirrors import overrides_from_env, rewrite_spec_data
 from .model import PLAINTEXT_HINT, SPEC_VERSION, Spec
-from .source import Source, format_path, load_file, load_text
+from .source import Loc, Source, format_path, load_file, load_text
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,12 @@ def spec_from_source(source: Source) -> tuple[Spec, Source, list[Problem]]:
     return spec, source, [p for p in problems if p.warning]
 
 
-def _context(source: Source) -> dict:
+def _context(source: Source) -> dict[str, Path]:
     """What validation reads besides the data: the directory key files are relative to."""
     return {"spec_dir": Path(source.file).parent}
 
 
-def _without_sections(data: dict, broken: set[str], context: dict) -> Spec | None:
+def _without_sections(data: dict[str, Any], broken: set[str], context: dict[str, Path]) -> Spec | None:
     """The spec with its broken top-level sections left at their defaults, for the checks that do not read them."""
     partial = {key: value for key, value in data.items() if key not in broken}
     partial.setdefault("name", "partial")
@@ -141,10 +142,10 @@ _MESSAGES = {
 }
 
 
-def _problem_from_pydantic(source: Source, err: dict[str, Any]) -> Problem:
+def _problem_from_pydantic(source: Source, err: ErrorDetails) -> Problem:
     # Keep list indexes, keys the user wrote and field names; drop pydantic's
     # union branch tags ('str', 'function-after[...]', '[key]').
-    loc: tuple = ()
+    loc: Loc = ()
     for part in err["loc"]:
         if isinstance(part, int) or part in _KNOWN_KEYS or loc + (part,) in source.lines:
             loc += (part,)
@@ -180,7 +181,7 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 _KNOWN_KEYS = _all_field_names(Spec)
 
 
-def _unknown_key_hint(loc: tuple) -> str | None:
+def _unknown_key_hint(loc: Loc) -> str | None:
     key = loc[-1] if loc else ""
     if key == "password":
         return PLAINTEXT_HINT

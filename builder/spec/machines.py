@@ -41,7 +41,7 @@ def machine_spec(spec: Spec, machine: Machine) -> Spec:
 def spec_in_site(spec: Spec, site: str | None) -> Spec:
     """The spec for a node in `site` (one of container.prepull.mirrors; None: no site, straight from the origin)."""
     prepull = spec.container.prepull if spec.container else None
-    if prepull is None:
+    if prepull is None or spec.container is None:
         raise ValueError("the spec has no container.prepull")
     if site is not None and site not in prepull.mirrors:
         raise ValueError(f"site {site} has no entry in container.prepull.mirrors")

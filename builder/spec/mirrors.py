@@ -8,6 +8,7 @@ reported on stderr, and the artifacts carry the URL that was built from (the rew
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ..errors import BuilderError
 
@@ -42,11 +43,11 @@ def rewrite(url: str, overrides: tuple[tuple[str, str], ...]) -> str:
     return url
 
 
-def rewrite_spec_data(data: dict, overrides: tuple[tuple[str, str], ...]) -> list[tuple[str, str, str]]:
+def rewrite_spec_data(data: dict[str, Any], overrides: tuple[tuple[str, str], ...]) -> list[tuple[str, str, str]]:
     """Rewrite the mirror URLs of a parsed spec in place; returns (field path, old, new) per change."""
     changes: list[tuple[str, str, str]] = []
 
-    def visit(node, path: tuple[str, ...], where: str) -> None:
+    def visit(node: object, path: tuple[str, ...], where: str) -> None:
         if not path:
             return
         key, rest = path[0], path[1:]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import SafeConstructor
 
 from ..errors import Problem, SpecError
 from .files import Refused, read_regular
@@ -128,7 +129,7 @@ def _char_at(text: str, line: int, column: int) -> str:
     return lines[line][column : column + 1] if line < len(lines) else ""
 
 
-def _convert(loader, node: yaml.Node, loc: Loc, source: Source, problems: list[Problem]) -> Any:
+def _convert(loader: SafeConstructor, node: yaml.Node, loc: Loc, source: Source, problems: list[Problem]) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:

@@ -10,8 +10,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.debootstrap import mounts_under
-from support.processes import free_port, stop
+from .debootstrap import mounts_under
+from .processes import free_port, stop
 
 
 def why_not_engines() -> str | None:

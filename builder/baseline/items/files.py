@@ -34,9 +34,9 @@ def check(c: Check) -> Iterator[Result]:
 
 def _file_problems(c: Check, extra: ExtraFile) -> list[str]:
     data = c.fs.read_bytes(extra.path)
-    if data is None:
-        return ["missing"]
     st = c.fs.stat(extra.path)
+    if data is None or st is None:
+        return ["missing"]
     problems = [] if data == extra.content.encode() else ["content differs from the spec"]
     if stat.S_IMODE(st.st_mode) != int(extra.mode, 8):
         problems.append(f"mode is {mode_of(st)}, expected {int(extra.mode, 8):04o}")

@@ -146,6 +146,8 @@ def _sudoers_result(c: Check, user: str, path: str, content: str) -> Result:
     if result.status is Status.FAIL:
         return failed(NAME, f"{user}: {result.detail}")
     st = c.fs.stat(path)
+    if st is None:  # read a moment ago: removed since
+        return failed(NAME, f"{user}: {path} is missing")
     problems = [] if stat.S_IMODE(st.st_mode) == 0o440 else [f"{path} has mode {mode_of(st)}, expected 0440"]
     if st.st_uid != 0:
         problems.append(f"{path} is owned by uid {st.st_uid}, and sudo ignores it unless root owns it")
@@ -177,7 +179,7 @@ def key_problems(c: Check, entry: PasswdEntry, keys: list[str]) -> list[str]:
         return []
     ssh_dir = f"{entry.home.rstrip('/')}/.ssh"
     path = f"{ssh_dir}/authorized_keys"
-    problems = []
+    problems: list[str] = []
     try:
         for where, mode in ((ssh_dir, 0o700), (path, 0o600)):
             st = c.fs.stat(where)

@@ -1,0 +1,183 @@
+"""Distribution families: what differs between EL and Debian, one module each (el.py, debian.py), as mkosi keeps
+one module per distribution (mkosi/distributions/*.py).
+
+A family module holds one `DistributionFamily` (its FAMILY) and the `Distribution`s it covers: paths and units,
+package names, the bootstrapper and its fixed arguments, the DIB root element and its variables, refusals per
+release, the packages that give a tool on a build host of the family, the rpm database's place per release.
+Code above this layer reads the family object (`TargetInfo.facts`, `facts(Family.EL)`) instead of branching on
+a distribution's name; `builder.targets` lists the targets and points each at its distribution here.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Family(StrEnum):
+    EL = "el"
+    DEBIAN = "debian"
+
+
+@dataclass(frozen=True)
+class FamilyPaths:
+    """What the baseline names differently per family (builder.baseline.model.FAMILY)."""
+
+    admin_group: str
+    sshd_unit: str
+    chrony_unit: str
+    chrony_conf: str
+    chrony_drift: str
+    rc_local: str
+    locale_conf: str
+    required_packages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A package name with no package on the family: what to use instead, and why."""
+
+    replacement: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why something is not made for a target, and what to do instead (builder.kinds turns it into a Refusal)."""
+
+    why: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class ReleaseRule:
+    """A reason that holds for a family's distribution `distro` (None: any) from release `since` up to `until`."""
+
+    reason: Reason
+    distro: str | None = None
+    since: int = 0
+    until: int = 1 << 16
+
+    def applies(self, distro: str, major: int) -> bool:
+        return self.distro in (None, distro) and self.since <= major <= self.until
+
+
+@dataclass(frozen=True)
+class DibDistro:
+    """How diskimage-builder names a distribution: DISTRO_NAME (pkg-map's family and the EFI directory) and DIB_RELEASE
+    ({major} and {codename} are the target's)."""
+
+    name: str
+    release: str
+
+    def environment(self, major: int, codename: str | None) -> dict[str, str]:
+        return {"DISTRO_NAME": self.name, "DIB_RELEASE": self.release.format(major=major, codename=codename or "")}
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One distribution of a family (a target is one of its releases)."""
+
+    family: Family
+    name: str                                   # os_distro-style name (Glance's os_distro, TargetInfo.distro)
+    release_package: str | None = None          # /etc/os-release, release files and keys (EL: system-release)
+    dnf_variables: tuple[tuple[str, str], ...] = ()   # dnf variables its release package defines ({major} filled in)
+    dib: DibDistro | None = None                # None: diskimage-builder cannot build it from our tree
+    codenames: tuple[tuple[int, str], ...] = ()  # (release, its codename: the suite the tree is bootstrapped from)
+
+    def variables(self, major: int) -> dict[str, str]:
+        return {name: value.format(major=major) for name, value in self.dnf_variables}
+
+    def codename(self, major: int) -> str | None:
+        return dict(self.codenames).get(major)
+
+
+@dataclass(frozen=True)
+class Bootstrapper:
+    """Which bootstrapper makes the family's base tree, the host tools it runs and its fixed arguments
+    (builder.bootstrap holds the code that runs it)."""
+
+    tool: str                                   # the base image definition's bootstrap.tool: debootstrap | dnf
+    host_tools: tuple[str, ...]
+    options: tuple[tuple[str, str], ...] = ()   # dnf: its [main] settings; debootstrap: apt's -o options
+    host_reads_file_keys: bool = False          # a repository's file:// gpgkey is read on the build host, not in the tree
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """A build host of the family: how it is recognised, how it installs, and which package gives each tool."""
+
+    os_release_ids: frozenset[str]              # os-release ID / ID_LIKE values of the family
+    install_command: str
+    tool_packages: Mapping[str, str]            # tool -> package; a tool not listed is its own package name
+
+
+@dataclass(frozen=True)
+class DistributionFamily:
+    id: Family
+    paths: FamilyPaths
+    toolset_names: Mapping[str, str]            # classic toolset name -> its name on the family (the toolset only)
+    missing: tuple[tuple[int, Mapping[str, Missing]], ...]  # (from release, names with no package) in release order
+    bootstrapper: Bootstrapper
+    dib_root_element: str                       # elements/builder-root-*: unpacks the tree, adds kernel and bootloader
+    host: HostFacts
+    kickstart: bool                             # pykickstart's RHEL<major> versions describe it
+    no_kickstart: Reason | None = None          # why a target of the family has no kickstart
+    no_kickstart_iso: Reason | None = None      # why a target of the family has no kickstart ISO
+    bootstrap_refusals: tuple[ReleaseRule, ...] = ()   # why no tree can be bootstrapped (first match)
+    no_dib: Reason | None = None                # why a distribution without `dib` gets no qcow2
+    rpmdb: tuple[tuple[int, str], ...] = ()     # (from release, the rpm database's place in the tree); () no rpm
+    distributions: tuple[Distribution, ...] = field(default=())
+
+    def kickstart_version(self, major: int) -> str | None:
+        """pykickstart's version name (RHEL8, RHEL9, RHEL10); None: no kickstart."""
+        return f"RHEL{major}" if self.kickstart else None
+
+    def missing_names(self, major: int) -> dict[str, Missing]:
+        """Package names with no package on the family's release `major`, and what to use instead."""
+        names: dict[str, Missing] = {}
+        for since, table in self.missing:
+            if major >= since:
+                names.update(table)
+        return names
+
+    def bootstrap_refusal(self, distribution: Distribution, major: int) -> Reason | None:
+        return next((rule.reason for rule in self.bootstrap_refusals if rule.applies(distribution.name, major)), None)
+
+    def dib_refusal(self, distribution: Distribution) -> Reason | None:
+        return self.no_dib if distribution.dib is None else None
+
+    def rpmdb_path(self, major: int) -> str | None:
+        """Where the release keeps its rpm database in the tree (None: the family has no rpm)."""
+        found = None
+        for since, path in self.rpmdb:
+            if major >= since:
+                found = path
+        return found
+
+    def package_for(self, tool: str) -> str:
+        """The package that gives `tool` on a build host of the family."""
+        return self.host.tool_packages.get(tool, tool)
+
+
+# A build host whose family os-release does not tell is taken for the tested one (Debian 12).
+TESTED_HOST = Family.DEBIAN
+
+
+def facts(family: Family) -> DistributionFamily:
+    """The family's module object."""
+    return FAMILIES[family]
+
+
+def host_family_of(ids: set[str]) -> Family | None:
+    """The family whose os-release ids meet `ids` (a host's ID and ID_LIKE), if any."""
+    return next((f.id for f in FAMILIES.values() if ids & f.host.os_release_ids), None)
+
+
+def _families() -> dict[Family, DistributionFamily]:
+    from . import debian, el
+
+    return {f.id: f for f in (el.FAMILY, debian.FAMILY)}
+
+
+FAMILIES: dict[Family, DistributionFamily] = _families()

@@ -1,0 +1,91 @@
+"""The EL family: CentOS Stream, Rocky Linux, AlmaLinux and RHEL, releases 8, 9 and 10."""
+from __future__ import annotations
+
+from . import (
+    Bootstrapper,
+    DibDistro,
+    Distribution,
+    DistributionFamily,
+    Family,
+    FamilyPaths,
+    HostFacts,
+    Missing,
+    Reason,
+    ReleaseRule,
+)
+
+# DIB's DISTRO_NAME puts these in pkg-map's redhat family (and names the EFI directory); DIB_RELEASE is the major
+# version, CentOS Stream's with its -stream suffix.
+CENTOS = Distribution(Family.EL, "centos", release_package="centos-stream-release",
+                      dnf_variables=(("stream", "{major}-stream"),), dib=DibDistro("centos", "{major}-stream"))
+ROCKY = Distribution(Family.EL, "rocky", release_package="rocky-release", dib=DibDistro("rocky", "{major}"))
+ALMA = Distribution(Family.EL, "almalinux", release_package="almalinux-release", dib=DibDistro("almalinux", "{major}"))
+# No DIB build: diskimage-builder's rhel element starts from a downloaded guest image, not from our tree.
+RHEL = Distribution(Family.EL, "rhel", release_package="redhat-release")
+
+# The baseline's names on EL.
+PATHS = FamilyPaths(
+    admin_group="wheel", sshd_unit="sshd.service", chrony_unit="chronyd.service",
+    chrony_conf="/etc/chrony.conf", chrony_drift="/var/lib/chrony/drift",
+    rc_local="/etc/rc.d/rc.local", locale_conf="/etc/locale.conf",
+    required_packages=("openssh-server", "chrony", "sudo"),
+)
+
+# classic toolset name -> its EL name.
+TOOLSET_NAMES = {"nc": "nmap-ncat", "vim": "vim-enhanced", "ntpdate": "chrony"}
+
+MISSING = {
+    "ntpdate": Missing("chrony", "ntpdate is gone since EL 8; chrony does time sync (makestep covers the boot-time jump)"),
+    "ntp": Missing("chrony", "ntpd is gone since EL 8"),
+    "nc": Missing("nmap-ncat", "nc is provided by nmap-ncat on EL"),
+    "vim": Missing("vim-enhanced", "the full vim is vim-enhanced on EL"),
+    "screen": Missing("tmux", "screen was dropped in EL 8 (it is in EPEL only)"),
+    "netcat": Missing("nmap-ncat", "netcat is nmap-ncat on EL"),
+    "libssl-dev": Missing("openssl-devel", "that is the Debian name"),
+    "mtr-tiny": Missing("mtr", "that is the Debian name"),
+    "netcat-openbsd": Missing("nmap-ncat", "that is the Debian name"),
+    "openssh-client": Missing("openssh-clients", "that is the Debian name"),
+    "dnsutils": Missing("bind-utils", "that is the Debian name"),
+    "iproute2": Missing("iproute", "that is the Debian name"),
+}
+MISSING_SINCE_9 = {"network-scripts": Missing("NetworkManager", "ifcfg network-scripts were removed in EL 9")}
+
+# dnf's [main] settings for the bootstrap (its dnf.conf and --setopt), in this order.
+DNF_MAIN = (
+    # The newest version of every package across all the spec's repositories, or a failure saying why: the host's
+    # dnf defaults to best=False (EL's dnf.conf sets True), which would silently fall back to an older version.
+    ("best", "True"),
+    ("install_weak_deps", "False"),
+    ("tsflags", "nodocs"),
+    ("skip_if_unavailable", "False"),
+    ("keepcache", "False"),
+)
+
+NO_RHEL_TREE = Reason("a RHEL tree needs subscription content, which the bootstrap cannot fetch from a plain mirror",
+                      "target CentOS Stream, Rocky or Alma (or use Red Hat's UBI images)")
+NO_EL8_TREE = Reason("EL 8's rpm reads only a Berkeley DB database, and the rpm that bootstraps here (4.16 or later) "
+                     "writes sqlite", "target EL 9 or 10 for a bootstrapped tree")
+
+FAMILY = DistributionFamily(
+    id=Family.EL,
+    paths=PATHS,
+    toolset_names=TOOLSET_NAMES,
+    missing=((0, MISSING), (9, MISSING_SINCE_9)),
+    bootstrapper=Bootstrapper("dnf", ("dnf", "rpm"), DNF_MAIN, host_reads_file_keys=True),
+    dib_root_element="builder-root-el",
+    host=HostFacts(
+        os_release_ids=frozenset({"rhel", "fedora", "centos", "rocky", "almalinux"}),
+        install_command="dnf install",
+        tool_packages={
+            "chroot": "coreutils", "mount": "util-linux", "umount": "util-linux", "losetup": "util-linux",
+            "partx": "util-linux", "sgdisk": "gdisk", "qemu-system-x86_64": "qemu-kvm", "mformat": "mtools",
+            "mcopy": "mtools", "ssh": "openssh-clients", "ssh-keygen": "openssh-clients",
+        },
+    ),
+    kickstart=True,
+    bootstrap_refusals=(ReleaseRule(NO_RHEL_TREE, distro=RHEL.name), ReleaseRule(NO_EL8_TREE, until=8)),
+    no_dib=Reason("diskimage-builder builds RHEL only from a downloaded guest image", "target CentOS Stream, Rocky or Alma"),
+    # EL 10 moved the rpm database to /usr/lib/sysimage/rpm (/var/lib/rpm links there).
+    rpmdb=((0, "/var/lib/rpm"), (10, "/usr/lib/sysimage/rpm")),
+    distributions=(CENTOS, ROCKY, ALMA, RHEL),
+)
