@@ -7,8 +7,9 @@ the docs table are read from the register (unit.py), in the order the modules ar
 the script runs and the checks report.
 
 Adding an item is one new module here: build a `Unit` and `register` it (see any module below, hosts.py is the
-smallest), then import the module below at the place its step runs. docs/baseline.md's item table is
-generated from the register (`markdown_table`; tests/test_items.py compares the two).
+smallest), then import the module below at the place its step runs (an item module may import an earlier
+item's module, never a later one: importing registers). `make golden` rewrites docs/baseline.md's item table
+from the register (`markdown_table`); tests/test_items.py compares the two.
 """
 # isort: off
 from . import (  # noqa: F401 - each import registers its item: this order is the script's
