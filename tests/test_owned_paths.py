@@ -1,4 +1,4 @@
-"""The paths the baseline writes are its items' own (items.Record.owns), and a spec's files[] may not write one.
+"""The paths the baseline writes are its items' own (items.Unit.owns), and a spec's files[] may not write one.
 
 The table is checked against the scripts themselves: every path a rendered script writes (builder_put, sed -i,
 ln -s, a redirection) for a spec that turns every item on, on both families, must be owned by an item.

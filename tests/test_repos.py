@@ -13,11 +13,11 @@ from support.requirements import skip_or_fail
 
 from builder.baseline import Baseline
 from builder.baseline import repos as r
-from builder.baseline.file_checks import check_repos
+from builder.baseline.items.repos import check as check_repos
+from builder.baseline.items.repos import step as repos_step
 from builder.baseline.results import Check, Status
 from builder.baseline.rootfs import RootFS
 from builder.baseline.shell import PRELUDE
-from builder.baseline.steps import repos as repos_step
 from builder.errors import SpecError
 from builder.kickstart import install_repos, render_kickstart
 from builder.spec import KeyFile, json_schema, load_spec, load_spec_text, machine_spec, spec_sha256

@@ -165,9 +165,9 @@ SSHD_BLOCK = re.search(r"(?ms)^# BEGIN builder.*?^# END builder\n",
 
 def _run_sshd_step(b: Baseline, etc_ssh: Path) -> str:
     """The script's sshd step, run by bash with /etc/ssh moved to `etc_ssh`; returns what it printed."""
-    from builder.baseline.steps import sshd
+    from builder.baseline.items import sshd
 
-    lines = "\n".join(sshd(b)).replace("/etc/ssh/", f"{etc_ssh}/")
+    lines = "\n".join(sshd.step(b)).replace("/etc/ssh/", f"{etc_ssh}/")
     script = PRELUDE.format(version=0, target="test") + lines + "\n"
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

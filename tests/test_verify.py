@@ -18,7 +18,7 @@ from builder.spec import ContainerSettings, load_spec_text
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"
 HASH = "$6$saltsalt$Zm9vYmFyYmF6cXV4"
-ITEMS = [record.item for record in items_in("rootfs")]
+ITEMS = [item.name for item in items_in("rootfs")]
 
 DEBIAN_SPEC = f"""
 version: 1

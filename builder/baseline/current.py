@@ -17,12 +17,11 @@ from ..errors import BuilderError
 from ..repodata import debian_offered, el_offered, keep_newest
 from ..targets import Family
 from ..versions import debian_compare, rpm_compare
-from .file_checks import rpm_database
-from .names import Item
+from .items.packages import NAME as PACKAGES
 from .results import Check, Result, failed, not_applicable, passed
-from .rootfs import RootfsError, dpkg_versions
+from .rootfs import RootfsError, dpkg_versions, rpm_database
 
-ITEM = f"{Item.PACKAGES} (current)"
+ITEM = f"{PACKAGES} (current)"
 SHOWN = 12   # stale packages named in the result; the rest counted
 
 

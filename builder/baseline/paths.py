@@ -1,6 +1,6 @@
 """The files and units the baseline owns, by path: read by the steps that write them and the checks that read them.
 
-Each item's record (items.py) says which of these it writes (`owns`); a spec's files[] may not write one."""
+Each item (items/) says which of these it writes (`owns`); a spec's files[] may not write one."""
 from ..families import FAMILIES
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"

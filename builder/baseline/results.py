@@ -12,7 +12,7 @@ from .rootfs import GroupEntry, PasswdEntry, RootFS, RootfsError, parse_group, p
 
 if TYPE_CHECKING:
     from ..spec import Spec
-    from .model import Baseline
+    from .view import BaselineView
 
 
 class Status(StrEnum):
@@ -35,7 +35,7 @@ class Result:
 class Check:
     """What one check reads: the baseline, the tree, and the tree's account databases."""
 
-    baseline: Baseline
+    baseline: BaselineView
     fs: RootFS
     context: str
 
@@ -114,3 +114,16 @@ def short(text: str) -> str:
 
 def mode_of(st: os.stat_result) -> str:
     return f"{stat.S_IMODE(st.st_mode):04o}"
+
+
+def enabled_units(c: Check) -> set[str]:
+    """Units with a link in a .wants or .requires directory, by link name and by target name."""
+    units: set[str] = set()
+    base = "/etc/systemd/system"
+    for name in c.fs.listdir(base):
+        if name.endswith((".wants", ".requires")):
+            for link in c.fs.listdir(f"{base}/{name}"):
+                target = c.fs.readlink(f"{base}/{name}/{link}")
+                if target is not None:
+                    units.update((link, target.rstrip("/").rsplit("/", 1)[-1]))
+    return units

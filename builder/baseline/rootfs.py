@@ -276,3 +276,23 @@ def _read_sshd_file(fs: RootFS, path: str, settings: dict[str, list[SshdValue]],
                     _read_sshd_file(fs, included, settings, depth + 1)
         elif args:
             settings.setdefault(keyword, []).append(SshdValue(args[0], path))
+
+
+# Where EL keeps its rpm database: /usr/lib/sysimage/rpm from EL 10 on (/var/lib/rpm links
+# there), /var/lib/rpm before; sqlite from EL 9 on, Berkeley DB ("Packages") on EL 8. Named
+# explicitly because rpm --root otherwise looks for the host's own %_dbpath inside the tree
+# (~/.rpmdb with Debian's rpm) and creates an empty database there.
+RPM_DBPATHS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
+RPM_DB_FILES = ("rpmdb.sqlite", "Packages")
+
+
+def _rpm_dbpath(fs: RootFS) -> str:
+    for path in RPM_DBPATHS:
+        if any(fs.stat(f"{path}/{name}") is not None for name in RPM_DB_FILES):
+            return "/" + fs.resolve(path).relative_to(fs.root).as_posix()
+    raise RootfsError(f"no rpm database in {' or '.join(RPM_DBPATHS)}")
+
+
+def rpm_database(fs: RootFS) -> Path:
+    """The tree's rpm database directory, as a host path."""
+    return fs.resolve(_rpm_dbpath(fs))

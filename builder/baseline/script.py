@@ -4,33 +4,27 @@ The same script runs in a kickstart %post, in a diskimage-builder element and
 in a container root filesystem. Running it twice changes nothing: files are
 replaced only when their bytes or metadata differ, and every command is
 guarded by a test of the state it would change. The steps and their order are
-the item table's (items.py); how file bodies are carried is shell.py's.
+the items' (items/); how file bodies are carried is shell.py's.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from shlex import quote
 
 from ..spec import spec_in_site
-from . import steps
-from .items import STEPS, Step
+from .items import prepull, prepull_mirrors, steps
+from .items.packages import install_packages
 from .model import BASELINE_VERSION, Baseline
 from .paths import MIRRORS_DROPIN
 from .shell import PRELUDE
-from .steps import install_packages, prepull, prepull_mirrors
-
-
-def step_function(step: Step) -> Callable[[Baseline], list[str]]:
-    """The function of steps.py that an item record names for a step."""
-    return getattr(steps, step.render)
 
 
 def applicable_steps(b: Baseline) -> Iterator[tuple[str, list[str]]]:
     """(step name, shell lines) of every step that applies to the baseline's context and has work to do."""
-    for item, step in STEPS:
-        if item in b.not_applicable:
+    for item, step in steps():
+        if item.name in b.not_applicable:
             continue
-        lines = step_function(step)(b)
+        lines = step.render(b)
         if lines:
             yield step.name, lines
 
@@ -85,11 +79,11 @@ def render_prepull_installer(b: Baseline) -> str:
     install.insert(1, "# shellcheck disable=SC2043")
     out.append("\nbuilder_step packages\n" + "\n".join(install) + "\n")
     nodes = {site: Baseline(spec_in_site(b.spec, site or None), b.context) for site in ("", *sites)}
-    pulls = {site: prepull(node) for site, node in nodes.items()}
+    pulls = {site: prepull.step(node) for site, node in nodes.items()}
     shared = len({tuple(lines) for lines in pulls.values()}) == 1  # podman: the mirrors are in the drop-in alone
     branches = []
     for site, node in nodes.items():
-        lines = prepull_mirrors(node) or ([f"rm -f -- {quote(MIRRORS_DROPIN)}"] if node.prepull.engine == "podman" else [])
+        lines = prepull_mirrors.step(node) or ([f"rm -f -- {quote(MIRRORS_DROPIN)}"] if node.prepull.engine == "podman" else [])
         name = f"mirrors of site {site}" if site else "no site: straight from the origin registry"
         lines = [f"builder_step {quote(name)}", *lines, *([] if shared else pulls[site])]
         branches.append(f"{quote(site) if site else chr(39) * 2})\n" + "\n".join(lines) + "\n;;")

@@ -30,7 +30,6 @@ class FamilyPaths:
     chrony_drift: str
     rc_local: str
     locale_conf: str
-    required_packages: tuple[str, ...]
 
 
 @dataclass(frozen=True)

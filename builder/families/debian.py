@@ -10,7 +10,6 @@ PATHS = FamilyPaths(
     admin_group="sudo", sshd_unit="ssh.service", chrony_unit="chrony.service",
     chrony_conf="/etc/chrony/chrony.conf", chrony_drift="/var/lib/chrony/chrony.drift",
     rc_local="/etc/rc.local", locale_conf="/etc/default/locale",
-    required_packages=("openssh-server", "chrony", "sudo"),
 )
 
 # classic toolset name -> its Debian name.

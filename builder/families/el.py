@@ -28,7 +28,6 @@ PATHS = FamilyPaths(
     admin_group="wheel", sshd_unit="sshd.service", chrony_unit="chronyd.service",
     chrony_conf="/etc/chrony.conf", chrony_drift="/var/lib/chrony/drift",
     rc_local="/etc/rc.d/rc.local", locale_conf="/etc/locale.conf",
-    required_packages=("openssh-server", "chrony", "sudo"),
 )
 
 # classic toolset name -> its EL name.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import host
 from ..baseline import Baseline
-from ..baseline.booted import booted_checks as item_booted_checks
+from ..baseline.items import booted_checks as item_booted_checks
 from ..baseline.verify import Result
 from ..errors import BuilderError
 from ..spec import CloudInit
