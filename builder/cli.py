@@ -13,7 +13,7 @@ from .errors import BuilderError, SpecError, UsageError, warn
 from .kinds import KINDS, BuildOptions, all_options, made_without_only, resolve
 
 # publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
-PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.publish:publish", "glance": ".qcow2.glance_regions:publish_command"}
+PUBLISHERS = {"pxe": ".install.pxe:publish_command", "registry": ".container.publish:publish", "glance": ".qcow2.glance_regions:publish_command"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,7 +300,7 @@ def cmd_publish(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .serve import serve_spec
+    from .install.serve import serve_spec
 
     (item,) = load_specs([args.spec])
     _print_warnings([item])
