@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shutil
 import stat
-import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -165,7 +164,7 @@ def _rpm_missing(rpm: str, fs: RootFS, names: Iterable[str]) -> list[str]:
     source = rpm_database(fs)
     try:
         proc = rpmdb.query(source, ["-q", "--qf", "%{NAME}\\n", "--", *names], rpm=rpm)
-    except subprocess.TimeoutExpired:
+    except rpmdb.TimedOut:
         raise RootfsError("rpm -q did not answer within 300 s") from None
     missing = re.findall(r"^package (\S+) is not installed$", proc.stdout + proc.stderr, re.MULTILINE)
     if proc.returncode and not missing:
