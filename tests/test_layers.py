@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "builder"
 
 # The one table of layers, lowest first. "name.*" places a module or package and everything below it.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "foundation": ("builder", "builder.errors", "builder.targets", "builder.packages", "builder.host.*",
+    "foundation": ("builder", "builder.errors", "builder.targets", "builder.packages", "builder.host.*", "builder.workers",
                    "builder.manifest.*", "builder.output", "builder.rpmdb", "builder.locks", "builder.repodata", "builder.versions"),
     "spec": ("builder.spec.*",),
     "baseline": ("builder.baseline.*",),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 from ..errors import BuilderError, UsageError
 from ..host import progress, step
 from ..manifest import Manifest
+from ..workers import each_bounded
 from .registry import Reference, Sent, parse_reference, push, warm
 
 
@@ -117,7 +117,8 @@ def push_host(layout: Path, refs: list[Reference], plain_http: bool, directory: 
 def push_all(layout: Path, refs: tuple[Reference, ...], plain_http: bool, jobs: int, directory: Path,
              log: Callable[[str], None] = progress) -> list[Outcome]:
     """Push to every reference, each host's in turn and at most `jobs` hosts at once; the outcomes in the references' order."""
-    done = bounded_map(lambda group: push_host(layout, group, plain_http, directory, log), by_host(refs), jobs, "push")
+    done = each_bounded(by_host(refs), lambda group, _cancel: push_host(layout, group, plain_http, directory, log), jobs,
+                        name="push")
     order = {str(ref): index for index, ref in enumerate(refs)}
     return sorted((outcome for outcomes in done for outcome in outcomes), key=lambda outcome: order[outcome.registry])
 
@@ -142,7 +143,7 @@ def warm_mirrors(layout: Path, mirrors: list[tuple[str, Reference]], plain_http:
     """Pull the image through every mirror, at most `jobs` mirrors at once, each one request at a time."""
     import requests
 
-    def warm_one(site_and_ref: tuple[str, Reference]) -> Outcome:
+    def warm_one(site_and_ref: tuple[str, Reference], _cancel) -> Outcome:
         site, ref = site_and_ref
         try:
             fetched = warm(layout, ref, plain_http, log=log)
@@ -151,15 +152,7 @@ def warm_mirrors(layout: Path, mirrors: list[tuple[str, Reference]], plain_http:
             return Outcome(str(ref), Status.FAILED, error=str(exc), site=site)
         return Outcome(str(ref), Status.WARMED, site=site, bytes_fetched=fetched)
 
-    return bounded_map(warm_one, mirrors, jobs, "warm")
-
-
-def bounded_map(work: Callable, items: list, jobs: int, name: str) -> list:
-    """work(item) for every item, at most `jobs` at a time, the results in the items' order."""
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))), thread_name_prefix=name) as pool:
-        return list(pool.map(work, items))
+    return each_bounded(mirrors, warm_one, jobs, name="warm")
 
 
 def publish(item, args) -> int:

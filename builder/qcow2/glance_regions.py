@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
 
 from ..errors import BuilderError, UsageError
 from ..host import progress
 from ..manifest import ArtifactRecord, Manifest
+from ..workers import each_bounded
 from .glance import CloudResult, LocalImage, Outcome, publish_to_cloud
-
-Item = TypeVar("Item")
-Result = TypeVar("Result")
 
 
 def clouds_to_publish(spec, given: list[str] | None) -> list[str | None]:
@@ -35,35 +30,18 @@ def clouds_to_publish(spec, given: list[str] | None) -> list[str | None]:
     return list(spec.qcow2_settings.glance_clouds) or [os.environ.get("OS_CLOUD") or None]
 
 
-def each_concurrently(items: Iterable[Item], work: Callable[[Item, threading.Event], Result], jobs: int,
-                      ) -> Iterator[tuple[Item, Result]]:
-    """work(item, cancel) for every item, at most `jobs` at a time, yielded as each finishes.
-
-    When the caller stops early (Ctrl-C, an error), `cancel` is set for the running ones, the waiting
-    ones never start, and the running ones are waited for (so each can clean up after itself)."""
-    cancel = threading.Event()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(work, item, cancel): item for item in items}
-        try:
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-        except BaseException:
-            cancel.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
 def publish_everywhere(image: LocalImage, clouds: list[str | None], jobs: int, directory: Path) -> list[CloudResult]:
     """Every cloud's result, in the order of `clouds`; each success recorded in the manifest as it comes."""
     progress(f"glance: publishing {image.name} (sha512 {image.sha512[:16]}...) to {len(clouds)} "
              f"cloud{'s' if len(clouds) > 1 else ''}, {min(jobs, len(clouds))} at a time")
-    done: dict[str | None, CloudResult] = {}
-    for cloud, result in each_concurrently(clouds, lambda cloud, cancel: publish_to_cloud(image, cloud, cancel), jobs):
+
+    def finished(_cloud: str | None, result: CloudResult) -> None:
         report(result)
         if result.status is not Outcome.FAILED:
             record_publication(directory, image, result)
-        done[cloud] = result
-    return [done[cloud] for cloud in clouds]
+
+    return each_bounded(clouds, lambda cloud, cancel: publish_to_cloud(image, cloud, cancel), jobs, name="glance",
+                        finished=finished)
 
 
 def report(result: CloudResult) -> None:
