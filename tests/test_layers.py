@@ -21,7 +21,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "spec": ("builder.spec.*",),
     "baseline": ("builder.baseline.*",),
     "builders and publishers": ("builder.rendered", "builder.install.*", "builder.bootstrap.*", "builder.container.*", "builder.qcow2.*"),
-    "artifact kinds": ("builder.build", "builder.kinds.*"),
+    "artifact kinds": ("builder.build", "builder.kinds.*", "builder.publishers"),
     "cli": ("builder.cli",),
 }
 

@@ -5,7 +5,7 @@ References on different registry hosts are pushed concurrently, at most `--jobs`
 host are pushed one after the other, so that the later ones mount the blobs the first one has (a cross-repository
 blob mount) instead of uploading them again. One failing stops none of the others: each reference gets its line
 in the summary (JSON on stdout) and its record in manifest.json (`published.registry.<reference>`; the records are
-written one at a time), and the exit code is 1 when any failed. A re-run sends only what is still missing.
+written one at a time), and the exit code is 1 when any failed (PublishFailed). A re-run sends only what is still missing.
 
 Then every mirror of container.prepull (all sites) is warmed: the image nodes pull is pulled through it, one
 request at a time, so that it holds every blob before a rack of nodes asks for them at once (a cold pull-through
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from ..errors import BuilderError, UsageError
+from ..errors import BuilderError, PublishFailed, UsageError
 from ..host import progress, step
 from ..manifest import Manifest
 from ..workers import each_bounded
@@ -155,8 +155,9 @@ def warm_mirrors(layout: Path, mirrors: list[tuple[str, Reference]], plain_http:
     return each_bounded(mirrors, warm_one, jobs, name="warm")
 
 
-def publish(item, args) -> int:
-    """`builder publish SPEC --to registry [--registry REF]... [--jobs N] [--plain-http] [--no-warm]`."""
+def publish(item, args) -> None:
+    """`builder publish SPEC --to registry [--registry REF]... [--jobs N] [--plain-http] [--no-warm]`; PublishFailed
+    when a reference or mirror failed (its line says how)."""
     refs = references(item, args.registry)
     prepull = item.spec.container.prepull if item.spec.container else None
     if args.no_warm and not (prepull and prepull.mirrors):
@@ -181,4 +182,5 @@ def publish(item, args) -> int:
         progress(f"{outcome.registry}: {outcome.status}: {detail}")
     json.dump([outcome.as_json() for outcome in outcomes], sys.stdout, indent=2)
     print()
-    return 1 if any(outcome.status is Status.FAILED for outcome in outcomes) else 0
+    if any(outcome.status is Status.FAILED for outcome in outcomes):
+        raise PublishFailed(outcomes)

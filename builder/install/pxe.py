@@ -248,7 +248,7 @@ def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = Fal
     return sorted([*defaults, *files, *loaders])
 
 
-def publish_command(item, args) -> int:
+def publish_command(item, args) -> None:
     """`builder publish SPEC --to pxe --root DIR [--rearm MAC]`."""
     if args.root is None:
         raise UsageError("publish --to pxe needs --root DIR (the directory your TFTP/HTTP server serves)")
@@ -256,4 +256,3 @@ def publish_command(item, args) -> int:
     print(f"wrote {len(written)} files into {args.root}")
     for mac in args.rearm or ():
         print(f"re-armed {mac.lower()}: its next network boot installs it")
-    return 0

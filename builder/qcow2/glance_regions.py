@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import BuilderError, UsageError
+from ..errors import PublishFailed, UsageError
 from ..host import progress
 from ..manifest import ArtifactRecord, Manifest
 from ..workers import each_bounded
@@ -69,8 +69,8 @@ def record_publication(directory: Path, image: LocalImage, result: CloudResult) 
     Manifest.update(directory, add)
 
 
-def publish_command(item, args) -> int:
-    """`builder publish SPEC --to glance [--cloud NAME]... [--jobs N]`."""
+def publish_command(item, args) -> None:
+    """`builder publish SPEC --to glance [--cloud NAME]... [--jobs N]`; PublishFailed when a cloud failed."""
     directory = args.out / item.spec.name
     image = LocalImage.of(item.spec, directory, args.timeout)
     results = publish_everywhere(image, clouds_to_publish(item.spec, args.cloud), args.jobs, directory)
@@ -78,7 +78,6 @@ def publish_command(item, args) -> int:
     failed = [result.cloud for result in results if result.status is Outcome.FAILED]
     if failed:
         others = "; the others have it" if len(failed) < len(results) else ""
-        raise BuilderError(f"glance: {image.name} is not in {', '.join(failed)} ({len(failed)} of {len(results)} "
-                           f"clouds failed{others})",
-                           hint="publish again once the failed clouds answer: a re-run uploads only where the image is missing")
-    return 0
+        raise PublishFailed(results, f"glance: {image.name} is not in {', '.join(failed)} ({len(failed)} of "
+                            f"{len(results)} clouds failed{others})",
+                            hint="publish again once the failed clouds answer: a re-run uploads only where the image is missing")
