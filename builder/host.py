@@ -475,14 +475,12 @@ class _Overtime:
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> bool:
-    """Signal the command's process group; False when nothing of it is left."""
+    """Signal the command's process group; False when nothing of it is left that we may signal."""
     try:
         os.killpg(proc.pid, sig)
         return True
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):  # gone, or only what runs as another user (a setuid helper) is left
         return False
-    except PermissionError:  # a setuid member (sudo) that already dropped out of reach
-        return True
 
 
 def _stop_group(proc: subprocess.Popen, patience: float) -> None:

@@ -1,8 +1,9 @@
 """builder publish --to glance: the built qcow2 to every region at once.
 
 The clouds are the --cloud options, else the spec's qcow2.glance_clouds, else OS_CLOUD (one region).
-At most --jobs uploads run at a time, each with its own connection (`glance.publish_to_cloud`); one
-region failing does not stop the others. stderr says how each region ended as it ends, stdout gets one
+At most --jobs uploads run at a time (`workers.each_bounded`), each with its own connection
+(`glance.publish_to_cloud`); one region failing does not stop the others, and ends the command with
+PublishFailed (exit 1) naming the regions that lack the image. stderr says how each region ended as it ends, stdout gets one
 JSON list (cloud, status, image_id, error), and every region that has the image is recorded in
 OUT/NAME/manifest.json as published.glance.clouds.CLOUD. A re-run uploads only where the image is missing.
 """
