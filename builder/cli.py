@@ -8,12 +8,10 @@ import textwrap
 import traceback
 from pathlib import Path
 
-from . import __version__, host
+from . import __version__, host, publishers
 from .errors import BuilderError, SpecError, UsageError, warn
-from .kinds import KINDS, BuildOptions, all_options, made_without_only, resolve
-
-# publish --to X: "module:function", called as function(loaded spec, args) -> exit code.
-PUBLISHERS = {"pxe": ".pxe:publish_command", "registry": ".container.publish:publish", "glance": ".qcow2.glance_regions:publish_command"}
+from .kinds import KINDS, BuildOptions, all_options, made_without_only
+from .publishers import OUT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         # --debug shows where a failure came from; a spec or usage error (exit 2) is the input's, not the code's.
         if args.debug and exc.exit_code != 2:
             traceback.print_exc()
-        print(f"error: {exc}" if not isinstance(exc, SpecError) else str(exc), file=sys.stderr)
+        if exc.args[0]:  # a PublishFailed whose publisher said it all on its lines has nothing to add
+            print(f"error: {exc}" if not isinstance(exc, SpecError) else str(exc), file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # `builder ... | head`: the reader left; not an error of ours
         sys.stderr.close()
@@ -84,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                  "builder build examples/debian12-node.yaml --only container --out out",
                  "builder build examples/*.yaml --only qcow2 --dry-run"], (quiet, verbose))
     p.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP + " (several: all are checked before anything is written)")
-    p.add_argument("--out", type=Path, default=OUT_DEFAULT, metavar="DIR", help=OUT_HELP)
+    p.add_argument(OUT.flag, default=OUT.default, help=OUT.help, **OUT.argparse)
     p.add_argument("--only", action="append", choices=[str(k.name) for k in KINDS], metavar="KIND",
                    help="build only this artifact kind (repeatable): " + "; ".join(f"{k.name}: {k.makes}" for k in KINDS))
     p.add_argument("--dry-run", action="store_true", help="print what each artifact would write and run, and write nothing")
@@ -111,36 +110,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_verify)
 
-    p = command("publish", "send a built artifact where it is used (PXE tree, registry, Glance)",
-                "Send what `builder build` made where it is used: pxe writes a ready-to-serve PXE tree from the spec; "
-                "registry pushes the container image (built with --only container) to each registry; glance uploads "
-                "the qcow2 (built with --only qcow2) to each cloud; these two read the artifact from OUT/<name>/ and "
-                "re-check its sha256.",
+    p = command("publish", publishers.summary(), publishers.description(),
                 ["builder publish examples/pxe-rack-rocky9.yaml --to pxe --root /srv/tftp --with-pxelinux",
                  "builder publish examples/debian12-node.yaml --to registry --registry 127.0.0.1:5000/debian12-node",
                  "builder publish examples/debian12-node.yaml --to glance --out out --cloud region1"], (quiet,))
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    p.add_argument("--to", required=True, choices=sorted(PUBLISHERS), help="where to")
-    p.add_argument("--out", type=Path, metavar="DIR", help=f"{_for('out')}: {OUT_HELP}")
-    p.add_argument("--root", type=Path, metavar="DIR", help="pxe: the tree to write (TFTP/HTTP root; required)")
-    p.add_argument("--with-pxelinux", action="store_true", help="pxe: also copy this host's pxelinux.0 and ldlinux.c32 into the tree")
-    p.add_argument("--rearm", action="append", metavar="MAC",
-                   help="pxe: the installed machine with this MAC installs again on its next network boot (repeatable)")
-    p.add_argument("--registry", action="append", metavar="HOST[:PORT]/REPO[:TAG]",
-                   help="registry: push here instead of the spec's container.registry (repeatable: to each, concurrently)")
-    p.add_argument("--plain-http", action="store_true", help="registry: plain HTTP instead of TLS (a trusted network only)")
-    p.add_argument("--no-warm", action="store_true",
-                   help="registry: do not pull the image through each of container.prepull.mirrors after the push (by default "
-                        "every mirror is warmed, so that a rack of nodes released at once finds the image in its cache)")
-    p.add_argument("--cloud", action="append", metavar="NAME",
-                   help=f"{_for('cloud')}: a cloud of clouds.yaml to upload to (repeatable; replaces the spec's qcow2.glance_clouds; "
-                        "neither: OS_CLOUD)")
-    p.add_argument("--jobs", type=_at_least_one, metavar="N",
-                   help=f"{_for('jobs')}: at most N uploads at a time: N regions (glance), N registry hosts (registry) "
-                        f"(default {PUBLISH_DEFAULTS['jobs']})")
-    p.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help=f"{_for('timeout')}: how long a region may leave a request unanswered, or an upload take to become "
-                        f"active, before it counts as failed (default {PUBLISH_DEFAULTS['timeout']})")
+    p.add_argument("--to", required=True, choices=sorted(publishers.BY_NAME), help="where to")
+    for option, targets in publishers.all_options():
+        p.add_argument(option.flag, help=f"{', '.join(sorted(targets))}: {option.help}", **option.argparse)
     p.set_defaults(func=cmd_publish)
 
     p = command("serve", "publish the PXE tree and serve it over HTTP, each machine's kickstart chosen by MAC",
@@ -169,24 +146,6 @@ EXIT_CODES = """exit codes:
   1    the work failed: a command, the network, a registry or cloud, a failed verify check
   2    a usage or spec error: bad options, an invalid spec, an artifact or option that does not apply; nothing done
   130  interrupted (Ctrl-C, SIGTERM); what was started is cleaned up"""
-
-OUT_DEFAULT = Path("out")
-OUT_HELP = "the output root: each spec's artifacts are in DIR/<name>/ (<name> is the spec's name field; default: out)"
-
-
-def _for(option: str) -> str:
-    """The destinations an option of publish is for, as its help text starts (from PUBLISH_OPTIONS)."""
-    return ", ".join(sorted(PUBLISH_OPTIONS[option]))
-
-
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
-    return value
 
 
 SPEC_HELP = "a spec: a YAML file with version: 1 (see examples/ and `builder schema`)"
@@ -277,30 +236,18 @@ def cmd_verify(args) -> int:
     return 1 if failed else 0
 
 
-# publish options and the destinations that read them: given for another, they would be silently ignored.
-PUBLISH_OPTIONS = {"out": {"glance", "registry"}, "root": {"pxe"}, "with_pxelinux": {"pxe"}, "rearm": {"pxe"}, "registry": {"registry"},
-                   "plain_http": {"registry"}, "no_warm": {"registry"}, "cloud": {"glance"}, "jobs": {"glance", "registry"}, "timeout": {"glance"}}
-
-# Defaults of publish options, filled in after the refusal: there, None (or False) means "not given".
-PUBLISH_DEFAULTS = {"out": OUT_DEFAULT, "jobs": 4, "timeout": 1800}
-
-
 def cmd_publish(args) -> int:
-    for option, destinations in PUBLISH_OPTIONS.items():
-        given = getattr(args, option)
-        if given is not None and given is not False and args.to not in destinations:
-            where = " or ".join(f"--to {d}" for d in sorted(destinations))
-            raise UsageError(f"--{option.replace('_', '-')} is for {where}, not --to {args.to}")
-    for option, default in PUBLISH_DEFAULTS.items():
-        if getattr(args, option) is None:
-            setattr(args, option, default)
+    if refusal := publishers.refuse_foreign_options(args):
+        raise UsageError(refusal)
+    publishers.fill_defaults(args)
     (item,) = load_specs([args.spec])
     _print_warnings([item])
-    return resolve(PUBLISHERS[args.to])(item, args)
+    publishers.publisher(args.to).publish(item, args)
+    return 0
 
 
 def cmd_serve(args) -> int:
-    from .serve import serve_spec
+    from .install.serve import serve_spec
 
     (item,) = load_specs([args.spec])
     _print_warnings([item])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -66,3 +67,13 @@ class UsageError(BuilderError):
     """Options that do not go together: nothing was done."""
 
     exit_code = 2
+
+
+class PublishFailed(BuilderError):
+    """Some targets of a publish failed; the others were published. Every publisher ends this way then, after each
+    target's line and the summary (`results`: every target's, in order); exit 1. Its message, if any, sums up which
+    failed and what to do (a publisher whose lines said it all has none)."""
+
+    def __init__(self, results: Sequence[object], message: str = "", hint: str | None = None):
+        super().__init__(message, hint)
+        self.results = list(results)

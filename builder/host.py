@@ -6,9 +6,14 @@ on the build host's own family, so the hint is a command the user can paste.
 
 Several specs build at once in threads (`builder build --jobs N`), so what is process-wide lives
 here, once: each stderr line is written whole, with the prefix of the job that wrote it (a context
-variable: each thread's own), and every command `run` starts is registered until it ends, in a
-process group of its own, so an interrupted build stops every job's command and each job then
-unwinds through its own cleanup (`interrupt_commands`).
+variable: each thread's own), and every command is registered until it ends, in a process group of
+its own, so an interrupted build stops every job's command and each job then unwinds through its own
+cleanup (`interrupt_commands`).
+
+Every command builder starts goes through here (no other module imports subprocess; a test checks):
+`run` (output captured), `stream` (a long command read line by line into a log and progress: debootstrap,
+DIB), `background` (one that runs beside a block: QEMU). Each runs in its own process group, stopped
+on Ctrl-C or SIGTERM, on its time-out, or when the block around it fails.
 """
 from __future__ import annotations
 
@@ -22,12 +27,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from types import FrameType
-from typing import Literal, NoReturn
+from typing import Any, NoReturn
 
 from .errors import VERBOSITY as _VERBOSITY
 from .errors import BuilderError, UsageError
@@ -305,6 +310,13 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+Completed = subprocess.CompletedProcess   # what `run` returns: args, returncode, stdout, stderr
+
+
+class TimedOut(BuilderError):
+    """A command ran longer than its time-out; it was stopped, with everything it started."""
+
+
 def run(argv: Sequence[str | os.PathLike[str]], what: str, *, env: Mapping[str, str] | None = None, input: str | None = None,
         timeout: float | None = 3600, cwd: Path | None = None, log_file: Path | None = None,
         check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -316,20 +328,16 @@ def run(argv: Sequence[str | os.PathLike[str]], what: str, *, env: Mapping[str, 
     if check:
         raise_if_interrupted()
     args = [str(a) for a in argv]
-    try:
-        proc = subprocess.Popen(args, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
-                                process_group=0)
-    except FileNotFoundError:
-        raise BuilderError(f"{what}: {args[0]} is not installed", hint=install_hint([args[0]])) from None
-    with registered(proc):
+    proc = _spawn(args, what, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, process_group=0)
+    with terminate_as_interrupt(), registered(proc):
         try:
             stdout, stderr = proc.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise BuilderError(f"{what}: {shlex.join(args)} took longer than {timeout:.0f} s") from None
+            _stop_group(proc, patience=0)
+            raise TimedOut(f"{what}: {shlex.join(args)} took longer than {timeout:.0f} s") from None
         except BaseException:  # Ctrl-C in the main thread: the command's whole group goes, as with subprocess.run
-            _kill_group(proc)
+            _stop_group(proc, patience=0)
             raise
     if stopped_by_interrupt(proc):
         raise Interrupted()
@@ -342,27 +350,128 @@ def run(argv: Sequence[str | os.PathLike[str]], what: str, *, env: Mapping[str, 
     return done
 
 
+def stream(argv: Sequence[str | os.PathLike[str]], what: str, *, each_line: Callable[[str], None] | None = None,
+           log: Path | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+           timeout: float | None = None, new_session: bool = False, patience: float = 60) -> int:
+    """Run a long command (debootstrap, DIB), its output (stdout and stderr as one) read as it comes: each line is
+    written to `log` (created afresh, flushed line by line: `tail -f` follows the command) and handed to `each_line`
+    (progress). Returns its exit status: what a failure means is the caller's to say.
+
+    It runs in a process group of its own (`new_session`: a session too, with no terminal to open), which is stopped
+    when the build is interrupted (Ctrl-C, SIGTERM, `interrupt_commands`), when `timeout` seconds have passed
+    (TimedOut) or when reading fails: SIGTERM first, SIGKILL for what is left after `patience` seconds. Whatever it
+    left running in its group when it ends is stopped the same way, so nothing of it outlives it.
+    """
+    with (log.open("w") if log is not None else contextlib.nullcontext()) as handle, \
+            started(argv, what, env=env, cwd=cwd, timeout=timeout, new_session=new_session, patience=patience) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if handle is not None:
+                handle.write(line)
+                handle.flush()
+            if each_line is not None:
+                each_line(line)
+    return proc.returncode
+
+
 @contextlib.contextmanager
-def started(argv: Sequence[str | os.PathLike[str]], *, stdin: int | None = None, stdout: int | None = None,
-            stderr: int | None = None, text: Literal[True] = True) -> Iterator[subprocess.Popen[str]]:
-    """A command whose text output the caller reads as it comes (Popen's keywords), stopped with the build like `run`'s;
-    waited for at the end of the block."""
+def started(argv: Sequence[str | os.PathLike[str]], what: str, *, env: Mapping[str, str] | None = None,
+            cwd: Path | None = None, timeout: float | None = None, new_session: bool = False,
+            patience: float = 60) -> Iterator[subprocess.Popen[str]]:
+    """A command whose output (stdout and stderr as one, text lines) the caller reads as it comes; waited for at the
+    end of the block, then its group stopped as `stream` says (`stream` is the usual way to read it)."""
     raise_if_interrupted()
-    proc = subprocess.Popen([str(a) for a in argv], process_group=0, stdin=stdin, stdout=stdout, stderr=stderr, text=text)
+    args = [str(a) for a in argv]
+    group = {"start_new_session": True} if new_session else {"process_group": 0}
+    proc = _spawn(args, what, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                  errors="replace", env=env, cwd=cwd, **group)
+    overtime = _Overtime(proc, timeout)
     try:
-        with registered(proc):
+        with terminate_as_interrupt(), registered(proc), overtime:
             yield proc
             proc.wait()
-    except BaseException:
-        _kill_group(proc)
-        raise
+    finally:
+        _stop_group(proc, patience)
+    if stopped_by_interrupt(proc):
+        raise Interrupted()
+    if overtime.expired:
+        raise TimedOut(f"{what}: {shlex.join(args)} took longer than {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def background(argv: Sequence[str | os.PathLike[str]], what: str, *, stderr: Path,
+               patience: float = 20) -> Iterator[subprocess.Popen[bytes]]:
+    """A command that runs while the block does (QEMU): no input, its output thrown away but for stderr, kept in the
+    file `stderr`. At the end of the block (or on an interrupt) its process group is stopped: SIGTERM, then SIGKILL
+    for what is left after `patience` seconds."""
+    raise_if_interrupted()
+    args = [str(a) for a in argv]
+    with stderr.open("wb") as errors:
+        proc = _spawn(args, what, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, process_group=0)
+    try:
+        with terminate_as_interrupt(), registered(proc):
+            yield proc
+    finally:
+        _stop_group(proc, patience)
     if stopped_by_interrupt(proc):
         raise Interrupted()
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+def _spawn(args: list[str], what: str, **popen: Any) -> subprocess.Popen[Any]:
+    try:
+        return subprocess.Popen(args, **popen)
+    except FileNotFoundError:
+        raise BuilderError(f"{what}: {args[0]} is not installed", hint=install_hint([args[0]])) from None
+
+
+class _Overtime:
+    """While the block runs, a timer that stops the command's group once `timeout` seconds have passed."""
+
+    def __init__(self, proc: subprocess.Popen[Any], timeout: float | None):
+        self.proc, self.expired = proc, False
+        self.timer = threading.Timer(timeout, self.expire) if timeout is not None else None
+
+    def expire(self) -> None:
+        self.expired = True
+        _signal_group(self.proc, signal.SIGKILL)
+
+    def __enter__(self) -> _Overtime:
+        if self.timer is not None:
+            self.timer.daemon = True
+            self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+def _signal_group(proc: subprocess.Popen[Any], sig: int) -> bool:
+    """Signal the command's process group; False when nothing of it is left that we may signal."""
+    try:
+        os.killpg(proc.pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):  # gone, or only what runs as another user (a setuid helper) is left
+        return False
+
+
+def _stop_group(proc: subprocess.Popen[Any], patience: float) -> None:
+    """Stop the command and everything left in its process group, then reap it: SIGTERM while the command runs, up to
+    `patience` seconds for it to end (DIB then releases what it mounted), then SIGKILL for anything still there."""
+    if proc.poll() is None and patience > 0:
+        _signal_group(proc, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=patience)
+    for _attempt in range(60):
+        if not _signal_group(proc, signal.SIGKILL):
+            break
+        if proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=0.5)
+        else:  # what is left is not ours to reap: its parent or init does
+            time.sleep(0.5)
+    if proc.poll() is None:
+        proc.kill()
     proc.communicate()
 
 

@@ -29,11 +29,12 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Option:
-    """A `builder build` option of the kinds that list it (and of no other)."""
+    """An option of `builder build` (of the kinds that list it) or `builder publish` (of the targets that list it), and of no other."""
 
     flag: str                                   # "--boot-iso"
     help: str
     argparse: Mapping[str, Any] = field(default_factory=dict)   # add_argument's other keywords (type, metavar, action)
+    default: Any = None     # publish: filled in after the refusal; to argparse None (or False) means "not given"
 
     @property
     def dest(self) -> str:
@@ -146,7 +147,7 @@ KINDS: tuple[ArtifactKind, ...] = (
     ArtifactKind(Kind.PREPULL, "prepull.sh, the image pre-pull installer for running nodes", default=True,
                  refuse=needs_prepull, plan_with=".rendered:plan_prepull", build_with=".rendered:build_prepull"),
     ArtifactKind(Kind.ISO, "oemdrv.iso (and boot-ks.iso with --boot-iso)", default=False, refuse=needs_iso_kickstart,
-                 plan_with=".iso:plan_iso", build_with=".iso:build_iso",
+                 plan_with=".install.iso:plan_iso", build_with=".install.iso:build_iso",
                  options=(Option("--boot-iso", "also remaster this installer boot ISO with the kickstart (boot-ks.iso)",
                                  {"type": Path, "metavar": "PATH"}),)),
     ArtifactKind(Kind.CONTAINER, "container/ (OCI layout and docker-archive; root, minutes)", default=False,

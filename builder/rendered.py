@@ -11,7 +11,7 @@ PREPULL = "prepull.sh"
 
 
 def kickstart_bytes(item) -> bytes:
-    from .kickstart import render_kickstart
+    from .install.kickstart import render_kickstart
 
     return render_kickstart(item.spec, item.sha256).encode()
 

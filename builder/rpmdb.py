@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from .host import Completed, TimedOut, run
 
-def query(database: Path, args: Sequence[str], rpm: str = "rpm", timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`rpm --dbpath COPY ARGS` on a copy of the database directory `database` (a host path)."""
+__all__ = ["TimedOut", "query", "settle"]
+
+
+def query(database: Path, args: Sequence[str], rpm: str = "rpm", timeout: float = 300) -> Completed[str]:
+    """`rpm --dbpath COPY ARGS` on a copy of the database directory `database` (a host path); its exit status is the
+    caller's to judge. TimedOut when rpm does not answer within `timeout` seconds."""
     with tempfile.TemporaryDirectory(prefix="builder-rpmdb.") as copy:
         for entry in database.iterdir():
             if entry.is_file() and not entry.is_symlink():
                 shutil.copy2(entry, copy)
-        return subprocess.run([rpm, "--dbpath", copy, *args],
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        return run([rpm, "--dbpath", copy, *args], "rpm --dbpath", timeout=timeout, check=False)
 
 
 def settle(database: Path) -> None:

@@ -28,7 +28,7 @@ from pykickstart.version import makeVersion
 
 from builder.baseline import Baseline, render_script
 from builder.errors import SpecError
-from builder.kickstart import render_kickstart, validate_kickstart
+from builder.install.kickstart import render_kickstart, validate_kickstart
 from builder.spec import json_schema, load_spec_text, spec_sha256
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -92,8 +92,8 @@ def test_uefi_grub_reads_the_machines_own_config(tmp_path):
 def test_grub_configs_pass_grubs_own_parser(tmp_path):
     if shutil.which("grub-script-check") is None:
         skip_or_fail("grub-script-check (grub-common) is not installed")
-    from builder.pxe import local_boot_entries
-    from builder.pxe_state import Report, record_reports
+    from builder.install.pxe import local_boot_entries
+    from builder.install.pxe_state import Report, record_reports
     from builder.spec import load_spec
 
     root = tmp_path / "tree"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,9 +20,10 @@ PXE = EXAMPLES / "pxe-rack-rocky9.yaml"
 SUBCOMMANDS = ("validate", "schema", "build", "verify", "publish", "serve", "baseline")
 
 
-def builder(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def builder(*args: str | Path, cwd: Path = ROOT, env_columns: int | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": str(env_columns)} if env_columns else None
     return subprocess.run([sys.executable, "-m", "builder.cli", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
 
 
 # ---------------------------------------------------------------- --help
@@ -40,6 +42,33 @@ def test_every_subcommand_has_a_description_and_an_example_in_its_help(command):
     assert examples, f"{command} --help has no example"
     assert all(line.startswith(f"  builder {command} ") for line in examples[1].splitlines()), examples[1]
     assert "exit codes:" in result.stdout
+
+
+# Written out by hand from the README and docs: each publish option and the targets it is for.
+PUBLISH_OPTIONS = {"--out": "glance, registry", "--root": "pxe", "--with-pxelinux": "pxe", "--rearm": "pxe",
+                   "--registry": "registry", "--plain-http": "registry", "--no-warm": "registry", "--cloud": "glance",
+                   "--jobs": "glance, registry", "--timeout": "glance"}
+
+
+def test_publish_help_names_every_target_and_each_option_with_the_targets_it_is_for():
+    text = builder("publish", "--help", env_columns=200).stdout
+    assert "--to {glance,pxe,registry}" in text
+    helped = dict(re.findall(r"^  (--[a-z-]+)(?: [A-Z][^ ]*)? +([a-z, ]+): ", text, re.M))
+    assert {flag: targets for flag, targets in helped.items() if flag not in ("--help", "--quiet", "--to")} == PUBLISH_OPTIONS
+    description = " ".join(text.split("\n\n")[1].split())
+    for says in ("pxe writes a ready-to-serve PXE tree", "registry pushes the container image to each registry (built with "
+                 "--only container)", "glance uploads the qcow2 to each cloud (built with --only qcow2)",
+                 "registry and glance read the artifact from OUT/<name>/"):
+        assert says in description, description
+
+
+@pytest.mark.parametrize("target, option", [("pxe", "--no-warm"), ("glance", "--rearm"), ("registry", "--timeout")])
+def test_a_publish_option_of_another_target_is_refused(tmp_path, target, option):
+    value = [] if option == "--no-warm" else ["5"]
+    result = builder("publish", PXE, "--to", target, option, *value, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"error: {option} is for --to {PUBLISH_OPTIONS[option]}, not --to {target}" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------- exit codes: 2 for usage and spec, 1 for the work

@@ -17,7 +17,7 @@ import pytest
 from support.processes import free_port
 
 from builder.manifest import Manifest, record_for
-from builder.qcow2.glance_regions import each_concurrently, published_clouds, record_publication
+from builder.qcow2.glance_regions import published_clouds, record_publication
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "debian12-node.yaml"
@@ -99,45 +99,6 @@ def test_the_spec_lists_the_clouds_and_os_cloud_is_the_default(tmp_path):
     assert tried(listed) == [("region-b", "failed"), ("region-a", "failed")]
     default = builder("publish", str(EXAMPLE), "--to", "glance", "--out", str(out), clouds=clouds, os_cloud="from-env", cwd=tmp_path)
     assert tried(default) == [("from-env", "failed")]
-
-
-def test_at_most_jobs_run_at_once_and_all_of_them_do():
-    running, most = 0, 0
-    lock = threading.Lock()
-    together = threading.Barrier(3, timeout=30)  # broken unless 3 run at the same time
-
-    def work(item: int, cancel: threading.Event) -> int:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        if item < 3:
-            together.wait()
-        time.sleep(0.01)
-        with lock:
-            running -= 1
-        return item * 10
-
-    done = list(each_concurrently(range(9), work, jobs=3))
-    assert sorted(done) == [(i, i * 10) for i in range(9)]
-    assert most == 3
-
-
-def test_stopping_early_cancels_the_running_and_skips_the_waiting():
-    started, cancelled = [], []
-
-    def work(item: int, cancel: threading.Event) -> int:
-        started.append(item)
-        if item == 0:
-            return item
-        if cancel.wait(30):
-            cancelled.append(item)
-        return item
-
-    results = each_concurrently(range(5), work, jobs=2)
-    assert next(results) == (0, 0)
-    results.close()  # the caller stops: the running one is told, the waiting ones never start
-    assert sorted(cancelled) == sorted(started[1:]) and len(started) < 5
 
 
 def test_concurrent_records_are_all_kept(tmp_path):

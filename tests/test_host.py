@@ -1,7 +1,11 @@
 """builder.host: the one way to run a command, require tools and report progress."""
 from __future__ import annotations
 
+import ast
 import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +59,133 @@ def test_source_date_epoch(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     with pytest.raises(BuilderError, match="not a number"):
         host.source_date_epoch(0)
+
+
+# ---------------------------------------------------------------- one command runner: process groups, logs, time-outs
+
+BUILDER = Path(__file__).resolve().parent.parent / "builder"
+PATIENCE = 60  # seconds a test waits for a process to reach a point it is sure to reach
+
+
+def test_no_module_but_host_imports_subprocess():
+    """Every command goes through builder.host: nothing else can start one outside its process groups and interrupts."""
+    importers = []
+    for path in sorted(BUILDER.rglob("*.py")):
+        if path == BUILDER / "host.py" or BUILDER / "host" in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            if any(name == "subprocess" or name.startswith("subprocess.") for name in names):
+                importers.append(f"{path.relative_to(BUILDER.parent)}:{node.lineno}")
+    assert not importers, f"run commands through builder.host instead: {importers}"
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan's zombie waits for its new parent to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {PATIENCE} s: {what}"
+        time.sleep(0.05)
+
+
+def child_pid(pidfile: Path) -> int:
+    wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), f"{pidfile} written")
+    return int(pidfile.read_text())
+
+
+def test_stream_writes_every_line_to_the_log_and_the_callback_and_returns_the_exit_status(tmp_path):
+    seen = []
+    log = tmp_path / "build.log"
+    script = "echo one; echo two >&2; printf 'three \\377 no newline'; exit 4"
+    status = host.stream(["sh", "-c", script], "a step", each_line=seen.append, log=log)
+    assert status == 4
+    assert seen == ["one\n", "two\n", "three \ufffd no newline"]
+    assert log.read_text() == "one\ntwo\nthree \ufffd no newline"
+
+
+def test_what_a_streamed_command_leaves_behind_in_its_group_is_stopped(tmp_path):
+    pidfile = tmp_path / "pid"
+    script = f"sleep 600 >/dev/null 2>&1 & echo $! > {pidfile}; echo left it running"
+    assert host.stream(["sh", "-c", script], "a step", new_session=True) == 0
+    assert not alive(child_pid(pidfile))
+
+
+def test_a_streamed_command_over_its_time_out_is_stopped_with_its_group(tmp_path):
+    pidfile = tmp_path / "pid"
+    script = f"sleep 600 >/dev/null 2>&1 & echo $! > {pidfile}; exec sleep 600"
+    with pytest.raises(host.TimedOut, match=r"^a step: sh -c .* took longer than 1 s$"):
+        host.stream(["sh", "-c", script], "a step", timeout=1)
+    assert not alive(child_pid(pidfile))
+
+
+def test_a_failing_callback_stops_the_command_and_its_group(tmp_path):
+    pidfile = tmp_path / "pid"
+    script = f"sleep 600 >/dev/null 2>&1 & echo $! > {pidfile}; echo a line; exec sleep 600"
+
+    def each_line(line: str) -> None:
+        child_pid(pidfile)
+        raise ValueError(line)
+
+    with pytest.raises(ValueError, match="a line"):
+        host.stream(["sh", "-c", script], "a step", each_line=each_line, patience=5)
+    assert not alive(child_pid(pidfile))
+
+
+def test_an_interrupt_stops_a_streamed_command_and_a_background_one_with_their_groups(tmp_path):
+    ended: dict[str, object] = {}
+    log = tmp_path / "build.log"
+
+    def streamed() -> None:
+        script = f"sleep 600 >/dev/null 2>&1 & echo $! > {tmp_path / 'streamed'}; echo started; exec sleep 600"
+        try:
+            ended["streamed"] = host.stream(["sh", "-c", script], "a long step", log=log)
+        except host.Interrupted:
+            ended["streamed"] = "interrupted"
+
+    def background() -> None:
+        script = f"sleep 600 & echo $! > {tmp_path / 'background'}; echo on stderr >&2; exec sleep 600"
+        try:
+            with host.background(["sh", "-c", script], "a guest", stderr=tmp_path / "err") as proc:
+                wait_until(lambda: proc.poll() is not None, "the command stopped by the interrupt")
+            ended["background"] = "block ended"
+        except host.Interrupted:
+            ended["background"] = "interrupted"
+
+    try:
+        with host.interruptible():
+            threads = [threading.Thread(target=streamed), threading.Thread(target=background)]
+            for thread in threads:
+                thread.start()
+            pids = [child_pid(tmp_path / "streamed"), child_pid(tmp_path / "background")]
+            wait_until(lambda: len(host._RUNNING) == 2, "both commands registered")
+            host.interrupt_commands()
+            for thread in threads:
+                thread.join(PATIENCE)
+    finally:
+        with host.interruptible():  # the next command starts afresh
+            pass
+    assert ended == {"streamed": "interrupted", "background": "interrupted"}
+    assert [pid for pid in pids if alive(pid)] == []
+    assert log.read_text() == "started\n"
+    assert (tmp_path / "err").read_text() == "on stderr\n"
+
+
+def test_a_background_command_is_stopped_at_the_end_of_its_block(tmp_path):
+    pidfile = tmp_path / "pid"
+    with host.background(["sh", "-c", f"sleep 600 & echo $! > {pidfile}; exec sleep 600"], "a guest",
+                         stderr=tmp_path / "err") as proc:
+        child = child_pid(pidfile)
+        assert proc.poll() is None and alive(child)
+    assert proc.returncode is not None and not alive(child)
+    with pytest.raises(BuilderError, match="no-such-tool is not installed"):
+        with host.background([str(tmp_path / "no-such-tool")], "a guest", stderr=tmp_path / "err"):
+            pass

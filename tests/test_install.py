@@ -11,7 +11,7 @@ from support.install_spec import INSTALL_SPEC, MACS, REPO, install_spec, mac_key
 from support.serve import boots, report_token
 
 from builder.baseline import Baseline
-from builder.kickstart import validate_kickstart
+from builder.install.kickstart import validate_kickstart
 from builder.spec import load_spec, machine_spec
 
 SERVER = "http://10.0.2.2:8080"
@@ -202,8 +202,8 @@ def test_a_machines_kickstart_reports_its_install_done_with_its_own_token_and_th
 
 
 def test_rearm_installs_an_installed_machine_again_and_publish_keeps_the_mark(tmp_path):
-    from builder.pxe import local_boot_entries
-    from builder.pxe_state import Report, record_reports
+    from builder.install.pxe import local_boot_entries
+    from builder.install.pxe_state import Report, record_reports
 
     spec, root = published(tmp_path)
     loaded, _, _ = load_spec(spec)

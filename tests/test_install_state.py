@@ -11,7 +11,7 @@ import pytest
 from support.install_spec import INSTALL_SPEC, MACS, install_spec, mac_key
 from support.serve import boots, machine_states, report_token, serving
 
-from builder.pxe import publish
+from builder.install.pxe import publish
 from builder.spec import load_spec
 
 KEYS = [mac_key(m) for m in MACS]

@@ -11,7 +11,7 @@ import pytest
 from support.golden import differs, goldens, kickstart
 
 from builder.errors import SpecError
-from builder.kickstart import render_kickstart, validate_kickstart
+from builder.install.kickstart import render_kickstart, validate_kickstart
 from builder.spec import load_spec, load_spec_text, spec_sha256
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,13 +17,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "builder"
 # The one table of layers, lowest first. "name.*" places a module or package and everything below it.
 LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": ("builder", "builder.errors", "builder.resources", "builder.families.*", "builder.targets", "builder.packages", "builder.host.*",
+                   "builder.workers",
                    "builder.manifest.*", "builder.output", "builder.rpmdb", "builder.locks", "builder.repodata", "builder.versions"),
     "spec": ("builder.spec.*",),
     "baseline": ("builder.baseline.*",),
-    "builders and publishers": ("builder.kickstart", "builder.rendered", "builder.install", "builder.iso", "builder.pxe", "builder.pxe_state",
-                                "builder.serve",
-                                "builder.bootstrap.*", "builder.container.*", "builder.qcow2.*"),
-    "artifact kinds": ("builder.build", "builder.kinds.*"),
+    "builders and publishers": ("builder.rendered", "builder.install.*", "builder.bootstrap.*", "builder.container.*", "builder.qcow2.*"),
+    "artifact kinds": ("builder.build", "builder.kinds.*", "builder.publishers"),
     "cli": ("builder.cli",),
 }
 
@@ -195,9 +194,11 @@ def bad_package(tmp_path: Path) -> Path:
     (root / "spec").mkdir(parents=True)
     (root / "__init__.py").write_text("")
     (root / "spec" / "__init__.py").write_text("def late():\n    from ..cli import main\n    return main\n")
-    (root / "spec" / "model.py").write_text("TABLE = {'x': '..iso:build_iso'}\n")
+    (root / "spec" / "model.py").write_text("TABLE = {'x': '..install.iso:build_iso'}\n")
     (root / "cli.py").write_text("from .spec import late\n\ndef main():\n    pass\n")
-    (root / "iso.py").write_text("def build_iso():\n    pass\n")
+    (root / "install").mkdir()
+    (root / "install" / "__init__.py").write_text("")
+    (root / "install" / "iso.py").write_text("def build_iso():\n    pass\n")
     (root / "stray.py").write_text("import builder.cli\n")
     return root
 
@@ -205,6 +206,6 @@ def bad_package(tmp_path: Path) -> Path:
 def test_the_checks_find_what_they_look_for(bad_package: Path):
     edges = graph(bad_package)
     assert {(e.source, e.target, e.line) for e in upward(edges)} == {
-        ("builder.spec", "builder.cli", 2), ("builder.spec.model", "builder.iso", 1)}
+        ("builder.spec", "builder.cli", 2), ("builder.spec.model", "builder.install.iso", 1)}
     assert cycles(edges) == [["builder.cli", "builder.spec"]]
     assert [m for m in modules(bad_package) if layer_of(m) is None] == ["builder.stray"]

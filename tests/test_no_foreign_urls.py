@@ -15,8 +15,8 @@ import pytest
 from builder.baseline import Baseline, render_script
 from builder.baseline.script import render_prepull_installer
 from builder.cli import main
-from builder.install import render_kickstarts
-from builder.kickstart import render_kickstart
+from builder.install.kickstart import render_kickstart
+from builder.install.machines import render_kickstarts
 from builder.kinds import KINDS
 from builder.spec import load_spec, spec_sha256
 

@@ -16,7 +16,7 @@ from builder.baseline.prepull import mirrors_dropin, prepull_script
 from builder.baseline.script import render_prepull_installer
 from builder.baseline.verify import Status, verify_rootfs
 from builder.errors import SpecError
-from builder.install import ks_name, render_kickstarts
+from builder.install.machines import ks_name, render_kickstarts
 from builder.spec import load_spec_text, spec_in_site
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"

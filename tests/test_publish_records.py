@@ -51,3 +51,25 @@ def test_a_record_of_one_registry_from_before_is_kept(tmp_path: Path):
     published = Manifest.load(image["directory"]).record("container").published["registry"]
     assert published == {"old.example.com/base/node:1": old, "new.example.com/base/node:1": {
         "reference": "new.example.com/base/node:1", "digest": image["digest"], "pinned": f"new.example.com/base/node@{image['digest']}"}}
+
+
+def test_a_failed_reference_ends_the_publish_with_exit_1_after_its_line_and_the_summary(tmp_path: Path):
+    """The exit convention every publisher shares (PublishFailed): each target's line and the summary, then exit 1.
+    Nothing listens on the port, so the push fails at its first request."""
+    import socket
+    import subprocess
+    import sys
+
+    write_small_image(tmp_path / "out", "node", layers=1, layer_bytes=1024)
+    spec = tmp_path / "node.yaml"
+    spec.write_text(spec_text("node"))
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        reference = f"127.0.0.1:{closed.getsockname()[1]}/base/node:1"
+    proc = subprocess.run([sys.executable, "-m", "builder.cli", "publish", str(spec), "--to", "registry", "--out",
+                           str(tmp_path / "out"), "--plain-http", "--registry", reference],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert [(line["registry"], line["status"]) for line in json.loads(proc.stdout)] == [(reference, "failed")]
+    assert f"{reference}: failed: " in proc.stderr
+    assert "error:" not in proc.stderr and "Traceback" not in proc.stderr  # its line said it: nothing is added

@@ -289,7 +289,7 @@ def test_element_scripts_shellcheck_clean():
 @pytest.mark.parametrize("spec", EL_QCOW2_EXAMPLES, ids=lambda p: p.stem)
 def test_the_element_runs_the_kickstart_post_script(spec):
     """One baseline: the file builder-baseline runs is byte for byte the script inside the kickstart's %post."""
-    from builder.kickstart import render_kickstart
+    from builder.install.kickstart import render_kickstart
     from builder.spec import spec_sha256
 
     loaded = load_spec(spec)[0]

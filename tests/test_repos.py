@@ -19,7 +19,7 @@ from builder.baseline.results import Check, Status
 from builder.baseline.rootfs import RootFS
 from builder.baseline.shell import PRELUDE
 from builder.errors import SpecError
-from builder.kickstart import install_repos, render_kickstart
+from builder.install.kickstart import install_repos, render_kickstart
 from builder.spec import KeyFile, json_schema, load_spec, load_spec_text, machine_spec, spec_sha256
 from builder.targets import Family
 

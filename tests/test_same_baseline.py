@@ -14,7 +14,7 @@ import pytest
 
 from builder.baseline import Baseline, render_script
 from builder.baseline.items import steps as item_steps
-from builder.kickstart import render_kickstart
+from builder.install.kickstart import render_kickstart
 from builder.kinds import BY_NAME, Kind
 from builder.qcow2.dib import compose
 from builder.spec import load_spec, spec_sha256

@@ -39,7 +39,7 @@ def test_bash_parses(example: Path):
 
 
 def test_cli_prints_the_same_script_the_kickstart_embeds():
-    from builder.kickstart import render_kickstart
+    from builder.install.kickstart import render_kickstart
     from builder.spec import spec_sha256
 
     example = ROOT / "examples" / "compute-node-cs9.yaml"

@@ -16,7 +16,7 @@ import pytest
 from support.install_spec import MACS, ROOT, install_spec, mac_key, run
 from support.serve import Server, boots, machine_states, report_token, serving
 
-from builder.serve import MAX_CONNECTIONS
+from builder.install.serve import MAX_CONNECTIONS
 
 
 @pytest.fixture
@@ -297,7 +297,7 @@ def test_head_gives_the_size_and_no_body(reading_server):
 def test_the_threat_model_in_the_docs_states_serves_limits():
     """docs/pxe-iso.md's threat model table: who can reach serve, what they can try, what stops them, with the
     limits serve really has."""
-    from builder import serve
+    from builder.install import serve
 
     text = (ROOT.parent / "docs/pxe-iso.md").read_text()
     section = text[text.index("## Who can reach serve, and what stops them"):]

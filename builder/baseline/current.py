@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
 from .. import rpmdb
 from ..errors import BuilderError
@@ -56,7 +55,7 @@ def installed_versions(c: Check) -> dict[str, str]:
         raise RootfsError("rpm is not available on this host")
     try:
         proc = rpmdb.query(rpm_database(c.fs), ["-qa", "--qf", "%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n"], rpm=rpm)
-    except subprocess.TimeoutExpired:
+    except rpmdb.TimedOut:
         raise RootfsError("rpm -qa did not answer within 300 s") from None
     if proc.returncode:
         raise RootfsError(f"rpm -qa failed: {(proc.stderr.strip().splitlines() or ['?'])[0]}")

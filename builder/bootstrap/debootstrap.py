@@ -14,7 +14,6 @@ from __future__ import annotations
 import email.utils
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -115,7 +114,7 @@ def _debootstrap(base: Debootstrap, root: Path, log) -> None:
     argv = base.commands(root)[0]
     seen: set[str] = set()
     tail: list[str] = []
-    with host.started(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True) as proc:
+    with host.started(argv, "debootstrap") as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()

@@ -5,7 +5,7 @@ References on different registry hosts are pushed concurrently, at most `--jobs`
 host are pushed one after the other, so that the later ones mount the blobs the first one has (a cross-repository
 blob mount) instead of uploading them again. One failing stops none of the others: each reference gets its line
 in the summary (JSON on stdout) and its record in manifest.json (`published.registry.<reference>`; the records are
-written one at a time), and the exit code is 1 when any failed. A re-run sends only what is still missing.
+written one at a time), and the exit code is 1 when any failed (PublishFailed). A re-run sends only what is still missing.
 
 Then every mirror of container.prepull (all sites) is warmed: the image nodes pull is pulled through it, one
 request at a time, so that it holds every blob before a rack of nodes asks for them at once (a cold pull-through
@@ -16,14 +16,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from ..errors import BuilderError, UsageError
+from ..errors import BuilderError, PublishFailed, UsageError
 from ..host import progress, step
 from ..manifest import Manifest
+from ..workers import each_bounded
 from .registry import Reference, Sent, parse_reference, push, warm
 
 
@@ -117,7 +117,8 @@ def push_host(layout: Path, refs: list[Reference], plain_http: bool, directory: 
 def push_all(layout: Path, refs: tuple[Reference, ...], plain_http: bool, jobs: int, directory: Path,
              log: Callable[[str], None] = progress) -> list[Outcome]:
     """Push to every reference, each host's in turn and at most `jobs` hosts at once; the outcomes in the references' order."""
-    done = bounded_map(lambda group: push_host(layout, group, plain_http, directory, log), by_host(refs), jobs, "push")
+    done = each_bounded(by_host(refs), lambda group, _cancel: push_host(layout, group, plain_http, directory, log), jobs,
+                        name="push")
     order = {str(ref): index for index, ref in enumerate(refs)}
     return sorted((outcome for outcomes in done for outcome in outcomes), key=lambda outcome: order[outcome.registry])
 
@@ -142,7 +143,7 @@ def warm_mirrors(layout: Path, mirrors: list[tuple[str, Reference]], plain_http:
     """Pull the image through every mirror, at most `jobs` mirrors at once, each one request at a time."""
     import requests
 
-    def warm_one(site_and_ref: tuple[str, Reference]) -> Outcome:
+    def warm_one(site_and_ref: tuple[str, Reference], _cancel) -> Outcome:
         site, ref = site_and_ref
         try:
             fetched = warm(layout, ref, plain_http, log=log)
@@ -151,19 +152,12 @@ def warm_mirrors(layout: Path, mirrors: list[tuple[str, Reference]], plain_http:
             return Outcome(str(ref), Status.FAILED, error=str(exc), site=site)
         return Outcome(str(ref), Status.WARMED, site=site, bytes_fetched=fetched)
 
-    return bounded_map(warm_one, mirrors, jobs, "warm")
+    return each_bounded(mirrors, warm_one, jobs, name="warm")
 
 
-def bounded_map(work: Callable, items: list, jobs: int, name: str) -> list:
-    """work(item) for every item, at most `jobs` at a time, the results in the items' order."""
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))), thread_name_prefix=name) as pool:
-        return list(pool.map(work, items))
-
-
-def publish(item, args) -> int:
-    """`builder publish SPEC --to registry [--registry REF]... [--jobs N] [--plain-http] [--no-warm]`."""
+def publish(item, args) -> None:
+    """`builder publish SPEC --to registry [--registry REF]... [--jobs N] [--plain-http] [--no-warm]`; PublishFailed
+    when a reference or mirror failed (its line says how)."""
     refs = references(item, args.registry)
     prepull = item.spec.container.prepull if item.spec.container else None
     if args.no_warm and not (prepull and prepull.mirrors):
@@ -188,4 +182,5 @@ def publish(item, args) -> int:
         progress(f"{outcome.registry}: {outcome.status}: {detail}")
     json.dump([outcome.as_json() for outcome in outcomes], sys.stdout, indent=2)
     print()
-    return 1 if any(outcome.status is Status.FAILED for outcome in outcomes) else 0
+    if any(outcome.status is Status.FAILED for outcome in outcomes):
+        raise PublishFailed(outcomes)

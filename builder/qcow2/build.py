@@ -12,26 +12,12 @@ import json
 import os
 import re
 import shlex
-import signal
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from .. import __version__, bootstrap
 from ..errors import BuilderError
-from ..host import (
-    Interrupted,
-    progress,
-    raise_if_interrupted,
-    registered,
-    require_root,
-    require_tools,
-    say,
-    step,
-    stopped_by_interrupt,
-    terminate_as_interrupt,
-)
+from ..host import progress, require_root, require_tools, say, step, stream
 from ..manifest import ArtifactRecord, Manifest, ManifestError, record_for
 from ..output import file_digest
 from . import blockdev
@@ -85,29 +71,21 @@ def run_dib(name: str, run: DibRun, work: Path, extra_paths: list[Path], log: Pa
     env["PATH"] = f"{Path(disk_image_create()).parent}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     stem = work / name
     progress(f"qcow2 {name}: log: {log}")
-    returncode = None
+    phase = None
+
+    def each_line(line: str) -> None:
+        nonlocal phase
+        match = PHASE.search(line)
+        if match and (match.group(1) or match.group(2) or match.group(3)) != phase:
+            phase = match.group(1) or match.group(2) or match.group(3)
+            progress(f"qcow2 {name}: {phase}")
+
     # The log is written where it is kept, as it grows: `tail -f` shows the build in detail.
-    # DIB runs in its own process group: on Ctrl-C or SIGTERM the whole group is stopped
+    # DIB runs in a session of its own: on Ctrl-C or SIGTERM its whole group is stopped
     # before anything it mounted is released.
-    with step(f"qcow2 {name}: disk-image-create {' '.join(run.elements)}"), log.open("w") as handle, terminate_as_interrupt():
-        raise_if_interrupted()
-        proc = subprocess.Popen(run.argv(stem), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, text=True, errors="replace", cwd=work, start_new_session=True)
-        try:
-            with registered(proc):
-                phase = None
-                for line in proc.stdout:
-                    handle.write(line)
-                    handle.flush()
-                    match = PHASE.search(line)
-                    if match and (match.group(1) or match.group(2) or match.group(3)) != phase:
-                        phase = match.group(1) or match.group(2) or match.group(3)
-                        progress(f"qcow2 {name}: {phase}")
-                returncode = proc.wait()
-        finally:
-            _stop_group(proc)
-        if stopped_by_interrupt(proc):
-            raise Interrupted()
+    with step(f"qcow2 {name}: disk-image-create {' '.join(run.elements)}"):
+        returncode = stream(run.argv(stem), "disk-image-create", each_line=each_line, log=log, env=env, cwd=work,
+                            new_session=True)
     built = stem.with_suffix(".qcow2")
     if returncode != 0 or not built.is_file():
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-TAIL_LINES:])
@@ -115,30 +93,6 @@ def run_dib(name: str, run: DibRun, work: Path, extra_paths: list[Path], log: Pa
         raise Qcow2BuildFailed(f"qcow2 {name}: disk-image-create failed (exit {returncode}); its log is {log}",
                                hint="the lines above are the end of the log")
     return built
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """Stop DIB and everything it started (the session made for it), then reap it."""
-    def signal_group(sig: int) -> bool:
-        try:
-            os.killpg(proc.pid, sig)
-            return True
-        except ProcessLookupError:
-            return False
-
-    if proc.poll() is None:
-        signal_group(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-    for _attempt in range(60):
-        if not signal_group(signal.SIGKILL if proc.poll() is not None else signal.SIGTERM):
-            break
-        time.sleep(0.5)
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
 
 
 def check_host(spec, run: DibRun) -> None:

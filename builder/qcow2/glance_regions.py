@@ -1,8 +1,9 @@
 """builder publish --to glance: the built qcow2 to every region at once.
 
 The clouds are the --cloud options, else the spec's qcow2.glance_clouds, else OS_CLOUD (one region).
-At most --jobs uploads run at a time, each with its own connection (`glance.publish_to_cloud`); one
-region failing does not stop the others. stderr says how each region ended as it ends, stdout gets one
+At most --jobs uploads run at a time (`workers.each_bounded`), each with its own connection
+(`glance.publish_to_cloud`); one region failing does not stop the others, and ends the command with
+PublishFailed (exit 1) naming the regions that lack the image. stderr says how each region ended as it ends, stdout gets one
 JSON list (cloud, status, image_id, error), and every region that has the image is recorded in
 OUT/NAME/manifest.json as published.glance.clouds.CLOUD. A re-run uploads only where the image is missing.
 """
@@ -10,19 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
 
-from ..errors import BuilderError, UsageError
+from ..errors import PublishFailed, UsageError
 from ..host import progress
 from ..manifest import ArtifactRecord, Manifest
+from ..workers import each_bounded
 from .glance import CloudResult, LocalImage, Outcome, publish_to_cloud
-
-Item = TypeVar("Item")
-Result = TypeVar("Result")
 
 
 def clouds_to_publish(spec, given: list[str] | None) -> list[str | None]:
@@ -36,35 +32,18 @@ def clouds_to_publish(spec, given: list[str] | None) -> list[str | None]:
     return list(spec.qcow2_settings.glance_clouds) or [os.environ.get("OS_CLOUD") or None]
 
 
-def each_concurrently(items: Iterable[Item], work: Callable[[Item, threading.Event], Result], jobs: int,
-                      ) -> Iterator[tuple[Item, Result]]:
-    """work(item, cancel) for every item, at most `jobs` at a time, yielded as each finishes.
-
-    When the caller stops early (Ctrl-C, an error), `cancel` is set for the running ones, the waiting
-    ones never start, and the running ones are waited for (so each can clean up after itself)."""
-    cancel = threading.Event()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(work, item, cancel): item for item in items}
-        try:
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-        except BaseException:
-            cancel.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
 def publish_everywhere(image: LocalImage, clouds: list[str | None], jobs: int, directory: Path) -> list[CloudResult]:
     """Every cloud's result, in the order of `clouds`; each success recorded in the manifest as it comes."""
     progress(f"glance: publishing {image.name} (sha512 {image.sha512[:16]}...) to {len(clouds)} "
              f"cloud{'s' if len(clouds) > 1 else ''}, {min(jobs, len(clouds))} at a time")
-    done: dict[str | None, CloudResult] = {}
-    for cloud, result in each_concurrently(clouds, lambda cloud, cancel: publish_to_cloud(image, cloud, cancel), jobs):
+
+    def finished(_cloud: str | None, result: CloudResult) -> None:
         report(result)
         if result.status is not Outcome.FAILED:
             record_publication(directory, image, result)
-        done[cloud] = result
-    return [done[cloud] for cloud in clouds]
+
+    return each_bounded(clouds, lambda cloud, cancel: publish_to_cloud(image, cloud, cancel), jobs, name="glance",
+                        finished=finished)
 
 
 def report(result: CloudResult) -> None:
@@ -92,8 +71,8 @@ def record_publication(directory: Path, image: LocalImage, result: CloudResult) 
     Manifest.update(directory, add)
 
 
-def publish_command(item, args) -> int:
-    """`builder publish SPEC --to glance [--cloud NAME]... [--jobs N]`."""
+def publish_command(item, args) -> None:
+    """`builder publish SPEC --to glance [--cloud NAME]... [--jobs N]`; PublishFailed when a cloud failed."""
     directory = args.out / item.spec.name
     image = LocalImage.of(item.spec, directory, args.timeout)
     results = publish_everywhere(image, clouds_to_publish(item.spec, args.cloud), args.jobs, directory)
@@ -101,7 +80,6 @@ def publish_command(item, args) -> int:
     failed = [result.cloud for result in results if result.status is Outcome.FAILED]
     if failed:
         others = "; the others have it" if len(failed) < len(results) else ""
-        raise BuilderError(f"glance: {image.name} is not in {', '.join(failed)} ({len(failed)} of {len(results)} "
-                           f"clouds failed{others})",
-                           hint="publish again once the failed clouds answer: a re-run uploads only where the image is missing")
-    return 0
+        raise PublishFailed(results, f"glance: {image.name} is not in {', '.join(failed)} ({len(failed)} of "
+                            f"{len(results)} clouds failed{others})",
+                            hint="publish again once the failed clouds answer: a re-run uploads only where the image is missing")

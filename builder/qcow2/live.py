@@ -13,7 +13,6 @@ import contextlib
 import json
 import shutil
 import socket
-import subprocess
 import tempfile
 import time
 import uuid
@@ -68,17 +67,16 @@ class Guest:
         key = self.work / "throwaway"
         if not key.exists():
             _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
-        attempt = subprocess.run(
+        attempt = host.run(
             ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
              "-o", "ConnectTimeout=30", "-o", "IdentitiesOnly=yes", "-i", str(key), "-p", str(self.port), "root@127.0.0.1", "true"],
-            capture_output=True, text=True, check=False, timeout=120)
+            "ssh as root", timeout=120, check=False)
         return attempt.returncode, attempt.stderr
 
 
 @contextlib.contextmanager
 def booted(baseline: Baseline, image: Path, timeout: float, console: Path | None) -> Iterator[Guest]:
     work = Path(tempfile.mkdtemp(prefix="builder-boot-"))
-    proc = None
     agent = GuestAgent(work / "qga.sock")
     try:
         overlay = work / "overlay.qcow2"
@@ -87,27 +85,21 @@ def booted(baseline: Baseline, image: Path, timeout: float, console: Path | None
         argv = qemu_argv(overlay, work, port, baseline.spec.sshd.port, console or work / "console.log")
         if baseline.spec.qcow2_settings.cloud_init is CloudInit.OPENSTACK:
             argv += ["-drive", f"file={config_drive(baseline, work)},if=ide,media=cdrom,readonly=on,format=raw"]
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(work / "qemu.err", "w"))
-        deadline = time.monotonic() + timeout
-        with host.step(f"verify {image}: booting it in QEMU (software emulation: minutes)"):
-            agent.wait(deadline, lambda: proc.poll() is None)
-            settle = agent.run(["/bin/systemctl", "is-system-running", "--wait"], timeout=max(30, deadline - time.monotonic()))
-        if settle.out.strip() not in ("running", "degraded"):
-            raise BuilderError(f"the guest did not finish booting: systemctl is-system-running says {settle.out.strip()!r}")
-        yield Guest(work, port, agent)
+        # QEMU is stopped when the block ends (SIGTERM, SIGKILL after 20 s), or with the build on Ctrl-C or SIGTERM.
+        with host.background(argv, "booting the qcow2", stderr=work / "qemu.err", patience=20) as proc:
+            deadline = time.monotonic() + timeout
+            with host.step(f"verify {image}: booting it in QEMU (software emulation: minutes)"):
+                agent.wait(deadline, lambda: proc.poll() is None)
+                settle = agent.run(["/bin/systemctl", "is-system-running", "--wait"], timeout=max(30, deadline - time.monotonic()))
+            if settle.out.strip() not in ("running", "degraded"):
+                raise BuilderError(f"the guest did not finish booting: systemctl is-system-running says {settle.out.strip()!r}")
+            yield Guest(work, port, agent)
     except BuilderError as exc:
         log = console or work / "console.log"
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:]) if log.exists() else ""
         raise BuilderError(f"{exc.args[0]}\n--- serial console (last lines) ---\n{tail}", hint=exc.hint) from None
     finally:
         agent.close()
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 

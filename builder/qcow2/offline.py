@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,13 +43,13 @@ def _mount_root(loop: str, work: Path) -> Path:
     for index, part in enumerate(blockdev.partitions(loop) or [loop]):
         point = work / f"p{index}"
         point.mkdir()
-        if subprocess.run(["mount", "-o", "ro", part, str(point)], capture_output=True, check=False).returncode != 0:
+        if host.run(["mount", "-o", "ro", part, str(point)], f"mounting {part}", check=False).returncode != 0:
             tried.append(f"{part}: not mountable")
             continue
         if (point / "etc" / "os-release").exists() or (point / "etc" / "os-release").is_symlink():
             return point
         tried.append(f"{part}: no /etc/os-release")
-        subprocess.run(["umount", str(point)], capture_output=True, check=False)
+        host.run(["umount", str(point)], f"unmounting {part}", check=False)
     raise BuilderError(f"no root file system found in the image ({'; '.join(tried) or 'no partitions'})")
 
 

@@ -38,7 +38,7 @@ def el_examples(root: Path = ROOT) -> list[Path]:
 
 
 def kickstart(example: Path) -> str:
-    from builder.kickstart import render_kickstart
+    from builder.install.kickstart import render_kickstart
     from builder.spec import load_spec, spec_sha256
 
     with examples_as_written():

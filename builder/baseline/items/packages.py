@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from collections.abc import Iterable, Iterator
 from shlex import quote
 from typing import TYPE_CHECKING
@@ -73,7 +72,7 @@ def _rpm_missing(rpm: str, fs: RootFS, names: Iterable[str]) -> list[str]:
     source = rpm_database(fs)
     try:
         proc = rpmdb.query(source, ["-q", "--qf", "%{NAME}\\n", "--", *names], rpm=rpm)
-    except subprocess.TimeoutExpired:
+    except rpmdb.TimedOut:
         raise RootfsError("rpm -q did not answer within 300 s") from None
     missing = re.findall(r"^package (\S+) is not installed$", proc.stdout + proc.stderr, re.MULTILINE)
     if proc.returncode and not missing:

@@ -10,12 +10,12 @@ from pykickstart.errors import KickstartParseWarning
 from pykickstart.parser import KickstartParser
 from pykickstart.version import makeVersion
 
-from . import __version__, resources
-from .baseline import BASELINE_VERSION, Baseline, render_script
-from .baseline.repos import repo_id
-from .errors import BuilderError
-from .spec import BootProto, Spec
-from .spec.checks import DISK_HINT, NO_DISK
+from .. import __version__, resources
+from ..baseline import BASELINE_VERSION, Baseline, render_script
+from ..baseline.repos import repo_id
+from ..errors import BuilderError
+from ..spec import BootProto, Spec
+from ..spec.checks import DISK_HINT, NO_DISK
 
 TEMPLATES = resources.directory("kickstarts")
 SECTIONS = ("%pre", "%post", "%packages", "%end", "%include", "%ksappend", "%onerror", "%traceback", "%addon", "%anaconda", "%pre-install")

@@ -9,10 +9,10 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import BuilderError
+from ..errors import BuilderError
+from ..spec import CLASSIC_NAMES_ARGS, Machine, Pxe, Spec, device_name, inst_repo, machine_spec, spec_sha256
 from .kickstart import render_kickstart
 from .pxe_state import new_token
-from .spec import CLASSIC_NAMES_ARGS, Machine, Pxe, Spec, device_name, inst_repo, machine_spec, spec_sha256
 
 
 def mac_key(mac: str) -> str:

@@ -8,13 +8,13 @@ ks/default.cfg otherwise. Nothing outside the tree is served, and no listings.
 `POST /done/<mac>` (the MAC as in file names: lower case, dashes) with `Authorization: Bearer <token>` is a
 listed machine's kickstart reporting its install complete. It is accepted only with one of that machine's
 tokens while the machine is armed; then its entries switch to the local disk in one transaction of the install
-state (builder.pxe_state), like Cobbler's pxe_just_once. Anything else changes nothing: 400 (not the canonical
+state (builder.install.pxe_state), like Cobbler's pxe_just_once. Anything else changes nothing: 400 (not the canonical
 form), 404 (not a listed machine), 403 (no valid token), 409 (already reported; a token is good once).
 
 The HTTP server is aiohttp's (asyncio): slow clients cost a socket, not a thread; a request's head must arrive
 within HEAD_SECONDS of the connection (or of the previous answer), which is also the idle limit; a request,
 answer included, ends after TOTAL_SECONDS; at most MAX_CONNECTIONS are open (others get 503); the listen
-backlog is BACKLOG. Reports arriving together share one transaction, so one flush (builder.pxe_state.commit).
+backlog is BACKLOG. Reports arriving together share one transaction, so one flush (builder.install.pxe_state.commit).
 """
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
-from .errors import BuilderError
-from .install import DONE_PATH, mac_key
+from ..errors import BuilderError
+from ..spec import Spec
+from .machines import DONE_PATH, mac_key
 from .pxe_state import Outcome, Report, State, judge, prune, read_state, record_reports
-from .spec import Spec
 
 MAC = re.compile(r"[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
 KS_BY_MAC = re.compile(r"/ks/(?P<mac>[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5})\.cfg")

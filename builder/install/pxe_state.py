@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import BuilderError
-from .locks import held
+from ..errors import BuilderError
+from ..locks import held
 
 STATE = ".state"
 CURRENT = "current"

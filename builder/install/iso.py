@@ -12,12 +12,12 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from . import host
-from .errors import BuilderError, UsageError
-from .host import require_tools, source_date_epoch
+from .. import host
+from ..errors import BuilderError, UsageError
+from ..host import require_tools, source_date_epoch
+from ..manifest import ArtifactRecord, record_for
+from ..spec import CLASSIC_NAMES_ARGS
 from .kickstart import render_kickstart
-from .manifest import ArtifactRecord, record_for
-from .spec import CLASSIC_NAMES_ARGS
 
 OEMDRV = "oemdrv.iso"
 REMASTERED = "boot-ks.iso"

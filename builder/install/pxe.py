@@ -5,7 +5,7 @@ Layout below the root (docs/pxe-iso.md):
     pxelinux.cfg/default, 01-<mac>        BIOS pxelinux
     grub.cfg, grub.cfg-01-<mac>           UEFI GRUB (it tries grub.cfg-01-<mac> before grub.cfg)
     boot.ipxe, boot-01-<mac>.ipxe         iPXE: boot.ipxe chains to the machine's own script
-    .state/                               the install state (builder.pxe_state): the per-machine files above
+    .state/                               the install state (builder.install.pxe_state): the per-machine files above
                                           are symlinks into its generation in force
 
 The defaults (pxelinux.cfg/default, grub.cfg, boot.ipxe) boot the local disk; installing
@@ -21,9 +21,10 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import BuilderError, UsageError
-from .install import Entry, entries, mac_key, pxe_settings, render_kickstarts
-from .output import write_atomic
+from ..errors import BuilderError, UsageError
+from ..output import write_atomic
+from ..spec import Pxe, Spec
+from .machines import Entry, entries, mac_key, pxe_settings, render_kickstarts
 from .pxe_state import (
     TOKEN_HASHES_KEPT,
     Machine,
@@ -36,12 +37,11 @@ from .pxe_state import (
     remove_stale,
     token_sha256,
 )
-from .spec import Pxe, Spec
 
 # Per-machine names `publish` owns, so that a machine removed from the spec loses its entries.
 OWNED = re.compile(r"ks/[0-9a-f-]+\.cfg|pxelinux\.cfg/01-[0-9a-f-]+|grub\.cfg-01-[0-9a-f-]+|boot-01-[0-9a-f-]+\.ipxe")
 MAC_KEY = re.compile(r"[0-9a-f]{2}(-[0-9a-f]{2}){5}")
-# Where builders before the install state (builder.pxe_state) marked a machine installed; carried over once.
+# Where builders before the install state (builder.install.pxe_state) marked a machine installed; carried over once.
 LEGACY_INSTALLED = ".installed"
 # Where Debian and EL hosts keep the BIOS network boot loader (pxelinux, syslinux-common / syslinux-tftpboot).
 PXELINUX_FILES = {
@@ -207,7 +207,7 @@ def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = Fal
 
     Every kickstart is rendered (and validated) first, each machine with a new report token; then, under the
     install state's lock, the default files are written (each atomically) and the machines' entries, kickstarts
-    and states switch in one transaction (builder.pxe_state). Other files in `root` (the installer kernel and
+    and states switch in one transaction (builder.install.pxe_state). Other files in `root` (the installer kernel and
     initrd, boot loaders) are left alone; the entries of machines no longer in the spec are removed. A machine
     that reported its install keeps booting its local disk, unless its MAC is in `rearm`.
     """
@@ -248,7 +248,7 @@ def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = Fal
     return sorted([*defaults, *files, *loaders])
 
 
-def publish_command(item, args) -> int:
+def publish_command(item, args) -> None:
     """`builder publish SPEC --to pxe --root DIR [--rearm MAC]`."""
     if args.root is None:
         raise UsageError("publish --to pxe needs --root DIR (the directory your TFTP/HTTP server serves)")
@@ -256,4 +256,3 @@ def publish_command(item, args) -> int:
     print(f"wrote {len(written)} files into {args.root}")
     for mac in args.rearm or ():
         print(f"re-armed {mac.lower()}: its next network boot installs it")
-    return 0
