@@ -49,20 +49,9 @@ MESSAGE_KEYWORDS = frozenset({"hint", "why", "help"})
 # Names in code outside the family modules, each allowed with its reason: (path under builder/, a file or a
 # directory ending in /; the identifier or string as written) -> why. An entry that matches nothing any more fails
 # test_known_names_are_still_there: delete it then.
-BASELINE_REWRITE = ("builder/baseline/ is being rewritten as one unit per item (issue 21, part 1): its family branches "
-                    "(`family is Family.DEBIAN`) and the apt sources item's names move into the items there")
 APT_FORMAT = ("the Debian archive and version formats (InRelease, sources, dpkg versions), which Ubuntu shares: "
               "format readers named after the format, not a choice of distribution")
 KNOWN: dict[tuple[str, str], str] = {
-    ("baseline/", "DEBIAN"): BASELINE_REWRITE,
-    ("baseline/", "DEBIAN_SOURCES"): BASELINE_REWRITE,
-    ("baseline/", "DEBIAN_SOURCES_DIR"): BASELINE_REWRITE,
-    ("baseline/", "DEBIAN_KEY_DIR"): BASELINE_REWRITE,
-    ("baseline/", "DEBIAN_ARCHIVE_KEYRING"): BASELINE_REWRITE,
-    ("baseline/", "/usr/share/keyrings/debian-archive-keyring.gpg"): BASELINE_REWRITE,
-    ("baseline/", "debian_definitions"): BASELINE_REWRITE,
-    ("baseline/", "debian_target"): BASELINE_REWRITE,
-    ("baseline/", "_debian_source_problems"): BASELINE_REWRITE,
     ("baseline/", "debian_offered"): APT_FORMAT,
     ("baseline/", "debian_compare"): APT_FORMAT,
     ("repodata.py", "debian_suite_url"): APT_FORMAT,
@@ -75,8 +64,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("bootstrap/debootstrap.py", "debian_state"): APT_FORMAT,
     ("container/plan.py", "/changelog.Debian.gz"): "dpkg's changelog file name, read from the tree",
     ("bootstrap/", "DEBIAN_FRONTEND"): "debconf's environment variable (its interface's name)",
-    ("spec/checks.py", "DEBIAN"): "the spec's cross-field checks branch on the family (spec layer: not part 2's "
-                                  "files); their rules belong to the family module next",
     ("spec/load.py", "centos-stream-9"): "a stand-in target for a spec whose target is broken (the checks that read "
                                          "the target are skipped)",
 }

@@ -23,6 +23,9 @@ from builder.install.kickstart import install_repos, render_kickstart
 from builder.spec import KeyFile, json_schema, load_spec, load_spec_text, machine_spec, spec_sha256
 from builder.targets import Family
 
+# The keyring Debian's debian-archive-keyring package installs (what apt checks the archive with).
+ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example"
@@ -238,7 +241,7 @@ def test_repo_key_is_the_one_answer_for_every_consumer(tmp_path, keys):
     assert (url.url, url.path, url.url_under("/x")) == (f"{MIRROR}/rocky/RPM-GPG-KEY-Rocky-9", None,
                                                         f"{MIRROR}/rocky/RPM-GPG-KEY-Rocky-9")
     debian = Baseline(load_spec(spec_file(tmp_path, DEBIAN_SPEC, "mirror.asc"))[0])
-    assert r.repo_key(debian.spec.repos[0], Family.DEBIAN).system_path == r.DEBIAN_ARCHIVE_KEYRING
+    assert r.repo_key(debian.spec.repos[0], Family.DEBIAN).system_path == ARCHIVE_KEYRING
     assert r.repo_key(debian.spec.repos[1], Family.DEBIAN).path == "/etc/apt/keyrings/builder-internal.asc"
 
 
@@ -258,7 +261,7 @@ def test_debian_sources_are_signed_by_their_key(tmp_path, keys):
     files = dict(b.repo_files)
     assert files["/etc/apt/keyrings/builder-internal.asc"] == keys.public.read_text()
     assert files["/etc/apt/sources.list.d/builder-internal.sources"].endswith("Signed-By: /etc/apt/keyrings/builder-internal.asc\n")
-    assert files["/etc/apt/sources.list.d/builder-debian.sources"].endswith(f"Signed-By: {r.DEBIAN_ARCHIVE_KEYRING}\n")
+    assert files["/etc/apt/sources.list.d/builder-debian.sources"].endswith(f"Signed-By: {ARCHIVE_KEYRING}\n")
     unsigned = Baseline(load_spec_text(DEBIAN_SPEC.replace("    gpgkey: GPGKEY\n", "    gpgcheck: false\n"))[0])
     assert dict(unsigned.repo_files)["/etc/apt/sources.list.d/builder-internal.sources"].endswith("Components: main\nTrusted: yes\n")
 
@@ -324,7 +327,7 @@ def el_tree(root: Path) -> None:
 def debian_tree(root: Path) -> None:
     put(root, "/etc/apt/sources.list", f"deb {MIRROR}/debian bookworm main\ndeb {MIRROR}/debian-security bookworm-security main\n")
     put(root, "/etc/apt/sources.list.d/vendor.list", "deb [signed-by=/usr/share/keyrings/vendor.gpg] http://vendor.example/ stable main\n")
-    put(root, r.DEBIAN_ARCHIVE_KEYRING, "keyring")
+    put(root, ARCHIVE_KEYRING, "keyring")
 
 
 def test_the_el_step_disables_every_other_repo_and_runs_twice_the_same(tmp_path, keys):
@@ -425,9 +428,9 @@ def test_a_debian_source_without_its_keyring_fails(tmp_path, keys):
     root = tmp_path / "root"
     debian_tree(root)
     run_step(b, root)
-    (root / r.DEBIAN_ARCHIVE_KEYRING.lstrip("/")).unlink()
-    assert check(b, root) == [f"deb {MIRROR}/debian bookworm main: its key {r.DEBIAN_ARCHIVE_KEYRING} is missing; "
-                              f"deb {MIRROR}/debian bookworm-updates main: its key {r.DEBIAN_ARCHIVE_KEYRING} is missing"]
+    (root / ARCHIVE_KEYRING.lstrip("/")).unlink()
+    assert check(b, root) == [f"deb {MIRROR}/debian bookworm main: its key {ARCHIVE_KEYRING} is missing; "
+                              f"deb {MIRROR}/debian bookworm-updates main: its key {ARCHIVE_KEYRING} is missing"]
     put(root, "/etc/apt/sources.list.d/builder-debian.sources",
         f"Types: deb\nURIs: {MIRROR}/debian\nSuites: bookworm bookworm-updates\nComponents: main\nEnabled: no\n")
     assert any("(the spec's debian) is in no enabled APT source" in f for f in check(b, root))

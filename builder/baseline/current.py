@@ -13,8 +13,8 @@ import shutil
 
 from .. import rpmdb
 from ..errors import BuilderError
+from ..families import PackageFormat, RepoFormat
 from ..repodata import debian_offered, el_offered, keep_newest
-from ..targets import Family
 from ..versions import debian_compare, rpm_compare
 from .items.packages import NAME as PACKAGES
 from .results import Check, Result, failed, not_applicable, passed
@@ -27,7 +27,7 @@ SHOWN = 12   # stale packages named in the result; the rest counted
 def offered_versions(spec) -> dict[str, str]:
     """The newest version of each package the spec's repositories offer, across all of them."""
     info = spec.target.info
-    if info.is_el:
+    if info.facts.repo_files.format is RepoFormat.DNF:
         variables = tuple(sorted({"releasever": str(info.major), **info.dnf_variables}.items()))
         indices = [el_offered(repo.baseurl, variables) for repo in spec.repos]
     else:
@@ -41,11 +41,11 @@ def offered_versions(spec) -> dict[str, str]:
 
 
 def _compare(spec):
-    return rpm_compare if spec.target.info.is_el else debian_compare
+    return rpm_compare if spec.target.info.facts.package_format is PackageFormat.RPM else debian_compare
 
 
 def installed_versions(c: Check) -> dict[str, str]:
-    if c.baseline.family is Family.DEBIAN:
+    if c.baseline.facts.package_format is PackageFormat.DPKG:
         status = c.fs.read_text("/var/lib/dpkg/status")
         if status is None:
             raise RootfsError("/var/lib/dpkg/status is missing")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..families import FAMILIES, FamilyPaths
+from ..families import FAMILIES, DistributionFamily, FamilyPaths
 from ..spec import SELinux, Spec
 from ..targets import Family, TargetInfo
 from . import items
@@ -67,6 +67,10 @@ class Baseline:
         return self.info.family
 
     @property
+    def facts(self) -> DistributionFamily:
+        return self.info.facts
+
+    @property
     def paths(self) -> FamilyPaths:
         return FAMILY[self.family]
 
@@ -109,7 +113,7 @@ class Baseline:
     @property
     def selinux(self) -> SELinux | None:
         """The SELinux mode (EL; None elsewhere): the selinux and kernel-args items read it."""
-        if self.family is not Family.EL:
+        if not self.facts.baseline.selinux:
             return None
         return self.spec.selinux or SELinux.ENFORCING
 

@@ -15,6 +15,8 @@ the check.
   /etc/apt/sources.list becomes a comment (debootstrap's copy would define the suite a second
   time: "configured multiple times") and every other sources file is renamed NAME.disabled, which
   apt ignores silently.
+
+Which format a family writes and reads, and where, is the family's (builder.families: `repo_files`).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import PurePosixPath
 from shlex import quote
 from typing import TYPE_CHECKING
 
+from ..families import RepoFiles, RepoFormat, facts
 from ..spec import KeyFile, Repo
 from ..targets import Family
 from .shell import put_generated
@@ -32,18 +35,13 @@ if TYPE_CHECKING:
     from .rootfs import RootFS
 
 REPO_ID_PREFIX = "builder-"
-EL_REPO_DIR = "/etc/yum.repos.d"
-EL_KEY_DIR = "/etc/pki/rpm-gpg"
-DEBIAN_SOURCES = "/etc/apt/sources.list"
-DEBIAN_SOURCES_DIR = "/etc/apt/sources.list.d"
-DEBIAN_KEY_DIR = "/etc/apt/keyrings"
-DEBIAN_ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-# dnf's default reposdir, and its main configuration (which may hold repo sections too).
-DNF_CONF = "/etc/dnf/dnf.conf"
-DNF_REPO_DIRS = ("/etc/yum.repos.d", "/etc/yum/repos.d", "/etc/distro.repos.d")
 DISABLED_SUFFIX = ".disabled"
-SOURCES_LIST_NOTE = ("# Managed by builder: this system's APT sources are the spec's repos, in\n"
-                     f"# {DEBIAN_SOURCES_DIR}/builder-*.sources (one definition per suite).\n")
+
+
+def sources_list_note(files: RepoFiles) -> str:
+    """What APT's sources.list becomes: a comment saying where the sources are."""
+    return ("# Managed by builder: this system's APT sources are the spec's repos, in\n"
+            f"# {files.directory}/{REPO_ID_PREFIX}*{files.suffix} (one definition per suite).\n")
 
 
 def repo_id(repo: Repo) -> str:
@@ -81,39 +79,41 @@ class RepoKey:
 def repo_key(repo: Repo, family: Family) -> RepoKey | None:
     """THE key of `repo` on a `family` system: what its repo file names and what a bootstrap checks against.
 
-    The spec's key file (embedded, written by the repos step), else its key URL; on Debian with gpgcheck
-    on and no key, the Debian archive keyring; None when nothing checks the packages (EL gpgcheck off, no key)."""
+    The spec's key file (embedded, written by the repos step), else its key URL; with gpgcheck on and no key, the
+    family's default keyring (Debian's archive keyring); None when nothing checks the packages (EL gpgcheck off, no
+    key)."""
+    files = facts(family).repo_files
     key = repo.gpgkey
     if isinstance(key, KeyFile):
-        path = (f"{EL_KEY_DIR}/RPM-GPG-KEY-{repo_id(repo)}" if family is Family.EL
-                else f"{DEBIAN_KEY_DIR}/{repo_id(repo)}.asc")
-        return RepoKey(url=None, armor=key.armor, path=path)
+        return RepoKey(url=None, armor=key.armor, path=files.key_path(repo_id(repo)))
     if key is not None:
         return RepoKey(url=key, armor=None, path=None)
-    if family is Family.DEBIAN and repo.gpgcheck:
-        return RepoKey(url=f"file://{DEBIAN_ARCHIVE_KEYRING}", armor=None, path=None)
+    if files.default_keyring and repo.gpgcheck:
+        return RepoKey(url=f"file://{files.default_keyring}", armor=None, path=None)
     return None
 
 
 def repo_file(repo: Repo, family: Family, key_dir: str | None = None) -> tuple[str, str]:
     """(path, content) of the system's definition of one spec repo. `key_dir`: where an embedded key is found
     instead of its system path (a bootstrap's apt, which reads the spec's sources before the baseline wrote them)."""
+    files = facts(family).repo_files
     key = repo_key(repo, family)
     if key is not None and key.path and key_dir is not None:
         key = RepoKey(url=None, armor=key.armor, path=f"{key_dir}/{PurePosixPath(key.path).name}")
-    if family is Family.EL:
+    path = f"{files.directory}/{repo_id(repo)}{files.suffix}"
+    if files.format is RepoFormat.DNF:
         lines = [f"[{repo_id(repo)}]", f"name={repo.name}", f"baseurl={repo.baseurl}", "enabled=1",
                  f"gpgcheck={int(repo.gpgcheck)}"]
         if key is not None:
             lines.append(f"gpgkey={key.url_under()}")
-        return f"{EL_REPO_DIR}/{repo_id(repo)}.repo", "\n".join(lines) + "\n"
+        return path, "\n".join(lines) + "\n"
     lines = ["Types: deb", f"URIs: {repo.baseurl}", f"Suites: {' '.join(repo.suites)}",
              f"Components: {' '.join(repo.components)}"]
     if not repo.gpgcheck:
         lines.append("Trusted: yes")
     elif key is not None and key.system_path:
         lines.append(f"Signed-By: {key.system_path}")
-    return f"{DEBIAN_SOURCES_DIR}/{repo_id(repo)}.sources", "\n".join(lines) + "\n"
+    return path, "\n".join(lines) + "\n"
 
 
 def key_files(repos: list[Repo] | tuple[Repo, ...], family: Family) -> tuple[tuple[str, str], ...]:
@@ -122,11 +122,17 @@ def key_files(repos: list[Repo] | tuple[Repo, ...], family: Family) -> tuple[tup
     return tuple((key.path, key.armor) for key in keys if key is not None and key.path and key.armor is not None)
 
 
+def owned(files: RepoFiles) -> tuple[str, ...]:
+    """The paths the repos step writes or edits on a family: every definition it reads, our keys."""
+    our_keys = f"{files.key_dir}/{files.key_name.partition('{id}')[0]}{REPO_ID_PREFIX}"
+    return (*(f"{d}/" for d in (files.directory, *files.other_dirs)), files.main_file, our_keys)
+
+
 # ---------------------------------------------------------------- disabling every other definition
 
 # Rewrites a dnf repo file on stdout with enabled=0 in every section (but [MAIN], dnf.conf's own): an enabled=
 # line is replaced, a section without one (enabled by default) gets one at its end.
-EL_DISABLE_AWK = r"""
+DNF_DISABLE_AWK = r"""
 function close_section() { if (open && !seen) print "enabled=0" }
 /^[ \t]*\[[^]]*\][ \t]*$/ { close_section(); open = ($0 !~ /^[ \t]*\[main\]/ || !MAIN); seen = 0; print; next }
 open && /^[ \t]*enabled[ \t]*=/ { if (!seen) print "enabled=0"; seen = 1; next }
@@ -137,23 +143,25 @@ END { close_section() }
 
 def disable_others(ours: list[str], family: Family) -> list[str]:
     """Shell lines that disable every repository definition but `ours` (idempotent)."""
+    files = facts(family).repo_files
     keep = " | ".join(quote(path) for path in ours) or "''"
-    if family is Family.EL:
-        globs = " ".join(f"{directory}/*.repo" for directory in DNF_REPO_DIRS)
+    conf = files.main_file
+    if files.format is RepoFormat.DNF:
+        globs = " ".join(f"{directory}/*{files.suffix}" for directory in (files.directory, *files.other_dirs))
         return [
             f"for f in {globs}; do",
             f"    case $f in {keep}) continue ;; esac",
             '    [ -f "$f" ] || continue',
-            f'    awk {quote(EL_DISABLE_AWK)} "$f" | builder_put "$f" 0644 root root',
+            f'    awk {quote(DNF_DISABLE_AWK)} "$f" | builder_put "$f" 0644 root root',
             "done",
             # dnf.conf may define repos too: every section of it but [main].
-            f"if [ -f {DNF_CONF} ]; then",
-            f"    awk -v MAIN=1 {quote(EL_DISABLE_AWK)} {DNF_CONF} | builder_put {DNF_CONF} 0644 root root",
+            f"if [ -f {conf} ]; then",
+            f"    awk -v MAIN=1 {quote(DNF_DISABLE_AWK)} {conf} | builder_put {conf} 0644 root root",
             "fi",
         ]
     return [
-        put_generated(DEBIAN_SOURCES, SOURCES_LIST_NOTE),
-        f"for f in {DEBIAN_SOURCES_DIR}/*.list {DEBIAN_SOURCES_DIR}/*.sources; do",
+        put_generated(conf, sources_list_note(files)),
+        f"for f in {files.directory}/*.list {files.directory}/*{files.suffix}; do",
         f"    case $f in {keep}) continue ;; esac",
         '    [ -e "$f" ] || [ -L "$f" ] || continue',
         f'    mv -f -- "$f" "$f{DISABLED_SUFFIX}"',
@@ -200,19 +208,25 @@ def _ini_sections(text: str) -> list[tuple[str, dict[str, str]]]:
     return sections
 
 
-def el_definitions(fs: RootFS) -> list[Definition]:
+def definitions(fs: RootFS, files: RepoFiles) -> list[Definition]:
+    """Every repository definition the family's package manager reads from the tree."""
+    return _dnf_definitions(fs, files) if files.format is RepoFormat.DNF else _apt_definitions(fs, files)
+
+
+def _dnf_definitions(fs: RootFS, files: RepoFiles) -> list[Definition]:
     """Every repo section dnf would read: dnf.conf's (but [main]), then each *.repo of its reposdir."""
     found: list[Definition] = []
     main: dict[str, str] = {}
-    conf = fs.read_text(DNF_CONF)
+    conf = fs.read_text(files.main_file)
     for name, options in _ini_sections(conf or ""):
         if name == "main":
             main = options
         else:
-            found.append(_definition(name, DNF_CONF, options))
-    directories = re.split(r"[\s,]+", main["reposdir"].strip()) if main.get("reposdir", "").strip() else DNF_REPO_DIRS
+            found.append(_definition(name, files.main_file, options))
+    directories = (re.split(r"[\s,]+", main["reposdir"].strip()) if main.get("reposdir", "").strip()
+                   else (files.directory, *files.other_dirs))
     for directory in directories:
-        for path in fs.glob(f"{directory.rstrip('/')}/*.repo"):
+        for path in fs.glob(f"{directory.rstrip('/')}/*{files.suffix}"):
             for name, options in _ini_sections(fs.read_text(path) or ""):
                 found.append(_definition(name, path, options))
     return found
@@ -222,12 +236,12 @@ def _definition(name: str, file: str, options: dict[str, str]) -> Definition:
     return Definition(name, file, options.get("enabled", "1").strip().lower() not in _FALSE, options)
 
 
-def debian_definitions(fs: RootFS) -> list[Definition]:
+def _apt_definitions(fs: RootFS, files: RepoFiles) -> list[Definition]:
     """Every (type, URI, suite, component) APT reads: sources.list and sources.list.d's *.list (one-line format)
     and *.sources (deb822)."""
     found: list[Definition] = []
-    files = [DEBIAN_SOURCES] + fs.glob(f"{DEBIAN_SOURCES_DIR}/*.list") + fs.glob(f"{DEBIAN_SOURCES_DIR}/*.sources")
-    for path in files:
+    paths = [files.main_file] + fs.glob(f"{files.directory}/*.list") + fs.glob(f"{files.directory}/*{files.suffix}")
+    for path in paths:
         text = fs.read_text(path)
         if text is None:
             continue
@@ -238,11 +252,11 @@ def debian_definitions(fs: RootFS) -> list[Definition]:
                 for uri in uris:
                     for suite in suites:
                         for component in components or [""]:
-                            found.append(Definition(debian_target(kind, uri, suite, component), path, enabled, options))
+                            found.append(Definition(apt_target(kind, uri, suite, component), path, enabled, options))
     return found
 
 
-def debian_target(kind: str, uri: str, suite: str, component: str) -> str:
+def apt_target(kind: str, uri: str, suite: str, component: str) -> str:
     return " ".join(word for word in (kind, uri.rstrip("/"), suite, component) if word)
 
 

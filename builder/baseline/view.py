@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ..families import DistributionFamily
     from ..spec import SELinux, Spec
     from ..targets import Family, TargetInfo
 
@@ -29,6 +30,10 @@ class BaselineView(Protocol):
 
     @property
     def family(self) -> Family: ...
+
+    @property
+    def facts(self) -> DistributionFamily:
+        """The family's module object (builder.families): its baseline rules, package and repository formats."""
 
     @property
     def paths(self) -> Any:

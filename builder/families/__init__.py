@@ -33,6 +33,65 @@ class FamilyPaths:
 
 
 @dataclass(frozen=True)
+class BaselineRules:
+    """What the baseline writes differently per family besides its paths (builder.baseline.items read them)."""
+
+    encrypt_method: str | None          # login.defs' ENCRYPT_METHOD to set (PAM's), None: login.defs already agrees
+    chrony_confdir: str | None          # chrony.conf's confdir line (the package's drop-in directory), if any
+    locale_gen: bool                    # a locale is generated (/etc/locale.gen, locale-gen, package locales);
+                                        # else a glibc langpack gives it
+    keymap_file: str | None             # the console keymap's file (KEYMAP=), None: not the baseline's
+    network_keyfiles: bool              # spec interfaces become NetworkManager keyfiles (else DHCP/cloud-init)
+    hosts_self_address: str | None      # /etc/hosts' line naming the host itself (127.0.1.1), if the family has one
+    hosts_ip6_multicast: bool           # /etc/hosts names ff02::1 and ff02::2
+    timezone_file: str | None           # a file naming the timezone besides /etc/localtime, if any
+    rc_local_lock: str | None           # the file rc.local touches (rc-local.service's subsys lock), if any
+    rc_local_link: str | None           # a link to rc.local (paths.rc_local) the family also keeps, if any
+    selinux: bool                       # SELinux is part of the baseline
+
+
+class PackageFormat(StrEnum):
+    """The package database a tree keeps and how its versions compare."""
+
+    RPM = "rpm"
+    DPKG = "dpkg"
+
+
+class RepoFormat(StrEnum):
+    """The format of the repository definitions the package manager reads."""
+
+    DNF = "dnf"     # ini .repo files: [id] sections, one baseurl each
+    APT = "apt"     # sources.list one-line entries and deb822 .sources files: URIs, suites, components
+
+
+@dataclass(frozen=True)
+class RepoFiles:
+    """Where the family's package manager reads repository definitions and keys (builder.baseline.repos writes
+    and reads them)."""
+
+    format: RepoFormat
+    directory: str                      # where builder-NAME's definition goes
+    suffix: str                         # its file name's suffix (.repo, .sources)
+    key_dir: str                        # where an embedded key goes
+    key_name: str                       # its file name ({id}: the repository's id)
+    main_file: str                      # the package manager's own file that may define repositories too
+    other_dirs: tuple[str, ...] = ()    # further directories whose definitions it reads
+    default_keyring: str | None = None  # what checks a repository with gpgcheck on and no key (None: nothing does)
+
+    def key_path(self, repo_id: str) -> str:
+        return f"{self.key_dir}/{self.key_name.format(id=repo_id)}"
+
+
+@dataclass(frozen=True)
+class RefusedField:
+    """A spec field the family's targets refuse when it is set: why ({target}: the spec's target) and the hint."""
+
+    field: str                          # dotted, from the spec's top: network.interfaces
+    why: str
+    hint: str
+
+
+@dataclass(frozen=True)
 class Missing:
     """A package name with no package on the family: what to use instead, and why."""
 
@@ -121,11 +180,17 @@ class DistributionFamily:
     dib_root_element: str                       # elements/builder-root-*: unpacks the tree, adds kernel and bootloader
     host: HostFacts
     kickstart: bool                             # pykickstart's RHEL<major> versions describe it
+    baseline: BaselineRules
+    package_format: PackageFormat               # the tree's package database, and how its versions compare
+    repo_files: RepoFiles
+    package_groups: bool                        # its repositories have dnf comps groups and environments (@group)
+    docker_engine: bool                         # its own repositories ship a docker engine
     no_kickstart: Reason | None = None          # why a target of the family has no kickstart
     no_kickstart_iso: Reason | None = None      # why a target of the family has no kickstart ISO
     bootstrap_refusals: tuple[ReleaseRule, ...] = ()   # why no tree can be bootstrapped (first match)
     no_dib: Reason | None = None                # why a distribution without `dib` gets no qcow2
     rpmdb: tuple[tuple[int, str], ...] = ()     # (from release, the rpm database's place in the tree); () no rpm
+    refused_fields: tuple[RefusedField, ...] = ()    # spec fields its targets refuse (the spec's checks)
     distributions: tuple[Distribution, ...] = field(default=())
 
     def kickstart_version(self, major: int) -> str | None:

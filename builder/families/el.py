@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import (
+    BaselineRules,
     Bootstrapper,
     DibDistro,
     Distribution,
@@ -10,8 +11,11 @@ from . import (
     FamilyPaths,
     HostFacts,
     Missing,
+    PackageFormat,
     Reason,
     ReleaseRule,
+    RepoFiles,
+    RepoFormat,
 )
 
 # DIB's DISTRO_NAME puts these in pkg-map's redhat family (and names the EFI directory); DIB_RELEASE is the major
@@ -28,6 +32,19 @@ PATHS = FamilyPaths(
     admin_group="wheel", sshd_unit="sshd.service", chrony_unit="chronyd.service",
     chrony_conf="/etc/chrony.conf", chrony_drift="/var/lib/chrony/drift",
     rc_local="/etc/rc.d/rc.local", locale_conf="/etc/locale.conf",
+)
+
+BASELINE = BaselineRules(
+    encrypt_method=None, chrony_confdir=None, locale_gen=False, keymap_file="/etc/vconsole.conf",
+    network_keyfiles=True, hosts_self_address=None, hosts_ip6_multicast=False, timezone_file=None,
+    rc_local_lock="/var/lock/subsys/local", rc_local_link="/etc/rc.local", selinux=True,
+)
+
+# dnf's repo files: its default reposdir (the first is where ours go) and its main configuration (which may hold
+# repo sections too).
+REPO_FILES = RepoFiles(
+    RepoFormat.DNF, directory="/etc/yum.repos.d", suffix=".repo", key_dir="/etc/pki/rpm-gpg", key_name="RPM-GPG-KEY-{id}",
+    main_file="/etc/dnf/dnf.conf", other_dirs=("/etc/yum/repos.d", "/etc/distro.repos.d"),
 )
 
 # classic toolset name -> its EL name.
@@ -82,6 +99,11 @@ FAMILY = DistributionFamily(
         },
     ),
     kickstart=True,
+    baseline=BASELINE,
+    package_format=PackageFormat.RPM,
+    repo_files=REPO_FILES,
+    package_groups=True,
+    docker_engine=False,
     bootstrap_refusals=(ReleaseRule(NO_RHEL_TREE, distro=RHEL.name), ReleaseRule(NO_EL8_TREE, until=8)),
     no_dib=Reason("diskimage-builder builds RHEL only from a downloaded guest image", "target CentOS Stream, Rocky or Alma"),
     # EL 10 moved the rpm database to /usr/lib/sysimage/rpm (/var/lib/rpm links there).

@@ -13,8 +13,8 @@ from collections.abc import Set as AbstractSet
 from pydantic import ValidationError
 
 from ..errors import Problem
+from ..families import RepoFormat
 from ..packages import missing_names, toolset_gaps
-from ..targets import Family
 from .fields import port_problem
 from .kernel import MANAGED_ARGS, inst_repo
 from .machines import machine_spec
@@ -59,18 +59,18 @@ def check_spec(spec: Spec, skip_sections: AbstractSet[str] = frozenset()) -> lis
 
 @reads("target", "kickstart", "network", "selinux")
 def check_target(spec: Spec) -> Iterator[Problem]:
-    info = spec.target.info
-    if info.family is Family.DEBIAN:
-        if spec.kickstart is not None:
-            yield _p("kickstart", f"{spec.target} has no kickstart (it is built as images only)",
-                     "remove the kickstart section, or target an EL release such as centos-stream-9")
-        for field in ("interfaces", "vlans", "bridges"):
-            if getattr(spec.network, field):
-                yield _p(f"network.{field}", f"{spec.target} images take their network from DHCP/cloud-init; "
-                         "interface layouts are written as NetworkManager keyfiles on EL targets only",
-                         f"remove network.{field}")
-        if spec.selinux is not None:
-            yield _p("selinux", f"SELinux is not part of the {spec.target} baseline", "remove the selinux field")
+    """The fields the target's family refuses (builder.families: refused_fields), where the spec sets them."""
+    for refused in spec.target.info.facts.refused_fields:
+        if _is_set(spec, refused.field):
+            yield _p(refused.field, refused.why.format(target=spec.target), refused.hint)
+
+
+def _is_set(spec: Spec, field: str) -> bool:
+    """A dotted field of the spec is set: not None and, for a list, not empty."""
+    value: object = spec
+    for name in field.split("."):
+        value = getattr(value, name)
+    return bool(value) if isinstance(value, (list, tuple)) else value is not None
 
 
 @reads("network",)
@@ -148,7 +148,7 @@ def _check_groups(spec: Spec) -> Iterator[Problem]:
     for i, name in enumerate(spec.packages.install):
         if not name.startswith("@"):
             continue
-        if spec.target.info.family is Family.DEBIAN:
+        if not spec.target.info.facts.package_groups:
             yield _p(f"packages.install[{i}]", f"{spec.target} has no package groups or environments ({name} is a dnf "
                      "comps group, which EL repositories have)", "list the packages themselves")
         elif name.startswith("@^"):
@@ -270,9 +270,10 @@ def check_repos(spec: Spec) -> Iterator[Problem]:
         if repo.name in names:
             yield _p(f"repos[{i}].name", f"repository {repo.name} is listed twice")
         names.add(repo.name)
-        if spec.target.info.family is Family.DEBIAN and not repo.suites:
+        apt = spec.target.info.facts.repo_files.format is RepoFormat.APT
+        if apt and not repo.suites:
             yield _p(f"repos[{i}].suites", "a Debian repository needs suites (like [bookworm, bookworm-updates])")
-        if spec.target.info.is_el and repo.suites:
+        if not apt and repo.suites:
             yield _p(f"repos[{i}].suites", "suites are for Debian repositories; an EL repository is one baseurl")
         yield from _check_repo_key(spec, i, repo)
 
@@ -281,10 +282,11 @@ def _check_repo_key(spec: Spec, i: int, repo: Repo) -> Iterator[Problem]:
     key = repo.gpgkey
     if not repo.gpgcheck:
         yield _p(f"repos[{i}].gpgcheck", f"packages from {repo.name} are installed without a signature check", warning=True)
-    elif key is None and spec.target.info.is_el:
+    elif key is None and spec.target.info.facts.repo_files.default_keyring is None:
         yield _p(f"repos[{i}].gpgkey", "gpgcheck is on and the repository has no gpgkey: dnf would refuse every package "
                  "of it (or import no key at all)", KEY_HINT)
-    if (spec.target.info.family is Family.DEBIAN and isinstance(key, str) and not key.startswith("file:///")):
+    apt = spec.target.info.facts.repo_files.format is RepoFormat.APT
+    if apt and isinstance(key, str) and not key.startswith("file:///"):
         yield _p(f"repos[{i}].gpgkey", "apt cannot fetch a key from a URL: its Signed-By names a keyring on the system",
                  "give a key file beside the spec (like keys/mirror.asc: it is embedded), or a file:///usr/share/keyrings/... "
                  "keyring the system already has")
@@ -433,7 +435,7 @@ def check_container(spec: Spec) -> Iterator[Problem]:
         yield _p("container.compression", "a node's podman fetches only the files it lacks when its /etc/containers/storage.conf "
                  'sets pull_options = {enable_partial_images = "true"}; builder does not write that file (otherwise the '
                  "node pulls whole zstd layers)", "README, Layer compression", warning=True)
-    if container.prepull.engine == "docker" and spec.target.info.family is Family.EL:
+    if container.prepull.engine == "docker" and not spec.target.info.facts.docker_engine:
         yield _p("container.prepull.engine", f"{spec.target} ships no docker engine in its own repositories",
                  "use engine: podman (in AppStream); docker-ce needs Docker's own repository")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ...targets import Family
 from ..results import Check, Result, failed, not_applicable, passed, short
 from ..shell import put_generated
 from .unit import Step, Unit, in_container, register
@@ -17,11 +16,12 @@ NAME = "hostname"
 
 def hosts_file(b: BaselineView) -> str:
     lines = ["127.0.0.1   localhost localhost.localdomain", "::1         localhost localhost.localdomain ip6-localhost ip6-loopback"]
-    if b.spec.hostname and b.family is Family.DEBIAN:
+    self_address = b.facts.baseline.hosts_self_address
+    if b.spec.hostname and self_address:
         short_name = b.spec.hostname.split(".")[0]
         names = " ".join(dict.fromkeys([b.spec.hostname, short_name]))
-        lines.append(f"127.0.1.1   {names}")
-    if b.family is Family.DEBIAN:
+        lines.append(f"{self_address:<11} {names}")
+    if b.facts.baseline.hosts_ip6_multicast:
         lines += ["ff02::1     ip6-allnodes", "ff02::2     ip6-allrouters"]
     for entry in b.spec.hosts:
         lines.append(f"{entry.address:<11} {' '.join(entry.names)}")

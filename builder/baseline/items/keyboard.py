@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...targets import Family
 from ..results import Check, Result, failed, not_applicable, passed, wrong_setting
 from ..rootfs import parse_env
 from .unit import Unit, in_container, register
@@ -12,13 +11,14 @@ NAME = "keyboard"
 
 
 def check(c: Check) -> Iterator[Result]:
-    if c.baseline.family is Family.DEBIAN:
+    path = c.baseline.facts.baseline.keymap_file
+    if path is None:
         yield not_applicable(NAME, "console keymap is set by the installer/console-setup, not the baseline")
         return
-    text = c.fs.read_text("/etc/vconsole.conf")
+    text = c.fs.read_text(path)
     have, want = parse_env(text).get("KEYMAP"), c.spec.keyboard
     yield (passed(NAME, f"KEYMAP={want}") if have == want
-           else failed(NAME, wrong_setting("KEYMAP", "/etc/vconsole.conf", text, have, want)))
+           else failed(NAME, wrong_setting("KEYMAP", path, text, have, want)))
 
 
 UNIT = register(Unit(

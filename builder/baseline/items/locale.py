@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from ...targets import Family
 from ..paths import LOCALE_CONF
 from ..results import Check, Result, failed, passed, verdict, wrong_setting
 from ..rootfs import parse_env
@@ -33,7 +32,7 @@ def el_langpack(locale: str) -> str:
 
 
 def needs_generation(b: BaselineView) -> bool:
-    return b.family is Family.DEBIAN and b.spec.locale.split(".")[0] not in ("C", "POSIX")
+    return b.facts.baseline.locale_gen and b.spec.locale.split(".")[0] not in ("C", "POSIX")
 
 
 def locale_file(b: BaselineView) -> str:
@@ -53,9 +52,9 @@ def locale_gen_entry(b: BaselineView) -> str | None:
 
 
 def packages(b: BaselineView) -> list[str]:
-    if b.family is Family.EL:
-        return [langpack] if (langpack := el_langpack(b.spec.locale)) != EL_NO_LANGPACK else []
-    return ["locales"] if needs_generation(b) else []
+    if b.facts.baseline.locale_gen:
+        return ["locales"] if needs_generation(b) else []
+    return [langpack] if (langpack := el_langpack(b.spec.locale)) != EL_NO_LANGPACK else []
 
 
 def step(b: BaselineView) -> list[str]:
@@ -69,8 +68,8 @@ def step(b: BaselineView) -> list[str]:
             "    locale-gen",
             "fi",
         ]
-    if b.family is Family.EL:
-        lines.append(put_generated("/etc/vconsole.conf", vconsole_file(b)))
+    if b.facts.baseline.keymap_file:
+        lines.append(put_generated(b.facts.baseline.keymap_file, vconsole_file(b)))
     return lines
 
 

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from ...targets import Family
 from ..paths import NM_KEYFILE_DIR
 from ..results import Check, Result, failed, not_applicable, passed, same_file
 from ..shell import put_generated
@@ -24,7 +23,7 @@ NAME = "network"
 
 def nm_keyfiles(b: BaselineView) -> tuple[tuple[str, str], ...]:
     """NetworkManager keyfiles (path, content) for every configured interface (EL)."""
-    if b.family is not Family.EL:
+    if not b.facts.baseline.network_keyfiles:
         return ()
     net = b.spec.network
     port_of = {port: bridge.name for bridge in net.bridges for port in bridge.ports}
@@ -75,7 +74,7 @@ def step(b: BaselineView) -> list[str]:
 def check(c: Check) -> Iterator[Result]:
     keyfiles = nm_keyfiles(c.baseline)
     if not keyfiles:
-        reason = ("no interfaces in the spec" if c.baseline.family is Family.EL
+        reason = ("no interfaces in the spec" if c.baseline.facts.baseline.network_keyfiles
                   else f"{c.spec.target} takes its network from DHCP/cloud-init")
         yield not_applicable(NAME, reason)
     for path, content in keyfiles:

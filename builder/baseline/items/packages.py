@@ -10,8 +10,8 @@ from shlex import quote
 from typing import TYPE_CHECKING
 
 from ... import rpmdb
+from ...families import PackageFormat
 from ...packages import toolset
-from ...targets import Family
 from ..results import Check, Result, failed, not_applicable, passed
 from ..rootfs import RootFS, RootfsError, parse_dpkg_status, rpm_database
 from .unit import Step, Unit, register
@@ -30,7 +30,7 @@ def install_packages(b: BaselineView, wanted) -> list[str]:
     names = " ".join(quote(n) for n in wanted)
     if not names:
         return []
-    if b.family is Family.EL:
+    if b.facts.package_format is PackageFormat.RPM:
         return [
             "missing=()",
             f"for p in {names}; do rpm -q --quiet -- \"$p\" || missing+=(\"$p\"); done",
@@ -49,7 +49,7 @@ def install_packages(b: BaselineView, wanted) -> list[str]:
 
 def check(c: Check) -> Iterator[Result]:
     wanted = c.baseline.packages
-    if c.baseline.family is Family.DEBIAN:
+    if c.baseline.facts.package_format is PackageFormat.DPKG:
         status = c.fs.read_text("/var/lib/dpkg/status")
         if status is None:
             yield failed(NAME, "/var/lib/dpkg/status is missing")

@@ -1,12 +1,12 @@
 """The rc-local item: an executable rc.local, with the spec's `rc_local.commands` (carried base64)."""
 from __future__ import annotations
 
+import posixpath
 import stat
 from collections.abc import Iterator
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from ...targets import Family
 from ..paths import RC_LOCAL
 from ..results import Check, Result, failed, first_difference, mode_of, verdict
 from ..shell import put_free_text
@@ -22,8 +22,8 @@ def rc_local_body(b: BaselineView) -> str | None:
     if not b.spec.rc_local.commands:
         return None
     head = "#!/bin/bash\n# Managed by builder: rc.local runs once at the end of boot (rc-local.service).\n"
-    if b.family is Family.EL:
-        head += "touch /var/lock/subsys/local\n"
+    if b.facts.baseline.rc_local_lock:
+        head += f"touch {b.facts.baseline.rc_local_lock}\n"
     return head + "".join(c if c.endswith("\n") else c + "\n" for c in b.spec.rc_local.commands)
 
 
@@ -38,8 +38,10 @@ def step(b: BaselineView) -> list[str]:
         f"[ -e {path} ] || {create}",
         f"[ -x {path} ] || chmod 0755 {path}",
     ]
-    if b.family is Family.EL:
-        lines.append("[ -e /etc/rc.local ] || ln -s rc.d/rc.local /etc/rc.local")
+    link = b.facts.baseline.rc_local_link
+    if link:
+        target = posixpath.relpath(b.paths.rc_local, posixpath.dirname(link))
+        lines.append(f"[ -e {link} ] || ln -s {target} {link}")
     return lines
 
 

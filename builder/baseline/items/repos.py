@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ...targets import Family
+from ...families import FAMILIES, RepoFormat
 from .. import repos
 from ..results import Check, Result, not_applicable, same_file, verdict
 from ..rootfs import RootfsError
@@ -33,7 +33,7 @@ def step(b: BaselineView) -> list[str]:
     if not b.spec.repos:
         return []  # the spec names none: the distribution's stay
     files = repo_files(b)
-    ours = [path for path, _ in files if path.endswith((".repo", ".sources"))]
+    ours = [path for path, _ in files if path.endswith(b.facts.repo_files.suffix)]
     return [put_generated(path, content) for path, content in files] + repos.disable_others(ours, b.family)
 
 
@@ -41,19 +41,21 @@ def check(c: Check) -> Iterator[Result]:
     if not c.spec.repos:
         yield not_applicable(NAME, "no repositories in the spec: the distribution's are kept")
         return
+    files = c.baseline.facts.repo_files
     for path, content in repo_files(c.baseline):
-        yield same_file(c, NAME, path, content, show=not path.startswith((repos.EL_KEY_DIR, repos.DEBIAN_KEY_DIR)))
+        yield same_file(c, NAME, path, content, show=not path.startswith(files.key_dir))
+    dnf = files.format is RepoFormat.DNF
     try:
-        problems = (_el_repo_problems(c) if c.baseline.family is Family.EL else _debian_source_problems(c))
+        problems = _dnf_problems(c) if dnf else _apt_problems(c)
     except RootfsError as exc:
         problems = [str(exc)]
-    where = "dnf's repo files" if c.baseline.family is Family.EL else "APT's sources"
+    where = "dnf's repo files" if dnf else "APT's sources"
     yield verdict(NAME, problems, f"the enabled repositories in {where} are the spec's {len(c.spec.repos)}, "
                   "each defined once, each with its key")
 
 
-def _el_repo_problems(c: Check) -> list[str]:
-    found = repos.el_definitions(c.fs)
+def _dnf_problems(c: Check) -> list[str]:
+    found = repos.definitions(c.fs, c.baseline.facts.repo_files)
     problems = _defined_twice(found, "repo id")
     enabled = {d.id: d for d in found if d.enabled}
     for definition in enabled.values():
@@ -75,15 +77,15 @@ def _el_repo_problems(c: Check) -> list[str]:
     return problems
 
 
-def _debian_source_problems(c: Check) -> list[str]:
-    found = repos.debian_definitions(c.fs)
+def _apt_problems(c: Check) -> list[str]:
+    found = repos.definitions(c.fs, c.baseline.facts.repo_files)
     problems = _defined_twice([d for d in found if d.enabled], "APT source",
                               ' (every `apt-get update` warns "configured multiple times")')
     expected = {}
     for repo in c.spec.repos:
         for suite in repo.suites:
             for component in repo.components:
-                expected[repos.debian_target("deb", repo.baseurl, suite, component)] = repo
+                expected[repos.apt_target("deb", repo.baseurl, suite, component)] = repo
     reported: set[tuple[str, str]] = set()
     for definition in found:
         if definition.enabled and definition.id not in expected and (definition.id, definition.file) not in reported:
@@ -130,8 +132,7 @@ UNIT = register(Unit(
     checked="file content; the enabled repositories (dnf's repo files and `dnf.conf`; APT's `sources.list`, "
             "`*.list`, `*.sources`) are the spec's, each defined once, each with its key",
     kickstart="`url`, `repo --name=builder-NAME`",
-    owns=(*(f"{d}/" for d in repos.DNF_REPO_DIRS), repos.DNF_CONF, repos.DEBIAN_SOURCES, f"{repos.DEBIAN_SOURCES_DIR}/",
-          f"{repos.EL_KEY_DIR}/RPM-GPG-KEY-{repos.REPO_ID_PREFIX}", f"{repos.DEBIAN_KEY_DIR}/{repos.REPO_ID_PREFIX}"),
+    owns=tuple(path for family in FAMILIES.values() for path in repos.owned(family.repo_files)),
     owned_hint="add the repository to repos instead: the system's repositories are the spec's repos, and the "
                "baseline disables every other",
 ))

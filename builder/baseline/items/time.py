@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ...targets import Family
 from ..paths import CHRONY_CONF
 from ..results import Check, Result, not_applicable, same_file
 from ..shell import put_generated
@@ -27,8 +26,8 @@ def chrony_conf(b: BaselineView) -> str | None:
         "rtcsync",
         "logdir /var/log/chrony",
     ]
-    if b.family is Family.DEBIAN:
-        lines.insert(1, "confdir /etc/chrony/conf.d")
+    if b.facts.baseline.chrony_confdir:
+        lines.insert(1, f"confdir {b.facts.baseline.chrony_confdir}")
     return "\n".join(lines) + "\n"
 
 

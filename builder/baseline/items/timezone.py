@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from ...targets import Family
 from ..results import Check, Result, failed, passed
 from ..shell import put_generated
 from .unit import Step, Unit, register
@@ -23,8 +22,8 @@ def step(b: BaselineView) -> list[str]:
         f"    ln -sfn -- {zone} /etc/localtime",
         "fi",
     ]
-    if b.family is Family.DEBIAN:
-        lines.append(put_generated("/etc/timezone", b.spec.timezone + "\n"))
+    if b.facts.baseline.timezone_file:
+        lines.append(put_generated(b.facts.baseline.timezone_file, b.spec.timezone + "\n"))
     return lines
 
 
@@ -40,12 +39,13 @@ def check(c: Check) -> Iterator[Result]:
         yield failed(NAME, f"/etc/localtime points to {target}, which does not exist (is tzdata installed?)")
     else:
         yield passed(NAME, f"/etc/localtime -> {target}")
-    if c.baseline.family is Family.DEBIAN:
-        text = c.fs.read_text("/etc/timezone")
+    path = c.baseline.facts.baseline.timezone_file
+    if path:
+        text = c.fs.read_text(path)
         have = (text or "").strip()
-        yield (passed(NAME, f"/etc/timezone is {tz}") if have == tz
-               else failed(NAME, "/etc/timezone is missing, expected " + tz if text is None
-                           else f"/etc/timezone is {have!r}, expected {tz!r}"))
+        yield (passed(NAME, f"{path} is {tz}") if have == tz
+               else failed(NAME, f"{path} is missing, expected " + tz if text is None
+                           else f"{path} is {have!r}, expected {tz!r}"))
 
 
 UNIT = register(Unit(

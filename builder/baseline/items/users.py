@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from ...targets import Family
 from ..paths import SUDOERS_PREFIX
 from ..results import Check, Result, Status, failed, mode_of, not_applicable, passed, same_file, verdict, wrong_setting
 from ..rootfs import PasswdEntry, RootfsError
@@ -46,7 +45,7 @@ def sudoers_files(b: BaselineView) -> tuple[tuple[str, str], ...]:
 def encrypt_method(b: BaselineView) -> str | None:
     """login.defs' ENCRYPT_METHOD (chpasswd, newusers), the same as PAM's: Debian 12's PAM hashes with
     yescrypt while its login.defs says SHA512; EL's two agree (SHA512) and are left alone (None)."""
-    return "YESCRYPT" if b.family is Family.DEBIAN else None
+    return b.facts.baseline.encrypt_method
 
 
 def step(b: BaselineView) -> list[str]:
