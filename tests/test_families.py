@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.requirements import skip_or_fail
 
 from builder.bootstrap.definition import image_definition
-from builder.families import FAMILIES, Family, facts
-from builder.spec import load_spec
+from builder.errors import SpecError
+from builder.families import FAMILIES, Family, RepoFormat, facts
+from builder.spec import load_spec, load_spec_text
 from builder.targets import TARGETS, Target
 
 PACKAGE = Path(__file__).resolve().parent.parent / "builder"
@@ -49,6 +53,8 @@ MESSAGE_KEYWORDS = frozenset({"hint", "why", "help"})
 # Names in code outside the family modules, each allowed with its reason: (path under builder/, a file or a
 # directory ending in /; the identifier or string as written) -> why. An entry that matches nothing any more fails
 # test_known_names_are_still_there: delete it then.
+# The APT_FORMAT entries stay: they name a file format (an apt index reader, dpkg's version order), not a decision
+# about a distribution; which family reads which format is the family's (`package_format`, `repo_files.format`).
 APT_FORMAT = ("the Debian archive and version formats (InRelease, sources, dpkg versions), which Ubuntu shares: "
               "format readers named after the format, not a choice of distribution")
 KNOWN: dict[tuple[str, str], str] = {
@@ -250,3 +256,46 @@ def test_dib_variables_per_distribution():
         "centos-stream-9": {"DISTRO_NAME": "centos", "DIB_RELEASE": "9-stream"},
         "alma-10": {"DISTRO_NAME": "almalinux", "DIB_RELEASE": "10"},
         "debian-12": {"DISTRO_NAME": "debian", "DIB_RELEASE": "bookworm"}}
+
+
+def test_the_repository_files_are_where_the_package_managers_read_them():
+    """apt's and dnf's own defaults on this host say where each reads its repository definitions."""
+    apt = subprocess.run(["apt-config", "dump"], capture_output=True, text=True, check=True).stdout
+    etc = dict(re.findall(r'^Dir::Etc::(sourcelist|sourceparts) "([^"]*)";$', apt, re.MULTILINE))
+    files = facts(Family.DEBIAN).repo_files
+    assert (files.main_file, files.directory) == (f"/etc/apt/{etc['sourcelist']}", f"/etc/apt/{etc['sourceparts']}")
+    assert files.format is RepoFormat.APT and files.suffix == ".sources"
+    # The debian-archive-keyring package's keyring (installed on a Debian host as apt's own).
+    assert files.default_keyring == "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+    dnf = shutil.which("dnf")
+    if dnf is None:
+        skip_or_fail("dnf is not installed")
+    python = Path(dnf).read_text().splitlines()[0].removeprefix("#!").split()
+    defaults = subprocess.run([*python, "-c", "import libdnf.conf as c; m = c.ConfigMain(); "
+                               "print(*m.reposdir().getValue(), m.config_file_path().getValue())"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    files = facts(Family.EL).repo_files
+    assert defaults == [files.directory, *files.other_dirs, files.main_file]
+    assert files.format is RepoFormat.DNF and files.suffix == ".repo" and files.default_keyring is None
+
+
+SPEC_FIELDS = ("users: [{name: ops, admin: true, ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example']}]\n"
+               "selinux: enforcing\nnetwork: {interfaces: [{name: eth0, bootproto: dhcp}]}\n"
+               "packages: {install: ['@core']}\nkickstart: {disk: {device: vda}}\n"
+               "container: {prepull: {image: 'registry.example/base/web:1', engine: docker}}\n"
+               "repos:\n  - {name: a, baseurl: 'http://mirror.example/a', gpgkey: 'http://mirror.example/key.asc'}\n"
+               "  - {name: b, baseurl: 'http://mirror.example/b', suites: [stable]}\n")
+
+
+@pytest.mark.parametrize("target, refused", [
+    # Debian: no kickstart, SELinux, interface layouts or comps groups; apt reads no key by URL, needs suites.
+    ("debian-12", {"kickstart", "selinux", "network.interfaces", "packages.install[0]", "repos[0].gpgkey",
+                   "repos[0].suites"}),
+    # EL: no docker engine of its own, an EL repository has no suites, and nothing checks a repository without key.
+    ("rocky-9", {"container.prepull.engine", "repos[1].suites", "repos[1].gpgkey"}),
+])
+def test_the_spec_checks_apply_the_family_rules(target: str, refused: set[str]):
+    with pytest.raises(SpecError) as error:
+        load_spec_text(f"version: 1\nname: web\ntarget: {target}\n" + SPEC_FIELDS, "web.yaml")
+    assert {p.path for p in error.value.problems if not p.warning} == refused

@@ -3,7 +3,9 @@ one module per distribution (mkosi/distributions/*.py).
 
 A family module holds one `DistributionFamily` (its FAMILY) and the `Distribution`s it covers: paths and units,
 package names, the bootstrapper and its fixed arguments, the DIB root element and its variables, refusals per
-release, the packages that give a tool on a build host of the family, the rpm database's place per release.
+release, the packages that give a tool on a build host of the family, the rpm database's place per release, what
+the baseline writes differently (`paths`, `baseline`), the package database and repository-file formats and where
+the repository files are (`package_format`, `repo_files`), and the spec fields its targets refuse (`refused_fields`).
 Code above this layer reads the family object (`TargetInfo.facts`, `facts(Family.EL)`) instead of branching on
 a distribution's name; `builder.targets` lists the targets and points each at its distribution here.
 """
