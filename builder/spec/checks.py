@@ -137,7 +137,7 @@ def check_packages(spec: Spec) -> Iterator[Problem]:
     for i, name in enumerate(spec.packages.install):
         if name in spec.packages.exclude:
             yield _p(f"packages.install[{i}]", f"{name} is both installed and excluded")
-    if spec.packages.exclude and not spec.target.info.is_el:
+    if spec.packages.exclude and not spec.target.info.facts.kickstart:
         yield _p("packages.exclude", f"excluding packages is a kickstart feature; {spec.target} has no kickstart")
     yield from _check_groups(spec)
 
@@ -304,7 +304,7 @@ def check_glance_clouds(spec: Spec) -> Iterator[Problem]:
 @reads("kickstart", "install", "target")
 def check_kickstart_disk(spec: Spec) -> Iterator[Problem]:
     """A spec that asks for a kickstart (its kickstart section, or machines to install) names the disk it wipes."""
-    if not spec.target.info.is_el or spec.kickstart_settings.disk.device is not None:
+    if not spec.target.info.facts.kickstart or spec.kickstart_settings.disk.device is not None:
         return
     if spec.kickstart is not None:
         yield _p("kickstart.disk.device", NO_DISK, DISK_HINT)
@@ -333,7 +333,7 @@ def check_install(spec: Spec) -> Iterator[Problem]:
     install = spec.install
     if install is None:
         return
-    if not spec.target.info.is_el:
+    if not spec.target.info.facts.kickstart:
         yield _p("install", f"{spec.target} has no kickstart, so there is nothing to install from",
                  "remove the install section, or target an EL release such as centos-stream-9")
         return
@@ -388,7 +388,7 @@ def _machine_address(path: str, machine: Machine) -> Iterator[Problem]:
 @reads(*Spec.model_fields)
 def check_machines_kickstarts(spec: Spec) -> Iterator[Problem]:
     """Each machine's spec (the baseline with its hostname and address) must pass every other check."""
-    if spec.install is None or not spec.target.info.is_el:
+    if spec.install is None or not spec.target.info.facts.kickstart:
         return
     base = {(p.path, p.message) for p in check_spec(spec.model_copy(update={"install": None}))}
     for i, machine in enumerate(spec.install.machines):
