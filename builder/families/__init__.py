@@ -83,6 +83,16 @@ class RepoFiles:
     def key_path(self, repo_id: str) -> str:
         return f"{self.key_dir}/{self.key_name.format(id=repo_id)}"
 
+    @property
+    def by_suite(self) -> bool:
+        """A repository is a URI and its suites (APT), not one baseurl (dnf)."""
+        return self.format is RepoFormat.APT
+
+    @property
+    def fetches_keys(self) -> bool:
+        """The package manager fetches a key by URL (dnf's gpgkey); APT's Signed-By names a file on the system."""
+        return self.format is RepoFormat.DNF
+
 
 @dataclass(frozen=True)
 class RefusedField:

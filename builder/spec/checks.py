@@ -13,7 +13,6 @@ from collections.abc import Set as AbstractSet
 from pydantic import ValidationError
 
 from ..errors import Problem
-from ..families import RepoFormat
 from ..packages import missing_names, toolset_gaps
 from .fields import port_problem
 from .kernel import MANAGED_ARGS, inst_repo
@@ -270,10 +269,10 @@ def check_repos(spec: Spec) -> Iterator[Problem]:
         if repo.name in names:
             yield _p(f"repos[{i}].name", f"repository {repo.name} is listed twice")
         names.add(repo.name)
-        apt = spec.target.info.facts.repo_files.format is RepoFormat.APT
-        if apt and not repo.suites:
+        by_suite = spec.target.info.facts.repo_files.by_suite
+        if by_suite and not repo.suites:
             yield _p(f"repos[{i}].suites", "a Debian repository needs suites (like [bookworm, bookworm-updates])")
-        if not apt and repo.suites:
+        if not by_suite and repo.suites:
             yield _p(f"repos[{i}].suites", "suites are for Debian repositories; an EL repository is one baseurl")
         yield from _check_repo_key(spec, i, repo)
 
@@ -285,8 +284,7 @@ def _check_repo_key(spec: Spec, i: int, repo: Repo) -> Iterator[Problem]:
     elif key is None and spec.target.info.facts.repo_files.default_keyring is None:
         yield _p(f"repos[{i}].gpgkey", "gpgcheck is on and the repository has no gpgkey: dnf would refuse every package "
                  "of it (or import no key at all)", KEY_HINT)
-    apt = spec.target.info.facts.repo_files.format is RepoFormat.APT
-    if apt and isinstance(key, str) and not key.startswith("file:///"):
+    if not spec.target.info.facts.repo_files.fetches_keys and isinstance(key, str) and not key.startswith("file:///"):
         yield _p(f"repos[{i}].gpgkey", "apt cannot fetch a key from a URL: its Signed-By names a keyring on the system",
                  "give a key file beside the spec (like keys/mirror.asc: it is embedded), or a file:///usr/share/keyrings/... "
                  "keyring the system already has")
