@@ -15,27 +15,25 @@ from pathlib import Path
 
 from .. import __version__, bootstrap
 from ..baseline import BASELINE_VERSION, Baseline, render_script
-from ..bootstrap.definition import ImageDefinition, image_definition, layer_plan, package_layers
+from ..bootstrap.definition import ImageDefinition, layer_plan, package_layers
+from ..bootstrap.plan import Plan
 from ..errors import BuilderError
 from ..host import progress, raise_if_interrupted, say_not_applicable, source_date_epoch, step
 from ..manifest import ArtifactRecord, record_for
-from ..spec import ContainerSettings
+from ..spec import ContainerSettings, LoadedSpec, Spec
 from . import engine, image, plan, strip
 
 TAG = "latest"
 
 
-def container_settings(spec):
+def container_settings(spec: Spec) -> ContainerSettings:
     return spec.container or ContainerSettings()
 
 
-def plan_container(item, directory: Path, options) -> list[str]:
-    spec = item.spec
-    baseline = Baseline(spec, context="container")
-    definition = image_definition(spec)
-    base = bootstrap.base_tree_for(spec, definition)
+def plan_container(plan: Plan, directory: Path, options) -> list[str]:
+    spec, definition, base = plan.spec, plan.base_image.definition, plan.base_image.tree
     layers = layer_plan(spec, definition)
-    say_not_applicable("container", baseline.not_applicable)  # once per build: the plan runs before every build
+    say_not_applicable("container", plan.container_baseline.not_applicable)  # once per build: the plan runs before every build
     reuse = ("reuse it as it is: --offline" if options.offline else
              f"reuse it when the state of its {len(base.bootstrapper.repositories())} repositories is the one it was made from")
     return [f"container: would run {base.command_line(Path('WORK/root'))}  (or {reuse}: {base.tarball})",
@@ -54,25 +52,38 @@ def plan_summary(layers, most: int) -> str:
 
 @dataclass
 class Context:
-    """One container build: what it reads (spec, definition, plan) and what its steps make, in order."""
+    """One container build: what it reads (the spec's plan, its container settings) and what its steps make, in order."""
 
-    item: object
+    plan: Plan
     directory: Path
     work: Path
-    baseline: Baseline
-    definition: ImageDefinition
-    settings: object
+    settings: ContainerSettings
     offline: bool = False           # the cached base tree as it is, the repositories not asked
     epoch: int = 0
-    base: bootstrap.BaseTree | None = None
     installed: plan.Snapshot | None = None
     history: dict[str, int] = field(default_factory=dict)   # source package -> its stable updates (plan.update_history)
     planned: list[plan.PlannedLayer] = field(default_factory=list)
     built: image.Image | None = None
 
     @property
-    def spec(self):
-        return self.item.spec
+    def item(self) -> LoadedSpec:
+        return self.plan.item
+
+    @property
+    def spec(self) -> Spec:
+        return self.plan.spec
+
+    @property
+    def baseline(self) -> Baseline:
+        return self.plan.container_baseline
+
+    @property
+    def definition(self) -> ImageDefinition:
+        return self.plan.base_image.definition
+
+    @property
+    def base(self) -> bootstrap.BaseTree:
+        return self.plan.base_image.tree
 
     @property
     def root(self) -> Path:
@@ -83,11 +94,10 @@ class Context:
         return self.directory / "container"
 
 
-def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
+def build_container(plan: Plan, directory: Path, options) -> list[ArtifactRecord]:
     """Bootstrap, baseline, strip, layers, image, written whole into OUT/<name>/container/, then loaded."""
-    baseline = Baseline(item.spec, context="container")
-    context = Context(item, directory, Path(tempfile.mkdtemp(prefix="builder-container.")), baseline,
-                      image_definition(item.spec), container_settings(item.spec), offline=options.offline)
+    context = Context(plan, directory, Path(tempfile.mkdtemp(prefix="builder-container.")), container_settings(plan.spec),
+                      offline=options.offline)
     out_existed = directory.parent.exists()
     try:
         for step in (bootstrap_tree, apply_baseline, strip_tree, write_layers, check_budget, make_image, write_outputs):
@@ -107,7 +117,7 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
 
 
 def bootstrap_tree(context: Context) -> None:
-    context.base = base = bootstrap.base_tree_for(context.spec, context.definition)
+    base = context.base
     with step(f"container: bootstrap {base.bootstrapper.origin}"):
         created = bootstrap.fill(base, context.root, log=progress, offline=context.offline)
     context.epoch = source_date_epoch(default=created)
@@ -191,7 +201,7 @@ def load_into_engine(context: Context) -> None:
          f"({context.built.config_digest})")
 
 
-def image_labels(item, epoch: int) -> dict[str, str]:
+def image_labels(item: LoadedSpec, epoch: int) -> dict[str, str]:
     return {
         "org.opencontainers.image.title": item.spec.name,
         "org.opencontainers.image.description": item.spec.description,

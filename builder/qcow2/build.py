@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .. import __version__, bootstrap
+from ..bootstrap.plan import Plan
 from ..errors import BuilderError
 from ..host import (
     Interrupted,
@@ -50,8 +51,9 @@ def artifact_paths(directory: Path, name: str) -> tuple[Path, Path]:
     return directory / f"{name}.qcow2", directory / f"{name}.qcow2.log"
 
 
-def build_qcow2(item, directory: Path, options) -> list[ArtifactRecord]:
-    run = compose(item.spec, tuple(options.extra_elements))
+def build_qcow2(plan: Plan, directory: Path, options) -> list[ArtifactRecord]:
+    item = plan.item
+    run = compose(plan, tuple(options.extra_elements))
     extra_paths = [Path(p).resolve() for p in options.elements_path]
     image, log = artifact_paths(directory, item.spec.name)
     check_host(item.spec, run)
@@ -207,9 +209,10 @@ def repositories(spec, run: DibRun) -> list[str]:
     return list(dict.fromkeys([*run.root.bootstrapper.repositories(), *(repo.baseurl for repo in spec.repos)]))
 
 
-def plan_qcow2(item, directory: Path, options) -> list[str]:
+def plan_qcow2(plan: Plan, directory: Path, options) -> list[str]:
     """The exact disk-image-create run: elements, environment, data files and command line."""
-    run = compose(item.spec, tuple(options.extra_elements))
+    item = plan.item
+    run = compose(plan, tuple(options.extra_elements))
     extra_paths = [Path(p).resolve() for p in options.elements_path]
     image, log = artifact_paths(directory, item.spec.name)
     data = directory / ".qcow2-build.XXXX" / "data"
