@@ -35,6 +35,7 @@ from ..host import (
 )
 from ..manifest import ArtifactRecord, Manifest, ManifestError, record_for
 from ..output import file_digest
+from ..spec import Spec
 from . import blockdev
 from .dib import ELEMENTS_DIR, ROOT_TARBALL, DibRun, compose, disk_image_create, environment_for
 
@@ -143,7 +144,7 @@ def _stop_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def check_host(spec, run: DibRun) -> None:
+def check_host(spec: Spec, run: DibRun) -> None:
     require_root("a qcow2 build (diskimage-builder mounts and partitions a loop device)",
                  hint="run builder as root, or use --dry-run to see what would run")
     if not Path(disk_image_create()).exists():
@@ -151,7 +152,7 @@ def check_host(spec, run: DibRun) -> None:
     require_tools(host_tools(spec, run), f"qcow2 {spec.name}")
 
 
-def host_tools(spec, run: DibRun) -> list[str]:
+def host_tools(spec: Spec, run: DibRun) -> list[str]:
     """What the build runs on the build host for this spec: the bootstrap of its tree (debootstrap, or dnf and
     rpm), then DIB (beyond what diskimage-builder brings; builder-root unpacks the tree with tar and zstd)."""
     dib = ["qemu-img", "sgdisk" if spec.qcow2_settings.block_device != "mbr" else "partx", "losetup", "mount",
@@ -203,7 +204,7 @@ def reusable(directory: Path, key: str, log: Path) -> list[ArtifactRecord]:
 # ------------------------------------------------------------------ dry run
 
 
-def repositories(spec, run: DibRun) -> list[str]:
+def repositories(spec: Spec, run: DibRun) -> list[str]:
     """Every repository URL the build contacts: the bootstrap's, then the spec's (apt or dnf in DIB's chroot
     reads the spec's repository files and nothing else)."""
     return list(dict.fromkeys([*run.root.bootstrapper.repositories(), *(repo.baseurl for repo in spec.repos)]))
