@@ -21,7 +21,8 @@ from ..errors import BuilderError
 from ..host import progress, raise_if_interrupted, say_not_applicable, source_date_epoch, step
 from ..manifest import ArtifactRecord, record_for
 from ..spec import ContainerSettings, LoadedSpec, Spec
-from . import engine, image, plan, strip
+from . import engine, image, strip
+from . import plan as layering  # the layer plan (`plan` is the spec's Plan here)
 
 TAG = "latest"
 
@@ -45,7 +46,7 @@ def plan_container(plan: Plan, directory: Path, options) -> list[str]:
 
 def plan_summary(layers, most: int) -> str:
     """The layer plan in words: "layers: distribution+packages (split into up to 40) | package-state | configuration"."""
-    split = [most > 1 and set(contents) <= plan.PACKAGE_CONTENTS for contents in layers]
+    split = [most > 1 and set(contents) <= layering.PACKAGE_CONTENTS for contents in layers]
     words = ["+".join(c) + (f" (split by source package into up to {most})" if s else "") for c, s in zip(layers, split, strict=True)]
     return f"layers: {' | '.join(words)}"
 
@@ -60,9 +61,9 @@ class Context:
     settings: ContainerSettings
     offline: bool = False           # the cached base tree as it is, the repositories not asked
     epoch: int = 0
-    installed: plan.Snapshot | None = None
-    history: dict[str, int] = field(default_factory=dict)   # source package -> its stable updates (plan.update_history)
-    planned: list[plan.PlannedLayer] = field(default_factory=list)
+    installed: layering.Snapshot | None = None
+    history: dict[str, int] = field(default_factory=dict)   # source package -> its stable updates (layering.update_history)
+    planned: list[layering.PlannedLayer] = field(default_factory=list)
     built: image.Image | None = None
 
     @property
@@ -121,8 +122,8 @@ def bootstrap_tree(context: Context) -> None:
     with step(f"container: bootstrap {base.bootstrapper.origin}"):
         created = bootstrap.fill(base, context.root, log=progress, offline=context.offline)
     context.epoch = source_date_epoch(default=created)
-    context.installed = plan.snapshot(context.root)  # what the packages installed: the baseline's changes come after
-    context.history = plan.update_history(context.root, layer_rules(context))  # before the strip drops the changelogs
+    context.installed = layering.snapshot(context.root)  # what the packages installed: the baseline's changes come after
+    context.history = layering.update_history(context.root, layer_rules(context))  # before the strip drops the changelogs
 
 
 def apply_baseline(context: Context) -> None:
@@ -139,9 +140,9 @@ def strip_tree(context: Context) -> None:
     progress(f"container: left out {len(removed)} paths (docs, man pages, locales, caches, logs)")
 
 
-def layer_rules(context: Context) -> plan.Rules:
+def layer_rules(context: Context) -> layering.Rules:
     definition = context.definition
-    return plan.Rules(definition.distribution_priorities, definition.package_state,
+    return layering.Rules(definition.distribution_priorities, definition.package_state,
                       definition.bootstrap.dbpath if strip.uses_rpm(definition) else "", definition.stable_update,
                       package_layers(context.spec, definition))
 
@@ -149,7 +150,7 @@ def layer_rules(context: Context) -> plan.Rules:
 def write_layers(context: Context) -> None:
     layers, rules = layer_plan(context.spec, context.definition), layer_rules(context)
     with step(f"container: writing {context.settings.compression} {plan_summary(layers, rules.package_layers)}"):
-        context.planned = plan.write_layers(context.root, context.installed, layers, rules, context.work, context.epoch,
+        context.planned = layering.write_layers(context.root, context.installed, layers, rules, context.work, context.epoch,
                                             context.settings.compression, context.history)
     for p in context.planned:
         progress(f"container: layer {p.name}: {p.entries} entries, {kib(p.layer.size)} ({p.layer.digest})")
