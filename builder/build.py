@@ -1,7 +1,9 @@
 """`builder build`: a checklist of steps over the artifact kinds table (builder.kinds).
 
-Nothing is written unless every requested kind of every spec can be made and plans (the
-in-memory artifacts render, the image builds compose); a dry run prints those plans and stops.
+Each spec is planned once (builder.bootstrap.plan: its baselines and, when an image is made, the image definition
+and the base tree) and that plan is handed to every kind. Nothing is written unless every requested kind of every
+spec can be made and plans (the in-memory artifacts render, the image builds compose); a dry run prints those plans
+and stops.
 
 OUT/<name>/manifest.json describes every artifact in OUT/<name>/ and only artifacts of one
 build identity (spec hash, baseline and builder versions). A build under another identity
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from . import __version__, host, locks
 from .baseline import BASELINE_VERSION
+from .bootstrap.plan import Plan, plan_for
 from .errors import BuilderError, UsageError
 from .host import progress
 from .kinds import KINDS, ArtifactKind, BuildOptions, Kind, all_options, default_kinds, is_given, kind
@@ -41,11 +44,15 @@ class UnsupportedArtifact(BuilderError):
 
 @dataclass(frozen=True)
 class Job:
-    """One spec's part of a build: the kinds it makes and where."""
+    """One spec's part of a build: its plan, the kinds it makes and where."""
 
-    item: LoadedSpec
+    plan: Plan
     directory: Path
     kinds: tuple[ArtifactKind, ...]
+
+    @property
+    def item(self) -> LoadedSpec:
+        return self.plan.item
 
 
 @dataclass(frozen=True)
@@ -149,8 +156,9 @@ def refuse_unsupported_kinds(context: BuildContext) -> None:
 
 
 def job_for(context: BuildContext, item: LoadedSpec) -> Job:
+    """The spec's kinds and its one plan (with the base tree when a kind starts from it)."""
     kinds = requested(context) if context.only else tuple(k for k in default_kinds() if k.refusal(item.spec) is None)
-    return Job(item, context.out / item.spec.name, kinds)
+    return Job(plan_for(item, images=any(k.base_tree for k in kinds)), context.out / item.spec.name, kinds)
 
 
 def report_nothing_by_default(context: BuildContext, jobs: list[Job]) -> None:
@@ -171,7 +179,7 @@ def plan_jobs(context: BuildContext, jobs: list[Job]) -> list[str]:
     for job in jobs:
         with job_output(job, jobs):
             for artifact in job.kinds:
-                lines += artifact.plan(job.item, job.directory, context.options)
+                lines += artifact.plan(job.plan, job.directory, context.options)
             lines += plan_manifest(job)
     return lines
 
@@ -312,7 +320,7 @@ def build_job(context: BuildContext, job: Job) -> tuple[Path | None, tuple[Artif
     with removed_if_left_empty(job.directory), locks.directory_held(job.directory, f"another build into {job.directory}"):
         for artifact in job.kinds:
             host.raise_if_interrupted()
-            records = artifact.build(job.item, job.directory, context.options)
+            records = artifact.build(job.plan, job.directory, context.options)
             record_artifacts(job, records)
             written += records
     return job.directory, tuple(written)

@@ -1,9 +1,10 @@
 """The artifact kinds: one object per kind, in one table that the command line and the build read.
 
 Each kind says whether it can be made for a spec (and, if not, why and what to do instead), which
-`builder build` options are its own, what its dry run would do (`plan`) and how it is made
-(`build`). `KINDS` drives argparse (`--only` choices, each kind's options and their help), the
-refusal of an option whose kind is not being built, the dry run and the build (builder.build).
+`builder build` options are its own, whether it starts from the spec's base tree, what its dry run would do (`plan`)
+and how it is made (`build`); both take the spec's one plan (builder.bootstrap.plan), computed once per spec.
+`KINDS` drives argparse (`--only` choices, each kind's options and their help), the refusal of an option whose kind
+is not being built, the dry run and the build (builder.build).
 
 Adding a kind is one `ArtifactKind` in `KINDS` and the module its plan and build functions live in.
 Those are named as ".module:function" and imported only when used: the image builders pull in
@@ -16,7 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .bootstrap.plan import Plan
+    from .manifest import ArtifactRecord
 
 
 class Kind(StrEnum):
@@ -57,20 +62,21 @@ class ArtifactKind:
     makes: str                                  # what it writes into OUT/<name>/ (help, docs)
     default: bool                               # built without --only (renders in seconds; images need --only)
     refuse: Callable[[Any], Refusal | None]     # spec -> None when this kind can be made for it
-    plan_with: str                              # ".module:function"(item, directory, options) -> lines for stdout
-    build_with: str                             # ".module:function"(item, directory, options) -> [ArtifactRecord]
+    plan_with: str                              # ".module:function"(plan, directory, options) -> lines for stdout
+    build_with: str                             # ".module:function"(plan, directory, options) -> [ArtifactRecord]
     options: tuple[Option, ...] = ()
+    base_tree: bool = False                     # starts from the spec's base tree: its plan holds the definition and tree
 
     def refusal(self, spec) -> Refusal | None:
         return self.refuse(spec)
 
-    def plan(self, item, directory: Path, options: BuildOptions) -> list[str]:
+    def plan(self, plan: Plan, directory: Path, options: BuildOptions) -> list[str]:
         """What a build would write and run, as lines for stdout; writes nothing, runs nothing."""
-        return resolve(self.plan_with)(item, directory, options)
+        return resolve(self.plan_with)(plan, directory, options)
 
-    def build(self, item, directory: Path, options: BuildOptions) -> list:
+    def build(self, plan: Plan, directory: Path, options: BuildOptions) -> list[ArtifactRecord]:
         """Make the artifact in `directory`; its records. A failure leaves nothing of it behind."""
-        return resolve(self.build_with)(item, directory, options)
+        return resolve(self.build_with)(plan, directory, options)
 
 
 def resolve(ref: str) -> Callable:
@@ -152,14 +158,15 @@ KINDS: tuple[ArtifactKind, ...] = (
                                  {"type": Path, "metavar": "PATH"}),)),
     ArtifactKind(Kind.CONTAINER, "container/ (OCI layout and docker-archive; root, minutes)", default=False,
                  refuse=needs_bootstrap, plan_with=".container.build:plan_container",
-                 build_with=".container.build:build_container", options=(OFFLINE,)),
+                 build_with=".container.build:build_container", options=(OFFLINE,), base_tree=True),
     ArtifactKind(Kind.QCOW2, "<name>.qcow2 and its build log (root, minutes)", default=False, refuse=needs_dib_element,
                  plan_with=".qcow2.build:plan_qcow2", build_with=".qcow2.build:build_qcow2",
                  options=(OFFLINE,
                           Option("--element", "one more DIB element (repeatable)",
                                  {"action": "append", "default": [], "metavar": "NAME", "dest": "extra_elements"}),
                           Option("--elements-path", "a directory of DIB elements searched before ours (repeatable)",
-                                 {"action": "append", "default": [], "type": Path, "metavar": "DIR"}))),
+                                 {"action": "append", "default": [], "type": Path, "metavar": "DIR"})),
+                 base_tree=True),
 )
 
 BY_NAME: dict[Kind, ArtifactKind] = {kind.name: kind for kind in KINDS}

@@ -14,16 +14,24 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "builder"
 
-# The one table of layers, lowest first. "name.*" places a module or package and everything below it.
-LAYERS: dict[str, tuple[str, ...]] = {
-    "foundation": ("builder", "builder.errors", "builder.resources", "builder.families.*", "builder.targets", "builder.packages", "builder.host.*",
-                   "builder.workers",
-                   "builder.manifest.*", "builder.output", "builder.rpmdb", "builder.locks", "builder.repodata", "builder.versions"),
-    "spec": ("builder.spec.*",),
-    "baseline": ("builder.baseline.*",),
-    "builders and publishers": ("builder.rendered", "builder.install.*", "builder.bootstrap.*", "builder.container.*", "builder.qcow2.*"),
-    "artifact kinds": ("builder.build", "builder.kinds.*", "builder.publishers"),
-    "cli": ("builder.cli",),
+# The one table of layers, lowest first; each layer is one or more groups of modules. "name.*" places a module or
+# package and everything below it. A module imports its own layer or a lower one, and the groups of one layer stand side
+# by side: none imports another (the container and the qcow2 both start from the base tree below them, and neither
+# builds on the other; the install media need neither).
+LAYERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "foundation": {"foundation": ("builder", "builder.errors", "builder.resources", "builder.families.*", "builder.targets",
+                                  "builder.packages", "builder.host.*", "builder.workers", "builder.manifest.*",
+                                  "builder.output", "builder.rpmdb", "builder.locks", "builder.repodata", "builder.versions")},
+    "spec": {"spec": ("builder.spec.*",)},
+    "baseline": {"baseline": ("builder.baseline.*",)},
+    "base tree": {"base tree": ("builder.bootstrap.*",)},
+    "images and install media": {
+        "container": ("builder.container.*",),
+        "qcow2": ("builder.qcow2.*",),
+        "install": ("builder.install.*", "builder.rendered"),
+    },
+    "artifact kinds": {"artifact kinds": ("builder.build", "builder.kinds.*", "builder.publishers")},
+    "cli": {"cli": ("builder.cli",)},
 }
 
 # Upward imports allowed, each with its reason (none today). An entry that no longer matches an import
@@ -89,17 +97,39 @@ def graph(root: Path) -> dict[str, list[Edge]]:
     return {module: imports(module, path, set(mods)) for module, path in mods.items()}
 
 
-def layer_of(module: str) -> int | None:
-    for rank, members in enumerate(LAYERS.values()):
-        for member in members:
-            if module == member.removesuffix(".*") or (member.endswith(".*") and module.startswith(member[:-1])):
-                return rank
+def members(layer: str) -> tuple[str, ...]:
+    """Every entry of a layer's groups."""
+    return tuple(member for group in LAYERS[layer].values() for member in group)
+
+
+def _member(module: str, member: str) -> bool:
+    return module == member.removesuffix(".*") or (member.endswith(".*") and module.startswith(member[:-1]))
+
+
+def group_of(module: str) -> tuple[int, str] | None:
+    """(the rank of the module's layer, its group's name), or None when LAYERS does not place it."""
+    for rank, groups in enumerate(LAYERS.values()):
+        for name, members in groups.items():
+            if any(_member(module, member) for member in members):
+                return rank, name
     return None
+
+
+def layer_of(module: str) -> int | None:
+    group = group_of(module)
+    return None if group is None else group[0]
 
 
 def upward(edges: dict[str, list[Edge]]) -> list[Edge]:
     return [e for module in edges for e in edges[module]
             if layer_of(e.target) is not None and layer_of(e.source) is not None and layer_of(e.target) > layer_of(e.source)]
+
+
+def sideways(edges: dict[str, list[Edge]]) -> list[Edge]:
+    """Imports from one group of a layer into another group of the same layer."""
+    return [e for module in edges for e in edges[module]
+            if (source := group_of(e.source)) is not None and (target := group_of(e.target)) is not None
+            and source[0] == target[0] and source[1] != target[1]]
 
 
 def cycles(edges: dict[str, list[Edge]]) -> list[list[str]]:
@@ -140,6 +170,10 @@ def _layer_name(module: str) -> str:
     return list(LAYERS)[layer_of(module)]
 
 
+def _group_name(module: str) -> str:
+    return group_of(module)[1]
+
+
 def test_every_module_has_a_layer():
     unplaced = [m for m in modules(PACKAGE) if layer_of(m) is None]
     assert not unplaced, f"place these modules in tests/test_layers.py LAYERS: {unplaced}"
@@ -149,6 +183,13 @@ def test_no_module_imports_from_a_higher_layer():
     found = upward(_without_known(graph(PACKAGE)))
     report = [f"{e}: {_layer_name(e.source)} imports {_layer_name(e.target)}" for e in found]
     assert not report, "imports from a lower layer to a higher one:\n" + "\n".join(report)
+
+
+def test_no_group_imports_another_of_its_layer():
+    found = sideways(_without_known(graph(PACKAGE)))
+    report = [f"{e}: {_group_name(e.source)} imports {_group_name(e.target)}, beside it in {_layer_name(e.source)}"
+              for e in found]
+    assert not report, "imports between groups of one layer:\n" + "\n".join(report)
 
 
 def test_no_import_cycles():
@@ -209,3 +250,27 @@ def test_the_checks_find_what_they_look_for(bad_package: Path):
         ("builder.spec", "builder.cli", 2), ("builder.spec.model", "builder.install.iso", 1)}
     assert cycles(edges) == [["builder.cli", "builder.spec"]]
     assert [m for m in modules(bad_package) if layer_of(m) is None] == ["builder.stray"]
+
+
+@pytest.fixture
+def images_package(tmp_path: Path) -> Path:
+    """The base tree and both images as they were before the base-tree layer: the image definition in container/,
+    read by bootstrap/ (which container/ imports), and a qcow2 module reaching into container/."""
+    root = tmp_path / "builder"
+    for package in ("bootstrap", "container", "qcow2"):
+        (root / package).mkdir(parents=True)
+        (root / package / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / "bootstrap" / "__init__.py").write_text("from ..container.definition import image_definition\n")
+    (root / "container" / "definition.py").write_text("def image_definition():\n    pass\n")
+    (root / "container" / "build.py").write_text("from .. import bootstrap\n")
+    (root / "qcow2" / "dib.py").write_text("import os\n\nfrom ..container.definition import image_definition\n")
+    return root
+
+
+def test_the_checks_find_an_image_below_the_base_tree_and_images_importing_each_other(images_package: Path):
+    edges = graph(images_package)
+    assert [str(e) for e in upward(edges)] == ["builder.bootstrap -> builder.container.definition (line 1)"]
+    assert [str(e) for e in sideways(edges)] == ["builder.qcow2.dib -> builder.container.definition (line 3)"]
+    assert cycles(by_package(edges)) == [["builder.bootstrap", "builder.container"]]
+    assert not cycles(edges), "no two modules close the cycle: only the per-package view sees it"

@@ -9,7 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from test_layers import LAYERS
+from test_layers import members
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def test_mypy_strict_on_the_lower_layers():
     config = _mypy_config()
     strict = [o for o in config["overrides"] if o.get("disallow_untyped_defs")]
     assert len(strict) == 1, "one override holds the strict modules"
-    assert sorted(strict[0]["module"]) == sorted(LAYERS["foundation"] + LAYERS["spec"])
+    assert sorted(strict[0]["module"]) == sorted(members("foundation") + members("spec"))
     assert {flag for flag in strict_flags if not (strict[0].get(flag) or config.get(flag))} == set()
 
 

@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 from support.requirements import need_root
 
+from builder.baseline import Baseline
+from builder.bootstrap.plan import plan_for
 from builder.bootstrap.tree import cache_dir
 from builder.cli import main
 from builder.errors import BuilderError
 from builder.host import HostFamily, install_hint
 from builder.kinds import needs_dib_element
 from builder.qcow2.build import cache_key, check_host, host_tools
-from builder.qcow2.dib import ELEMENTS_DIR, compose, kernel_cmdline
-from builder.spec import load_spec, load_spec_text
+from builder.qcow2.dib import ELEMENTS_DIR, DibRun, compose, kernel_cmdline
+from builder.spec import LoadedSpec, Spec, load_spec, load_spec_text
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -26,6 +28,11 @@ EL_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.yaml") if load_spec(p)[0].targe
 EL_QCOW2_EXAMPLES = [p for p in EL_EXAMPLES if needs_dib_element(load_spec(p)[0]) is None]
 DIB_DISTRO_ELEMENTS = {"debian-minimal", "debootstrap", "centos-minimal", "yum-minimal", "rocky-container",
                        "almalinux-container", "containerfile", "centos", "rhel"}
+
+
+def composed(spec: Spec) -> DibRun:
+    """The run `builder build --only qcow2` composes for a spec: from the spec's plan, with its base tree."""
+    return compose(plan_for(LoadedSpec(Path("spec.yaml"), spec, []), images=True))
 
 
 def dib_elements_dir() -> Path:
@@ -80,10 +87,10 @@ def test_dry_run_names_every_repository_and_only_the_specs(capsys, tmp_path, spe
     loaded = load_spec(spec)[0]
     keys = [repo.gpgkey for repo in loaded.repos if isinstance(repo.gpgkey, str)]
     assert parsed["repository"] == list(dict.fromkeys([repo.baseurl for repo in loaded.repos] + keys))
-    files = compose(loaded).files
+    files = composed(loaded).files
     extension = ".sources" if "debian" in spec.stem else ".repo"  # docs/baseline.md: builder-NAME.repo or .sources
     assert sorted(p for p in files if p.startswith("repos/")) == sorted(f"repos/builder-{repo.name}{extension}" for repo in loaded.repos)
-    tarball = compose(loaded).root.tarball
+    tarball = composed(loaded).root.tarball
     assert f"/data/root.tar.zst -> {tarball}" in "\n".join(parsed["file"]) or tarball is None
 
 
@@ -121,12 +128,15 @@ def test_dry_run_debian_environment(capsys, tmp_path, example_urls):
 
 
 @pytest.mark.parametrize("spec", EL_QCOW2_EXAMPLES + [EXAMPLES / "debian12-node.yaml"], ids=lambda p: p.stem)
-def test_the_qcow2_and_the_container_start_from_one_tarball(spec):
-    """The container's build asks builder.bootstrap for the same tree (builder/container/build.py)."""
-    from builder import bootstrap
-
-    loaded = load_spec(spec)[0]
-    assert compose(loaded).root.tarball == bootstrap.base_tree_for(loaded).tarball
+def test_the_qcow2_and_the_container_start_from_one_tarball(capsys, tmp_path, spec):
+    """One build of both images plans one base tree: both plans name the same cached tarball."""
+    out = tmp_path / "out"
+    assert main(["build", str(spec), "--only", "container", "--only", "qcow2", "--out", str(out), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    container = next(line for line in lines if line.startswith("container: would run "))
+    qcow2 = next(line.removeprefix("root tree: ") for line in lines if line.startswith("root tree: "))
+    tarball = qcow2.split(" ", 1)[0]
+    assert tarball.startswith(str(cache_dir())) and container.endswith(f": {tarball})")
 
 
 @pytest.mark.parametrize("spec,name,release", [("compute-node-cs9", "centos", "9-stream"), ("kvm-host-rocky9", "rocky", "9")])
@@ -136,14 +146,14 @@ def test_dry_run_el_starts_from_the_spec_tree(capsys, tmp_path, spec, name, rele
     assert (parsed["env"]["DISTRO_NAME"], parsed["env"]["DIB_RELEASE"]) == (name, release)
     assert "--installroot=ROOT" in parsed["root tree"] and parsed["root tree"].startswith(str(cache_dir()))
     loaded = load_spec(EXAMPLES / f"{spec}.yaml")[0]
-    files = compose(loaded).files
+    files = composed(loaded).files
     for repo in loaded.repos:
         assert f"baseurl={repo.baseurl}" in files[f"repos/builder-{repo.name}.repo"]
 
 
 def test_no_secret_reaches_a_dib_variable():
     spec = load_spec(EXAMPLES / "compute-node-cs9.yaml")[0]
-    run = compose(spec)
+    run = composed(spec)
     hashes = [u.password_hash for u in spec.users if u.password_hash] + ([spec.root.password_hash] if spec.root.password_hash else [])
     for value in run.environment.values():
         assert not any(h in value for h in hashes)
@@ -155,7 +165,7 @@ def test_no_secret_reaches_a_dib_variable():
                                                 ("debian12-node", ["debootstrap"], ["dnf", "podman"])])
 def test_host_tools_are_the_bootstrap_and_dib(spec, tools, absent):
     loaded = load_spec(EXAMPLES / f"{spec}.yaml")[0]
-    needed = host_tools(loaded, compose(loaded))
+    needed = host_tools(loaded, composed(loaded))
     assert set(tools) <= set(needed) and not set(absent) & set(needed)
     assert {"qemu-img", "tar", "zstd"} <= set(needed)
 
@@ -164,7 +174,7 @@ def test_host_tools_are_the_bootstrap_and_dib(spec, tools, absent):
 def test_the_missing_tool_hint_names_the_build_hosts_packages(family, command):
     """An EL image built on a Debian host needs Debian's dnf and rpm packages; on an EL host, its own."""
     loaded = load_spec(EXAMPLES / "kvm-host-rocky9.yaml")[0]
-    hint = install_hint(host_tools(loaded, compose(loaded)), family)
+    hint = install_hint(host_tools(loaded, composed(loaded)), family)
     assert command.split()[:-2] == hint.split()[:len(command.split()) - 2] and {"dnf", "rpm"} <= set(hint.split())
     assert ("qemu-utils" if family is HostFamily.DEBIAN else "qemu-img") in hint.split()
 
@@ -174,7 +184,7 @@ def test_the_host_check_names_what_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
     loaded = load_spec(EXAMPLES / "compute-node-cs9.yaml")[0]
     with pytest.raises(BuilderError) as failure:
-        check_host(loaded, compose(loaded))
+        check_host(loaded, composed(loaded))
     assert "dnf, rpm" in str(failure.value)
     assert {"dnf", "rpm", "zstd"} <= set(failure.value.hint.split())
 
@@ -183,29 +193,29 @@ def test_kernel_cmdline_keeps_dib_defaults_and_adds_the_baseline():
     text = (EXAMPLES / "kvm-host-rocky9.yaml").read_text()
     spec = load_spec_text(text.replace("selinux: enforcing", "selinux: disabled") if "selinux:" in text
                           else text + "\nselinux: disabled\n")[0]
-    assert kernel_cmdline(spec).split() == ["nofb", "nomodeset", "gfxpayload=text", "net.ifnames=0", "biosdevname=0", "selinux=0"]
+    assert kernel_cmdline(Baseline(spec)).split() == ["nofb", "nomodeset", "gfxpayload=text", "net.ifnames=0", "biosdevname=0", "selinux=0"]
 
 
 def test_selinux_images_are_relabelled():
-    assert "selinux-fixfiles-restore" in compose(load_spec(EXAMPLES / "kvm-host-rocky9.yaml")[0]).elements
-    assert "selinux-fixfiles-restore" not in compose(load_spec(EXAMPLES / "debian12-node.yaml")[0]).elements
+    assert "selinux-fixfiles-restore" in composed(load_spec(EXAMPLES / "kvm-host-rocky9.yaml")[0]).elements
+    assert "selinux-fixfiles-restore" not in composed(load_spec(EXAMPLES / "debian12-node.yaml")[0]).elements
 
 
 def test_cloud_init_none_leaves_the_element_out():
     text = (EXAMPLES / "debian12-node.yaml").read_text().replace("cloud_init: openstack", "cloud_init: none")
-    assert "builder-cloud-init" not in compose(load_spec_text(text)[0]).elements
-    assert "builder-cloud-init" in compose(load_spec(EXAMPLES / "debian12-node.yaml")[0]).elements
+    assert "builder-cloud-init" not in composed(load_spec_text(text)[0]).elements
+    assert "builder-cloud-init" in composed(load_spec(EXAMPLES / "debian12-node.yaml")[0]).elements
 
 
 def test_block_device_and_size_and_compression():
     text = (EXAMPLES / "debian12-node.yaml").read_text().replace("block_device: mbr", "block_device: efi\n  disk_size_gib: 8\n  compress: true")
-    run = compose(load_spec_text(text)[0])
+    run = composed(load_spec_text(text)[0])
     assert "block-device-efi" in run.elements and "block-device-mbr" not in run.elements
     assert run.environment["DIB_IMAGE_SIZE"] == "8"
     assert "-u" not in run.options
-    assert "-u" not in compose(load_spec(EXAMPLES / "debian12-node.yaml")[0]).options, "compressed by default"
+    assert "-u" not in composed(load_spec(EXAMPLES / "debian12-node.yaml")[0]).options, "compressed by default"
     plain = (EXAMPLES / "debian12-node.yaml").read_text().replace("block_device: mbr", "block_device: mbr\n  compress: false")
-    assert "-u" in compose(load_spec_text(plain)[0]).options
+    assert "-u" in composed(load_spec_text(plain)[0]).options
 
 
 def test_the_dry_run_shows_the_compression(capsys, tmp_path):
@@ -218,7 +228,7 @@ def test_the_dry_run_shows_the_compression(capsys, tmp_path):
 
 def test_cache_key_follows_spec_base_tree_and_elements(tmp_path):
     spec = load_spec(EXAMPLES / "debian12-node.yaml")[0]
-    run = compose(spec)
+    run = composed(spec)
     extra = tmp_path / "elements" / "site"
     extra.mkdir(parents=True)
     (extra / "README.rst").write_text("site\n")
@@ -293,13 +303,13 @@ def test_the_element_runs_the_kickstart_post_script(spec):
     from builder.spec import spec_sha256
 
     loaded = load_spec(spec)[0]
-    script = compose(loaded).files["baseline.sh"]
+    script = composed(loaded).files["baseline.sh"]
     assert script.rstrip("\n") in render_kickstart(loaded, spec_sha256(loaded))
     assert "builder_step finished" in script
 
 
 def test_element_data_goes_through_a_file_not_a_dib_variable():
-    run = compose(load_spec(EXAMPLES / "debian12-node.yaml")[0])
+    run = composed(load_spec(EXAMPLES / "debian12-node.yaml")[0])
     assert run.environment["BUILDER_ELEMENT_DATA"] == "{data}"
     assert not any(key.startswith("DIB_") and "baseline" in value for key, value in run.environment.items())
     extra_data = (ELEMENTS_DIR / "builder-baseline" / "extra-data.d" / "10-builder-baseline").read_text()

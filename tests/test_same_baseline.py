@@ -14,10 +14,11 @@ import pytest
 
 from builder.baseline import Baseline, render_script
 from builder.baseline.items import steps as item_steps
+from builder.bootstrap.plan import plan_for
 from builder.install.kickstart import render_kickstart
 from builder.kinds import BY_NAME, Kind
 from builder.qcow2.dib import compose
-from builder.spec import load_spec, spec_sha256
+from builder.spec import LoadedSpec, load_spec, spec_sha256
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
 
@@ -42,7 +43,7 @@ def test_kickstart_qcow2_and_container_carry_the_same_baseline(example):
 
     # The qcow2 element runs exactly the full script (the kickstart's %post where there is one).
     if BY_NAME[Kind.QCOW2].refusal(spec) is None:  # a spec without repositories has no qcow2
-        assert compose(spec).files["baseline.sh"] == full
+        assert compose(plan_for(LoadedSpec(example, spec, []), images=True)).files["baseline.sh"] == full
     if spec.target.info.kickstart_version:
         assert full.rstrip("\n") in render_kickstart(spec, spec_sha256(spec))
 

@@ -17,6 +17,7 @@ from ..baseline import Baseline
 from ..baseline.model import el_langpack
 from ..baseline.repos import key_files, repo_file
 from ..errors import BuilderError
+from ..spec import Spec
 from .debootstrap import APT_DIR, AptSource, Debootstrap, mirror_for
 from .definition import ImageDefinition, image_definition
 from .dnf import DnfInstallroot, dnf_repos, install_langs
@@ -70,17 +71,17 @@ BOOTSTRAPPERS: dict[str, Callable] = {"debootstrap": _debootstrap, "dnf": _dnf}
 BOOTSTRAP_TOOLS = COMMON_TOOLS + Debootstrap.tools + DnfInstallroot.tools
 
 
-def base_tree_for(spec, definition: ImageDefinition | None = None) -> BaseTree:
+def base_tree_for(spec: Spec, definition: ImageDefinition | None = None, baseline: Baseline | None = None) -> BaseTree:
     """The base tree of a spec: its definition's bootstrap, the spec's repositories, the packages a container of it
-    needs (the baseline's packages that apply in a container, and the spec's groups; the script then finds them
-    installed)."""
+    needs (the container `baseline`'s packages, and the spec's groups; the script then finds them installed).
+    A build plans it once (builder.bootstrap.plan)."""
     definition = definition or image_definition(spec)
     tool = spec.target.info.facts.bootstrapper.tool
     if definition.bootstrap.tool != tool:
         raise BuilderError(f"base image definition {definition.name}: bootstrap.tool is {definition.bootstrap.tool!r}, "
                            f"and a tree of {spec.target} is bootstrapped with {tool}", hint=f"set bootstrap.tool: {tool}")
     make = BOOTSTRAPPERS[tool]
-    baseline = Baseline(spec, context="container")
+    baseline = baseline or Baseline(spec, context="container")
     return BaseTree(make(spec, definition, baseline.packages + baseline.groups))  # dnf install takes @group as it is
 
 

@@ -15,27 +15,26 @@ from pathlib import Path
 
 from .. import __version__, bootstrap
 from ..baseline import BASELINE_VERSION, Baseline, render_script
-from ..bootstrap.definition import ImageDefinition, image_definition, layer_plan, package_layers
+from ..bootstrap.definition import ImageDefinition, layer_plan, package_layers
+from ..bootstrap.plan import Plan
 from ..errors import BuilderError
 from ..host import progress, raise_if_interrupted, say_not_applicable, source_date_epoch, step
 from ..manifest import ArtifactRecord, record_for
-from ..spec import ContainerSettings
-from . import engine, image, plan, strip
+from ..spec import ContainerSettings, LoadedSpec, Spec
+from . import engine, image, strip
+from . import plan as layering  # the layer plan (`plan` is the spec's Plan here)
 
 TAG = "latest"
 
 
-def container_settings(spec):
+def container_settings(spec: Spec) -> ContainerSettings:
     return spec.container or ContainerSettings()
 
 
-def plan_container(item, directory: Path, options) -> list[str]:
-    spec = item.spec
-    baseline = Baseline(spec, context="container")
-    definition = image_definition(spec)
-    base = bootstrap.base_tree_for(spec, definition)
+def plan_container(plan: Plan, directory: Path, options) -> list[str]:
+    spec, definition, base = plan.spec, plan.base_image.definition, plan.base_image.tree
     layers = layer_plan(spec, definition)
-    say_not_applicable("container", baseline.not_applicable)  # once per build: the plan runs before every build
+    say_not_applicable("container", plan.container_baseline.not_applicable)  # once per build: the plan runs before every build
     reuse = ("reuse it as it is: --offline" if options.offline else
              f"reuse it when the state of its {len(base.bootstrapper.repositories())} repositories is the one it was made from")
     return [f"container: would run {base.command_line(Path('WORK/root'))}  (or {reuse}: {base.tarball})",
@@ -47,32 +46,45 @@ def plan_container(item, directory: Path, options) -> list[str]:
 
 def plan_summary(layers, most: int) -> str:
     """The layer plan in words: "layers: distribution+packages (split into up to 40) | package-state | configuration"."""
-    split = [most > 1 and set(contents) <= plan.PACKAGE_CONTENTS for contents in layers]
+    split = [most > 1 and set(contents) <= layering.PACKAGE_CONTENTS for contents in layers]
     words = ["+".join(c) + (f" (split by source package into up to {most})" if s else "") for c, s in zip(layers, split, strict=True)]
     return f"layers: {' | '.join(words)}"
 
 
 @dataclass
 class Context:
-    """One container build: what it reads (spec, definition, plan) and what its steps make, in order."""
+    """One container build: what it reads (the spec's plan, its container settings) and what its steps make, in order."""
 
-    item: object
+    plan: Plan
     directory: Path
     work: Path
-    baseline: Baseline
-    definition: ImageDefinition
-    settings: object
+    settings: ContainerSettings
     offline: bool = False           # the cached base tree as it is, the repositories not asked
     epoch: int = 0
-    base: bootstrap.BaseTree | None = None
-    installed: plan.Snapshot | None = None
-    history: dict[str, int] = field(default_factory=dict)   # source package -> its stable updates (plan.update_history)
-    planned: list[plan.PlannedLayer] = field(default_factory=list)
+    installed: layering.Snapshot | None = None
+    history: dict[str, int] = field(default_factory=dict)   # source package -> its stable updates (layering.update_history)
+    planned: list[layering.PlannedLayer] = field(default_factory=list)
     built: image.Image | None = None
 
     @property
-    def spec(self):
-        return self.item.spec
+    def item(self) -> LoadedSpec:
+        return self.plan.item
+
+    @property
+    def spec(self) -> Spec:
+        return self.plan.spec
+
+    @property
+    def baseline(self) -> Baseline:
+        return self.plan.container_baseline
+
+    @property
+    def definition(self) -> ImageDefinition:
+        return self.plan.base_image.definition
+
+    @property
+    def base(self) -> bootstrap.BaseTree:
+        return self.plan.base_image.tree
 
     @property
     def root(self) -> Path:
@@ -83,11 +95,10 @@ class Context:
         return self.directory / "container"
 
 
-def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
+def build_container(plan: Plan, directory: Path, options) -> list[ArtifactRecord]:
     """Bootstrap, baseline, strip, layers, image, written whole into OUT/<name>/container/, then loaded."""
-    baseline = Baseline(item.spec, context="container")
-    context = Context(item, directory, Path(tempfile.mkdtemp(prefix="builder-container.")), baseline,
-                      image_definition(item.spec), container_settings(item.spec), offline=options.offline)
+    context = Context(plan, directory, Path(tempfile.mkdtemp(prefix="builder-container.")), container_settings(plan.spec),
+                      offline=options.offline)
     out_existed = directory.parent.exists()
     try:
         for step in (bootstrap_tree, apply_baseline, strip_tree, write_layers, check_budget, make_image, write_outputs):
@@ -107,12 +118,12 @@ def build_container(item, directory: Path, options) -> list[ArtifactRecord]:
 
 
 def bootstrap_tree(context: Context) -> None:
-    context.base = base = bootstrap.base_tree_for(context.spec, context.definition)
+    base = context.base
     with step(f"container: bootstrap {base.bootstrapper.origin}"):
         created = bootstrap.fill(base, context.root, log=progress, offline=context.offline)
     context.epoch = source_date_epoch(default=created)
-    context.installed = plan.snapshot(context.root)  # what the packages installed: the baseline's changes come after
-    context.history = plan.update_history(context.root, layer_rules(context))  # before the strip drops the changelogs
+    context.installed = layering.snapshot(context.root)  # what the packages installed: the baseline's changes come after
+    context.history = layering.update_history(context.root, layer_rules(context))  # before the strip drops the changelogs
 
 
 def apply_baseline(context: Context) -> None:
@@ -129,9 +140,9 @@ def strip_tree(context: Context) -> None:
     progress(f"container: left out {len(removed)} paths (docs, man pages, locales, caches, logs)")
 
 
-def layer_rules(context: Context) -> plan.Rules:
+def layer_rules(context: Context) -> layering.Rules:
     definition = context.definition
-    return plan.Rules(definition.distribution_priorities, definition.package_state,
+    return layering.Rules(definition.distribution_priorities, definition.package_state,
                       definition.bootstrap.dbpath if strip.uses_rpm(definition) else "", definition.stable_update,
                       package_layers(context.spec, definition))
 
@@ -139,7 +150,7 @@ def layer_rules(context: Context) -> plan.Rules:
 def write_layers(context: Context) -> None:
     layers, rules = layer_plan(context.spec, context.definition), layer_rules(context)
     with step(f"container: writing {context.settings.compression} {plan_summary(layers, rules.package_layers)}"):
-        context.planned = plan.write_layers(context.root, context.installed, layers, rules, context.work, context.epoch,
+        context.planned = layering.write_layers(context.root, context.installed, layers, rules, context.work, context.epoch,
                                             context.settings.compression, context.history)
     for p in context.planned:
         progress(f"container: layer {p.name}: {p.entries} entries, {kib(p.layer.size)} ({p.layer.digest})")
@@ -191,7 +202,7 @@ def load_into_engine(context: Context) -> None:
          f"({context.built.config_digest})")
 
 
-def image_labels(item, epoch: int) -> dict[str, str]:
+def image_labels(item: LoadedSpec, epoch: int) -> dict[str, str]:
     return {
         "org.opencontainers.image.title": item.spec.name,
         "org.opencontainers.image.description": item.spec.description,

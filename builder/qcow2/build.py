@@ -16,10 +16,12 @@ import tempfile
 from pathlib import Path
 
 from .. import __version__, bootstrap
+from ..bootstrap.plan import Plan
 from ..errors import BuilderError
 from ..host import progress, require_root, require_tools, say, step, stream
 from ..manifest import ArtifactRecord, Manifest, ManifestError, record_for
 from ..output import file_digest
+from ..spec import Spec
 from . import blockdev
 from .dib import ELEMENTS_DIR, ROOT_TARBALL, DibRun, compose, disk_image_create, environment_for
 
@@ -36,8 +38,9 @@ def artifact_paths(directory: Path, name: str) -> tuple[Path, Path]:
     return directory / f"{name}.qcow2", directory / f"{name}.qcow2.log"
 
 
-def build_qcow2(item, directory: Path, options) -> list[ArtifactRecord]:
-    run = compose(item.spec, tuple(options.extra_elements))
+def build_qcow2(plan: Plan, directory: Path, options) -> list[ArtifactRecord]:
+    item = plan.item
+    run = compose(plan, tuple(options.extra_elements))
     extra_paths = [Path(p).resolve() for p in options.elements_path]
     image, log = artifact_paths(directory, item.spec.name)
     check_host(item.spec, run)
@@ -95,7 +98,7 @@ def run_dib(name: str, run: DibRun, work: Path, extra_paths: list[Path], log: Pa
     return built
 
 
-def check_host(spec, run: DibRun) -> None:
+def check_host(spec: Spec, run: DibRun) -> None:
     require_root("a qcow2 build (diskimage-builder mounts and partitions a loop device)",
                  hint="run builder as root, or use --dry-run to see what would run")
     if not Path(disk_image_create()).exists():
@@ -103,7 +106,7 @@ def check_host(spec, run: DibRun) -> None:
     require_tools(host_tools(spec, run), f"qcow2 {spec.name}")
 
 
-def host_tools(spec, run: DibRun) -> list[str]:
+def host_tools(spec: Spec, run: DibRun) -> list[str]:
     """What the build runs on the build host for this spec: the bootstrap of its tree (debootstrap, or dnf and
     rpm), then DIB (beyond what diskimage-builder brings; builder-root unpacks the tree with tar and zstd)."""
     dib = ["qemu-img", "sgdisk" if spec.qcow2_settings.block_device != "mbr" else "partx", "losetup", "mount",
@@ -155,15 +158,16 @@ def reusable(directory: Path, key: str, log: Path) -> list[ArtifactRecord]:
 # ------------------------------------------------------------------ dry run
 
 
-def repositories(spec, run: DibRun) -> list[str]:
+def repositories(spec: Spec, run: DibRun) -> list[str]:
     """Every repository URL the build contacts: the bootstrap's, then the spec's (apt or dnf in DIB's chroot
     reads the spec's repository files and nothing else)."""
     return list(dict.fromkeys([*run.root.bootstrapper.repositories(), *(repo.baseurl for repo in spec.repos)]))
 
 
-def plan_qcow2(item, directory: Path, options) -> list[str]:
+def plan_qcow2(plan: Plan, directory: Path, options) -> list[str]:
     """The exact disk-image-create run: elements, environment, data files and command line."""
-    run = compose(item.spec, tuple(options.extra_elements))
+    item = plan.item
+    run = compose(plan, tuple(options.extra_elements))
     extra_paths = [Path(p).resolve() for p in options.elements_path]
     image, log = artifact_paths(directory, item.spec.name)
     data = directory / ".qcow2-build.XXXX" / "data"

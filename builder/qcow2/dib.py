@@ -10,9 +10,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .. import bootstrap, resources
+from .. import resources
 from ..baseline import Baseline, render_script
 from ..bootstrap import BaseTree
+from ..bootstrap.plan import Plan
 from ..spec import BlockDevice, CloudInit, SELinux, Spec
 
 # Our elements: package data (builder/resources/elements).
@@ -55,33 +56,33 @@ def disk_image_create() -> str:
     return str(Path(sys.executable).parent / "disk-image-create")
 
 
-def distro(spec: Spec) -> tuple[str, dict[str, str], dict[str, str]]:
-    """(root element, DIB's distribution variables, the spec's repository files) for the spec's target: the family
-    module's root element (elements/builder-root-*: it unpacks the spec's bootstrapped tree, the one the container
-    image starts from, and adds kernel, bootloader and base packages from the spec's repos) and its distribution's
-    DISTRO_NAME and DIB_RELEASE."""
+def distro(spec: Spec, baseline: Baseline) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(root element, DIB's distribution variables, the spec's repository files as `baseline` writes them) for the
+    spec's target: the family module's root element (elements/builder-root-*: it unpacks the spec's bootstrapped tree,
+    the one the container image starts from, and adds kernel, bootloader and base packages from the spec's repos) and
+    its distribution's DISTRO_NAME and DIB_RELEASE."""
     info = spec.target.info
     dib = info.distribution.dib
     assert dib is not None, "builder.kinds refuses a qcow2 of a distribution without DIB variables"
     environment = dib.environment(info.major, info.codename)
-    baseline = Baseline(spec)
     files = {f"{REPOS_DIR}/{PurePosixPath(path).name}": content
              for path, content in (baseline.repo_file(repo) for repo in spec.repos)}
     return info.facts.dib_root_element, environment, files
 
 
-def kernel_cmdline(spec: Spec) -> str:
-    return " ".join((*DIB_DEFAULT_CMDLINE, *Baseline(spec).kernel_args))
+def kernel_cmdline(baseline: Baseline) -> str:
+    return " ".join((*DIB_DEFAULT_CMDLINE, *baseline.kernel_args))
 
 
-def compose(spec: Spec, extra_elements: tuple[str, ...] = ()) -> DibRun:
+def compose(plan: Plan, extra_elements: tuple[str, ...] = ()) -> DibRun:
+    """The run for the spec's plan: its baseline (for an installed system) and its base tree."""
+    spec, baseline = plan.spec, plan.baseline
     settings = spec.qcow2_settings
-    root = bootstrap.base_tree_for(spec)
-    element, environment, files = distro(spec)
+    element, environment, files = distro(spec, baseline)
     elements = ["vm", element, BLOCK_DEVICE_ELEMENTS[settings.block_device], *OUR_ELEMENTS, *extra_elements]
     if settings.cloud_init is CloudInit.OPENSTACK:
         elements.insert(elements.index("builder-baseline"), "builder-cloud-init")
-    if Baseline(spec).selinux not in (None, SELinux.DISABLED):
+    if baseline.selinux not in (None, SELinux.DISABLED):
         # Files the build wrote carry no SELinux labels until relabelled (DIB's element, in cleanup.d).
         elements.append("selinux-fixfiles-restore")
     options = ["-a", "amd64", "-t", "qcow2", "--qemu-img-options", "compat=1.1"]
@@ -89,13 +90,13 @@ def compose(spec: Spec, extra_elements: tuple[str, ...] = ()) -> DibRun:
         options.append("-u")
     environment = {
         **environment,
-        "DIB_BOOTLOADER_DEFAULT_CMDLINE": kernel_cmdline(spec),
+        "DIB_BOOTLOADER_DEFAULT_CMDLINE": kernel_cmdline(baseline),
         "BUILDER_ELEMENT_DATA": "{data}",
     }
     if settings.disk_size_gib:
         environment["DIB_IMAGE_SIZE"] = str(settings.disk_size_gib)
-    files["baseline.sh"] = render_script(Baseline(spec))
-    return DibRun(tuple(elements), tuple(options), environment, files, root)
+    files["baseline.sh"] = render_script(baseline)
+    return DibRun(tuple(elements), tuple(options), environment, files, plan.base_image.tree)
 
 
 def environment_for(run: DibRun, data_dir: Path, elements_path: list[Path]) -> dict[str, str]:
