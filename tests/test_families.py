@@ -30,10 +30,11 @@ from pathlib import Path
 import pytest
 from support.requirements import skip_or_fail
 
-from builder.bootstrap.definition import image_definition
-from builder.errors import SpecError
-from builder.families import FAMILIES, Family, RepoFormat, facts
-from builder.spec import load_spec, load_spec_text
+from builder.bootstrap.definition import BASE_IMAGES, image_definition
+from builder.container import strip
+from builder.errors import BuilderError, SpecError
+from builder.families import FAMILIES, Family, RepoFormat, facts, rpmdb_paths
+from builder.spec import Spec, load_spec, load_spec_text
 from builder.targets import TARGETS, Target
 
 PACKAGE = Path(__file__).resolve().parent.parent / "builder"
@@ -218,17 +219,45 @@ def test_every_target_points_at_a_distribution_of_its_family_module():
         assert target.value.split("-")[0] in {info.distro, info.distro[:4]}, target
 
 
-@pytest.mark.parametrize("target", [t for t in Target if facts(t.info.family).bootstrap_refusal(t.info.distribution,
-                                                                                               t.info.major) is None])
-def test_the_base_image_definition_bootstraps_as_the_family_says(target: Target, tmp_path: Path):
-    """base-images/ repeats the family's bootstrapper and (for the container's strip) its rpm database's place."""
-    path = tmp_path / "spec.yaml"
+# Hand-written (DOMAIN-NOTES, "EL 10" and "The rpm database lands in the caller's home"): EL trees are made by
+# dnf --installroot and keep the rpm database in /var/lib/rpm on EL 8 and 9, in /usr/lib/sysimage/rpm on EL 10;
+# Debian's by debootstrap, with no rpm database ("").
+BOOTSTRAP_PER_RELEASE = {8: ("dnf", "/var/lib/rpm"), 9: ("dnf", "/var/lib/rpm"), 10: ("dnf", "/usr/lib/sysimage/rpm"),
+                         12: ("debootstrap", "")}
+
+
+def _spec(target: Target, directory: Path) -> Spec:
+    path = directory / "spec.yaml"
     path.write_text(f"version: 1\nname: web\ntarget: {target}\n"
                     "users: [{name: ops, admin: true, ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9w ops@example']}]\n")
-    definition = image_definition(load_spec(path)[0])
-    info = target.info
-    assert definition.bootstrap.tool == info.facts.bootstrapper.tool
-    assert (definition.bootstrap.dbpath or None) == info.facts.rpmdb_path(info.major)
+    return load_spec(path)[0]
+
+
+@pytest.mark.parametrize("target", list(Target))
+def test_the_image_definition_takes_its_bootstrapper_and_rpm_database_from_the_family(target: Target, tmp_path: Path):
+    """base-images/ names neither (test_base_images_may_not_decide_what_the_family_does): the definition's values are
+    the family's for the release, and the container's strip reads its rpm database only where there is one."""
+    definition = image_definition(_spec(target, tmp_path))
+    assert (definition.bootstrap.tool, definition.bootstrap.dbpath) == BOOTSTRAP_PER_RELEASE[target.info.major]
+    assert strip.uses_rpm(definition) == (target.info.family is Family.EL)
+
+
+@pytest.mark.parametrize(("target", "file", "key"), [(Target.ROCKY_9, "el.yaml", "dbpath"),
+                                                     (Target.ALMA_10, "el.yaml", "tool"),
+                                                     (Target.DEBIAN_12, "debian-12.yaml", "tool"),
+                                                     (Target.DEBIAN_12, "common.yaml", "dbpath")])
+def test_base_images_may_not_decide_what_the_family_does(target: Target, file: str, key: str, tmp_path: Path):
+    images = tmp_path / "base-images"
+    shutil.copytree(BASE_IMAGES, images)
+    spec = _spec(target, tmp_path)
+    image_definition(spec, images)  # the copy as shipped is a definition
+    text = (images / file).read_text()
+    line = f"  {key}: {BOOTSTRAP_PER_RELEASE[target.info.major][key == 'dbpath'] or 'x'}\n"  # even the family's value
+    (images / file).write_text(text.replace("bootstrap:\n", "bootstrap:\n" + line, 1) if "\nbootstrap:\n" in text
+                               else text + "bootstrap:\n" + line)
+    with pytest.raises(BuilderError, match=re.escape(f"{images / file}: bootstrap.{key}: ")) as error:
+        image_definition(spec, images)
+    assert "builder/families/" in (error.value.hint or "")
 
 
 def test_the_rpm_database_is_where_each_release_keeps_it():
@@ -236,6 +265,8 @@ def test_the_rpm_database_is_where_each_release_keeps_it():
     assert [Target(f"rocky-{major}").info.facts.rpmdb_path(major) for major in (8, 9, 10)] == [
         "/var/lib/rpm", "/var/lib/rpm", "/usr/lib/sysimage/rpm"]
     assert facts(Family.DEBIAN).rpmdb_path(12) is None
+    # Where a tree of no known release is looked for one (the baseline's offline checks): the newest release's first.
+    assert rpmdb_paths() == ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 
 
 def test_the_refusals_per_release():

@@ -15,6 +15,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..families import rpmdb_paths
+
 MAX_SYMLINKS = 40  # the kernel's own limit (ELOOP)
 MAX_INCLUDE_DEPTH = 16  # sshd's own limit
 
@@ -278,11 +280,11 @@ def _read_sshd_file(fs: RootFS, path: str, settings: dict[str, list[SshdValue]],
             settings.setdefault(keyword, []).append(SshdValue(args[0], path))
 
 
-# Where EL keeps its rpm database: /usr/lib/sysimage/rpm from EL 10 on (/var/lib/rpm links
-# there), /var/lib/rpm before; sqlite from EL 9 on, Berkeley DB ("Packages") on EL 8. Named
+# Where EL keeps its rpm database: the family's places per release (builder.families: rpmdb), newest
+# first; sqlite from EL 9 on, Berkeley DB ("Packages") on EL 8. Named
 # explicitly because rpm --root otherwise looks for the host's own %_dbpath inside the tree
 # (~/.rpmdb with Debian's rpm) and creates an empty database there.
-RPM_DBPATHS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
+RPM_DBPATHS = rpmdb_paths()
 RPM_DB_FILES = ("rpmdb.sqlite", "Packages")
 
 

@@ -1,7 +1,7 @@
 """The bootstrapped root filesystem every image of a spec starts from (the container image and the qcow2).
 
 One bootstrapper per family, from one table (BOOTSTRAPPERS, keyed by the tool the family module names, which the
-base image definition's `bootstrap.tool` repeats): debootstrap for Debian, dnf --installroot for EL. The entry points:
+image definition's `bootstrap.tool` carries): debootstrap for Debian, dnf --installroot for EL. The entry points:
 
     base = base_tree_for(spec)        # what would be bootstrapped, from the spec's repositories only
     tarball = ensure_cached(base)     # bootstrap it unless cached with the mirror's current state; the zstd tarball
@@ -52,9 +52,8 @@ def _dnf(spec, definition, packages: tuple[str, ...]) -> DnfInstallroot:
     # nothing need pull it in. The langpack goes into the first transaction: glibc requires one, and dnf would
     # pick any (all of them).
     base = b.packages + (spec.target.info.release_package, el_langpack(spec.locale))
-    # The rpm database's place is the family's for the release (base-images/ repeats it for the container's strip).
-    dbpath = info.facts.rpmdb_path(info.major) or b.dbpath
-    return DnfInstallroot(str(info.major), dnf_repos(spec), base, tuple(map(_dnf_argument, packages)), dbpath,
+    # b.dbpath: the rpm database's place, the family's for the release (image_definition).
+    return DnfInstallroot(str(info.major), dnf_repos(spec), base, tuple(map(_dnf_argument, packages)), b.dbpath,
                           install_langs(spec.locale), b.exclude_packages,
                           tuple(sorted(spec.target.info.dnf_variables.items())))
 
@@ -76,11 +75,7 @@ def base_tree_for(spec: Spec, definition: ImageDefinition | None = None, baselin
     needs (the container `baseline`'s packages, and the spec's groups; the script then finds them installed).
     A build plans it once (builder.bootstrap.plan)."""
     definition = definition or image_definition(spec)
-    tool = spec.target.info.facts.bootstrapper.tool
-    if definition.bootstrap.tool != tool:
-        raise BuilderError(f"base image definition {definition.name}: bootstrap.tool is {definition.bootstrap.tool!r}, "
-                           f"and a tree of {spec.target} is bootstrapped with {tool}", hint=f"set bootstrap.tool: {tool}")
-    make = BOOTSTRAPPERS[tool]
+    make = BOOTSTRAPPERS[definition.bootstrap.tool]  # the family's bootstrapper
     baseline = baseline or Baseline(spec, context="container")
     return BaseTree(make(spec, definition, baseline.packages + baseline.groups))  # dnf install takes @group as it is
 

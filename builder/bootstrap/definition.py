@@ -11,25 +11,31 @@ import yaml
 from .. import resources
 from ..errors import BuilderError
 from ..spec import LayerContent, Spec, layer_count_problem, layer_plan_problem
+from ..targets import TargetInfo
 
 BASE_IMAGES = resources.directory("base-images")
+
+# What the target's family module decides (builder.families) and the image definition therefore does not: a
+# `bootstrap:` key of a base-images file that names one of these is refused, not silently overridden.
+FAMILY_DECIDES = {"tool": "the bootstrapper (its bootstrapper.tool)", "dbpath": "the rpm database's place per release (rpmdb)"}
 
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """How the base tree is made: `tool` picks the bootstrapper (builder.bootstrap.BOOTSTRAPPERS), the rest are its settings."""
+    """How the base tree is made: `tool` picks the bootstrapper (builder.bootstrap.BOOTSTRAPPERS), the rest are its settings.
+    `tool` and `dbpath` are the target family's (builder.families), the rest come from base-images/."""
 
-    tool: str                           # debootstrap | dnf
+    tool: str                           # debootstrap | dnf: the family's bootstrapper
     variant: str = ""                   # debootstrap: --variant
     suite: str = ""                     # debootstrap: the suite (the spec's repository for it is the mirror)
     packages: tuple[str, ...] = ()      # dnf: the base package set (the distribution layer)
-    dbpath: str = ""                    # dnf: the rpm database's place in the tree
+    dbpath: str = ""                    # the rpm database's place in the tree, the family's for the release ("": no rpm)
     exclude_packages: tuple[str, ...] = ()  # dnf: never installed (excludepkgs)
 
     @classmethod
-    def from_yaml(cls, data: dict) -> Bootstrap:
+    def from_yaml(cls, data: dict, info: TargetInfo) -> Bootstrap:
         lists = {key: tuple(data[key]) for key in ("packages", "exclude_packages") if key in data}
-        return cls(**{**data, **lists})
+        return cls(**{**data, **lists}, tool=info.facts.bootstrapper.tool, dbpath=info.facts.rpmdb_path(info.major) or "")
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,15 @@ def _read(path: Path) -> dict:
     if not isinstance(data, dict):
         raise BuilderError(f"{path}: not a YAML mapping")
     return data
+
+
+def _refuse_family_keys(path: Path, data: dict) -> None:
+    bootstrap = data.get("bootstrap")
+    for key in FAMILY_DECIDES:
+        if isinstance(bootstrap, dict) and key in bootstrap:
+            raise BuilderError(f"{path}: bootstrap.{key}: {FAMILY_DECIDES[key]} is the distribution family's, not the "
+                               "image definition's", hint=f"delete bootstrap.{key}; the family module "
+                                                          "(builder/families/) decides it for every image")
 
 
 def definition_files(spec: Spec, directory: Path = BASE_IMAGES) -> list[Path]:
@@ -91,15 +106,18 @@ def image_definition(spec: Spec, directory: Path = BASE_IMAGES) -> ImageDefiniti
                            hint=f"container images are defined in: {', '.join(known)}")
     path = files[-1]
     common, own = _read(directory / "common.yaml"), {}
+    _refuse_family_keys(directory / "common.yaml", common)
     for file in files:
-        own = _merge(own, _read(file))
+        data = _read(file)
+        _refuse_family_keys(file, data)
+        own = _merge(own, data)
     try:
         config = {**common.get("config", {}), **own.get("config", {})}
         labels = {**common.get("config", {}).get("labels", {}), **own.get("config", {}).get("labels", {})}
         env = {**common.get("config", {}).get("env", {}), **own.get("config", {}).get("env", {})}
         definition = ImageDefinition(
             name=path.stem,
-            bootstrap=Bootstrap.from_yaml(own["bootstrap"]),
+            bootstrap=Bootstrap.from_yaml(own["bootstrap"], spec.target.info),
             exclude=tuple(common.get("exclude", []) + (own.get("exclude") or [])),
             include=tuple(common.get("include", []) + (own.get("include") or [])),
             remove=tuple(common.get("remove", []) + (own.get("remove") or [])),

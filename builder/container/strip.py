@@ -26,7 +26,9 @@ RPM_MACROS = "/etc/rpm/macros.builder-container"
 
 
 def uses_rpm(definition: ImageDefinition) -> bool:
-    return definition.bootstrap.tool == "dnf"
+    """The tree keeps an rpm database: its family has one for the release (builder.families: rpmdb; the definition's
+    bootstrap.dbpath is the family's)."""
+    return bool(definition.bootstrap.dbpath)
 
 
 def install_rules(definition: ImageDefinition, locale: str, root: Path) -> tuple[str, str]:

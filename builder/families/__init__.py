@@ -167,7 +167,7 @@ class Bootstrapper:
     """Which bootstrapper makes the family's base tree, the host tools it runs and its fixed arguments
     (builder.bootstrap holds the code that runs it)."""
 
-    tool: str                                   # the base image definition's bootstrap.tool: debootstrap | dnf
+    tool: str                                   # debootstrap | dnf (builder.bootstrap.BOOTSTRAPPERS; the image definition's)
     host_tools: tuple[str, ...]
     options: tuple[tuple[str, str], ...] = ()   # dnf: its [main] settings; debootstrap: apt's -o options
     host_reads_file_keys: bool = False          # a repository's file:// gpgkey is read on the build host, not in the tree
@@ -243,6 +243,13 @@ TESTED_HOST = Family.DEBIAN
 def facts(family: Family) -> DistributionFamily:
     """The family's module object."""
     return FAMILIES[family]
+
+
+def rpmdb_paths() -> tuple[str, ...]:
+    """Every place a family's release keeps its rpm database, the newest release's first: where a tree of no known
+    release is looked for one."""
+    places = sorted(((since, path) for family in FAMILIES.values() for since, path in family.rpmdb), reverse=True)
+    return tuple(dict.fromkeys(path for _since, path in places))
 
 
 def host_family_of(ids: set[str]) -> Family | None:
