@@ -106,8 +106,8 @@ def render_baseline(b: Baseline, spec_sha256: str, report: tuple[str, str] | Non
                            hint="build it with --only qcow2 or --only container, or target an EL release")
     if spec.kickstart_settings.disk.device is None:
         raise NoDiskNamed(f"{spec.name}: {NO_DISK}", hint=DISK_HINT)  # the kickstart kind refuses such a spec first
-    if b.selinux is None:
-        raise BuilderError(f"{spec.target} has no SELinux mode: it is not an EL target")  # the kickstart_version check
+    if b.selinux is None:  # every target with a kickstart is EL, which has a mode: the check above refuses the others
+        raise BuilderError(f"{spec.target} has no SELinux mode: it is not an EL target")
     script = render_script(b)
     _refuse_section_lines(script)
     lang = spec.locale.split(".")[0]
