@@ -19,7 +19,6 @@ every job's running command; each job unwinds through its own cleanup before bui
 """
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import shutil
 import signal
@@ -36,6 +35,7 @@ from .host import progress
 from .kinds import KINDS, ArtifactKind, BuildOptions, Kind, all_options, default_kinds, is_given, kind
 from .manifest import MANIFEST, ArtifactRecord, Manifest
 from .spec import LoadedSpec
+from .workers import Stopping, each_bounded
 
 
 class UnsupportedArtifact(BuilderError):
@@ -222,37 +222,24 @@ def build_in_turn(context: BuildContext, jobs: list[Job]) -> list[Outcome]:
 
 
 def build_concurrently(context: BuildContext, jobs: list[Job]) -> list[Outcome]:
-    """Up to --jobs jobs at once. Ctrl-C here (the main thread) stops every job's commands and waits for their cleanup."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=context.options.jobs, thread_name_prefix="builder-job") as pool:
-        futures = [pool.submit(attempt, context, job, jobs) for job in jobs]
-        try:
-            wait_for(futures)
-        except KeyboardInterrupt:
-            host.say("interrupted: stopping every job, then cleaning up")
-            pool.shutdown(wait=False, cancel_futures=True)
-            host.interrupt_commands()
-            wait_for_cleanup(futures)
-    return [Outcome(job, started=False) if future.cancelled() else future.result() for job, future in zip(jobs, futures, strict=True)]
+    """Up to --jobs jobs at once. Ctrl-C here (the main thread) stops every job's commands and waits for their cleanup;
+    the jobs it kept from starting are listed as not started."""
+    return each_bounded(jobs, lambda job, _cancel: attempt(context, job, jobs), context.options.jobs, name="builder-job",
+                        stopping=STOP_EVERY_JOB, not_started=lambda job: Outcome(job, started=False))
 
 
-def wait_for(futures: list[concurrent.futures.Future]) -> None:
-    # a short timeout: the main thread keeps returning to Python, where Ctrl-C and SIGTERM arrive
-    while concurrent.futures.wait(futures, timeout=0.5).not_done:
-        pass
+def stop_every_job() -> None:
+    host.say("interrupted: stopping every job, then cleaning up")
+    host.interrupt_commands()
 
 
-def wait_for_cleanup(futures: list[concurrent.futures.Future], patience: int = 120) -> None:
-    """Wait until every job has unwound; a command that outlives SIGTERM for `patience` rounds gets SIGKILL."""
-    rounds = 0
-    while True:
-        try:
-            if not concurrent.futures.wait(futures, timeout=0.5).not_done:
-                return
-        except KeyboardInterrupt:
-            host.say("interrupted again: still cleaning up (mounts, loop devices, partial files)")
-        rounds += 1
-        if rounds == patience:
-            host.interrupt_commands(signal.SIGKILL)
+def still_cleaning_up() -> None:
+    host.say("interrupted again: still cleaning up (mounts, loop devices, partial files)")
+
+
+# A command that outlives SIGTERM by a minute gets SIGKILL.
+STOP_EVERY_JOB = Stopping(stop_every_job, again=still_cleaning_up, escalate=lambda: host.interrupt_commands(signal.SIGKILL),
+                          patience=60)
 
 
 def attempt(context: BuildContext, job: Job, jobs: list[Job]) -> Outcome:

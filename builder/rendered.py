@@ -2,47 +2,51 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .manifest import ArtifactRecord, record_for
 from .output import write_atomic
+
+if TYPE_CHECKING:
+    from .bootstrap.plan import Plan
 
 KICKSTART = "ks.cfg"
 PREPULL = "prepull.sh"
 
 
-def kickstart_bytes(item) -> bytes:
-    from .install.kickstart import render_kickstart
+def kickstart_bytes(plan: Plan) -> bytes:
+    from .install.kickstart import kickstart_for
 
-    return render_kickstart(item.spec, item.sha256).encode()
+    return kickstart_for(plan).encode()
 
 
-def prepull_bytes(item) -> bytes:
-    from .baseline import Baseline
+def prepull_bytes(plan: Plan) -> bytes:
     from .baseline.script import render_prepull_installer
 
-    return render_prepull_installer(Baseline(item.spec)).encode()
+    return render_prepull_installer(plan.baseline).encode()
 
 
-def plan_kickstart(item, directory: Path, options) -> list[str]:
-    data = kickstart_bytes(item)  # rendered and validated now: a dry run fails where the build would
+def plan_kickstart(plan: Plan, directory: Path, options) -> list[str]:
+    data = kickstart_bytes(plan)  # rendered and validated now: a dry run fails where the build would
     return [f"kickstart: would write {directory / KICKSTART} ({len(data)} bytes, "
-            f"valid for pykickstart {item.spec.target.info.kickstart_version})"]
+            f"valid for pykickstart {plan.target.kickstart_version})"]
 
 
-def build_kickstart(item, directory: Path, options) -> list[ArtifactRecord]:
-    return [write_file("kickstart", directory, KICKSTART, kickstart_bytes(item))]
+def build_kickstart(plan: Plan, directory: Path, options) -> list[ArtifactRecord]:
+    return [write_file("kickstart", directory, KICKSTART, kickstart_bytes(plan))]
 
 
-def plan_prepull(item, directory: Path, options) -> list[str]:
-    data = prepull_bytes(item)
-    prepull = item.spec.container.prepull
+def plan_prepull(plan: Plan, directory: Path, options) -> list[str]:
+    data = prepull_bytes(plan)
+    assert plan.spec.container is not None and plan.spec.container.prepull is not None  # the prepull kind's refusal
+    prepull = plan.spec.container.prepull
     sites = (f", through the mirrors of the site it is given ({', '.join(prepull.mirrors)}; default "
              f"{prepull.site or 'none: the origin'})") if prepull.mirrors else ""
     return [f"prepull: would write {directory / PREPULL} ({len(data)} bytes; pulls {prepull.image}{sites})"]
 
 
-def build_prepull(item, directory: Path, options) -> list[ArtifactRecord]:
-    return [write_file("prepull", directory, PREPULL, prepull_bytes(item))]
+def build_prepull(plan: Plan, directory: Path, options) -> list[ArtifactRecord]:
+    return [write_file("prepull", directory, PREPULL, prepull_bytes(plan))]
 
 
 def write_file(kind: str, directory: Path, name: str, data: bytes) -> ArtifactRecord:

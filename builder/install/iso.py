@@ -11,13 +11,17 @@ import os
 import shlex
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import host
 from ..errors import BuilderError, UsageError
 from ..host import require_tools, source_date_epoch
 from ..manifest import ArtifactRecord, record_for
-from ..spec import CLASSIC_NAMES_ARGS
-from .kickstart import render_kickstart
+from ..spec import CLASSIC_NAMES_ARGS, Spec
+from .kickstart import kickstart_for
+
+if TYPE_CHECKING:
+    from ..bootstrap.plan import Plan
 
 OEMDRV = "oemdrv.iso"
 REMASTERED = "boot-ks.iso"
@@ -30,17 +34,17 @@ EFIBOOT = "images/efiboot.img"
 UDEV_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789#+.:=@_-")
 
 
-def plan_iso(item, directory: Path, options) -> list[str]:
-    render_kickstart(item.spec, item.sha256)  # a dry run fails where the build would
+def plan_iso(plan: Plan, directory: Path, options) -> list[str]:
+    kickstart_for(plan)  # a dry run fails where the build would
     lines = [f"iso: would write {directory / OEMDRV} (xorriso, label OEMDRV, /ks.cfg)"]
     if options.boot_iso:
         lines.append(f"iso: would write {directory / REMASTERED} from {options.boot_iso} "
-                     f"(entries get {' '.join(boot_args(item, 'VOLID'))})")
+                     f"(entries get {' '.join(boot_args(plan.spec, 'VOLID'))})")
     return lines
 
 
-def build_iso(item, directory: Path, options) -> list[ArtifactRecord]:
-    kickstart = render_kickstart(item.spec, item.sha256).encode()
+def build_iso(plan: Plan, directory: Path, options) -> list[ArtifactRecord]:
+    kickstart = kickstart_for(plan).encode()
     require_tools(["xorriso"], "the ISO artifacts", hint="or build --only kickstart")
     if options.boot_iso and not Path(options.boot_iso).is_file():
         raise UsageError(f"--boot-iso {options.boot_iso}: no such installer ISO")
@@ -54,7 +58,7 @@ def build_iso(item, directory: Path, options) -> list[ArtifactRecord]:
             built = [(OEMDRV, make_oemdrv(ks, work / OEMDRV))]
         if options.boot_iso:
             with host.step(f"iso: remastering {options.boot_iso} as {REMASTERED}"):
-                built.append((REMASTERED, remaster(Path(options.boot_iso), ks, work / REMASTERED, item)))
+                built.append((REMASTERED, remaster(Path(options.boot_iso), ks, work / REMASTERED, plan.spec)))
         for name, path in built:
             os.replace(path, directory / name)
     records = [record_for("iso", directory, directory / OEMDRV)]
@@ -79,8 +83,7 @@ def make_oemdrv(ks: Path, out: Path) -> Path:
     return out
 
 
-def boot_args(item, volid: str) -> list[str]:
-    spec = item.spec
+def boot_args(spec: Spec, volid: str) -> list[str]:
     args = [f"inst.ks=hd:LABEL={udev_escape(volid)}:/ks.cfg"]
     if spec.network.classic_names:
         args += CLASSIC_NAMES_ARGS
@@ -126,13 +129,13 @@ def edit_config(path: Path, name: str, args: list[str]) -> int:
     return changed
 
 
-def remaster(boot_iso: Path, ks: Path, out: Path, item) -> Path:
+def remaster(boot_iso: Path, ks: Path, out: Path, spec: Spec) -> Path:
     volid = iso_volid(boot_iso)
     files = iso_files(boot_iso)
     configs = [name for name in (ISOLINUX_CFG, *GRUB_CFGS) if name in files]
     if not configs:
         raise BuilderError(f"{boot_iso}: no isolinux/isolinux.cfg or GRUB config found: is this an installer boot ISO?")
-    args = boot_args(item, volid)
+    args = boot_args(spec, volid)
     work = out.parent / "remaster"
     extract = [a for name in [*configs, *([EFIBOOT] if EFIBOOT in files else [])] for a in ("-extract", f"/{name}", work / name)]
     run("xorriso", "-no_rc", "-osirrox", "on", "-indev", boot_iso, *extract)

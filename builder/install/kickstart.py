@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import warnings
 from shlex import quote
+from typing import TYPE_CHECKING
 
 import jinja2
 from pykickstart.errors import KickstartParseWarning
@@ -16,6 +17,9 @@ from ..baseline.repos import repo_id
 from ..errors import BuilderError
 from ..spec import BootProto, Spec
 from ..spec.checks import DISK_HINT, NO_DISK
+
+if TYPE_CHECKING:
+    from ..bootstrap.plan import Plan
 
 TEMPLATES = resources.directory("kickstarts")
 SECTIONS = ("%pre", "%post", "%packages", "%end", "%include", "%ksappend", "%onerror", "%traceback", "%addon", "%anaconda", "%pre-install")
@@ -52,6 +56,8 @@ def network_lines(spec: Spec) -> list[str]:
         else:
             args.append(f"--bootproto={eth.bootproto}")
         if eth.bootproto is BootProto.STATIC:
+            if eth.address is None:  # the spec's checks refuse it first
+                raise BuilderError(f"{spec.name}: the static interface {eth.name} has no address")
             iface = ipaddress.ip_interface(eth.address)
             args += [f"--ip={quote(str(iface.ip))}", f"--netmask={quote(str(iface.netmask))}"]
             if eth.gateway:
@@ -80,16 +86,28 @@ def install_repos(spec: Spec) -> list[tuple[str, str]]:
     return [(repo_id(repo), repo.baseurl) for repo in spec.repos if repo.baseurl.rstrip("/") != source.rstrip("/")]
 
 
+def kickstart_for(plan: Plan) -> str:
+    """The spec's kickstart, from its plan's baseline (the installed system's)."""
+    return render_baseline(plan.baseline, plan.sha256)
+
+
 def render_kickstart(spec: Spec, spec_sha256: str, report: tuple[str, str] | None = None) -> str:
-    """The kickstart; with `report` (URL, token), a last %post reports the install as complete there, with the
-    machine's token (a per-machine kickstart)."""
+    """The kickstart of a spec that has no plan (a machine's own: builder.install.machines); with `report` (URL, token),
+    a last %post reports the install as complete there, with the machine's token."""
+    return render_baseline(Baseline(spec), spec_sha256, report)
+
+
+def render_baseline(b: Baseline, spec_sha256: str, report: tuple[str, str] | None = None) -> str:
+    """The kickstart that installs `b`'s spec with its baseline."""
+    spec = b.spec
     info = spec.target.info
     if info.kickstart_version is None:
         raise BuilderError(f"{spec.target} has no kickstart: it is built as images only",
                            hint="build it with --only qcow2 or --only container, or target an EL release")
     if spec.kickstart_settings.disk.device is None:
         raise NoDiskNamed(f"{spec.name}: {NO_DISK}", hint=DISK_HINT)  # the kickstart kind refuses such a spec first
-    b = Baseline(spec)
+    if b.selinux is None:  # every target with a kickstart is EL, which has a mode: the check above refuses the others
+        raise BuilderError(f"{spec.target} has no SELinux mode: it is not an EL target")
     script = render_script(b)
     _refuse_section_lines(script)
     lang = spec.locale.split(".")[0]

@@ -48,6 +48,13 @@ class Entry:
     ks: str                  # path below the tree, like ks/default.cfg
     args: tuple[str, ...]    # kernel arguments, without inst.ks=
 
+    @property
+    def mac(self) -> str:
+        """The MAC of the machine a per-machine entry is for (the default entry is for none)."""
+        if self.machine is None:
+            raise BuilderError(f"{self.label}: the default boot entry has no machine, so no MAC")
+        return self.machine.mac
+
 
 def installer_args(spec: Spec, machine: Machine | None) -> tuple[str, ...]:
     """The installer's kernel arguments for one machine (None: any machine), inst.ks= aside."""

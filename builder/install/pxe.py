@@ -15,6 +15,7 @@ machine's own entries install it until it reports completion (`builder serve`, P
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 
 from ..errors import BuilderError, UsageError
 from ..output import write_atomic
-from ..spec import Pxe, Spec
+from ..spec import LoadedSpec, Pxe, Spec
 from .machines import Entry, entries, mac_key, pxe_settings, render_kickstarts
 from .pxe_state import (
     TOKEN_HASHES_KEPT,
@@ -60,7 +61,7 @@ def cmdline(pxe: Pxe, entry: Entry) -> str:
 
 
 def rearm_hint(entry: Entry) -> str:
-    return f"re-arm with: builder publish SPEC --to pxe --root DIR --rearm {entry.machine.mac.lower()}"
+    return f"re-arm with: builder publish SPEC --to pxe --root DIR --rearm {entry.mac.lower()}"
 
 
 # ---------------------------------------------------------------- pxelinux
@@ -141,7 +142,7 @@ def ipxe_machine(spec: Spec, pxe: Pxe, entry: Entry, installed: bool) -> str:
 
 def machine_entries(spec: Spec, pxe: Pxe, entry: Entry, installed: bool) -> dict[str, bytes]:
     """One machine's boot entries: they install it, or (installed) boot its local disk."""
-    key = mac_key(entry.machine.mac)
+    key = mac_key(entry.mac)
     return {
         f"pxelinux.cfg/01-{key}": pxelinux_machine(spec, pxe, entry, installed).encode(),
         f"grub.cfg-01-{key}": grub_machine(spec, pxe, entry, installed).encode(),
@@ -164,7 +165,7 @@ def render_defaults(spec: Spec, spec_file: object, kickstarts: dict[str, bytes])
 def local_boot_entries(spec: Spec, spec_file: object) -> dict[str, tuple[str, dict[str, bytes]]]:
     """MAC key -> (host name, the boot entries it gets once installed), for `builder serve`."""
     pxe = pxe_settings(spec, spec_file)
-    return {mac_key(e.machine.mac): (e.label, machine_entries(spec, pxe, e, installed=True)) for e in entries(spec)[1:]}
+    return {mac_key(e.mac): (e.label, machine_entries(spec, pxe, e, installed=True)) for e in entries(spec)[1:]}
 
 
 def legacy_marks(root: Path) -> frozenset[str]:
@@ -229,7 +230,7 @@ def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = Fal
         files: dict[str, bytes] = {}
         new: dict[str, Machine] = {}
         for entry in entries(spec)[1:]:
-            key = mac_key(entry.machine.mac)
+            key = mac_key(entry.mac)
             new[key] = next_state(old.get(key), tokens[key], key in rearmed)
             files[f"ks/{key}.cfg"] = kickstarts[f"ks/{key}.cfg"]
             files.update(machine_entries(spec, pxe, entry, installed=not new[key].armed))
@@ -248,7 +249,7 @@ def publish(spec: Spec, spec_file: object, root: Path, with_pxelinux: bool = Fal
     return sorted([*defaults, *files, *loaders])
 
 
-def publish_command(item, args) -> None:
+def publish_command(item: LoadedSpec, args: argparse.Namespace) -> None:
     """`builder publish SPEC --to pxe --root DIR [--rearm MAC]`."""
     if args.root is None:
         raise UsageError("publish --to pxe needs --root DIR (the directory your TFTP/HTTP server serves)")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiohttp import web
@@ -256,8 +257,13 @@ class Service:
 class Protocol(RequestHandler):
     """aiohttp's connection handler; a request the parser refuses gets its status and one log line, no traceback."""
 
+    def __init__(self, cap: Server, **kwargs: Any) -> None:
+        super().__init__(cap, **kwargs)
+        self._cap = cap              # the server that counts this connection as open until it is lost
+        self._counted_out = False
+
     def connection_lost(self, exc):
-        if not getattr(self, "_counted_out", False):
+        if not self._counted_out:
             self._counted_out = True
             self._cap.open -= 1
         super().connection_lost(exc)
@@ -291,9 +297,7 @@ class Server(web.Server):
         if self.open >= MAX_CONNECTIONS:
             return Refused()
         self.open += 1
-        protocol = Protocol(self, loop=self._loop, **self._kwargs)
-        protocol._cap = self
-        return protocol
+        return Protocol(self, loop=self._loop, **self._kwargs)
 
 
 def raise_open_files_limit() -> None:
