@@ -93,6 +93,10 @@ DNF_MAIN = (
     ("tsflags", "nodocs"),
     ("skip_if_unavailable", "False"),
     ("keepcache", "False"),
+    # The release's modular platform ({major}: the target's), as mock sets it and EL's own dnf reads from os-release's
+    # PLATFORM_ID: without it a non-EL host's dnf has no platform and filters AppStream's modules wrongly (EL 8's is
+    # modular). DIB's dnf in the qcow2's chroot is the tree's own, with EL's dnf.conf and os-release: right already.
+    ("module_platform_id", "platform:el{major}"),
 )
 
 NO_RHEL_TREE = Reason("a RHEL tree needs subscription content, which the bootstrap cannot fetch from a plain mirror",
