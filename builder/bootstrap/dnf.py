@@ -149,6 +149,7 @@ class DnfInstallroot:
         return ()
 
     def bootstrap(self, root: Path, work: Path, log) -> int:
+        host.require_cpu(el.FAMILY.cpu_level(int(self.releasever)), f"bootstrapping EL {self.releasever}")
         self.write_config(work)
         metadata, *transactions = self.commands(root, work)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work / "home"), "LANG": "C.UTF-8"}

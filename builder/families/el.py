@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from . import (
+    X86_64_V2,
+    X86_64_V3,
     BaselineRules,
     Bootstrapper,
     DibDistro,
@@ -109,6 +111,8 @@ FAMILY = DistributionFamily(
     paths=PATHS,
     toolset_names=TOOLSET_NAMES,
     missing=MISSING,
+    # RHEL 9 is built for x86-64-v2, RHEL 10 for x86-64-v3 (their glibc refuses to start on less).
+    host_cpu=((9, X86_64_V2), (10, X86_64_V3)),
     bootstrapper=Bootstrapper("dnf", ("dnf", "rpm"), DNF_MAIN, host_reads_file_keys=True),
     dib_root_element="builder-root-el",
     host=HostFacts(
