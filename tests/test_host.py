@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.requirements import skip_or_fail
 
 from builder import host
 from builder.errors import BuilderError
@@ -259,7 +260,7 @@ def test_the_qemu_boot_uses_a_cpu_model_with_x86_64_v3():
     argv = qemu_argv(Path("d.qcow2"), Path("/w"), 2222, 22, Path("c.log"))
     assert argv[argv.index("-cpu") + 1] == "max" and "q35,accel=tcg" in argv
     if shutil.which(QEMU) is None:
-        pytest.skip(f"{QEMU} is not installed")
+        skip_or_fail(f"{QEMU} is not installed (apt-get install qemu-system-x86)")
     qmp = ('{"execute":"qmp_capabilities"}\n{"execute":"query-cpu-model-expansion","arguments":'
            '{"type":"full","model":{"name":"max"}}}\n{"execute":"quit"}\n')
     proc = subprocess.run([QEMU, "-machine", "q35,accel=tcg", "-nodefaults", "-display", "none", "-no-user-config",
