@@ -36,7 +36,7 @@ from typing import Any, NoReturn
 
 from .errors import VERBOSITY as _VERBOSITY
 from .errors import BuilderError, UsageError
-from .families import FAMILIES, TESTED_HOST, Family, host_family_of
+from .families import FAMILIES, TESTED_HOST, CpuLevel, Family, host_family_of
 
 # A build host's family is a distribution family (builder.families): its module says which package gives each tool
 # there and how it installs. Tested: Debian 12; EL 9 with python3.11 untested here.
@@ -77,6 +77,32 @@ def require_tools(tools: Iterable[str], purpose: str, hint: str | None = None) -
         text = install_hint(missing)
         raise BuilderError(f"{purpose} needs {', '.join(missing)}, not found on this host",
                            hint=f"{text}{'; ' + hint if hint else ''}")
+
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The flags of /proc/cpuinfo's first processor (every processor of a host has the same)."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def require_cpu(level: CpuLevel | None, purpose: str, cpuinfo: str | None = None) -> None:
+    """Fail unless the build host's CPU has every flag of `level` (its userland runs here: scriptlets, chroot steps)."""
+    if level is None:
+        return
+    if cpuinfo is None:
+        cpuinfo = CPUINFO.read_text()
+    missing = sorted(level.flags - cpu_flags(cpuinfo))
+    if missing:
+        raise BuilderError(f"{purpose} needs an {level.name} CPU on the build host (its glibc aborts on less, and its "
+                           f"package scriptlets run here); this host's CPU lacks {', '.join(missing)}",
+                           hint=f"build on an {level.name} host (Intel Haswell, AMD Excavator or later), or give this "
+                                "virtual machine its host's CPU model (libvirt: host-passthrough; QEMU: -cpu host)")
 
 
 def require_root(purpose: str, hint: str | None = None) -> None:

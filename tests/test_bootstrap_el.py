@@ -120,6 +120,48 @@ def test_a_centos_stream_url_may_use_stream(tmp_path: Path):
     assert bootstrap.base_tree_for(rocky).bootstrapper.variables == ()
 
 
+# What the host's real dnf makes of a command line: its own option parser and configuration reader (dnf.cli, as
+# `dnf` runs them), then its configuration dump. Debian 12's dnf 4.14 has no --dump-main-config and, without
+# dnf-plugins-core, no `config-manager --dump`: this is the [main] dump both print.
+DNF_CONFIG_DUMP = """
+import sys, dnf.cli.cli, dnf.cli.option_parser
+cli = dnf.cli.cli.Cli(dnf.cli.cli.BaseCli())
+opts = dnf.cli.option_parser.OptionParser().parse_main_args(sys.argv[1:])
+cli.base.conf._configure_from_options(opts)
+print(cli._read_conf_file(opts.releasever).dump())
+"""
+
+
+def dnf_main_config(argv: list[str]) -> dict[str, str]:
+    """`key = value` of the [main] dump of the host's dnf (its system python3) for `dnf ARGV`."""
+    python = "/usr/bin/python3"
+    if shutil.which("dnf") is None or subprocess.run([python, "-c", "import dnf"], capture_output=True).returncode:
+        skip_or_fail("dnf is not installed (apt-get install dnf)")
+    proc = subprocess.run([python, "-c", DNF_CONFIG_DUMP, *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return {key.strip(): value.strip() for key, _, value in (line.partition("=") for line in proc.stdout.splitlines()[1:])}
+
+
+# EL 8's bootstrap is refused today (test_rhel_and_el8_are_refused_with_a_reason): its dnf is EL 9's with release 8.
+@pytest.mark.parametrize("target, releasever, platform", [
+    ("rocky-9", "8", "platform:el8"), ("centos-stream-9", None, "platform:el9"), ("alma-9", None, "platform:el9"),
+    ("alma-10", None, "platform:el10")])
+def test_every_dnf_of_the_bootstrap_has_the_releases_module_platform(tmp_path: Path, target, releasever, platform):
+    dnf = bootstrap.base_tree_for(load(spec_text("http://m.example/el", "http://m.example/K", target=target))).bootstrapper
+    dnf = replace(dnf, releasever=releasever or dnf.releasever)
+    work = tmp_path / "work"
+    dnf.write_config(work)
+    for argv in dnf.commands(tmp_path / "root", work):
+        assert dnf_main_config(argv[1:])["module_platform_id"] == platform
+        # The generated dnf.conf carries it too (for a dnf run without our command line's --setopt).
+        alone = [a for a in argv[1:] if not a.startswith("--setopt=module_platform_id=")]
+        assert alone != argv[1:]
+        assert dnf_main_config(alone)["module_platform_id"] == platform
+    (tmp_path / "empty.conf").write_text("[main]\n")     # dnf's own default: no platform (an unset option is not dumped)
+    assert "module_platform_id" not in dnf_main_config([f"--config={tmp_path}/empty.conf", "--releasever=9",
+                                                        f"--installroot={tmp_path}/root", "makecache"])
+
+
 def test_el10_keeps_its_rpm_database_in_sysimage():
     base = bootstrap.base_tree_for(load(spec_text("http://m.example/el10", "http://m.example/K", target="alma-10")))
     assert base.bootstrapper.dbpath == "/usr/lib/sysimage/rpm" and base.bootstrapper.releasever == "10"

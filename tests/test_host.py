@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.requirements import skip_or_fail
 
 from builder import host
 from builder.errors import BuilderError
@@ -189,3 +190,82 @@ def test_a_background_command_is_stopped_at_the_end_of_its_block(tmp_path):
     with pytest.raises(BuilderError, match="no-such-tool is not installed"):
         with host.background([str(tmp_path / "no-such-tool")], "a guest", stderr=tmp_path / "err"):
             pass
+
+
+# ------------------------------------------------------------------ the build host's CPU (EL 9: x86-64-v2, EL 10: v3)
+
+# /proc/cpuinfo texts, written by hand: a Nehalem-class CPU (x86-64-v2: SSE4.2, POPCNT, no AVX) and a Haswell-class one.
+V2_FLAGS = ("fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx "
+            "lm constant_tsc pni ssse3 cx16 sse4_1 sse4_2 popcnt lahf_lm")
+V3_FLAGS = ("fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ss ht syscall nx "
+            "pdpe1gb rdtscp lm constant_tsc pni pclmulqdq ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt aes xsave "
+            "avx f16c rdrand lahf_lm abm bmi1 avx2 bmi2 erms invpcid")
+V2_CPUINFO = (f"processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU X5650 @ 2.67GHz\n"
+              f"flags\t\t: {V2_FLAGS}\n\nprocessor\t: 1\nflags\t\t: {V2_FLAGS}\n")
+V3_CPUINFO = (f"processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU E5-2680 v3 @ 2.50GHz\n"
+              f"flags\t\t: {V3_FLAGS}\n")
+V1_CPUINFO = "processor\t: 0\nflags\t\t: fpu tsc cx8 cmov mmx fxsr sse sse2 syscall nx lm\n"
+
+
+def el_level(major: int):
+    from builder.families import el
+
+    return el.FAMILY.cpu_level(major)
+
+
+def test_the_cpuinfo_flags_are_read_from_the_first_processor():
+    assert {"sse4_2", "popcnt", "lahf_lm"} <= host.cpu_flags(V2_CPUINFO) and "avx2" not in host.cpu_flags(V2_CPUINFO)
+    assert host.cpu_flags("processor\t: 0\n") == frozenset()
+
+
+def test_el10_refuses_an_x86_64_v2_host_and_names_what_it_lacks():
+    assert el_level(10).name == "x86-64-v3" and el_level(9).name == "x86-64-v2" and el_level(8) is None
+    with pytest.raises(BuilderError) as refused:
+        host.require_cpu(el_level(10), "bootstrapping EL 10", V2_CPUINFO)
+    message = str(refused.value)
+    assert message.startswith("bootstrapping EL 10 needs an x86-64-v3 CPU on the build host"), message
+    assert "; this host's CPU lacks abm, avx, avx2, bmi1, bmi2, f16c, fma, movbe, xsave\n" in message, message
+    assert "host-passthrough" in refused.value.hint
+    host.require_cpu(el_level(10), "bootstrapping EL 10", V3_CPUINFO)   # accepted
+    host.require_cpu(el_level(9), "bootstrapping EL 9", V2_CPUINFO)     # EL 9 needs v2 only
+    with pytest.raises(BuilderError, match="x86-64-v2 CPU.* lacks cx16, lahf_lm, popcnt, sse4_1, sse4_2, ssse3\n"):
+        host.require_cpu(el_level(9), "bootstrapping EL 9", V1_CPUINFO)
+    host.require_cpu(el_level(8), "bootstrapping EL 8", V1_CPUINFO)     # EL 8: x86-64 (v1)
+
+
+def test_the_el10_bootstrap_refuses_a_v2_host_before_running_dnf(tmp_path, monkeypatch):
+    from builder.bootstrap.dnf import DnfInstallroot
+
+    (tmp_path / "cpuinfo").write_text(V2_CPUINFO)
+    monkeypatch.setattr(host, "CPUINFO", tmp_path / "cpuinfo")     # the host's /proc/cpuinfo, as a v2 host has it
+    dnf = DnfInstallroot("10", (), ("bash",), (), "/usr/lib/sysimage/rpm", "C")
+    with pytest.raises(BuilderError, match="^bootstrapping EL 10 needs an x86-64-v3 CPU"):
+        dnf.bootstrap(tmp_path / "root", tmp_path / "work", log=lambda _: None)
+    assert not (tmp_path / "work").exists() and not (tmp_path / "root").exists()   # nothing ran, nothing written
+    (tmp_path / "cpuinfo").write_text(V3_CPUINFO)
+    with pytest.raises(BuilderError) as failed:     # past the check: dnf runs, and finds no repository
+        dnf.bootstrap(tmp_path / "root", tmp_path / "work", log=lambda _: None)
+    assert "x86-64" not in str(failed.value) and (tmp_path / "work" / "dnf.conf").exists(), str(failed.value)
+
+
+def test_the_qemu_boot_uses_a_cpu_model_with_x86_64_v3():
+    """qemu_argv takes no release: every boot (EL 9 and 10 alike) runs TCG's `max`, which QEMU itself expands here to
+    a model with every x86-64-v3 flag (QMP query-cpu-model-expansion; QEMU names lahf_lm and sse4_1 with - and .)."""
+    import json
+    import shutil
+    import subprocess
+
+    from builder.qcow2.live import QEMU, qemu_argv
+
+    argv = qemu_argv(Path("d.qcow2"), Path("/w"), 2222, 22, Path("c.log"))
+    assert argv[argv.index("-cpu") + 1] == "max" and "q35,accel=tcg" in argv
+    if shutil.which(QEMU) is None:
+        skip_or_fail(f"{QEMU} is not installed (apt-get install qemu-system-x86)")
+    qmp = ('{"execute":"qmp_capabilities"}\n{"execute":"query-cpu-model-expansion","arguments":'
+           '{"type":"full","model":{"name":"max"}}}\n{"execute":"quit"}\n')
+    proc = subprocess.run([QEMU, "-machine", "q35,accel=tcg", "-nodefaults", "-display", "none", "-no-user-config",
+                           "-qmp", "stdio", "-S"], input=qmp, capture_output=True, text=True, timeout=60)
+    [props] = [reply["return"]["model"]["props"] for reply in map(json.loads, proc.stdout.splitlines())
+               if isinstance(reply.get("return"), dict) and "model" in reply["return"]]
+    names = {flag: flag.replace("_", ".") if flag.startswith("sse4") else flag.replace("_", "-") for flag in el_level(10).flags}
+    assert {flag for flag, name in names.items() if props.get(name) is not True} == set()

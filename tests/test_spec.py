@@ -394,6 +394,46 @@ def test_classic_package_names_missing_on_the_target_name_the_replacement(tmp_pa
     assert f"hint: use {replacement}\n" in err
 
 
+# (target, package, reported, replacement): EL's dropped packages, written out by hand from the RHEL 8 and 9
+# "Considerations in adopting" lists; each is refused from the release that dropped it on, with its replacement.
+@pytest.mark.parametrize("target, name, reported, replacement", [
+    ("rocky-9", "bridge-utils", True, "iproute"),
+    ("rocky-8", "bridge-utils", True, "iproute"),
+    ("debian-12", "bridge-utils", False, None),           # Debian still has brctl
+    ("rocky-8", "network-scripts", False, None),         # deprecated in EL 8, still there
+    ("alma-9", "network-scripts", True, "NetworkManager"),
+    ("centos-stream-10", "network-scripts", True, "NetworkManager"),
+    ("rocky-8", "ntp", True, "chrony"),
+    ("alma-8", "authconfig", True, "authselect"),
+    ("rocky-9", "yum-cron", True, "dnf-automatic"),
+    ("rocky-8", "mailx", False, None),                   # replaced by s-nail in EL 9
+    ("rocky-9", "mailx", True, "s-nail"),
+])
+def test_packages_el_dropped_are_refused_with_their_replacement(tmp_path, target, name, reported, replacement):
+    spec = spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        target: {target}
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        packages:
+          install: [tmux, {name}]
+        """)
+    if not reported:
+        result = run("validate", spec)
+        assert result.returncode == 0 and "packages.install[" not in result.stderr, result.stderr
+        return
+    for result in (run("validate", spec), refused_build(tmp_path, spec)):     # one set of checks
+        assert result.returncode == 2, result.stderr
+        assert reports(result.stderr, spec) == {(6, "packages.install[1]")}, result.stderr
+        assert f"{spec}:6: packages.install[1]: {name} does not exist on {target}: " in result.stderr
+        assert f"hint: use {replacement}\n" in result.stderr
+
+
+def test_the_kvm_example_has_no_dropped_package():
+    result = run("validate", ROOT / "examples/kvm-host-rocky9.yaml")
+    assert result.returncode == 0 and "packages.install[" not in result.stderr, result.stderr
+
+
 def test_a_debian_spec_has_no_kickstart_section(tmp_path, capsys):
     spec = spec_file(tmp_path, f"""
         version: 1

@@ -103,6 +103,11 @@ class DnfInstallroot:
         return tuple(p for p in self.spec_packages if p not in self.base_packages)
 
     @property
+    def main_settings(self) -> tuple[tuple[str, str], ...]:
+        """dnf's [main] settings for this release (the family's, {major} filled in)."""
+        return tuple((key, value.format(major=self.releasever)) for key, value in DNF_MAIN.items())
+
+    @property
     def label(self) -> str:
         return f"el{self.releasever}-dnf"
 
@@ -121,7 +126,7 @@ class DnfInstallroot:
         common = ["dnf", "-y", f"--config={work}/dnf.conf", f"--installroot={root}", f"--releasever={self.releasever}",
                   "--noplugins", f"--setopt=reposdir={work}/repos.d", f"--setopt=cachedir={work}/cache",
                   f"--setopt=varsdir={work}/vars",
-                  *(f"--setopt={key}={value}" for key, value in DNF_MAIN.items())]
+                  *(f"--setopt={key}={value}" for key, value in self.main_settings)]
         if self.exclude_packages:
             common.append("--setopt=excludepkgs=" + ",".join(self.exclude_packages))
         metadata = [*common, "--refresh", "makecache"]
@@ -144,6 +149,7 @@ class DnfInstallroot:
         return ()
 
     def bootstrap(self, root: Path, work: Path, log) -> int:
+        host.require_cpu(el.FAMILY.cpu_level(int(self.releasever)), f"bootstrapping EL {self.releasever}")
         self.write_config(work)
         metadata, *transactions = self.commands(root, work)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work / "home"), "LANG": "C.UTF-8"}
@@ -174,7 +180,7 @@ class DnfInstallroot:
     def write_config(self, work: Path) -> None:
         (work / "repos.d").mkdir(parents=True)
         (work / "home").mkdir()
-        (work / "dnf.conf").write_text("[main]\n" + "".join(f"{k}={v}\n" for k, v in DNF_MAIN.items()))
+        (work / "dnf.conf").write_text("[main]\n" + "".join(f"{k}={v}\n" for k, v in self.main_settings))
         for repo in self.repos:
             for index, armor in enumerate(repo.embedded_keys):
                 repo.key_file(work, index).parent.mkdir(exist_ok=True)

@@ -112,6 +112,19 @@ class Missing:
 
 
 @dataclass(frozen=True)
+class CpuLevel:
+    """An x86-64 micro-architecture level (the psABI's) a release's userland needs on the CPU that runs it: its glibc
+    aborts on an older one. Its flags as /proc/cpuinfo names them (LZCNT is abm there)."""
+
+    name: str
+    flags: frozenset[str]
+
+
+X86_64_V2 = CpuLevel("x86-64-v2", frozenset({"cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "ssse3"}))
+X86_64_V3 = CpuLevel("x86-64-v3", X86_64_V2.flags | {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"})
+
+
+@dataclass(frozen=True)
 class Reason:
     """Why something is not made for a target, and what to do instead (builder.kinds turns it into a Refusal)."""
 
@@ -199,6 +212,7 @@ class DistributionFamily:
     docker_engine: bool                         # its own repositories ship a docker engine
     no_kickstart: Reason | None = None          # why a target of the family has no kickstart
     no_kickstart_iso: Reason | None = None      # why a target of the family has no kickstart ISO
+    host_cpu: tuple[tuple[int, CpuLevel], ...] = ()    # (from release, the x86-64 level its userland needs), in order
     bootstrap_refusals: tuple[ReleaseRule, ...] = ()   # why no tree can be bootstrapped (first match)
     no_dib: Reason | None = None                # why a distribution without `dib` gets no qcow2
     rpmdb: tuple[tuple[int, str], ...] = ()     # (from release, the rpm database's place in the tree); () no rpm
@@ -208,6 +222,11 @@ class DistributionFamily:
     def kickstart_version(self, major: int) -> str | None:
         """pykickstart's version name (RHEL8, RHEL9, RHEL10); None: no kickstart."""
         return f"RHEL{major}" if self.kickstart else None
+
+    def cpu_level(self, major: int) -> CpuLevel | None:
+        """The x86-64 level release `major`'s userland needs of the build host's CPU (its scriptlets and chroot
+        steps run there), or None."""
+        return next((level for since, level in reversed(self.host_cpu) if major >= since), None)
 
     def missing_names(self, major: int) -> dict[str, Missing]:
         """Package names with no package on the family's release `major`, and what to use instead."""

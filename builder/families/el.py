@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from . import (
+    X86_64_V2,
+    X86_64_V3,
     BaselineRules,
     Bootstrapper,
     DibDistro,
@@ -50,12 +52,25 @@ REPO_FILES = RepoFiles(
 # classic toolset name -> its EL name.
 TOOLSET_NAMES = {"nc": "nmap-ncat", "vim": "vim-enhanced", "ntpdate": "chrony"}
 
-MISSING = {
-    "ntpdate": Missing("chrony", "ntpdate is gone since EL 8; chrony does time sync (makestep covers the boot-time jump)"),
-    "ntp": Missing("chrony", "ntpd is gone since EL 8"),
+# Packages EL dropped: name -> (the release that dropped it, what to use instead, why). The one table of them; the
+# spec's checks report each in packages.install, packages.exclude and the toolset with the replacement as the hint.
+DROPPED = {
+    "ntpdate": (8, "chrony", "ntpdate was dropped in EL 8; chrony does time sync (makestep covers the boot-time jump)"),
+    "ntp": (8, "chrony", "ntpd was dropped in EL 8; chronyd does time sync"),
+    "screen": (8, "tmux", "screen was dropped in EL 8 (it is in EPEL only)"),
+    "bridge-utils": (8, "iproute", "bridge-utils (brctl) was dropped in EL 8; iproute's `ip link` and `bridge` manage "
+                     "bridges, and NetworkManager makes them from the spec's network.bridges"),
+    "authconfig": (8, "authselect", "authconfig was dropped in EL 8; authselect replaces it"),
+    "yum-cron": (8, "dnf-automatic", "yum-cron was dropped in EL 8; dnf-automatic replaces it"),
+    "network-scripts": (9, "NetworkManager", "the ifcfg network-scripts were removed in EL 9 (deprecated in EL 8); "
+                        "NetworkManager configures the network"),
+    "mailx": (9, "s-nail", "mailx was replaced by s-nail in EL 9"),
+}
+
+# Names EL calls otherwise (and classic toolset names that are another package on EL).
+RENAMED = {
     "nc": Missing("nmap-ncat", "nc is provided by nmap-ncat on EL"),
     "vim": Missing("vim-enhanced", "the full vim is vim-enhanced on EL"),
-    "screen": Missing("tmux", "screen was dropped in EL 8 (it is in EPEL only)"),
     "netcat": Missing("nmap-ncat", "netcat is nmap-ncat on EL"),
     "libssl-dev": Missing("openssl-devel", "that is the Debian name"),
     "mtr-tiny": Missing("mtr", "that is the Debian name"),
@@ -64,7 +79,12 @@ MISSING = {
     "dnsutils": Missing("bind-utils", "that is the Debian name"),
     "iproute2": Missing("iproute", "that is the Debian name"),
 }
-MISSING_SINCE_9 = {"network-scripts": Missing("NetworkManager", "ifcfg network-scripts were removed in EL 9")}
+
+# (from release, names with no package), derived from the two tables above.
+MISSING = ((0, RENAMED),) + tuple(
+    (since, {name: Missing(replacement, why) for name, (dropped, replacement, why) in DROPPED.items() if dropped == since})
+    for since in sorted({dropped for dropped, _, _ in DROPPED.values()})
+)
 
 # dnf's [main] settings for the bootstrap (its dnf.conf and --setopt), in this order.
 DNF_MAIN = (
@@ -75,6 +95,10 @@ DNF_MAIN = (
     ("tsflags", "nodocs"),
     ("skip_if_unavailable", "False"),
     ("keepcache", "False"),
+    # The release's modular platform ({major}: the target's), as mock sets it and EL's own dnf reads from os-release's
+    # PLATFORM_ID: without it a non-EL host's dnf has no platform and filters AppStream's modules wrongly (EL 8's is
+    # modular). DIB's dnf in the qcow2's chroot is the tree's own, with EL's dnf.conf and os-release: right already.
+    ("module_platform_id", "platform:el{major}"),
 )
 
 NO_RHEL_TREE = Reason("a RHEL tree needs subscription content, which the bootstrap cannot fetch from a plain mirror",
@@ -86,7 +110,9 @@ FAMILY = DistributionFamily(
     id=Family.EL,
     paths=PATHS,
     toolset_names=TOOLSET_NAMES,
-    missing=((0, MISSING), (9, MISSING_SINCE_9)),
+    missing=MISSING,
+    # RHEL 9 is built for x86-64-v2, RHEL 10 for x86-64-v3 (their glibc refuses to start on less).
+    host_cpu=((9, X86_64_V2), (10, X86_64_V3)),
     bootstrapper=Bootstrapper("dnf", ("dnf", "rpm"), DNF_MAIN, host_reads_file_keys=True),
     dib_root_element="builder-root-el",
     host=HostFacts(

@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import __version__, bootstrap
 from ..bootstrap.plan import Plan
 from ..errors import BuilderError
-from ..host import progress, require_root, require_tools, say, step, stream
+from ..host import progress, require_cpu, require_root, require_tools, say, step, stream
 from ..manifest import ArtifactRecord, Manifest, ManifestError, record_for
 from ..output import file_digest
 from ..spec import Spec
@@ -104,6 +104,9 @@ def check_host(spec: Spec, run: DibRun) -> None:
     if not Path(disk_image_create()).exists():
         raise BuilderError("disk-image-create is not installed beside builder", hint="pip install diskimage-builder")
     require_tools(host_tools(spec, run), f"qcow2 {spec.name}")
+    # DIB's chroot steps run the tree's own binaries on this CPU (a cached tree skips the bootstrap's check).
+    info = spec.target.info
+    require_cpu(info.facts.cpu_level(info.major), f"qcow2 {spec.name} ({spec.target})")
 
 
 def host_tools(spec: Spec, run: DibRun) -> list[str]:
