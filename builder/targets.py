@@ -62,10 +62,6 @@ class TargetInfo:
         return self.facts.kickstart_version(self.major)
 
     @property
-    def is_el(self) -> bool:
-        return self.family is Family.EL
-
-    @property
     def release_package(self) -> str | None:
         """The EL distribution's release package: /etc/os-release, its release files and keys, system-release."""
         return self.distribution.release_package

@@ -19,10 +19,11 @@ from builder.kinds import needs_dib_element
 from builder.qcow2.build import cache_key, check_host, host_tools
 from builder.qcow2.dib import ELEMENTS_DIR, DibRun, compose, kernel_cmdline
 from builder.spec import LoadedSpec, Spec, load_spec, load_spec_text
+from builder.targets import Family
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-EL_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.yaml") if load_spec(p)[0].target.info.is_el
+EL_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.yaml") if load_spec(p)[0].target.info.family is Family.EL
                      and load_spec(p)[0].target.info.distro != "rhel")
 # The EL examples the qcow2 kind does not refuse (EL 8: its tree's rpm database; tested below).
 EL_QCOW2_EXAMPLES = [p for p in EL_EXAMPLES if needs_dib_element(load_spec(p)[0]) is None]

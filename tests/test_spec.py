@@ -371,6 +371,18 @@ def test_tcp_tw_recycle_is_refused_with_the_reason(tmp_path, capsys):
     assert "4.12" in err and "net.ipv4.tcp_tw_reuse" in err
 
 
+def install_spec(tmp_path: Path, target: str, name: str) -> Path:
+    """A spec for `target` whose packages.install is [tmux, NAME] (NAME at line 6, packages.install[1])."""
+    return spec_file(tmp_path, f"""
+        version: 1
+        name: t
+        target: {target}
+        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
+        packages:
+          install: [tmux, {name}]
+        """)
+
+
 @pytest.mark.parametrize("target, name, replacement", [
     ("centos-stream-9", "ntpdate", "chrony"),
     ("rocky-9", "nc", "nmap-ncat"),
@@ -379,14 +391,7 @@ def test_tcp_tw_recycle_is_refused_with_the_reason(tmp_path, capsys):
     ("debian-12", "vim-enhanced", "vim"),
 ])
 def test_classic_package_names_missing_on_the_target_name_the_replacement(tmp_path, capsys, target, name, replacement):
-    spec = spec_file(tmp_path, f"""
-        version: 1
-        name: t
-        target: {target}
-        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
-        packages:
-          install: [tmux, {name}]
-        """)
+    spec = install_spec(tmp_path, target, name)
     assert main(["validate", str(spec)]) == 2
     err = capsys.readouterr().err
     assert reports(err, spec) == {(6, "packages.install[1]")}
@@ -410,14 +415,7 @@ def test_classic_package_names_missing_on_the_target_name_the_replacement(tmp_pa
     ("rocky-9", "mailx", True, "s-nail"),
 ])
 def test_packages_el_dropped_are_refused_with_their_replacement(tmp_path, target, name, reported, replacement):
-    spec = spec_file(tmp_path, f"""
-        version: 1
-        name: t
-        target: {target}
-        users: [{{name: ops, ssh_keys: ["{KEY}"]}}]
-        packages:
-          install: [tmux, {name}]
-        """)
+    spec = install_spec(tmp_path, target, name)
     if not reported:
         result = run("validate", spec)
         assert result.returncode == 0 and "packages.install[" not in result.stderr, result.stderr
