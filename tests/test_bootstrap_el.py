@@ -435,6 +435,9 @@ def test_a_spec_that_installs_full_curl_gets_it_without_a_conflict(repos, tmp_pa
     assert {"curl", "libcurl", "yum", "tar", "gzip"} <= installed
     assert not installed & {"curl-minimal", "libcurl-minimal"}
     assert rpm(root, "-qf", "--qf", "%{NAME}\n", "/usr/bin/curl").stdout.split() == ["curl"]
+    # The conflict the rule avoids is real in these stand-ins: the full builds declare it against the minimal ones.
+    assert rpm(root, "-q", "--conflicts", "curl").stdout.split() == ["curl-minimal"]
+    assert rpm(root, "-q", "--conflicts", "libcurl").stdout.split() == ["libcurl-minimal"]
 
 
 def test_a_changed_definition_package_changes_the_key():
