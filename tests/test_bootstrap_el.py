@@ -6,8 +6,12 @@ libraries), signed with a throwaway key, served on 127.0.0.1. What this proves: 
 only the spec's repositories, checks every package against the spec's key (an unsigned or wrongly
 signed package stops it, and nothing is cached), installs no docs, no weak dependencies and only the
 spec's language, leaves a queryable rpm database where EL keeps it, is cached by its inputs; the
-container is stripped with `rpm -V` clean, deterministic and passes `builder verify --rootfs`. What
-only a real EL mirror can show: that EL's own packages resolve and their scriptlets run in this way.
+container is stripped with `rpm -V` clean, deterministic and passes `builder verify --rootfs`; the
+base set's yum, tar, gzip and minimal curl builds are installed and answer in the image (yum: a link to
+the dnf-3 stand-in, as EL's yum package ships it), and a spec's full curl replaces the minimal builds
+without meeting their conflict (the stand-ins declare it, as EL's do). What only a real EL mirror can
+show: that EL's own packages resolve and their scriptlets run in this way, that EL's yum runs dnf, and
+what the minimal curl can do (scripts/el-mirror-check runs yum, tar, gzip and curl in the built image).
 """
 from __future__ import annotations
 
