@@ -11,7 +11,7 @@ a distribution's name; `builder.targets` lists the targets and points each at it
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -218,6 +218,9 @@ class DistributionFamily:
     rpmdb: tuple[tuple[int, str], ...] = ()     # (from release, the rpm database's place in the tree); () no rpm
     refused_fields: tuple[RefusedField, ...] = ()    # spec fields its targets refuse (the spec's checks)
     distributions: tuple[Distribution, ...] = field(default=())
+    # (minimal builds, the full packages they conflict with): a base set's minimal builds give way to the full ones
+    # the spec installs (minimal_giving_way)
+    minimal_builds: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
     def kickstart_version(self, major: int) -> str | None:
         """pykickstart's version name (RHEL8, RHEL9, RHEL10); None: no kickstart."""
@@ -249,6 +252,12 @@ class DistributionFamily:
             if major >= since:
                 found = path
         return found
+
+    def minimal_giving_way(self, packages: Iterable[str]) -> tuple[str, ...]:
+        """The minimal builds a tree leaves out because `packages` (the spec's) name a full package they conflict with:
+        the spec wins, and the whole minimal set goes (a full curl with a minimal libcurl would still lack protocols)."""
+        wanted = set(packages)
+        return tuple(name for minimal, full in self.minimal_builds if wanted & set(full) for name in minimal)
 
     def package_for(self, tool: str) -> str:
         """The package that gives `tool` on a build host of the family."""
