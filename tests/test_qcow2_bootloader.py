@@ -42,6 +42,8 @@ OFFICIAL_BOOT_PACKAGES = {
 # own redhat names stay right there.
 EL8_EFI = {"grub2-efi-x64", "grub2-efi-x64-modules", "shim-x64"}
 
+# DIB's block-device elements and the DIB_BLOCK_DEVICE each sets (their environment.d).
+BLOCK_DEVICES = {"block-device-mbr": "mbr", "block-device-gpt": "gpt", "block-device-efi": "efi"}
 # The names DIB's bootloader asks pkg-map for, per DIB_BLOCK_DEVICE (its finalise.d/50-bootloader, checked below).
 ASKED = {"mbr": ["grub-pc"], "gpt": ["grub-pc"], "efi": ["grub-efi", "grub-efi-$ARCH"]}
 
@@ -105,22 +107,34 @@ def dib_resolves(run: DibRun, tmp_path: Path, *asked: list[str]) -> list[set[str
     (hooks / "install.d").mkdir(exist_ok=True)
     probe = hooks / "probe.d" / "50-pkg-map"
     probe.parent.mkdir()
-    # In the chroot, install-packages runs `pkg-map --element bootloader NAMES`: /usr/share/pkg-map/bootloader.
-    probe.write_text(f'#!/bin/bash\nexec {sys.executable} {dib_dir()}/elements/pkg-map/bin/pkg-map '
+    # In the chroot, install-packages runs `pkg-map --element bootloader NAMES`: /usr/share/pkg-map/bootloader. The
+    # variables the bootloader's finalise.d reads go to stderr.
+    probe.write_text('#!/bin/bash\necho "seen: $DISTRO_NAME $DIB_RELEASE $DIB_BLOCK_DEVICE $EFI_BOOT_DIR" >&2\n'
+                     f'exec {sys.executable} {dib_dir()}/elements/pkg-map/bin/pkg-map '
                      '--pkg-map "$TMP_MOUNT_PATH/usr/share/pkg-map/bootloader" $ASKED\n')
     probe.chmod(probe.stat().st_mode | stat.S_IXUSR)
     env.update(TMP_MOUNT_PATH=str(mount), TMP_HOOKS_PATH=str(hooks), ARCH=arch, DIB_PYTHON_EXEC=sys.executable,
                DIB_DEFAULT_INSTALLTYPE="source", DIB_ARGS="", IMAGE_NAME="image")
     run_parts = dib_dir() / "lib" / "dib-run-parts"
 
-    def run_parts_on(phase: str, **extra: str) -> str:
+    def run_parts_on(phase: str, **extra: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(["bash", "-c", f'source {script}; exec "$0" "$1"', str(run_parts), str(hooks / phase)],
                                 env={**env, **extra}, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-3000:]
-        return result.stdout
+        return result
 
     run_parts_on("extra-data.d")
-    return [set(run_parts_on("probe.d", ASKED=" ".join(names)).split()) for names in asked]
+    results = [run_parts_on("probe.d", ASKED=" ".join(names)) for names in asked]
+    seen = {line for result in results for line in result.stderr.splitlines() if line.startswith("seen: ")}
+    assert len(seen) == 1, seen
+    distro_name, release, block_device, efi_dir = seen.pop().removeprefix("seen: ").split()
+    assert (distro_name, release) == (run.environment["DISTRO_NAME"], run.environment["DIB_RELEASE"])
+    # DIB's bootloader installs GRUB for EFI itself (grub2-install, the one user of grub2-efi-x64-modules) only when
+    # /boot/efi/$EFI_BOOT_DIR is missing; grub2-efi-x64 puts its signed grubx64.efi in EFI/<vendor>, named as
+    # DISTRO_NAME is (centos, rocky, almalinux). And block-device-efi is what makes the bootloader ask for EFI.
+    assert efi_dir == f"EFI/{distro_name}"
+    assert block_device == BLOCK_DEVICES[next(e for e in run.elements if e in BLOCK_DEVICES)]
+    return [set(result.stdout.split()) for result in results]
 
 
 def test_the_bootloader_asks_for_these_names():
