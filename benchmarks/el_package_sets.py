@@ -29,7 +29,7 @@ import yaml
 
 from builder.baseline import Baseline
 from builder.bootstrap.plan import plan_for
-from builder.qcow2.dib import ELEMENTS_DIR, compose
+from builder.qcow2.dib import BOOTLOADER_PKG_MAP, ELEMENTS_DIR, compose
 from builder.spec import LoadedSpec, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,13 +46,13 @@ def dib_elements_dir() -> Path:
     return Path(diskimage_builder.elements.__file__).parent
 
 
-def pkg_map(element: Path, names: list[str], distro: str, release: str) -> list[str]:
-    """`names` as DIB's pkg-map maps them for the element: release over distro over family (redhat) over default;
-    a name the map does not know stays; an empty mapping drops it."""
+def pkg_map(element: Path, names: list[str], distro: str, release: str, shipped: str | None = None) -> list[str]:
+    """`names` as DIB's pkg-map maps them for the element (or with the map `shipped` in its place): release over
+    distro over family (redhat) over default; a name the map does not know stays; an empty mapping drops it."""
     path = element / "pkg-map"
-    if not path.exists():
+    if shipped is None and not path.exists():
         return names
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text() if shipped is None else shipped)
     table = dict(data.get("default", {}))
     table.update(data.get("family", {}).get("redhat", {}))
     table.update(data.get("distro", {}).get(distro, {}))
@@ -84,7 +84,9 @@ def qcow2_sets(plan) -> dict[str, list[str]]:
         if names := element_packages(Path(path), distro, release):
             sets[f"element {name}"] = names
     block = next(e for e in run.elements if e in GRUB_KEYS)
-    sets["element bootloader (grub)"] = pkg_map(dib_elements_dir() / "bootloader", list(GRUB_KEYS[block]), distro, release)
+    # builder-root-el puts the release's bootloader map (the family's) in place of DIB's.
+    sets["element bootloader (grub)"] = pkg_map(dib_elements_dir() / "bootloader", list(GRUB_KEYS[block]), distro, release,
+                                                run.files.get(BOOTLOADER_PKG_MAP))
     sets["baseline (installed system)"] = list(plan.baseline.packages) + list(plan.baseline.groups)
     return sets
 

@@ -2,10 +2,11 @@
 one module per distribution (mkosi/distributions/*.py).
 
 A family module holds one `DistributionFamily` (its FAMILY) and the `Distribution`s it covers: paths and units,
-package names, the bootstrapper and its fixed arguments, the DIB root element and its variables, refusals per
-release, the packages that give a tool on a build host of the family, the rpm database's place per release, what
-the baseline writes differently (`paths`, `baseline`), the package database and repository-file formats and where
-the repository files are (`package_format`, `repo_files`), and the spec fields its targets refuse (`refused_fields`).
+package names, the bootstrapper and its fixed arguments, the DIB root element and its variables, the packages
+DIB's bootloader installs per release, refusals per release, the packages that give a tool on a build host of the
+family, the rpm database's place per release, what the baseline writes differently (`paths`, `baseline`), the
+package database and repository-file formats and where the repository files are (`package_format`, `repo_files`),
+and the spec fields its targets refuse (`refused_fields`).
 Code above this layer reads the family object (`TargetInfo.facts`, `facts(Family.EL)`) instead of branching on
 a distribution's name; `builder.targets` lists the targets and points each at its distribution here.
 """
@@ -216,6 +217,9 @@ class DistributionFamily:
     bootstrap_refusals: tuple[ReleaseRule, ...] = ()   # why no tree can be bootstrapped (first match)
     no_dib: Reason | None = None                # why a distribution without `dib` gets no qcow2
     rpmdb: tuple[tuple[int, str], ...] = ()     # (from release, the rpm database's place in the tree); () no rpm
+    dib_bootloader: tuple[tuple[int, Mapping[str, str]], ...] = ()  # (from release, the names DIB's bootloader
+                                                # element asks its pkg-map for -> the release's packages), in order;
+                                                # () DIB's own map
     refused_fields: tuple[RefusedField, ...] = ()    # spec fields its targets refuse (the spec's checks)
     distributions: tuple[Distribution, ...] = field(default=())
     # (minimal builds, the full packages they conflict with): a base set's minimal builds give way to the full ones
@@ -258,6 +262,15 @@ class DistributionFamily:
         the spec wins, and the whole minimal set goes (a full curl with a minimal libcurl would still lack protocols)."""
         wanted = set(packages)
         return tuple(name for minimal, full in self.minimal_builds if wanted & set(full) for name in minimal)
+
+    def bootloader_packages(self, major: int) -> dict[str, str]:
+        """What DIB's bootloader element installs on release `major`: each name it asks its pkg-map for (grub-pc,
+        grub-efi, grub-efi-<arch>) -> the packages, space-separated; {} leaves DIB's own map."""
+        names: dict[str, str] = {}
+        for since, table in self.dib_bootloader:
+            if major >= since:
+                names.update(table)
+        return names
 
     def package_for(self, tool: str) -> str:
         """The package that gives `tool` on a build host of the family."""

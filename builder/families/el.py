@@ -111,6 +111,22 @@ DNF_MAIN = (
     ("module_platform_id", "platform:el{major}"),
 )
 
+# What DIB's bootloader element installs (its finalise.d asks pkg-map for grub-pc on an mbr or gpt disk, grub-efi
+# and grub-efi-<arch> on an efi one; builder runs DIB with -a amd64), per release: builder-root-el puts these in place
+# of DIB's own map, whose EL 9 entry (no grub2-efi-x64-modules) is keyed to DISTRO_NAME rhel/centos and DIB_RELEASE 9
+# only, so Rocky, Alma, 9-stream and every 10 asked for a package EL 9 and 10 do not have in BaseOS or AppStream.
+# The EFI image boots the signed grubx64.efi that grub2-efi-x64 puts in /boot/efi/EFI/<DISTRO_NAME> (DIB's bootloader
+# runs grub2-install for x86_64-efi only when that directory is missing, the one use of the modules); grub2-pc is
+# there on an efi disk too, for the BIOS boot DIB installs beside it (DIB's map says grub2, which is only grub2-pc's
+# Provides). The names are those of the official images: osbuild's rhel-9/10 x86_64 UEFI and BIOS package sets,
+# AlmaLinux's GenericCloud 9 and 10 package lists. EL 8 keeps DIB's grub2-efi-x64-modules (its BaseOS has it).
+GRUB_EFI_X64 = "grub2-efi-x64 grub2-efi-x64-modules shim-x64"
+DIB_BOOTLOADER = (
+    (0, {"grub-pc": "grub2-tools grub2-pc", "grub-efi": "grub2-tools grub2-pc efibootmgr",
+         "grub-efi-amd64": GRUB_EFI_X64, "grub-efi-x86_64": GRUB_EFI_X64}),
+    (9, {"grub-efi-amd64": "grub2-efi-x64 shim-x64", "grub-efi-x86_64": "grub2-efi-x64 shim-x64"}),
+)
+
 NO_RHEL_TREE = Reason("a RHEL tree needs subscription content, which the bootstrap cannot fetch from a plain mirror",
                       "target CentOS Stream, Rocky or Alma (or use Red Hat's UBI images)")
 NO_EL8_TREE = Reason("EL 8's rpm reads only a Berkeley DB database, and the rpm that bootstraps here (4.16 or later) "
@@ -144,6 +160,7 @@ FAMILY = DistributionFamily(
     no_dib=Reason("diskimage-builder builds RHEL only from a downloaded guest image", "target CentOS Stream, Rocky or Alma"),
     # EL 10 moved the rpm database to /usr/lib/sysimage/rpm (/var/lib/rpm links there).
     rpmdb=((0, "/var/lib/rpm"), (10, "/usr/lib/sysimage/rpm")),
+    dib_bootloader=DIB_BOOTLOADER,
     distributions=(CENTOS, ROCKY, ALMA, RHEL),
     minimal_builds=MINIMAL_BUILDS,
 )

@@ -6,6 +6,7 @@ directory (named by BUILDER_ELEMENT_DATA), never in DIB_* variables, which the
 """
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -32,6 +33,9 @@ BLOCK_DEVICE_ELEMENTS = {
 # repository files, as the baseline writes them (builder-root-debian / builder-root-el install them).
 ROOT_TARBALL = "root.tar.zst"
 REPOS_DIR = "repos"
+# DIB's bootloader element's package map, with the family's names for the release (builder-root-el installs it in
+# place of DIB's): the family's `dib_bootloader`.
+BOOTLOADER_PKG_MAP = "pkg-map/bootloader"
 
 OUR_ELEMENTS = ("builder-kvm-guest", "builder-baseline", "builder-seal")
 
@@ -67,7 +71,16 @@ def distro(spec: Spec, baseline: Baseline) -> tuple[str, dict[str, str], dict[st
     environment = dib.environment(info.major, info.codename)
     files = {f"{REPOS_DIR}/{PurePosixPath(path).name}": content
              for path, content in (baseline.repo_file(repo) for repo in spec.repos)}
+    if bootloader := info.facts.bootloader_packages(info.major):
+        files[BOOTLOADER_PKG_MAP] = bootloader_pkg_map(environment["DISTRO_NAME"], bootloader)
     return info.facts.dib_root_element, environment, files
+
+
+def bootloader_pkg_map(distro_name: str, packages: dict[str, str]) -> str:
+    """A pkg-map file (DIB's pkg-map element: JSON, its most specific section wins) giving the bootloader's names
+    `packages` for DISTRO_NAME `distro_name` only, whatever DIB_RELEASE: another DISTRO_NAME finds no mapping and
+    pkg-map fails, rather than guessing."""
+    return json.dumps({"distro": {distro_name: packages}}, indent=2, sort_keys=True) + "\n"
 
 
 def kernel_cmdline(baseline: Baseline) -> str:
