@@ -78,6 +78,9 @@ def test_verify_offline_and_booted(debian12_qcow2, tmp_path):
     assert ("pass", "eth0 exists") in results["network (booted)"]
     sshd = [d for s, d in results["sshd (booted)"] if s == "pass"]
     assert "listening on port 2222" in sshd
+    # booted on a disk 1 GiB larger than the image: the root grew to it; the serial console is on
+    assert any(s == "pass" and "fills its disk" in d for s, d in results["growroot (booted)"]), results["growroot (booted)"]
+    assert ("pass", "console=ttyS0,115200 on the running kernel's command line") in results["serial-console (booted)"]
     assert "sshd -T: permitrootlogin no" in sshd
     assert "root login refused from the host (permission denied)" in sshd
     assert any(d.startswith("from the host: SSH-2.0-") for d in sshd)
@@ -197,7 +200,7 @@ BOOT_ROLES = {
     "netbase": "networking at boot", "cloud-init": "cloud-init", "qemu-guest-agent": "guest agent",
     "sudo": "DIB's image build", "gnupg2": "DIB's image build", "python3": "DIB's image build",
     "rsync": "DIB's image build (install-static copies the elements' files)",
-    "cloud-guest-utils": "cloud-init", "dracut": "initramfs",
+    "cloud-guest-utils": "root growth (builder-growroot's growpart)", "dracut": "initramfs",
 }
 
 
@@ -269,3 +272,43 @@ def test_the_container_and_the_qcow2_share_every_package_version(debian12_qcow2,
     assert not differ, f"shared packages with other versions (container, qcow2): {differ}"
     assert not container.keys() - qcow2.keys(), f"in the container only: {sorted(container.keys() - qcow2.keys())}"
     assert not [n for n in extra if n not in explained], [n for n in extra if n not in explained]
+
+
+GIB = 1 << 30
+
+
+def ext_fs_bytes(dumpe2fs_header: str) -> int:
+    """An ext2/3/4 file system's own size: its block count times its block size (statfs, what df shows, leaves
+    out its metadata, which grows with it)."""
+    fields = dict(line.split(":", 1) for line in dumpe2fs_header.splitlines() if ":" in line)
+    return int(fields["Block count"]) * int(fields["Block size"])
+
+
+def test_the_root_grows_to_a_disk_2_gib_larger_on_first_boot(debian12_qcow2, tmp_path):
+    """As on a flavor with a larger disk: the image boots from an overlay 2 GiB larger than it (the image itself is
+    never written), and its root file system is at least 1.9 GiB larger than in the image."""
+    reason = why_not_qemu()
+    if reason:
+        skip_or_fail(reason)
+    from builder.baseline import Baseline
+    from builder.baseline.items import growroot
+    from builder.qcow2.live import booted
+    from builder.qcow2.offline import mounted_root
+    from builder.spec import load_spec
+
+    with mounted_root(debian12_qcow2) as root:
+        source = subprocess.run(["findmnt", "-no", "SOURCE", str(root)], capture_output=True, text=True, check=True)
+        header = subprocess.run(["dumpe2fs", "-h", source.stdout.strip()], capture_output=True, text=True, check=True)
+    in_image = ext_fs_bytes(header.stdout)
+    baseline = Baseline(load_spec(EXAMPLE)[0])
+    with booted(baseline, debian12_qcow2, timeout=1800, console=tmp_path / "console.log", grow_by=2 * GIB) as guest:
+        disk = int(guest.shell("lsblk -bdno SIZE /dev/sda").out)
+        booted_fs = ext_fs_bytes(guest.shell("dumpe2fs -h \"$(findmnt -no SOURCE /)\"").out)
+        unit = guest.shell("systemctl is-active builder-growroot.service").out.strip()
+        journal = guest.shell("journalctl -b -u builder-growroot.service --no-pager").out
+        check = list(growroot.booted(baseline, guest))
+    print(f"root file system: {in_image / GIB:.2f} GiB in the image, {booted_fs / GIB:.2f} GiB booted on a "
+          f"{disk / GIB:.2f} GiB disk")
+    assert unit == "active", journal
+    assert booted_fs - in_image >= 1.9 * GIB, journal
+    assert [r.status.value for r in check] == ["pass"], check

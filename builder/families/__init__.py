@@ -211,6 +211,8 @@ class DistributionFamily:
     repo_files: RepoFiles
     package_groups: bool                        # its repositories have dnf comps groups and environments (@group)
     docker_engine: bool                         # its own repositories ship a docker engine
+    growpart_package: str                       # the package with growpart (cloud-utils'), which grows the qcow2's root
+                                                # partition on boot (elements/builder-growroot)
     no_kickstart: Reason | None = None          # why a target of the family has no kickstart
     no_kickstart_iso: Reason | None = None      # why a target of the family has no kickstart ISO
     host_cpu: tuple[tuple[int, CpuLevel], ...] = ()    # (from release, the x86-64 level its userland needs), in order

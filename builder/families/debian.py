@@ -78,6 +78,9 @@ FAMILY = DistributionFamily(
     missing=((0, MISSING),),
     bootstrapper=Bootstrapper("debootstrap", ("debootstrap",), APT_OPTIONS),
     dib_root_element="builder-root-debian",
+    # Debian 12's growpart alone (cloud-utils is a metapackage that also pulls cloud-image-utils, which DIB's growroot
+    # element maps growpart to).
+    growpart_package="cloud-guest-utils",
     host=HostFacts(
         os_release_ids=frozenset({"debian", "ubuntu"}),
         install_command="apt-get install",

@@ -141,6 +141,7 @@ FAMILY = DistributionFamily(
     host_cpu=((9, X86_64_V2), (10, X86_64_V3)),
     bootstrapper=Bootstrapper("dnf", ("dnf", "rpm"), DNF_MAIN, host_reads_file_keys=True),
     dib_root_element="builder-root-el",
+    growpart_package="cloud-utils-growpart",
     host=HostFacts(
         os_release_ids=frozenset({"rhel", "fedora", "centos", "rocky", "almalinux"}),
         install_command="dnf install",

@@ -37,7 +37,18 @@ REPOS_DIR = "repos"
 # place of DIB's): the family's `dib_bootloader`.
 BOOTLOADER_PKG_MAP = "pkg-map/bootloader"
 
-OUR_ELEMENTS = ("builder-kvm-guest", "builder-baseline", "builder-seal")
+OUR_ELEMENTS = ("builder-kvm-guest", "builder-baseline", "builder-seal", "builder-growroot")
+
+# The serial console on the kernel command line, as the official cloud images have it (the console log OpenStack
+# and `builder verify --console` read). It is DIB's default on amd64 (bootloader element); set here so that it is
+# ours and the composed run shows it.
+SERIAL_CONSOLE = "ttyS0,115200"
+
+# The root file system (DIB's FS_TYPE, its default made ours) and the package with its resize tool, which
+# builder-growroot installs beside the family's growpart.
+ROOT_FS_TYPE = "ext4"
+ROOT_FS_RESIZE_PACKAGE = "e2fsprogs"
+GROWROOT_PACKAGES = "growroot-packages"
 
 
 @dataclass(frozen=True)
@@ -104,11 +115,14 @@ def compose(plan: Plan, extra_elements: tuple[str, ...] = ()) -> DibRun:
     environment = {
         **environment,
         "DIB_BOOTLOADER_DEFAULT_CMDLINE": kernel_cmdline(baseline),
+        "DIB_BOOTLOADER_SERIAL_CONSOLE": SERIAL_CONSOLE,
+        "FS_TYPE": ROOT_FS_TYPE,
         "BUILDER_ELEMENT_DATA": "{data}",
     }
     if settings.disk_size_gib:
         environment["DIB_IMAGE_SIZE"] = str(settings.disk_size_gib)
     files["baseline.sh"] = render_script(baseline)
+    files[GROWROOT_PACKAGES] = f"{spec.target.info.facts.growpart_package}\n{ROOT_FS_RESIZE_PACKAGE}\n"
     return DibRun(tuple(elements), tuple(options), environment, files, plan.base_image.tree)
 
 

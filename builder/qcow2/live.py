@@ -1,6 +1,7 @@
 """Boot the qcow2 in QEMU and check the baseline from inside the running guest.
 
-The guest boots from a throw-away overlay (the image is never written), with
+The guest boots from a throw-away overlay (the image is never written) 1 GiB larger than the image (a flavor's disk
+is larger than the image: the root must grow to it), with
 software emulation (KVM is not assumed), user networking restricted to the
 host (only the forwarded sshd port reaches it), a config drive like the one
 OpenStack attaches (so cloud-init finds its data source at once), and the
@@ -22,12 +23,17 @@ from pathlib import Path
 from .. import host
 from ..baseline import Baseline
 from ..baseline.items import booted_checks as item_booted_checks
+from ..baseline.results import failed, passed
 from ..baseline.verify import Result
 from ..errors import BuilderError
 from ..spec import CloudInit
+from .dib import SERIAL_CONSOLE
 from .guest_agent import GuestAgent
 
 QEMU = "qemu-system-x86_64"
+
+# How much larger than the image the booted guest's disk is.
+DISK_GROWTH = 1 << 30
 
 
 def check_tools() -> None:
@@ -75,12 +81,16 @@ class Guest:
 
 
 @contextlib.contextmanager
-def booted(baseline: Baseline, image: Path, timeout: float, console: Path | None) -> Iterator[Guest]:
+def booted(baseline: Baseline, image: Path, timeout: float, console: Path | None,
+           grow_by: int = DISK_GROWTH) -> Iterator[Guest]:
+    """The image booted from an overlay `grow_by` bytes larger than it, its guest agent answering."""
     work = Path(tempfile.mkdtemp(prefix="builder-boot-"))
     agent = GuestAgent(work / "qga.sock")
     try:
         overlay = work / "overlay.qcow2"
         _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.resolve()), str(overlay)])
+        if grow_by:
+            _run(["qemu-img", "resize", "-q", str(overlay), f"+{grow_by}"])
         port = free_port()
         argv = qemu_argv(overlay, work, port, baseline.spec.sshd.port, console or work / "console.log")
         if baseline.spec.qcow2_settings.cloud_init is CloudInit.OPENSTACK:
@@ -138,5 +148,13 @@ def _run(argv: list[str]) -> None:
 
 
 def booted_checks(baseline: Baseline, guest: Guest) -> list[Result]:
-    """Every item's booted check (the item table's), in the table's order."""
-    return [result for _, check in item_booted_checks() for result in check(baseline, guest)]
+    """Every item's booted check (the item table's), in the table's order, then the image's own."""
+    return [*(result for _, check in item_booted_checks() for result in check(baseline, guest)), serial_console(guest)]
+
+
+def serial_console(guest: Guest) -> Result:
+    """The kernel writes to the serial console (the console log a cloud shows), as builder asked DIB."""
+    wanted = f"console={SERIAL_CONSOLE}"
+    cmdline = guest.shell("cat /proc/cmdline").out.split()
+    return (passed("serial-console", f"{wanted} on the running kernel's command line") if wanted in cmdline
+            else failed("serial-console", f"{wanted} is not on /proc/cmdline: {' '.join(cmdline)}"))

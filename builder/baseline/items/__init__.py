@@ -38,6 +38,7 @@ from . import (  # noqa: F401 - each import registers its item: this order is th
     post_commands,
     seal,
     cloud_init,
+    growroot,
 )
 # isort: on
 from .unit import (
