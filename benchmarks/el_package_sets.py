@@ -12,7 +12,7 @@ from the elements the qcow2's DIB run is composed of.
 - qcow2: the same bootstrapped tree, plus what the qcow2 build installs on it: the tree's pre-install (the
   `dnf -y install` line of elements/builder-root-el/pre-install.d), the package-installs.yaml of every element DIB
   expands the composed list to, each mapped with the element's pkg-map as DIB's pkg-map does (release, distro,
-  family redhat, default), DIB's bootloader (its finalise.d installs pkg-map's `grub-pc` on an MBR or GPT image,
+  family redhat, default), builder-growroot's growpart and resize tool, DIB's bootloader (its finalise.d installs pkg-map's `grub-pc` on an MBR or GPT image,
   `grub-efi grub-efi-x86_64` on an EFI one), and the baseline's packages for an installed system.
 
 These are the names asked for, not the resolved set: dnf adds their dependencies (a real mirror's count is
@@ -29,7 +29,7 @@ import yaml
 
 from builder.baseline import Baseline
 from builder.bootstrap.plan import plan_for
-from builder.qcow2.dib import BOOTLOADER_PKG_MAP, ELEMENTS_DIR, compose
+from builder.qcow2.dib import BOOTLOADER_PKG_MAP, ELEMENTS_DIR, GROWROOT_PACKAGES, compose
 from builder.spec import LoadedSpec, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +87,8 @@ def qcow2_sets(plan) -> dict[str, list[str]]:
     # builder-root-el puts the release's bootloader map (the family's) in place of DIB's.
     sets["element bootloader (grub)"] = pkg_map(dib_elements_dir() / "bootloader", list(GRUB_KEYS[block]), distro, release,
                                                 run.files.get(BOOTLOADER_PKG_MAP))
+    # builder-growroot installs the names builder writes for the family (its growpart, the root's resize tool).
+    sets["element builder-growroot"] = run.files[GROWROOT_PACKAGES].split()
     sets["baseline (installed system)"] = list(plan.baseline.packages) + list(plan.baseline.groups)
     return sets
 
