@@ -12,7 +12,8 @@ from the elements the qcow2's DIB run is composed of.
 - qcow2: the same bootstrapped tree, plus what the qcow2 build installs on it: the tree's pre-install (the
   `dnf -y install` line of elements/builder-root-el/pre-install.d), the package-installs.yaml of every element DIB
   expands the composed list to, each mapped with the element's pkg-map as DIB's pkg-map does (release, distro,
-  family redhat, default), builder-growroot's growpart and resize tool, DIB's bootloader (its finalise.d installs pkg-map's `grub-pc` on an MBR or GPT image,
+  family redhat, default), builder-growroot's growpart and resize tool (the names builder writes for it), DIB's
+  bootloader (its finalise.d installs pkg-map's `grub-pc` on an MBR or GPT image,
   `grub-efi grub-efi-x86_64` on an EFI one), and the baseline's packages for an installed system.
 
 These are the names asked for, not the resolved set: dnf adds their dependencies (a real mirror's count is

@@ -101,9 +101,12 @@ def dib_resolves(run: DibRun, tmp_path: Path, *asked: list[str]) -> list[set[str
             if sub.is_dir() and sub.name not in ("tests", "__pycache__"):
                 (hooks / sub.name).mkdir(parents=True, exist_ok=True)
                 for hook in sorted(sub.iterdir()):
-                    assert not (hooks / sub.name / hook.name).exists(), f"duplicated hook {name}/{sub.name}/{hook.name}"
-                    copy = shutil.copytree if hook.is_dir() else shutil.copy2
-                    copy(hook, hooks / sub.name / hook.name)
+                    # DIB refuses a second file of one name (`test -f`); directories (static/usr) merge (`cp -a`).
+                    assert not (hooks / sub.name / hook.name).is_file(), f"duplicated hook {name}/{sub.name}/{hook.name}"
+                    if hook.is_dir():
+                        shutil.copytree(hook, hooks / sub.name / hook.name, symlinks=True, dirs_exist_ok=True)
+                    else:
+                        shutil.copy2(hook, hooks / sub.name / hook.name)
     (hooks / "install.d").mkdir(exist_ok=True)
     probe = hooks / "probe.d" / "50-pkg-map"
     probe.parent.mkdir()
