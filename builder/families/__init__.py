@@ -3,7 +3,7 @@ one module per distribution (mkosi/distributions/*.py).
 
 A family module holds one `DistributionFamily` (its FAMILY) and the `Distribution`s it covers: paths and units,
 package names, the bootstrapper and its fixed arguments, the DIB root element and its variables, refusals per
-release, the packages that give a tool on a build host of the family, the rpm database's place per release, what
+release, the packages that give a tool on a build host of the family, the rpm database's place and format per release, what
 the baseline writes differently (`paths`, `baseline`), the package database and repository-file formats and where
 the repository files are (`package_format`, `repo_files`), and the spec fields its targets refuse (`refused_fields`).
 Code above this layer reads the family object (`TargetInfo.facts`, `facts(Family.EL)`) instead of branching on
@@ -57,6 +57,13 @@ class PackageFormat(StrEnum):
 
     RPM = "rpm"
     DPKG = "dpkg"
+
+
+class RpmdbBackend(StrEnum):
+    """The database format a release's own rpm writes (its %_db_backend)."""
+
+    SQLITE = "sqlite"   # rpm 4.16 and later by default; the only one rpm 4.17+ (the build host's) can write
+    BDB = "bdb"         # Berkeley DB: a Packages file and one file per index
 
 
 class RepoFormat(StrEnum):
@@ -216,6 +223,7 @@ class DistributionFamily:
     bootstrap_refusals: tuple[ReleaseRule, ...] = ()   # why no tree can be bootstrapped (first match)
     no_dib: Reason | None = None                # why a distribution without `dib` gets no qcow2
     rpmdb: tuple[tuple[int, str], ...] = ()     # (from release, the rpm database's place in the tree); () no rpm
+    rpmdb_backends: tuple[tuple[int, RpmdbBackend], ...] = ()  # (from release, what its own rpm writes), in order
     refused_fields: tuple[RefusedField, ...] = ()    # spec fields its targets refuse (the spec's checks)
     distributions: tuple[Distribution, ...] = field(default=())
 
@@ -249,6 +257,10 @@ class DistributionFamily:
             if major >= since:
                 found = path
         return found
+
+    def rpmdb_backend(self, major: int) -> RpmdbBackend | None:
+        """The database format release `major`'s own rpm writes (None: the family has no rpm)."""
+        return next((backend for since, backend in reversed(self.rpmdb_backends) if major >= since), None)
 
     def package_for(self, tool: str) -> str:
         """The package that gives `tool` on a build host of the family."""
