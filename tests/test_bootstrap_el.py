@@ -39,7 +39,7 @@ from support.rpmrepo import (
     why_not_repo,
 )
 
-from builder import bootstrap
+from builder import bootstrap, rpmdb
 from builder.baseline import Baseline
 from builder.baseline.verify import Status, verify_rootfs
 from builder.bootstrap.dnf import DnfRepo, install_langs
@@ -180,6 +180,22 @@ def test_an_el8_trees_database_is_exported_by_the_host_and_imported_by_the_trees
     assert [argv[0] for argv in el9.commands(Path("/R"), Path("/W"))] == ["dnf", "dnf", "dnf"]
     assert ["rpmdb", "bdb"] in el8.bootstrapper.inputs() and ["rpmdb", "bdb"] not in el9.bootstrapper.inputs()
     assert "rpmdb" in el8.host_tools
+
+
+def test_the_database_format_is_read_from_its_files_and_a_berkeley_db_is_left_closed(tmp_path: Path):
+    """rpm's own files tell the format: sqlite (what the host's rpm --initdb writes) or Berkeley DB (Packages and the
+    index tables); the host's rpm reads the latter read-only (bdb_ro), and settling drops Berkeley DB's environment."""
+    sqlite = tmp_path / "sqlite"
+    subprocess.run(["rpm", "--dbpath", str(sqlite), "--initdb"], check=True)
+    assert rpmdb.backend(sqlite) == "sqlite" and "bdb_ro" not in " ".join(rpmdb.export_command(sqlite))
+    bdb = tmp_path / "bdb"
+    bdb.mkdir()
+    for name in ("Packages", "Name", "Basenames", "__db.001", "__db.002", ".dbenv.lock"):
+        (bdb / name).write_bytes(b"\0" * 16)
+    assert rpmdb.backend(bdb) == "bdb" and rpmdb.backend(tmp_path) is None
+    assert rpmdb.export_command(bdb) == ["rpmdb", "--dbpath", str(bdb), "--define", "_db_backend bdb_ro", "--exportdb"]
+    assert rpmdb.settle(bdb) == [".dbenv.lock", "__db.001", "__db.002"]
+    assert sorted(p.name for p in bdb.iterdir()) == ["Basenames", "Name", "Packages"]
 
 
 def test_install_langs_follow_the_locale():
