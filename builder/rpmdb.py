@@ -68,11 +68,17 @@ def export_command(copy: Path) -> list[str]:
     return ["rpmdb", "--dbpath", str(copy), *_backend_args(copy), "--exportdb"]
 
 
-def export(database: Path, to: Path, timeout: float = 600) -> None:
+def export(database: Path, to: Path, copy: Path, timeout: float = 600) -> None:
     """Every header of the database in `database` (a host path), exported by the host's rpm into the file `to`, from a
-    copy (the tree is not touched)."""
-    with _copy(database) as copy:
+    copy in the new directory `copy` (the tree is not touched; the copy is removed afterwards)."""
+    copy.mkdir()
+    try:
+        for entry in database.iterdir():
+            if entry.is_file() and not entry.is_symlink() and not _runtime(entry.name):
+                shutil.copy2(entry, copy)
         proc = run(export_command(copy), "rpmdb --exportdb", timeout=timeout, check=False, output_file=to)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
     if proc.returncode or "error:" in proc.stderr:
         raise BuilderError(f"rpmdb --exportdb of the tree's database {database} failed (exit {proc.returncode}): "
                            f"{proc.stderr.strip()[-500:]}")

@@ -157,7 +157,7 @@ class DnfInstallroot:
         gone, the tree's own rpm imports them (reading WORK/rpmdb.export)."""
         if not self.converts_rpmdb:
             return []
-        return [rpmdb.export_command(work / "rpmdb-copy"), self.import_command(root)]
+        return [rpmdb.export_command(work / "rpmdb-copy"), self.import_command(root)]  # as convert_rpmdb runs them
 
     def import_command(self, root: Path) -> list[str]:
         """The tree's own rpm, in the tree, writing the exported headers into a database of its own format."""
@@ -208,7 +208,7 @@ class DnfInstallroot:
         log(f"rpm database: exporting it with the host's rpm, importing it with EL {self.releasever}'s own rpm "
             f"({self.rpmdb_backend})")
         export = work / "rpmdb.export"
-        rpmdb.export(database, export)
+        rpmdb.export(database, export, work / "rpmdb-copy")
         for name in (*rpmdb.SQLITE_FILES, ".rpm.lock"):
             (database / name).unlink(missing_ok=True)
         env = {"PATH": tree.CHROOT_PATH, "HOME": "/root", "LANG": "C"}
