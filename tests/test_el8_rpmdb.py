@@ -33,7 +33,10 @@ from support.requirements import skip_or_fail
 from support.rpmrepo import GpgKey, Pkg, build_packages, el_userland, make_repo, serve, why_not_repo
 
 from builder import bootstrap
+from builder.baseline import Baseline
+from builder.baseline.verify import Status, verify_rootfs
 from builder.container.image import read_layout
+from builder.spec import load_spec
 
 pytestmark = pytest.mark.slow
 
@@ -150,6 +153,12 @@ def test_an_el8_container_has_a_berkeley_db_written_by_its_own_rpm(el8_repo, tmp
     assert own.returncode == 0 and sorted(own.stdout.split()) == sorted(listed.stdout.split()), own.stderr
     assert "RPM version 4.16" in subprocess.run(["chroot", str(tree), "rpm", "--version"], capture_output=True,
                                                 text=True, check=False).stdout
+
+    # builder verify's checks on the tree (what `verify --image` runs): its package checks read the database through
+    # builder.rpmdb (the packages installed, their versions against the repository's).
+    results = verify_rootfs(Baseline(load_spec(spec)[0], context="container"), tree, "container")
+    failures = [str(r) for r in results if r.status is Status.FAIL]
+    assert not failures and any(r.status is Status.PASS for r in results), failures
 
     # rpm -Va: only config files the baseline wrote differ (useradd's /etc/passwd and friends).
     verify = host_rpm(copy, "-Va", root=tree)
