@@ -6,8 +6,12 @@ libraries), signed with a throwaway key, served on 127.0.0.1. What this proves: 
 only the spec's repositories, checks every package against the spec's key (an unsigned or wrongly
 signed package stops it, and nothing is cached), installs no docs, no weak dependencies and only the
 spec's language, leaves a queryable rpm database where EL keeps it, is cached by its inputs; the
-container is stripped with `rpm -V` clean, deterministic and passes `builder verify --rootfs`. What
-only a real EL mirror can show: that EL's own packages resolve and their scriptlets run in this way.
+container is stripped with `rpm -V` clean, deterministic and passes `builder verify --rootfs`; the
+base set's yum, tar, gzip and minimal curl builds are installed and answer in the image (yum: a link to
+the dnf-3 stand-in, as EL's yum package ships it), and a spec's full curl replaces the minimal builds
+without meeting their conflict (the stand-ins declare it, as EL's do). What only a real EL mirror can
+show: that EL's own packages resolve and their scriptlets run in this way, that EL's yum runs dnf, and
+what the minimal curl can do (scripts/el-mirror-check runs yum, tar, gzip and curl in the built image).
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ from builder.spec import load_spec, load_spec_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ("filesystem", "setup", "basesystem", "bash", "coreutils-single", "grep", "sed", "findutils", "gawk", "shadow-utils",
-        "rpm", "dnf", "tzdata", "ca-certificates")
+        "rpm", "dnf", "tzdata", "ca-certificates", "yum", "tar", "gzip", "curl-minimal", "libcurl-minimal")
 
 
 def spec_text(url: str, key_url: str | None = None, *, target: str = "centos-stream-9", install: tuple[str, ...] = (),
@@ -447,6 +451,33 @@ def test_an_el_container_from_the_local_repository(repos, tmp_path: Path):
     # The installed system checks later installs with the key the bootstrap used, and knows only the spec's repository.
     assert (tree / "etc/pki/rpm-gpg/RPM-GPG-KEY-builder-test-baseos").read_bytes() == repos["key_file"].read_bytes()
     assert [p.name for p in (tree / "etc/yum.repos.d").iterdir()] == ["builder-test-baseos.repo"]
+    # What a Dockerfile built on the image runs: `yum` (a link to dnf-3, as EL's yum package ships it), tar, gzip, curl
+    # (the stand-ins: yum and curl answer --version only; tar and gzip are the host's builds; the real ones are
+    # scripts/el-mirror-check's).
+    assert os.readlink(tree / "usr/bin/yum") == "dnf-3" and (tree / "usr/bin/dnf-3").is_file()
+    for command, says in (("yum", "builder test stand-in"), ("tar", "tar"), ("gzip", "gzip"), ("curl", "curl")):
+        ran = subprocess.run(["chroot", str(tree), f"/usr/bin/{command}", "--version"], capture_output=True, text=True,
+                             check=False)
+        assert ran.returncode == 0 and says in ran.stdout, (command, ran.stdout, ran.stderr)
+    assert {"yum", "tar", "gzip", "curl-minimal", "libcurl-minimal"} <= set(rpm(tree, "-qa", "--qf", "%{NAME}\n").stdout.split())
+    assert rpm(tree, "-qf", "--qf", "%{NAME}\n", "/usr/bin/curl").stdout.split() == ["curl-minimal"]
+
+
+@pytest.mark.slow
+def test_a_spec_that_installs_full_curl_gets_it_without_a_conflict(repos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The stand-ins conflict as EL's builds do (curl-minimal with curl, libcurl-minimal with libcurl): with the minimal
+    pair in the base set, the spec's `dnf install curl` would stop at the conflict. The spec wins: the full builds."""
+    monkeypatch.setenv("BUILDER_CACHE", str(tmp_path / "cache"))
+    url, key_url = repos["signed"]
+    base = bootstrap.base_tree_for(load(spec_text(url, key_url, install=("curl",))))
+    root = unpack(bootstrap.ensure_cached(base, log=lambda _: None), tmp_path / "root")
+    installed = set(rpm(root, "-qa", "--qf", "%{NAME}\n").stdout.split())
+    assert {"curl", "libcurl", "yum", "tar", "gzip"} <= installed
+    assert not installed & {"curl-minimal", "libcurl-minimal"}
+    assert rpm(root, "-qf", "--qf", "%{NAME}\n", "/usr/bin/curl").stdout.split() == ["curl"]
+    # The conflict the rule avoids is real in these stand-ins: the full builds declare it against the minimal ones.
+    assert rpm(root, "-q", "--conflicts", "curl").stdout.split() == ["curl-minimal"]
+    assert rpm(root, "-q", "--conflicts", "libcurl").stdout.split() == ["libcurl-minimal"]
 
 
 def test_a_changed_definition_package_changes_the_key():

@@ -53,9 +53,13 @@ def _dnf(spec, definition, packages: tuple[str, ...]) -> DnfInstallroot:
     # nothing need pull it in. The langpack goes into the first transaction: glibc requires one, and dnf would
     # pick any (all of them).
     base = b.packages + (spec.target.info.release_package, el_langpack(spec.locale))
+    # A full package the spec installs (curl, coreutils) wins over the base set's minimal build of it, which is left
+    # out and excluded: dnf would stop at their conflict (families: minimal_builds).
+    giving_way = info.facts.minimal_giving_way(packages)
+    base = tuple(name for name in base if name not in giving_way)
     # b.dbpath: the rpm database's place, the family's for the release (image_definition).
     return DnfInstallroot(str(info.major), dnf_repos(spec), base, tuple(map(_dnf_argument, packages)), b.dbpath,
-                          install_langs(spec.locale), b.exclude_packages,
+                          install_langs(spec.locale), b.exclude_packages + giving_way,
                           tuple(sorted(spec.target.info.dnf_variables.items())),
                           info.facts.rpmdb_backend(info.major) or RpmdbBackend.SQLITE)
 

@@ -11,7 +11,7 @@ a distribution's name; `builder.targets` lists the targets and points each at it
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -226,6 +226,9 @@ class DistributionFamily:
     rpmdb_backends: tuple[tuple[int, RpmdbBackend], ...] = ()  # (from release, what its own rpm writes), in order
     refused_fields: tuple[RefusedField, ...] = ()    # spec fields its targets refuse (the spec's checks)
     distributions: tuple[Distribution, ...] = field(default=())
+    # (minimal builds, the full packages they conflict with): a base set's minimal builds give way to the full ones
+    # the spec installs (minimal_giving_way)
+    minimal_builds: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
     def kickstart_version(self, major: int) -> str | None:
         """pykickstart's version name (RHEL8, RHEL9, RHEL10); None: no kickstart."""
@@ -261,6 +264,12 @@ class DistributionFamily:
     def rpmdb_backend(self, major: int) -> RpmdbBackend | None:
         """The database format release `major`'s own rpm writes (None: the family has no rpm)."""
         return next((backend for since, backend in reversed(self.rpmdb_backends) if major >= since), None)
+
+    def minimal_giving_way(self, packages: Iterable[str]) -> tuple[str, ...]:
+        """The minimal builds a tree leaves out because `packages` (the spec's) name a full package they conflict with:
+        the spec wins, and the whole minimal set goes (a full curl with a minimal libcurl would still lack protocols)."""
+        wanted = set(packages)
+        return tuple(name for minimal, full in self.minimal_builds if wanted & set(full) for name in minimal)
 
     def package_for(self, tool: str) -> str:
         """The package that gives `tool` on a build host of the family."""

@@ -87,6 +87,16 @@ MISSING = ((0, RENAMED),) + tuple(
     for since in sorted({dropped for dropped, _, _ in DROPPED.values()})
 )
 
+# Minimal builds in the base set (base-images/el*.yaml) and the full packages each set conflicts with: a spec that
+# installs a full one gets it, and the minimal set is left out of the base set and excluded (excludepkgs), so dnf pulls
+# the full builds instead of stopping at the conflict (dnf would need --allowerasing to swap them). curl-minimal and
+# libcurl-minimal (EL 9, 10; EL 8 has libcurl-minimal only) conflict with curl and libcurl; coreutils-single with
+# coreutils.
+MINIMAL_BUILDS = (
+    (("curl-minimal", "libcurl-minimal"), ("curl", "libcurl")),
+    (("coreutils-single",), ("coreutils",)),
+)
+
 # dnf's [main] settings for the bootstrap (its dnf.conf and --setopt), in this order.
 DNF_MAIN = (
     # The newest version of every package across all the spec's repositories, or a failure saying why: the host's
@@ -145,4 +155,5 @@ FAMILY = DistributionFamily(
     rpmdb=((0, "/var/lib/rpm"), (10, "/usr/lib/sysimage/rpm")),
     rpmdb_backends=RPMDB_BACKENDS,
     distributions=(CENTOS, ROCKY, ALMA, RHEL),
+    minimal_builds=MINIMAL_BUILDS,
 )

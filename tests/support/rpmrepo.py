@@ -50,6 +50,7 @@ class Pkg:
     config: Mapping[str, bytes] = field(default_factory=dict)
     dirs: tuple[str, ...] = ()
     modes: Mapping[str, int] = field(default_factory=dict)
+    conflicts: tuple[str, ...] = ()  # Conflicts: (EL's minimal builds and the full packages)
 
 
 def why_not_repo() -> str | None:
@@ -126,6 +127,7 @@ def _subpackage(package: Pkg) -> str:
     tags += [f"Requires: {r}" for r in package.requires]
     tags += [f"Recommends: {r}" for r in package.recommends]
     tags += [f"Provides: {p}" for p in package.provides]
+    tags += [f"Conflicts: {c}" for c in package.conflicts]
     if package.arch == "noarch":
         tags.append("BuildArch: noarch")
     files = [f'"{path}"' for path in package.files]
@@ -273,6 +275,8 @@ USERLAND = {
     "shadow-utils": ("/usr/sbin/useradd", "/usr/sbin/usermod", "/usr/sbin/groupadd", "/usr/sbin/chpasswd"),
     "rpm": ("/usr/bin/rpm",),
     "glibc": ("/usr/bin/getent",),
+    "tar": ("/usr/bin/tar",),
+    "gzip": ("/usr/bin/gzip",),
 }
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 LOADER = "ld-linux-x86-64.so.2"
@@ -298,7 +302,8 @@ def _libraries(programs: Iterable[str], library_path: Path | None = None) -> dic
 def el_userland(dbpath: str = "/var/lib/rpm", *, extra_names: Iterable[str] = (), rpm_from: Path | None = None) -> list[Pkg]:
     """Stand-ins for an EL base package set: the host's bash, coreutils, grep, sed, find, getent, shadow's
     useradd/usermod/groupadd/chpasswd and rpm (with their `ldd` libraries in `glibc`), under EL package names,
-    plus `filesystem` (the usrmove links), `setup` (/etc/passwd and friends, %config) and `tzdata` (UTC).
+    plus `filesystem` (the usrmove links), `setup` (/etc/passwd and friends, %config) and `tzdata` (UTC), the host's
+    tar and gzip, and the command stand-ins of dnf, yum and the curl builds (el_commands).
     They are NOT EL's builds: they prove that the bootstrap, the baseline in a chroot and the image work on an
     rpm tree, not that EL's own programs behave like Debian's. `extra_names` become empty packages.
     `rpm_from`: another rpm's unpacked files (usr/bin/rpm and rpmdb, usr/lib/rpm, its libraries in LIBDIR) stand in
@@ -324,7 +329,7 @@ def el_userland(dbpath: str = "/var/lib/rpm", *, extra_names: Iterable[str] = ()
                                     f"%_dbpath {dbpath}\n%_db_backend bdb\n".encode()})
     requires = {"bash": ("glibc", "filesystem"), "coreutils-single": ("glibc",), "grep": ("glibc",), "sed": ("glibc",),
                 "findutils": ("glibc",), "shadow-utils": ("glibc", "setup"), "rpm": ("glibc", "bash"),
-                "glibc": ("filesystem",)}
+                "glibc": ("filesystem",), "tar": ("glibc",), "gzip": ("glibc",)}
     packages = [Pkg(name, files=files, requires=requires.get(name, ()), arch="x86_64") for name, files in binaries.items()]
     packages += [
         Pkg("filesystem", files={"/bin": Symlink("usr/bin"), "/sbin": Symlink("usr/sbin"), "/lib": Symlink("usr/lib"),
@@ -342,5 +347,41 @@ def el_userland(dbpath: str = "/var/lib/rpm", *, extra_names: Iterable[str] = ()
         Pkg("tzdata", files={"/usr/share/zoneinfo/UTC": Path("/usr/share/zoneinfo/UTC"),
                              "/usr/share/zoneinfo/Etc/UTC": Path("/usr/share/zoneinfo/Etc/UTC")}),
     ]
+    packages += el_commands()
     packages += [Pkg(name) for name in extra_names if name not in {p.name for p in packages}]
     return packages
+
+
+# EL's dnf-3 (python3-dnf) answers `--version`; the stand-in answers that only, and says what it is.
+DNF_STAND_IN = b"""#!/bin/bash
+# builder's test stand-in for EL's dnf-3: it answers --version only.
+if [ "${1:-}" = --version ]; then echo "4.14.0 (builder test stand-in)"; exit 0; fi
+echo "dnf-3 stand-in: only --version is answered" >&2
+exit 1
+"""
+
+
+# EL's curl answers --version. The stand-in of either build (curl, curl-minimal) is this one script: the packages share
+# one buildroot, so a path has one content; `rpm -qf /usr/bin/curl` tells the builds apart.
+CURL_STAND_IN = b"""#!/bin/bash
+# builder's test stand-in for EL's curl (curl or curl-minimal): it answers --version only.
+if [ "${1:-}" = --version ]; then echo "curl 7.76.1 (builder test stand-in)"; exit 0; fi
+echo "curl stand-in: only --version is answered" >&2
+exit 1
+"""
+
+
+def el_commands() -> list[Pkg]:
+    """Stand-ins for the commands an EL base gives a Dockerfile built on it: `dnf` (/usr/bin/dnf-3, /usr/bin/dnf a link
+    to it, as EL's python3-dnf and dnf ship them), `yum` (/usr/bin/yum, a link to dnf-3, as EL's yum package ships it);
+    the curl builds, conflicting as EL's do: curl-minimal with curl, libcurl-minimal with libcurl (curl and
+    curl-minimal need a libcurl: the full one or the minimal one). tar and gzip are the host's (USERLAND)."""
+    return [
+        Pkg("dnf", files={"/usr/bin/dnf-3": DNF_STAND_IN, "/usr/bin/dnf": Symlink("dnf-3")}, requires=("bash",)),
+        Pkg("yum", files={"/usr/bin/yum": Symlink("dnf-3")}, requires=("dnf",)),
+        Pkg("curl-minimal", files={"/usr/bin/curl": CURL_STAND_IN}, requires=("libcurl-minimal",),
+            conflicts=("curl",)),
+        Pkg("libcurl-minimal", conflicts=("libcurl",)),
+        Pkg("curl", files={"/usr/bin/curl": CURL_STAND_IN}, requires=("libcurl",), conflicts=("curl-minimal",)),
+        Pkg("libcurl", conflicts=("libcurl-minimal",)),
+    ]
