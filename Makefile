@@ -57,8 +57,9 @@ test-fast: venv ## the tests that need no system components, in parallel
 	$(PYTEST) -m "not slow" -n auto
 
 # The opt-in real-mirror tier (README): with BUILDER_EL_MIRROR (the base URL of your CentOS Stream 9 mirror;
-# EL_MIRROR_EXAMPLE=examples/kvm-host-rocky9.yaml for a Rocky 9 one), one EL example's container and qcow2 are
-# built for real from it and verified (the qcow2 booted in QEMU); as root. Without it, the same builds as a dry run.
+# EL_MIRROR_EXAMPLE=examples/kvm-host-rocky9.yaml for a Rocky 9 one, examples/legacy-rocky8.yaml for EL 8: its image's
+# own rpm and dnf then check the Berkeley DB database), one EL example's container and qcow2 are built for real from it
+# and verified (the qcow2 booted in QEMU); as root. Without it, the same builds as a dry run.
 EL_MIRROR_EXAMPLE ?= examples/compute-node-cs9.yaml
 el-mirror-check: venv ## EL container and qcow2 from BUILDER_EL_MIRROR, built and verified (root; dry run without it)
 	$(BIN)/python scripts/el-mirror-check --mirror "$(BUILDER_EL_MIRROR)" --example $(EL_MIRROR_EXAMPLE) --out $(OUT)/el-mirror-check

@@ -345,17 +345,27 @@ class TimedOut(BuilderError):
 
 def run(argv: Sequence[str | os.PathLike[str]], what: str, *, env: Mapping[str, str] | None = None, input: str | None = None,
         timeout: float | None = 3600, cwd: Path | None = None, log_file: Path | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
+        check: bool = True, input_file: Path | None = None,
+        output_file: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command with its output captured; on failure a BuilderError with `what`, the command and its last lines.
 
-    `log_file` is a log the command writes itself (debootstrap's): its tail is added to the error.
+    `log_file` is a log the command writes itself (debootstrap's): its tail is added to the error. `input_file` is
+    read as its standard input and `output_file` (created afresh) takes its standard output, byte for byte (binary
+    data: an rpm database export); its stdout is then "".
     After an interrupt a build step (check=True) is not started; a cleanup step (check=False) still is.
     """
     if check:
         raise_if_interrupted()
     args = [str(a) for a in argv]
-    proc = _spawn(args, what, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, process_group=0)
+    with contextlib.ExitStack() as files:
+        stdin: Any = subprocess.PIPE if input is not None else subprocess.DEVNULL
+        stdout: Any = subprocess.PIPE
+        if input_file is not None:
+            stdin = files.enter_context(input_file.open("rb"))
+        if output_file is not None:
+            stdout = files.enter_context(output_file.open("wb"))
+        proc = _spawn(args, what, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                      process_group=0)
     with terminate_as_interrupt(), registered(proc):
         try:
             stdout, stderr = proc.communicate(input, timeout=timeout)
@@ -367,7 +377,7 @@ def run(argv: Sequence[str | os.PathLike[str]], what: str, *, env: Mapping[str, 
             raise
     if stopped_by_interrupt(proc):
         raise Interrupted()
-    done = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+    done = subprocess.CompletedProcess(args, proc.returncode, stdout or "", stderr)
     if check and done.returncode:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
         if log_file is not None and log_file.exists():

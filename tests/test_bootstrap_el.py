@@ -43,7 +43,7 @@ from support.rpmrepo import (
     why_not_repo,
 )
 
-from builder import bootstrap
+from builder import bootstrap, rpmdb
 from builder.baseline import Baseline
 from builder.baseline.verify import Status, verify_rootfs
 from builder.bootstrap.dnf import DnfRepo, install_langs
@@ -171,6 +171,37 @@ def test_el10_keeps_its_rpm_database_in_sysimage():
     assert base.bootstrapper.dbpath == "/usr/lib/sysimage/rpm" and base.bootstrapper.releasever == "10"
 
 
+def test_an_el8_trees_database_is_exported_by_the_host_and_imported_by_the_trees_own_rpm():
+    """After the dnf transactions (which the host's rpm writes in sqlite): the host's rpmdb exports the headers, then
+    rpmdb inside the tree (chroot) imports them, into the release's database place; EL 9 has no conversion, and the
+    conversion is part of the cache key."""
+    el8 = bootstrap.base_tree_for(load(spec_text("http://m.example/el8", "http://m.example/K", target="rocky-8")))
+    commands = el8.commands(Path("/R"), Path("/W"))
+    assert [argv[0] for argv in commands] == ["dnf", "dnf", "dnf", "rpmdb", "chroot"]
+    assert commands[-2] == ["rpmdb", "--dbpath", "/W/rpmdb-copy", "--exportdb"]
+    assert commands[-1] == ["chroot", "/R", "rpmdb", "--dbpath", "/var/lib/rpm", "--importdb"]
+    el9 = bootstrap.base_tree_for(load(spec_text("http://m.example/el8", "http://m.example/K", target="rocky-9")))
+    assert [argv[0] for argv in el9.commands(Path("/R"), Path("/W"))] == ["dnf", "dnf", "dnf"]
+    assert ["rpmdb", "bdb"] in el8.bootstrapper.inputs() and ["rpmdb", "bdb"] not in el9.bootstrapper.inputs()
+    assert "rpmdb" in el8.host_tools
+
+
+def test_the_database_format_is_read_from_its_files_and_a_berkeley_db_is_left_closed(tmp_path: Path):
+    """rpm's own files tell the format: sqlite (what the host's rpm --initdb writes) or Berkeley DB (Packages and the
+    index tables); the host's rpm reads the latter read-only (bdb_ro), and settling drops Berkeley DB's environment."""
+    sqlite = tmp_path / "sqlite"
+    subprocess.run(["rpm", "--dbpath", str(sqlite), "--initdb"], check=True)
+    assert rpmdb.backend(sqlite) == "sqlite" and "bdb_ro" not in " ".join(rpmdb.export_command(sqlite))
+    bdb = tmp_path / "bdb"
+    bdb.mkdir()
+    for name in ("Packages", "Name", "Basenames", "__db.001", "__db.002", ".dbenv.lock"):
+        (bdb / name).write_bytes(b"\0" * 16)
+    assert rpmdb.backend(bdb) == "bdb" and rpmdb.backend(tmp_path) is None
+    assert rpmdb.export_command(bdb) == ["rpmdb", "--dbpath", str(bdb), "--define", "_db_backend bdb_ro", "--exportdb"]
+    assert rpmdb.settle(bdb) == [".dbenv.lock", "__db.001", "__db.002"]
+    assert sorted(p.name for p in bdb.iterdir()) == ["Basenames", "Name", "Packages"]
+
+
 def test_install_langs_follow_the_locale():
     assert install_langs("en_US.UTF-8") == "en_US.UTF-8:en_US:en"
     assert install_langs("de_DE") == "de_DE:de"
@@ -186,14 +217,19 @@ def test_the_cache_key_changes_with_every_input():
     assert len({same, key(url="http://other.example/el9"), key(key_url="http://m.example/K2"), key(install=("tmux",))}) == 4
 
 
-def test_rhel_and_el8_are_refused_with_a_reason(tmp_path: Path):
-    for target, words in (("rhel-9", "subscription"), ("rocky-8", "Berkeley DB")):
+def test_rhel_is_refused_with_a_reason_and_el8_is_not(tmp_path: Path):
+    for target in ("rhel-9", "rhel-8"):
         spec = tmp_path / f"{target}.yaml"
         spec.write_text(spec_text("http://m.example/el", "http://m.example/K", target=target))
         proc = builder("build", spec, "--only", "container", "--out", tmp_path / "out")
         assert proc.returncode == 2, proc.stderr
-        assert words in proc.stderr and "hint:" in proc.stderr
+        assert "subscription" in proc.stderr and "Berkeley" not in proc.stderr and "hint:" in proc.stderr
     assert not (tmp_path / "out").exists()
+    spec = tmp_path / "rocky-8.yaml"
+    spec.write_text(spec_text("http://m.example/el", "http://m.example/K", target="rocky-8"))
+    proc = builder("build", spec, "--only", "container", "--out", tmp_path / "out", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "--exportdb" in proc.stdout and "rpmdb --dbpath /var/lib/rpm --importdb" in proc.stdout
 
 
 def test_gpgcheck_without_a_key_is_refused_before_anything_runs(tmp_path: Path):

@@ -25,7 +25,8 @@ def run(*args: str, mirror: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, cwd=ROOT)
 
 
-@pytest.mark.parametrize("example,release_path", [("compute-node-cs9", "9-stream"), ("kvm-host-rocky9", "9")])
+@pytest.mark.parametrize("example,release_path", [("compute-node-cs9", "9-stream"), ("kvm-host-rocky9", "9"),
+                                                  ("legacy-rocky8", "8")])
 def test_without_a_mirror_the_check_plans_both_builds_from_the_mirror_only(tmp_path, example, release_path):
     proc = run("--example", str(ROOT / "examples" / f"{example}.yaml"), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -52,3 +53,11 @@ def test_the_make_target_hands_the_mirror_to_the_check():
     out = subprocess.run(["make", "-n", "el-mirror-check", "BUILDER_EL_MIRROR=http://mirror.example.net/centos-stream"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "scripts/el-mirror-check --mirror \"http://mirror.example.net/centos-stream\"" in out
+
+
+def test_the_el8_run_checks_the_database_with_the_images_own_rpm(tmp_path):
+    proc = run("--example", str(ROOT / "examples" / "legacy-rocky8.yaml"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the image's own rpm and dnf would check its bdb database in /var/lib/rpm" in proc.stdout
+    el9 = run("--example", str(ROOT / "examples" / "kvm-host-rocky9.yaml"), "--out", str(tmp_path / "out"))
+    assert el9.returncode == 0 and "own rpm" not in el9.stdout, el9.stdout + el9.stderr

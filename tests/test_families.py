@@ -274,8 +274,8 @@ def test_the_refusals_per_release():
         info = Target(target).info
         return info.facts.bootstrap_refusal(info.distribution, info.major) is not None
 
-    assert [t for t in ("rhel-9", "rocky-8", "alma-8", "centos-stream-8", "rocky-9", "alma-10", "debian-12") if refused(t)] \
-        == ["rhel-9", "rocky-8", "alma-8", "centos-stream-8"]
+    assert [t for t in ("rhel-8", "rhel-9", "rocky-8", "alma-8", "centos-stream-8", "rocky-9", "alma-10", "debian-12")
+            if refused(t)] == ["rhel-8", "rhel-9"]
     assert [t.value for t in Target if t.info.facts.dib_refusal(t.info.distribution)] == ["rhel-8", "rhel-9", "rhel-10"]
     assert [t.value for t in Target if t.info.facts.no_kickstart] == ["debian-12"]
 
@@ -330,3 +330,21 @@ def test_the_spec_checks_apply_the_family_rules(target: str, refused: set[str]):
     with pytest.raises(SpecError) as error:
         load_spec_text(f"version: 1\nname: web\ntarget: {target}\n" + SPEC_FIELDS, "web.yaml")
     assert {p.path for p in error.value.problems if not p.warning} == refused
+
+
+def test_the_rpm_database_format_each_release_writes():
+    """EL 8's rpm 4.14 writes Berkeley DB only (EL 8.5+ reads sqlite read-only); EL 9's and 10's rpm write sqlite
+   ; Debian has no rpm."""
+    formats = {t.value: t.info.facts.rpmdb_backend(t.info.major) for t in Target}
+    assert {t for t, f in formats.items() if f == "bdb"} == {"rocky-8", "alma-8", "centos-stream-8", "rhel-8"}
+    assert {t for t, f in formats.items() if f is None} == {"debian-12"}
+    assert set(formats.values()) == {"bdb", "sqlite", None}
+
+
+def test_no_refusal_says_el8_cannot_be_bootstrapped():
+    """The refusal that stays (RHEL) is about subscription content, and no reason names rpm's database format."""
+    for family in FAMILIES.values():
+        for rule in family.bootstrap_refusals:
+            assert "Berkeley" not in rule.reason.why and "sqlite" not in rule.reason.why, rule
+    info = Target("rhel-9").info
+    assert "subscription" in info.facts.bootstrap_refusal(info.distribution, info.major).why

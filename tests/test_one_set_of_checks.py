@@ -78,8 +78,8 @@ def test_every_command_refuses_the_spec_with_validates_report(tmp_path, case):
     (HEAD, "prepull", 1, "container.prepull", "rocky-9 has no prepull: the spec has no container.prepull"),
     (HEAD + "container: {sshd: false}\n", "prepull", 5, "container.prepull", "rocky-9 has no prepull: the spec has no container.prepull"),
     (HEAD, "container", 1, "repos", "rocky-9 has no container: an image starts from a tree bootstrapped from the spec's"),
-    (HEAD.replace("rocky-9", "rocky-8") + "repos: [{name: b, baseurl: 'http://m.example/8', gpgkey: 'http://m.example/k'}]\n",
-     "qcow2", 3, "target", "rocky-8 has no qcow2: EL 8's rpm reads only a Berkeley DB database"),
+    (HEAD.replace("rocky-9", "rhel-9") + "repos: [{name: b, baseurl: 'http://m.example/9', gpgkey: 'http://m.example/k'}]\n",
+     "container", 3, "target", "rhel-9 has no container: a RHEL tree needs subscription content"),
     (HEAD + "repos:\n  - {name: a, baseurl: 'http://m.example/9', gpgkey: 'http://m.example/k'}\n"
      "  - {name: b, baseurl: 'http://m.example/9b', gpgkey: 'file:///etc/pki/rpm-gpg/K'}\n",
      "container", 7, "repos[1].gpgkey", "rocky-9 has no container: the key of repos b is a file:// path"),

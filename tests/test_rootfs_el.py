@@ -47,8 +47,9 @@ semanage, and NetworkManager with its full validation: nmcli --offline
 reports bad UUIDs, missing VLAN parents and invalid methods, but silently drops some bad values, such
 as an out-of-range VLAN id or an invalid address); EL's selinux-policy-targeted and the relabel at
 first boot; authselect and EL's PAM; dnf against the real mirror and the distribution's keys; the
-real packages' scriptlets and presets; EL 8's Berkeley DB rpm database (Debian's rpm writes sqlite
-only: an EL 8 tree made this way needs `rpm --rebuilddb` by EL 8's own rpm); the services starting.
+real packages' scriptlets and presets; EL 8's own rpm 4.14 writing its Berkeley DB database (the
+bootstrap's conversion is proven with a stand-in, Debian 11's rpm 4.16: tests/test_el8_rpmdb.py); the
+services starting.
 
 EL 8, 9 and 10 differ here in: the rpm database's path (EL 10: /usr/lib/sysimage/rpm) and format
 (EL 8: Berkeley DB); sshd_config (EL 8 has no drop-in Include: the script adds it first and comments out

@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import rpmdb
 from ..families import rpmdb_paths
 
 MAX_SYMLINKS = 40  # the kernel's own limit (ELOOP)
@@ -285,7 +286,7 @@ def _read_sshd_file(fs: RootFS, path: str, settings: dict[str, list[SshdValue]],
 # explicitly because rpm --root otherwise looks for the host's own %_dbpath inside the tree
 # (~/.rpmdb with Debian's rpm) and creates an empty database there.
 RPM_DBPATHS = rpmdb_paths()
-RPM_DB_FILES = ("rpmdb.sqlite", "Packages")
+RPM_DB_FILES = (rpmdb.SQLITE_FILES[0], rpmdb.BDB_FILE)
 
 
 def _rpm_dbpath(fs: RootFS) -> str:

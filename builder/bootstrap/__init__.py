@@ -17,6 +17,7 @@ from ..baseline import Baseline
 from ..baseline.model import el_langpack
 from ..baseline.repos import key_files, repo_file
 from ..errors import BuilderError
+from ..families import RpmdbBackend
 from ..spec import Spec
 from .debootstrap import APT_DIR, AptSource, Debootstrap, mirror_for
 from .definition import ImageDefinition, image_definition
@@ -59,7 +60,8 @@ def _dnf(spec, definition, packages: tuple[str, ...]) -> DnfInstallroot:
     # b.dbpath: the rpm database's place, the family's for the release (image_definition).
     return DnfInstallroot(str(info.major), dnf_repos(spec), base, tuple(map(_dnf_argument, packages)), b.dbpath,
                           install_langs(spec.locale), b.exclude_packages + giving_way,
-                          tuple(sorted(spec.target.info.dnf_variables.items())))
+                          tuple(sorted(spec.target.info.dnf_variables.items())),
+                          info.facts.rpmdb_backend(info.major) or RpmdbBackend.SQLITE)
 
 
 def _dnf_argument(name: str) -> str:

@@ -13,6 +13,15 @@ honours), so two machines bootstrapping from the same mirror state write the sam
 two transactions: the base image definition's package set, then the spec's packages, recorded one
 second later, so the container's layer plan can tell the distribution (the first) from the spec's
 packages (the second) by their INSTALLTID.
+
+The host's rpm writes sqlite only. A release whose own rpm writes another format (EL 8: Berkeley DB;
+builder.families.el: RPMDB_BACKENDS) has its database converted last, as rpm-ostree's cross-build does
+(coreos/rpm-ostree rust/src/composepost.rs): the host's rpm exports every header (`rpmdb --exportdb`,
+from a copy), the sqlite files go, and the tree's own rpm imports them in a chroot (`rpmdb --importdb`),
+writing its own format. The headers are the same bytes (install times and INSTALLTIDs included); only
+the tables are written anew. This rather than a bootstrap root of the target's own dnf and rpm (mock,
+osbuild): one bootstrap path for every release, none of the target's python and dnf stack run on the
+build host, and the import is the one write the host's rpm cannot do right.
 """
 from __future__ import annotations
 
@@ -24,11 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from .. import host
+from .. import host, rpmdb
 from ..baseline.repos import repo_key
 from ..errors import BuilderError
-from ..families import el
+from ..families import RpmdbBackend, el
 from ..repodata import el_state, repomd_date
+from . import tree
 
 # dnf's [main] settings (its dnf.conf and --setopt): the family's fixed arguments for its bootstrapper.
 DNF_MAIN = dict(el.FAMILY.bootstrapper.options)
@@ -92,6 +102,12 @@ class DnfInstallroot:
     install_langs: str
     exclude_packages: tuple[str, ...] = ()
     variables: tuple[tuple[str, str], ...] = ()   # dnf variables ($stream), from a varsdir of ours
+    # What the release's own rpm writes (the family's); another than sqlite: the database is converted last.
+    rpmdb_backend: RpmdbBackend = RpmdbBackend.SQLITE
+
+    @property
+    def converts_rpmdb(self) -> bool:
+        return self.rpmdb_backend is not RpmdbBackend.SQLITE
 
     @property
     def packages(self) -> tuple[str, ...]:
@@ -120,7 +136,8 @@ class DnfInstallroot:
                                           [hashlib.sha256(k.encode()).hexdigest() for k in r.embedded_keys]]
                                          for r in self.repos],
                 sorted(self.base_packages), sorted(self.later_packages), self.dbpath, self.install_langs,
-                sorted(self.exclude_packages), DNF_MAIN, _local_key_digests(self.repos), list(self.variables)]
+                sorted(self.exclude_packages), DNF_MAIN, _local_key_digests(self.repos), list(self.variables),
+                *([["rpmdb", str(self.rpmdb_backend)]] if self.converts_rpmdb else [])]
 
     def commands(self, root: Path, work: Path = Path("WORK")) -> list[list[str]]:
         common = ["dnf", "-y", f"--config={work}/dnf.conf", f"--installroot={root}", f"--releasever={self.releasever}",
@@ -132,7 +149,19 @@ class DnfInstallroot:
         metadata = [*common, "--refresh", "makecache"]
         first = [*common, "install", "--", *sorted(self.base_packages)]
         second = [[*common, "install", "--", *sorted(self.later_packages)]] if self.later_packages else []
-        return [metadata, first, *second]
+        return [metadata, first, *second, *self.conversion_commands(root, work)]
+
+    def conversion_commands(self, root: Path, work: Path = Path("WORK")) -> list[list[str]]:
+        """The rpm database's conversion into the release's own format, in order (none for sqlite): the host's rpm
+        exports the headers from a copy of the database (into WORK/rpmdb.export), and, once the sqlite files are
+        gone, the tree's own rpm imports them (reading WORK/rpmdb.export)."""
+        if not self.converts_rpmdb:
+            return []
+        return [rpmdb.export_command(work / "rpmdb-copy"), self.import_command(root)]  # as convert_rpmdb runs them
+
+    def import_command(self, root: Path) -> list[str]:
+        """The tree's own rpm, in the tree, writing the exported headers into a database of its own format."""
+        return ["chroot", str(root), "rpmdb", "--dbpath", self.dbpath, "--importdb"]
 
     def repositories(self) -> list[str]:
         return [r.baseurl for r in self.repos] + [key for r in self.repos for key in r.gpgkeys]
@@ -151,7 +180,8 @@ class DnfInstallroot:
     def bootstrap(self, root: Path, work: Path, log) -> int:
         host.require_cpu(el.FAMILY.cpu_level(int(self.releasever)), f"bootstrapping EL {self.releasever}")
         self.write_config(work)
-        metadata, *transactions = self.commands(root, work)
+        conversion = self.conversion_commands(root, work)
+        metadata, *transactions = self.commands(root, work)[:-len(conversion) or None]
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work / "home"), "LANG": "C.UTF-8"}
         log(f"dnf: fetching the metadata of {', '.join(r.name for r in self.repos)}")
         self._run(metadata, env, log)
@@ -163,7 +193,37 @@ class DnfInstallroot:
             self._run(argv, {**env, "SOURCE_DATE_EPOCH": str(date + index)}, log)
         # dnf puts its repository persistor under the installroot at the cache's host path: not part of the tree.
         shutil.rmtree(root / work.parent.relative_to("/"), ignore_errors=True)
+        if self.converts_rpmdb:
+            self.convert_rpmdb(root, work, log)
         return date
+
+    def convert_rpmdb(self, root: Path, work: Path, log) -> None:
+        """Rewrite the tree's sqlite rpm database in the release's own format with the tree's own rpm (see the
+        module's docstring)."""
+        database = root / self.dbpath.lstrip("/")
+        if not (root / "usr/bin/rpmdb").exists():
+            raise BuilderError(f"the EL {self.releasever} tree has no /usr/bin/rpmdb: its rpm database is written "
+                               f"in {self.rpmdb_backend} by the tree's own rpm, and the rpm package was not installed",
+                               hint="keep rpm in the base image definition's packages")
+        log(f"rpm database: exporting it with the host's rpm, importing it with EL {self.releasever}'s own rpm "
+            f"({self.rpmdb_backend})")
+        export = work / "rpmdb.export"
+        rpmdb.export(database, export, work / "rpmdb-copy")
+        for name in (*rpmdb.SQLITE_FILES, ".rpm.lock"):
+            (database / name).unlink(missing_ok=True)
+        env = {"PATH": tree.CHROOT_PATH, "HOME": "/root", "LANG": "C"}
+        with tree.chroot_mounts(root):
+            proc = host.run(self.import_command(root), "rpmdb --importdb in the tree", env=env, input_file=export,
+                            check=False)
+        if proc.returncode or "error:" in proc.stderr:
+            raise BuilderError(f"the tree's own rpm could not import its database (exit {proc.returncode}): "
+                               f"{proc.stderr.strip()[-500:]}")
+        rpmdb.settle(database)
+        (database / ".rpm.lock").unlink(missing_ok=True)
+        if (written := rpmdb.backend(database)) != self.rpmdb_backend:
+            raise BuilderError(f"the EL {self.releasever} tree's own rpm wrote a {written or 'no'} database in "
+                               f"{self.dbpath}, not {self.rpmdb_backend} as EL {self.releasever}'s rpm does",
+                               hint="the rpm package in the spec's repositories is not the release's own")
 
     def _run(self, argv: list[str], env: dict[str, str], log) -> None:
         proc = host.run(argv, "dnf --installroot", env=env, check=False)

@@ -114,8 +114,10 @@ def strip_tree(root: Path, definition: ImageDefinition, locale: str) -> list[str
                 os.rmdir(full)
                 removed.append(path)
     if uses_rpm(definition):
-        # The database in one file, and no lock of the bootstrap's rpm left beside it (it belongs to no package).
-        rpmdb.settle(root / definition.bootstrap.dbpath.lstrip("/"))
+        # The database closed (sqlite: in one file; Berkeley DB: no environment regions), and no lock of the
+        # bootstrap's rpm left beside it (they belong to no package).
+        removed += [f"{definition.bootstrap.dbpath}/{name}"
+                    for name in rpmdb.settle(root / definition.bootstrap.dbpath.lstrip("/"))]
         lock = f"{definition.bootstrap.dbpath}/.rpm.lock"
         if (root / lock.lstrip("/")).is_file():
             (root / lock.lstrip("/")).unlink()

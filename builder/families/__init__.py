@@ -4,9 +4,9 @@ one module per distribution (mkosi/distributions/*.py).
 A family module holds one `DistributionFamily` (its FAMILY) and the `Distribution`s it covers: paths and units,
 package names, the bootstrapper and its fixed arguments, the DIB root element and its variables, the packages
 DIB's bootloader installs per release, refusals per release, the packages that give a tool on a build host of the
-family, the rpm database's place per release, what the baseline writes differently (`paths`, `baseline`), the
-package database and repository-file formats and where the repository files are (`package_format`, `repo_files`),
-and the spec fields its targets refuse (`refused_fields`).
+family, the rpm database's place and format per release, what the baseline writes differently (`paths`,
+`baseline`), the package database and repository-file formats and where the repository files are
+(`package_format`, `repo_files`), and the spec fields its targets refuse (`refused_fields`).
 Code above this layer reads the family object (`TargetInfo.facts`, `facts(Family.EL)`) instead of branching on
 a distribution's name; `builder.targets` lists the targets and points each at its distribution here.
 """
@@ -58,6 +58,13 @@ class PackageFormat(StrEnum):
 
     RPM = "rpm"
     DPKG = "dpkg"
+
+
+class RpmdbBackend(StrEnum):
+    """The database format a release's own rpm writes (its %_db_backend)."""
+
+    SQLITE = "sqlite"   # rpm 4.16 and later by default; the only one rpm 4.17+ (the build host's) can write
+    BDB = "bdb"         # Berkeley DB: a Packages file and one file per index
 
 
 class RepoFormat(StrEnum):
@@ -222,6 +229,7 @@ class DistributionFamily:
     dib_bootloader: tuple[tuple[int, Mapping[str, str]], ...] = ()  # (from release, the names DIB's bootloader
                                                 # element asks its pkg-map for -> the release's packages), in order;
                                                 # () DIB's own map
+    rpmdb_backends: tuple[tuple[int, RpmdbBackend], ...] = ()  # (from release, what its own rpm writes), in order
     refused_fields: tuple[RefusedField, ...] = ()    # spec fields its targets refuse (the spec's checks)
     distributions: tuple[Distribution, ...] = field(default=())
     # (minimal builds, the full packages they conflict with): a base set's minimal builds give way to the full ones
@@ -258,6 +266,10 @@ class DistributionFamily:
             if major >= since:
                 found = path
         return found
+
+    def rpmdb_backend(self, major: int) -> RpmdbBackend | None:
+        """The database format release `major`'s own rpm writes (None: the family has no rpm)."""
+        return next((backend for since, backend in reversed(self.rpmdb_backends) if major >= since), None)
 
     def minimal_giving_way(self, packages: Iterable[str]) -> tuple[str, ...]:
         """The minimal builds a tree leaves out because `packages` (the spec's) name a full package they conflict with:

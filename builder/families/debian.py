@@ -88,6 +88,7 @@ FAMILY = DistributionFamily(
             "chroot": "coreutils", "mount": "mount", "umount": "mount", "losetup": "mount", "partx": "util-linux",
             "sgdisk": "gdisk", "qemu-img": "qemu-utils", "qemu-system-x86_64": "qemu-system-x86", "mformat": "mtools",
             "mcopy": "mtools", "ssh": "openssh-client", "ssh-keygen": "openssh-client", "createrepo_c": "createrepo-c",
+            "rpmdb": "rpm",
         },
     ),
     kickstart=False,

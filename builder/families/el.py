@@ -18,6 +18,7 @@ from . import (
     ReleaseRule,
     RepoFiles,
     RepoFormat,
+    RpmdbBackend,
 )
 
 # DIB's DISTRO_NAME puts these in pkg-map's redhat family (and names the EFI directory); DIB_RELEASE is the major
@@ -129,8 +130,15 @@ DIB_BOOTLOADER = (
 
 NO_RHEL_TREE = Reason("a RHEL tree needs subscription content, which the bootstrap cannot fetch from a plain mirror",
                       "target CentOS Stream, Rocky or Alma (or use Red Hat's UBI images)")
-NO_EL8_TREE = Reason("EL 8's rpm reads only a Berkeley DB database, and the rpm that bootstraps here (4.16 or later) "
-                     "writes sqlite", "target EL 9 or 10 for a bootstrapped tree")
+
+# What each release's own rpm writes: EL 8's rpm 4.14 writes only Berkeley DB (from 8.5 on it also reads sqlite, read-only);
+# EL 9 and 10 write sqlite. The build host's rpm (4.17 and later: Debian 12's 4.18, Fedora's) writes only sqlite, so an EL 8
+# tree's database is converted after the bootstrap: exported with the host's rpm and imported by the tree's own rpm in a
+# chroot (builder.bootstrap.dnf: convert_rpmdb), as rpm-ostree's cross-build does (coreos/rpm-ostree
+# rust/src/composepost.rs). Not a bootstrap root of the target's own dnf and rpm (mock, osbuild): one bootstrap path for
+# every release, no need to run the target's python and dnf stack on the build host, and the import is the only write
+# the host's rpm cannot do right.
+RPMDB_BACKENDS = ((0, RpmdbBackend.BDB), (9, RpmdbBackend.SQLITE))
 
 FAMILY = DistributionFamily(
     id=Family.EL,
@@ -139,7 +147,7 @@ FAMILY = DistributionFamily(
     missing=MISSING,
     # RHEL 9 is built for x86-64-v2, RHEL 10 for x86-64-v3 (their glibc refuses to start on less).
     host_cpu=((9, X86_64_V2), (10, X86_64_V3)),
-    bootstrapper=Bootstrapper("dnf", ("dnf", "rpm"), DNF_MAIN, host_reads_file_keys=True),
+    bootstrapper=Bootstrapper("dnf", ("dnf", "rpm", "rpmdb"), DNF_MAIN, host_reads_file_keys=True),
     dib_root_element="builder-root-el",
     growpart_package="cloud-utils-growpart",
     host=HostFacts(
@@ -149,6 +157,7 @@ FAMILY = DistributionFamily(
             "chroot": "coreutils", "mount": "util-linux", "umount": "util-linux", "losetup": "util-linux",
             "partx": "util-linux", "sgdisk": "gdisk", "qemu-system-x86_64": "qemu-kvm", "mformat": "mtools",
             "mcopy": "mtools", "ssh": "openssh-clients", "ssh-keygen": "openssh-clients",
+            "rpmdb": "rpm",
         },
     ),
     kickstart=True,
@@ -157,11 +166,12 @@ FAMILY = DistributionFamily(
     repo_files=REPO_FILES,
     package_groups=True,
     docker_engine=False,
-    bootstrap_refusals=(ReleaseRule(NO_RHEL_TREE, distro=RHEL.name), ReleaseRule(NO_EL8_TREE, until=8)),
+    bootstrap_refusals=(ReleaseRule(NO_RHEL_TREE, distro=RHEL.name),),
     no_dib=Reason("diskimage-builder builds RHEL only from a downloaded guest image", "target CentOS Stream, Rocky or Alma"),
     # EL 10 moved the rpm database to /usr/lib/sysimage/rpm (/var/lib/rpm links there).
     rpmdb=((0, "/var/lib/rpm"), (10, "/usr/lib/sysimage/rpm")),
     dib_bootloader=DIB_BOOTLOADER,
+    rpmdb_backends=RPMDB_BACKENDS,
     distributions=(CENTOS, ROCKY, ALMA, RHEL),
     minimal_builds=MINIMAL_BUILDS,
 )

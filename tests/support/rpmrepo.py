@@ -282,11 +282,14 @@ LIBDIR = "/usr/lib/x86_64-linux-gnu"
 LOADER = "ld-linux-x86-64.so.2"
 
 
-def _libraries(programs: Iterable[str]) -> dict[str, Path]:
-    """Tree path -> host file of every shared library the programs load (their `ldd`), the loader included."""
+def _libraries(programs: Iterable[str], library_path: Path | None = None) -> dict[str, Path]:
+    """Tree path -> host file of every shared library the programs load (their `ldd`, with `library_path` searched
+    first), the loader included."""
     found: dict[str, Path] = {}
+    env = {"LD_LIBRARY_PATH": str(library_path)} if library_path is not None else None
     for program in programs:
-        out = subprocess.run(["ldd", program], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(["ldd", program], capture_output=True, text=True, check=True, env=env).stdout
+        assert "not found" not in out, f"{program} needs a library that is not there:\n{out}"
         for line in out.splitlines():
             words = line.split()
             path = words[2] if "=>" in words and len(words) > 2 else words[0]
@@ -296,21 +299,34 @@ def _libraries(programs: Iterable[str]) -> dict[str, Path]:
     return found
 
 
-def el_userland(dbpath: str = "/var/lib/rpm", *, extra_names: Iterable[str] = ()) -> list[Pkg]:
+def el_userland(dbpath: str = "/var/lib/rpm", *, extra_names: Iterable[str] = (), rpm_from: Path | None = None) -> list[Pkg]:
     """Stand-ins for an EL base package set: the host's bash, coreutils, grep, sed, find, getent, shadow's
     useradd/usermod/groupadd/chpasswd and rpm (with their `ldd` libraries in `glibc`), under EL package names,
     plus `filesystem` (the usrmove links), `setup` (/etc/passwd and friends, %config) and `tzdata` (UTC), the host's
     tar and gzip, and the command stand-ins of dnf, yum and the curl builds (el_commands).
     They are NOT EL's builds: they prove that the bootstrap, the baseline in a chroot and the image work on an
-    rpm tree, not that EL's own programs behave like Debian's. `extra_names` become empty packages."""
-    programs = [program for programs in USERLAND.values() for program in programs]
+    rpm tree, not that EL's own programs behave like Debian's. `extra_names` become empty packages.
+    `rpm_from`: another rpm's unpacked files (usr/bin/rpm and rpmdb, usr/lib/rpm, its libraries in LIBDIR) stand in
+    for the host's rpm, with their own libraries in the rpm package: EL 8's Berkeley-DB-writing rpm (support.bdbrpm)."""
+    userland = {name: tools for name, tools in USERLAND.items() if rpm_from is None or name != "rpm"}
+    programs = [program for programs in userland.values() for program in programs]
     libraries = _libraries(programs)
-    binaries = {name: {program: Path(program).resolve() for program in programs} for name, programs in USERLAND.items()}
+    binaries = {name: {program: Path(program).resolve() for program in programs} for name, programs in userland.items()}
     binaries["bash"]["/usr/bin/sh"] = Symlink("bash")
     binaries["glibc"].update(libraries)
     binaries["glibc"][f"/usr/lib64/{LOADER}"] = Symlink(f"../lib/x86_64-linux-gnu/{LOADER}")
-    binaries["rpm"].update({"/usr/lib/rpm/rpmrc": Path("/usr/lib/rpm/rpmrc"), "/usr/lib/rpm/macros": Path("/usr/lib/rpm/macros"),
-                            "/usr/lib/rpm/macros.d/macros.dbpath": f"%_dbpath {dbpath}\n".encode()})
+    if rpm_from is None:
+        binaries["rpm"].update({"/usr/lib/rpm/rpmrc": Path("/usr/lib/rpm/rpmrc"), "/usr/lib/rpm/macros": Path("/usr/lib/rpm/macros"),
+                                "/usr/lib/rpm/macros.d/macros.dbpath": f"%_dbpath {dbpath}\n".encode()})
+    else:
+        tools = [rpm_from / "usr/bin/rpm", rpm_from / "usr/bin/rpmdb"]
+        binaries["rpm"] = {f"/usr/bin/{tool.name}": tool for tool in tools}
+        binaries["rpm"].update({path: file for path, file in _libraries(map(str, tools), rpm_from / LIBDIR.lstrip("/")).items()
+                                if path not in libraries})
+        binaries["rpm"].update({"/usr/lib/rpm/rpmrc": rpm_from / "usr/lib/rpm/rpmrc",
+                                "/usr/lib/rpm/macros": rpm_from / "usr/lib/rpm/macros",
+                                "/usr/lib/rpm/macros.d/macros.dbpath":
+                                    f"%_dbpath {dbpath}\n%_db_backend bdb\n".encode()})
     requires = {"bash": ("glibc", "filesystem"), "coreutils-single": ("glibc",), "grep": ("glibc",), "sed": ("glibc",),
                 "findutils": ("glibc",), "shadow-utils": ("glibc", "setup"), "rpm": ("glibc", "bash"),
                 "glibc": ("filesystem",), "tar": ("glibc",), "gzip": ("glibc",)}
