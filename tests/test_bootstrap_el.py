@@ -178,8 +178,12 @@ def test_an_el8_trees_database_is_exported_by_the_host_and_imported_by_the_trees
     el8 = bootstrap.base_tree_for(load(spec_text("http://m.example/el8", "http://m.example/K", target="rocky-8")))
     commands = el8.commands(Path("/R"), Path("/W"))
     assert [argv[0] for argv in commands] == ["dnf", "dnf", "dnf", "rpmdb", "chroot"]
-    assert commands[-2] == ["rpmdb", "--dbpath", "/W/rpmdb-copy", "--exportdb"]
-    assert commands[-1] == ["chroot", "/R", "rpmdb", "--dbpath", "/var/lib/rpm", "--importdb"]
+    assert commands[-2] == ["rpmdb", "--dbpath", "/W/rpmdb-copy", "--exportdb", ">", "/W/rpmdb.export"]
+    assert commands[-1] == ["chroot", "/R", "rpmdb", "--dbpath", "/var/lib/rpm", "--importdb", "<", "/W/rpmdb.export"]
+    # The plan shows the redirections as a shell line would: the export goes to a file and the import reads it.
+    assert el8.command_line(Path("/R"), Path("/W")).endswith(
+        " && rpmdb --dbpath /W/rpmdb-copy --exportdb > /W/rpmdb.export"
+        " && chroot /R rpmdb --dbpath /var/lib/rpm --importdb < /W/rpmdb.export")
     el9 = bootstrap.base_tree_for(load(spec_text("http://m.example/el8", "http://m.example/K", target="rocky-9")))
     assert [argv[0] for argv in el9.commands(Path("/R"), Path("/W"))] == ["dnf", "dnf", "dnf"]
     assert ["rpmdb", "bdb"] in el8.bootstrapper.inputs() and ["rpmdb", "bdb"] not in el9.bootstrapper.inputs()

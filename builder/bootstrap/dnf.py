@@ -157,7 +157,8 @@ class DnfInstallroot:
         gone, the tree's own rpm imports them (reading WORK/rpmdb.export)."""
         if not self.converts_rpmdb:
             return []
-        return [rpmdb.export_command(work / "rpmdb-copy"), self.import_command(root)]  # as convert_rpmdb runs them
+        export = str(work / "rpmdb.export")  # as convert_rpmdb runs them, with the redirections a plan shows
+        return [[*rpmdb.export_command(work / "rpmdb-copy"), ">", export], [*self.import_command(root), "<", export]]
 
     def import_command(self, root: Path) -> list[str]:
         """The tree's own rpm, in the tree, writing the exported headers into a database of its own format."""

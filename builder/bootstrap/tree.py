@@ -85,6 +85,18 @@ class Bootstrapper(Protocol):
     def leave_out(self) -> tuple[str, ...]: ...  # tar --exclude patterns for the cached tarball
 
 
+# A command's standard input or output from or to a file, as the last two words of its argv in `commands` (for a
+# plan; the bootstrapper itself runs it with host.run's input_file/output_file).
+REDIRECTIONS = ("<", ">")
+
+
+def shell_line(argv: list[str]) -> str:
+    """`argv` as a shell command: quoted, and a trailing redirection (`> FILE`, `< FILE`) left as one."""
+    if len(argv) > 2 and argv[-2] in REDIRECTIONS:
+        return f"{shlex.join(argv[:-2])} {argv[-2]} {shlex.quote(argv[-1])}"
+    return shlex.join(argv)
+
+
 @dataclass(frozen=True)
 class BaseTree:
     """One bootstrapped tree: how it is made and where it is cached."""
@@ -121,7 +133,7 @@ class BaseTree:
 
     def command_line(self, root: Path, work: Path = Path("WORK")) -> str:
         """The bootstrap's commands as one shell line, for a plan."""
-        return " && ".join(shlex.join(argv) for argv in self.commands(root, work))
+        return " && ".join(shell_line(argv) for argv in self.commands(root, work))
 
     @property
     def host_tools(self) -> tuple[str, ...]:
