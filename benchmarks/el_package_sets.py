@@ -34,7 +34,7 @@ from builder.qcow2.dib import BOOTLOADER_PKG_MAP, ELEMENTS_DIR, GROWROOT_PACKAGE
 from builder.spec import LoadedSpec, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ("compute-node-cs9", "kvm-host-rocky9", "node-alma10")
+EXAMPLES = ("legacy-rocky8", "compute-node-cs9", "kvm-host-rocky9", "node-alma10")
 PRE_INSTALL = ELEMENTS_DIR / "builder-root-el" / "pre-install.d" / "00-00-builder-root-el"
 # DIB's bootloader element (finalise.d/50-bootloader): the pkg-map keys it installs, by DIB_BLOCK_DEVICE.
 GRUB_KEYS = {"block-device-mbr": ("grub-pc",), "block-device-gpt": ("grub-pc",),
