@@ -190,3 +190,12 @@ def test_an_el8_container_has_a_berkeley_db_written_by_its_own_rpm(el8_repo, tmp
     shutil.copytree(other, tmp_path / "db-copy-two")
     assert sorted(host_rpm(copy, "-qa", "--qf", headers).stdout.splitlines()) == \
         sorted(host_rpm(tmp_path / "db-copy-two", "-qa", "--qf", headers).stdout.splitlines())
+
+    # A build from the first build's cached tree (the mirror unchanged): the database's bytes are the cached tree's,
+    # so the whole image is the same, every layer and the manifest.
+    third = build(spec, tmp_path / "three", tmp_path / "cache-one")
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "importing it with EL 8's own rpm" not in third.stderr, "the cached tree was bootstrapped again"
+    assert [digest for digest, _ in layers(tmp_path / "three")] == [digest for digest, _ in one]
+    manifests = [read_layout(out / "el8-test" / "container" / "oci")[0] for out in (tmp_path / "one", tmp_path / "three")]
+    assert manifests[0] == manifests[1]
