@@ -47,12 +47,17 @@ def _backend_args(database: Path) -> list[str]:
     return ["--define", "_db_backend bdb_ro"] if backend(database) == "bdb" else []
 
 
+def _copy_into(database: Path, copy: Path) -> None:
+    """The database's files (not its runtime regions and locks) copied into the directory `copy`."""
+    for entry in database.iterdir():
+        if entry.is_file() and not entry.is_symlink() and not _runtime(entry.name):
+            shutil.copy2(entry, copy)
+
+
 @contextlib.contextmanager
 def _copy(database: Path) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="builder-rpmdb.") as copy:
-        for entry in database.iterdir():
-            if entry.is_file() and not entry.is_symlink() and not _runtime(entry.name):
-                shutil.copy2(entry, copy)
+        _copy_into(database, Path(copy))
         yield Path(copy)
 
 
@@ -73,9 +78,7 @@ def export(database: Path, to: Path, copy: Path, timeout: float = 600) -> None:
     copy in the new directory `copy` (the tree is not touched; the copy is removed afterwards)."""
     copy.mkdir()
     try:
-        for entry in database.iterdir():
-            if entry.is_file() and not entry.is_symlink() and not _runtime(entry.name):
-                shutil.copy2(entry, copy)
+        _copy_into(database, copy)
         proc = run(export_command(copy), "rpmdb --exportdb", timeout=timeout, check=False, output_file=to)
     finally:
         shutil.rmtree(copy, ignore_errors=True)
