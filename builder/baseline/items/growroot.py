@@ -37,10 +37,9 @@ echo "disk_sectors=$(cat "$sys/../size")"
 """
 
 # The file system's own size (blocks it spans, not what statfs reports after its metadata), per type.
+EXT_SIZE = "dumpe2fs -h {source} 2>/dev/null | sed -n 's/^Block count: *//p; s/^Block size: *//p'"
 FS_SIZE = {
-    "ext2": "dumpe2fs -h {source} 2>/dev/null | sed -n 's/^Block count: *//p; s/^Block size: *//p'",
-    "ext3": "dumpe2fs -h {source} 2>/dev/null | sed -n 's/^Block count: *//p; s/^Block size: *//p'",
-    "ext4": "dumpe2fs -h {source} 2>/dev/null | sed -n 's/^Block count: *//p; s/^Block size: *//p'",
+    "ext2": EXT_SIZE, "ext3": EXT_SIZE, "ext4": EXT_SIZE,
     "xfs": "xfs_info / | sed -n 's/^data *= *bsize=\\([0-9]*\\) *blocks=\\([0-9]*\\).*/\\2 \\1/p'",
 }
 
