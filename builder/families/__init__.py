@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 
 class Family(StrEnum):
@@ -203,6 +204,14 @@ class HostFacts:
     tool_packages: Mapping[str, str]            # tool -> package; a tool not listed is its own package name
 
 
+T = TypeVar("T")
+
+
+def at_release(table: tuple[tuple[int, T], ...], major: int) -> T | None:
+    """The value a per-release table ((from release, value), oldest first) gives release `major`, or None."""
+    return next((value for since, value in reversed(table) if major >= since), None)
+
+
 @dataclass(frozen=True)
 class DistributionFamily:
     id: Family
@@ -243,7 +252,7 @@ class DistributionFamily:
     def cpu_level(self, major: int) -> CpuLevel | None:
         """The x86-64 level release `major`'s userland needs of the build host's CPU (its scriptlets and chroot
         steps run there), or None."""
-        return next((level for since, level in reversed(self.host_cpu) if major >= since), None)
+        return at_release(self.host_cpu, major)
 
     def missing_names(self, major: int) -> dict[str, Missing]:
         """Package names with no package on the family's release `major`, and what to use instead."""
@@ -261,15 +270,11 @@ class DistributionFamily:
 
     def rpmdb_path(self, major: int) -> str | None:
         """Where the release keeps its rpm database in the tree (None: the family has no rpm)."""
-        found = None
-        for since, path in self.rpmdb:
-            if major >= since:
-                found = path
-        return found
+        return at_release(self.rpmdb, major)
 
     def rpmdb_backend(self, major: int) -> RpmdbBackend | None:
         """The database format release `major`'s own rpm writes (None: the family has no rpm)."""
-        return next((backend for since, backend in reversed(self.rpmdb_backends) if major >= since), None)
+        return at_release(self.rpmdb_backends, major)
 
     def minimal_giving_way(self, packages: Iterable[str]) -> tuple[str, ...]:
         """The minimal builds a tree leaves out because `packages` (the spec's) name a full package they conflict with:
