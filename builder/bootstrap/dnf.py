@@ -140,6 +140,10 @@ class DnfInstallroot:
                 *([["rpmdb", str(self.rpmdb_backend)]] if self.converts_rpmdb else [])]
 
     def commands(self, root: Path, work: Path = Path("WORK")) -> list[list[str]]:
+        return [*self.dnf_commands(root, work), *self.conversion_commands(root, work)]
+
+    def dnf_commands(self, root: Path, work: Path = Path("WORK")) -> list[list[str]]:
+        """The metadata fetch, then the base set's transaction and the spec's."""
         common = ["dnf", "-y", f"--config={work}/dnf.conf", f"--installroot={root}", f"--releasever={self.releasever}",
                   "--noplugins", f"--setopt=reposdir={work}/repos.d", f"--setopt=cachedir={work}/cache",
                   f"--setopt=varsdir={work}/vars",
@@ -149,7 +153,7 @@ class DnfInstallroot:
         metadata = [*common, "--refresh", "makecache"]
         first = [*common, "install", "--", *sorted(self.base_packages)]
         second = [[*common, "install", "--", *sorted(self.later_packages)]] if self.later_packages else []
-        return [metadata, first, *second, *self.conversion_commands(root, work)]
+        return [metadata, first, *second]
 
     def conversion_commands(self, root: Path, work: Path = Path("WORK")) -> list[list[str]]:
         """The rpm database's conversion into the release's own format, in order (none for sqlite): the host's rpm
@@ -181,8 +185,7 @@ class DnfInstallroot:
     def bootstrap(self, root: Path, work: Path, log) -> int:
         host.require_cpu(el.FAMILY.cpu_level(int(self.releasever)), f"bootstrapping EL {self.releasever}")
         self.write_config(work)
-        conversion = self.conversion_commands(root, work)
-        metadata, *transactions = self.commands(root, work)[:-len(conversion) or None]
+        metadata, *transactions = self.dnf_commands(root, work)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work / "home"), "LANG": "C.UTF-8"}
         log(f"dnf: fetching the metadata of {', '.join(r.name for r in self.repos)}")
         self._run(metadata, env, log)

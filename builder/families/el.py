@@ -132,12 +132,8 @@ NO_RHEL_TREE = Reason("a RHEL tree needs subscription content, which the bootstr
                       "target CentOS Stream, Rocky or Alma (or use Red Hat's UBI images)")
 
 # What each release's own rpm writes: EL 8's rpm 4.14 writes only Berkeley DB (from 8.5 on it also reads sqlite, read-only);
-# EL 9 and 10 write sqlite. The build host's rpm (4.17 and later: Debian 12's 4.18, Fedora's) writes only sqlite, so an EL 8
-# tree's database is converted after the bootstrap: exported with the host's rpm and imported by the tree's own rpm in a
-# chroot (builder.bootstrap.dnf: convert_rpmdb), as rpm-ostree's cross-build does (coreos/rpm-ostree
-# rust/src/composepost.rs). Not a bootstrap root of the target's own dnf and rpm (mock, osbuild): one bootstrap path for
-# every release, no need to run the target's python and dnf stack on the build host, and the import is the only write
-# the host's rpm cannot do right.
+# EL 9 and 10 write sqlite. The build host's rpm (4.17 and later) writes only sqlite, so an EL 8 tree's database is
+# converted after the bootstrap by the tree's own rpm (builder.bootstrap.dnf says how and why).
 RPMDB_BACKENDS = ((0, RpmdbBackend.BDB), (9, RpmdbBackend.SQLITE))
 
 FAMILY = DistributionFamily(
