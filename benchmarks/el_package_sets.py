@@ -11,7 +11,7 @@ from the elements the qcow2's DIB run is composed of.
   locale's langpack; then the spec's packages and groups, for a container). The container installs nothing else.
 - qcow2: the same bootstrapped tree, plus what the qcow2 build installs on it: the tree's pre-install (the
   `dnf -y install` line of elements/builder-root-el/pre-install.d), the package-installs.yaml of every element DIB
-  expands the composed list to, each mapped with the element's pkg-map as DIB's pkg-map does (release, distro,
+  expands the composed list to, each mapped with the element's pkg-map by DIB's own pkg-map (release, distro,
   family redhat, default), builder-growroot's growpart and resize tool (the names builder writes for it), DIB's
   bootloader (its finalise.d installs pkg-map's `grub-pc` on an MBR or GPT image,
   `grub-efi grub-efi-x86_64` on an EFI one), and the baseline's packages for an installed system.
@@ -24,6 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -48,17 +51,19 @@ def dib_elements_dir() -> Path:
 
 
 def pkg_map(element: Path, names: list[str], distro: str, release: str, shipped: str | None = None) -> list[str]:
-    """`names` as DIB's pkg-map maps them for the element (or with the map `shipped` in its place): release over
-    distro over family (redhat) over default; a name the map does not know stays; an empty mapping drops it."""
+    """`names` as DIB's own pkg-map maps them for the element (or with the map `shipped` in its place): release over
+    distro over family over default; a name the map does not know stays (--missing-ok); an empty mapping drops it."""
     path = element / "pkg-map"
     if shipped is None and not path.exists():
         return names
-    data = json.loads(path.read_text() if shipped is None else shipped)
-    table = dict(data.get("default", {}))
-    table.update(data.get("family", {}).get("redhat", {}))
-    table.update(data.get("distro", {}).get(distro, {}))
-    table.update(data.get("release", {}).get(distro, {}).get("8" if release == "8-stream" else release, {}))
-    return [mapped for name in names for mapped in table.get(name, name).split()]
+    with tempfile.TemporaryDirectory(prefix="el-package-sets.") as work:
+        if shipped is not None:
+            path = Path(work) / "pkg-map"
+            path.write_text(shipped)
+        out = subprocess.run([sys.executable, str(dib_elements_dir() / "pkg-map" / "bin" / "pkg-map"),
+                              "--pkg-map", str(path), "--distro", distro, "--release", release, "--missing-ok", *names],
+                             capture_output=True, text=True, check=True).stdout
+    return out.split()
 
 
 def element_packages(element: Path, distro: str, release: str) -> list[str]:
@@ -81,7 +86,7 @@ def qcow2_sets(plan) -> dict[str, list[str]]:
     line = re.search(r"^dnf -y install ([^#\n]+)", PRE_INSTALL.read_text(), re.M)
     assert line, f"{PRE_INSTALL}: no `dnf -y install` line"
     sets = {"builder-root-el pre-install": line.group(1).split()}
-    for name, path in get_elements(list(run.elements), f"{ELEMENTS_DIR}:{dib_elements_dir()}"):
+    for name, path in sorted(get_elements(list(run.elements), f"{ELEMENTS_DIR}:{dib_elements_dir()}")):  # a stable report
         if names := element_packages(Path(path), distro, release):
             sets[f"element {name}"] = names
     block = next(e for e in run.elements if e in GRUB_KEYS)
